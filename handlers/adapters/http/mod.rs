@@ -1,0 +1,6 @@
+//! The JobRunner for endpoints with the scoring contract (JSON in, JSON out): Foundry / Azure ML
+//! online endpoints, `pf flow serve`, and any HTTP service that behaves the same.
+
+mod runner;
+
+pub use runner::{parse_retry_after, HttpRunner};

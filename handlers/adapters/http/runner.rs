@@ -1,0 +1,143 @@
+//! `POST` a JSON body to a scoring URI and classify the answer: 2xx done; 408, 429, 5xx, timeouts
+//! and connection failures retryable (honouring `Retry-After` and `retry-after-ms`); any other
+//! 4xx permanent, with the body kept as evidence.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+use crate::ports::{JobRequest, JobRunner, RunnerError};
+
+/// Largest response body read (bigger answers are refused, not buffered).
+const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+/// How much of an error body is kept as evidence.
+const EVIDENCE_BYTES: usize = 2048;
+
+/// Supplies a bearer token for a request, when the endpoint needs one.
+#[async_trait]
+pub trait BearerSource: Send + Sync {
+    async fn bearer(&self, endpoint: &str) -> Result<Option<String>, RunnerError>;
+}
+
+/// An HTTP [`JobRunner`] on one shared connection pool.
+#[derive(Clone)]
+pub struct HttpRunner {
+    client: reqwest::Client,
+    tokens: Option<Arc<dyn BearerSource>>,
+}
+
+impl HttpRunner {
+    pub fn new(tokens: Option<Arc<dyn BearerSource>>) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("flowgate/", env!("CARGO_PKG_VERSION")))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Self { client, tokens })
+    }
+}
+
+/// Reads `retry-after-ms` (Azure ML / OpenAI) or `Retry-After` (seconds or an HTTP date).
+pub fn parse_retry_after(headers: &HeaderMap, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    if let Some(ms) = headers.get("retry-after-ms").and_then(|v| v.to_str().ok()).and_then(|s| s.trim().parse::<f64>().ok()) {
+        if ms.is_finite() && ms >= 0.0 {
+            return Some(Duration::from_secs_f64((ms / 1000.0).min(86_400.0)));
+        }
+    }
+    let raw = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = raw.parse::<u64>() {
+        return Some(Duration::from_secs(secs.min(86_400)));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(raw).ok()?;
+    let delta = when.with_timezone(&chrono::Utc) - now;
+    Some(delta.to_std().unwrap_or(Duration::ZERO).min(Duration::from_secs(86_400)))
+}
+
+fn truncate(s: &str) -> String {
+    if s.len() <= EVIDENCE_BYTES {
+        return s.to_string();
+    }
+    let mut end = EVIDENCE_BYTES;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+#[async_trait]
+impl JobRunner for HttpRunner {
+    async fn invoke(&self, req: &JobRequest) -> Result<Value, RunnerError> {
+        let mut builder = self
+            .client
+            .post(&req.endpoint)
+            .timeout(req.timeout)
+            .header("x-ms-client-request-id", &req.correlation_id)
+            .json(&req.body);
+        if let Some(d) = &req.deployment {
+            builder = builder.header("azureml-model-deployment", d);
+        }
+        if let Some(tokens) = &self.tokens {
+            if let Some(t) = tokens.bearer(&req.endpoint).await? {
+                builder = builder.bearer_auth(t);
+            }
+        }
+        let response = match builder.send().await {
+            Ok(r) => r,
+            Err(e) if e.is_builder() => {
+                return Err(RunnerError::Permanent { message: format!("cannot call `{}`: {e}", req.endpoint), status: None, body: None })
+            }
+            Err(e) => {
+                let what = if e.is_timeout() { "timed out" } else if e.is_connect() { "could not connect" } else { "failed" };
+                return Err(RunnerError::Retryable { message: format!("request to the endpoint {what}: {e}"), retry_after: None });
+            }
+        };
+        let status = response.status();
+        let retry_after = parse_retry_after(response.headers(), chrono::Utc::now());
+        if response.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
+            return Err(RunnerError::Permanent { message: "response larger than 16 MiB".into(), status: Some(status.as_u16()), body: None });
+        }
+        let bytes = match response.bytes().await {
+            Ok(b) => b,
+            Err(e) => return Err(RunnerError::Retryable { message: format!("reading the response failed: {e}"), retry_after }),
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let code = status.as_u16();
+        if status.is_success() {
+            return serde_json::from_slice::<Value>(&bytes).map_err(|e| RunnerError::Permanent {
+                message: format!("HTTP {code} but the body is not JSON: {e}"),
+                status: Some(code),
+                body: Some(truncate(&text)),
+            });
+        }
+        if code == 408 || code == 429 || status.is_server_error() {
+            return Err(RunnerError::Retryable { message: format!("HTTP {code}: {}", truncate(&text)), retry_after });
+        }
+        Err(RunnerError::Permanent { message: format!("HTTP {code}: {}", truncate(&text)), status: Some(code), body: Some(truncate(&text)) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn retry_after_forms() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-27T10:00:00Z").unwrap().with_timezone(&chrono::Utc);
+        let mut h = HeaderMap::new();
+        assert_eq!(parse_retry_after(&h, now), None);
+        h.insert("retry-after", HeaderValue::from_static("7"));
+        assert_eq!(parse_retry_after(&h, now), Some(Duration::from_secs(7)));
+        h.insert("retry-after", HeaderValue::from_static("Fri, 27 Nov 2026 10:00:30 GMT"));
+        assert_eq!(parse_retry_after(&h, now), Some(Duration::from_secs(30)));
+        h.insert("retry-after-ms", HeaderValue::from_static("1500"));
+        assert_eq!(parse_retry_after(&h, now), Some(Duration::from_millis(1500)));
+        h.remove("retry-after-ms");
+        h.insert("retry-after", HeaderValue::from_static("soon"));
+        assert_eq!(parse_retry_after(&h, now), None);
+    }
+}

@@ -1,0 +1,12 @@
+//! Local adapters behind `flowgate local` and the tests: SQLite state (WAL, shared by the host
+//! stand-in and the handler process), a Service-Bus-like queue in SQLite, and a folder as blob
+//! storage.
+
+mod db;
+pub mod files;
+pub mod queue;
+pub mod store;
+
+pub use files::FileBlobs;
+pub use queue::{LocalQueue, QueueSettings, ReceivedMessage};
+pub use store::SqliteStore;

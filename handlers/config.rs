@@ -1,0 +1,109 @@
+//! Settings from environment variables (Azure app settings), checked at start-up with errors that
+//! name the variable.
+
+use std::path::PathBuf;
+
+/// What `flowgate serve` needs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `FLOWGATE_CATALOG`: the catalog file.
+    pub catalog: PathBuf,
+    /// `FLOWGATE_STATE`: where state lives (a local folder in this release).
+    pub state: PathBuf,
+    /// `FLOWGATE_DATA_DIR`: the local blob root (defaults to `<state>/data`).
+    pub data_dir: PathBuf,
+    /// `FUNCTIONS_CUSTOMHANDLER_PORT`, unless `--port` overrides it.
+    pub port: u16,
+}
+
+/// Why the settings are unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not set; {1}")]
+    Missing(&'static str, &'static str),
+    #[error("{name}=`{value}` is unusable: {why}")]
+    Invalid { name: &'static str, value: String, why: String },
+}
+
+impl Settings {
+    /// Reads the settings through `var` (the process environment in production, a map in tests).
+    pub fn from_lookup(var: &dyn Fn(&str) -> Option<String>, port_override: Option<u16>) -> Result<Self, ConfigError> {
+        let catalog = var("FLOWGATE_CATALOG")
+            .filter(|v| !v.is_empty())
+            .ok_or(ConfigError::Missing("FLOWGATE_CATALOG", "set it to the catalog file (e.g. examples/claims/catalog.yaml)"))?;
+        let catalog = PathBuf::from(catalog);
+        if !catalog.is_file() {
+            return Err(ConfigError::Invalid { name: "FLOWGATE_CATALOG", value: catalog.display().to_string(), why: "no such file".into() });
+        }
+        let state = var("FLOWGATE_STATE")
+            .filter(|v| !v.is_empty())
+            .ok_or(ConfigError::Missing("FLOWGATE_STATE", "set it to a folder for flowgate's state (created if missing)"))?;
+        if state.starts_with("https://") || state.starts_with("http://") {
+            return Err(ConfigError::Invalid {
+                name: "FLOWGATE_STATE",
+                value: state,
+                why: "Azure Table Storage state is not available in this release; use a local folder".into(),
+            });
+        }
+        let state = PathBuf::from(state);
+        std::fs::create_dir_all(&state).map_err(|e| ConfigError::Invalid { name: "FLOWGATE_STATE", value: state.display().to_string(), why: e.to_string() })?;
+        let data_dir = var("FLOWGATE_DATA_DIR").filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| state.join("data"));
+        let port = match port_override {
+            Some(p) => p,
+            None => {
+                let raw = var("FUNCTIONS_CUSTOMHANDLER_PORT").filter(|v| !v.is_empty()).ok_or(ConfigError::Missing(
+                    "FUNCTIONS_CUSTOMHANDLER_PORT",
+                    "the Functions host sets it; outside the host pass --port",
+                ))?;
+                raw.trim().parse::<u16>().map_err(|e| ConfigError::Invalid { name: "FUNCTIONS_CUSTOMHANDLER_PORT", value: raw.clone(), why: e.to_string() })?
+            }
+        };
+        Ok(Self { catalog, state, data_dir, port })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn names_the_variable_that_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = dir.path().join("c.yaml");
+        std::fs::write(&cat, "version: 1\n").unwrap();
+        let base: HashMap<&str, String> = [
+            ("FLOWGATE_CATALOG", cat.display().to_string()),
+            ("FLOWGATE_STATE", dir.path().join("s").display().to_string()),
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", "7071".to_string()),
+        ]
+        .into();
+        let with = |k: &str, v: Option<&str>| {
+            let mut m = base.clone();
+            match v {
+                Some(v) => {
+                    m.insert(Box::leak(k.to_string().into_boxed_str()), v.to_string());
+                }
+                None => {
+                    m.remove(k);
+                }
+            }
+            move |name: &str| m.get(name).cloned()
+        };
+        let s = Settings::from_lookup(&with("X", None), None).unwrap();
+        assert_eq!(s.port, 7071);
+        assert_eq!(s.data_dir, dir.path().join("s").join("data"));
+        assert_eq!(Settings::from_lookup(&with("X", None), Some(9)).unwrap().port, 9);
+        for (k, v, needle) in [
+            ("FLOWGATE_CATALOG", None, "FLOWGATE_CATALOG is not set"),
+            ("FLOWGATE_CATALOG", Some("/nope.yaml"), "no such file"),
+            ("FLOWGATE_STATE", None, "FLOWGATE_STATE is not set"),
+            ("FLOWGATE_STATE", Some("https://acct.table.core.windows.net"), "not available"),
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", Some("http"), "FUNCTIONS_CUSTOMHANDLER_PORT=`http`"),
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", None, "--port"),
+        ] {
+            let e = Settings::from_lookup(&with(k, v), None).unwrap_err().to_string();
+            assert!(e.contains(needle), "{k}: {e}");
+        }
+    }
+}

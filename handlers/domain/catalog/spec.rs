@@ -1,0 +1,237 @@
+//! The catalog file's shape (YAML, catalog format 1), from which `flowgate schema` generates the
+//! committed JSON Schema. Values that need checking beyond their type (names, durations, cron
+//! expressions, zones) stay text here; `check` turns a spec into the resolved `model`.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A flowgate catalog: the datasets, the jobs that read and write them, and their policies.
+///
+/// `J` and `D` are the job and dataset shapes; the loader first reads them as raw JSON so that a
+/// problem in one job does not hide the problems in the others.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "flowgate catalog", bound = "J: JsonSchema, D: JsonSchema")]
+pub struct CatalogSpec<J = JobSpec, D = DatasetSpec> {
+    /// Catalog format version. This release reads `1`.
+    pub version: u32,
+    /// Default IANA time zone for schedules and SLA times of day (e.g. `Europe/London`). Default `UTC`.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// Policies every job inherits unless it sets its own.
+    #[serde(default)]
+    pub defaults: DefaultsSpec,
+    /// Named datasets: where they land and the contract they must meet.
+    #[serde(default)]
+    pub datasets: BTreeMap<String, D>,
+    /// Named jobs: the Foundry workloads flowgate runs.
+    #[serde(default)]
+    pub jobs: BTreeMap<String, J>,
+}
+
+/// Policies inherited by every job.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultsSpec {
+    /// Default owner (a team or a person to contact).
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Default retry policy.
+    #[serde(default)]
+    pub retry: Option<RetrySpec>,
+    /// Default per-attempt timeout, e.g. `60s`.
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// Default circuit breaker.
+    #[serde(default)]
+    pub breaker: Option<BreakerSpec>,
+    /// Default gates.
+    #[serde(default)]
+    pub gates: Option<GatesSpec>,
+}
+
+/// The file format of a dataset's blobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DataFormat {
+    /// Comma-separated values with a header row.
+    Csv,
+    /// JSON Lines: one JSON object per line.
+    Jsonl,
+}
+
+/// A dataset: a place where files (blobs) land, and the contract they must meet.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSpec {
+    /// What the data is.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Where blobs land: `container/prefix/` (locally, a folder under the data directory).
+    pub location: String,
+    /// The file format.
+    pub format: DataFormat,
+    /// Path of the dataset's ODCS v3 data contract, relative to the catalog file.
+    #[serde(default)]
+    pub contract: Option<String>,
+    /// How often new data is expected, e.g. `1h` (freshness expectation).
+    #[serde(default)]
+    pub expected_every: Option<String>,
+    /// Who owns the data.
+    #[serde(default)]
+    pub owner: Option<String>,
+}
+
+/// What kind of Foundry workload a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// A Foundry / Azure ML online endpoint (prompt flow or model deployment): `POST` JSON to the
+    /// scoring URI, optionally pinned to a deployment.
+    OnlineEndpoint,
+    /// Any HTTP endpoint with the same JSON-in, JSON-out contract (for example `pf flow serve`).
+    Http,
+}
+
+/// A job: one Foundry workload, what triggers it, what it reads and writes, and its policies.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// What the job does.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The workload kind.
+    pub kind: JobKind,
+    /// The scoring URI. `${NAME}` and `${NAME:-default}` are replaced from app settings
+    /// (environment variables) when the job runs.
+    pub endpoint: String,
+    /// Online endpoints only: the deployment to pin (`azureml-model-deployment` header).
+    #[serde(default)]
+    pub deployment: Option<String>,
+    /// Who to contact (a team or person). Falls back to `defaults.owner`.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// NCRONTAB schedule, six fields: `{second} {minute} {hour} {day} {month} {day-of-week}`.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// Run each time a blob of this dataset arrives (instead of a schedule).
+    #[serde(default)]
+    pub on_arrival: Option<String>,
+    /// IANA time zone for this job's schedule; defaults to the catalog's.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// Jobs that must finish first for the same logical time.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// Datasets the job reads.
+    #[serde(default)]
+    pub inputs: Vec<String>,
+    /// Datasets the job writes.
+    #[serde(default)]
+    pub outputs: Vec<String>,
+    /// How the request to the endpoint is built.
+    #[serde(default)]
+    pub request: Option<RequestSpec>,
+    /// When the run must be complete.
+    #[serde(default)]
+    pub sla: Option<SlaSpec>,
+    /// Retry policy (overrides `defaults.retry` field by field).
+    #[serde(default)]
+    pub retry: Option<RetrySpec>,
+    /// Per-attempt timeout, e.g. `30s`.
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// Circuit breaker (overrides `defaults.breaker` field by field).
+    #[serde(default)]
+    pub breaker: Option<BreakerSpec>,
+    /// Readiness gates checked before a run starts.
+    #[serde(default)]
+    pub gates: Option<GatesSpec>,
+    /// `false` keeps the job in the catalog without running it.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+/// How a run's requests are built.
+///
+/// With `inputs`, one request is sent per input record: `fields` maps each endpoint input to a
+/// record column. Without inputs, one request is sent with `body`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSpec {
+    /// Endpoint input name → input record column.
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+    /// The record column that identifies a record; copied into each output row.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// A JSON object sent as is (no inputs) or merged under the mapped fields (with inputs).
+    #[serde(default)]
+    #[schemars(with = "Option<BTreeMap<String, Value>>")]
+    pub body: Option<Value>,
+}
+
+/// A run's deadline.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlaSpec {
+    /// Complete within this long after the logical time (slot or arrival), e.g. `2h`.
+    #[serde(default)]
+    pub complete_within: Option<String>,
+    /// Complete by this local time of day (`HH:MM`, job's time zone).
+    #[serde(default)]
+    pub by: Option<String>,
+    /// Warn this long before the deadline, e.g. `30m`.
+    #[serde(default)]
+    pub warn_before: Option<String>,
+}
+
+/// Retry with exponential backoff and full jitter.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySpec {
+    /// Attempts in all, the first included (1 = no retry). Default 3.
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+    /// Delay before the first retry, e.g. `30s`. Default `30s`.
+    #[serde(default)]
+    pub initial_delay: Option<String>,
+    /// Growth factor per retry (at least 1.0). Default 2.0.
+    #[serde(default)]
+    pub multiplier: Option<f64>,
+    /// Longest delay between attempts. Default `10m`.
+    #[serde(default)]
+    pub max_delay: Option<String>,
+}
+
+/// Circuit breaker settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerSpec {
+    /// Open after this many consecutive failed runs. Default 5.
+    #[serde(default)]
+    pub consecutive_failures: Option<u32>,
+    /// Stay open this long before letting a probe through, e.g. `15m`. Default `15m`.
+    #[serde(default)]
+    pub cooldown: Option<String>,
+}
+
+/// Readiness gates.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GatesSpec {
+    /// Hold the run unless each input's latest contract check passed. Default true.
+    #[serde(default)]
+    pub contracts: Option<bool>,
+    /// Hold the run unless each input is fresh (within its `expected_every`). Default true.
+    #[serde(default)]
+    pub freshness: Option<bool>,
+}
+
+/// The JSON Schema of the catalog, as committed under `docs/catalog.schema.json`.
+pub fn json_schema() -> Value {
+    serde_json::to_value(schemars::schema_for!(CatalogSpec)).unwrap_or(Value::Null)
+}

@@ -1,0 +1,10 @@
+//! The pure core: catalog, schedules, runs, retry and messages. No I/O and no clock: every
+//! instant is passed in by the caller.
+
+pub mod catalog;
+pub mod duration;
+pub mod ids;
+pub mod messages;
+pub mod retry;
+pub mod run;
+pub mod schedule;

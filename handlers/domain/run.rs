@@ -1,0 +1,157 @@
+//! Runs and attempts: the record of one job at one logical time, and the outcome of one attempt.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::ids::JobId;
+
+/// Where a run is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RunStatus {
+    /// Enqueued, no attempt yet.
+    Pending,
+    /// An attempt holds the lease.
+    Running,
+    /// The last attempt failed in a way that may pass; another is scheduled.
+    Retrying,
+    /// Finished: every request succeeded.
+    Succeeded,
+    /// Finished: retries exhausted.
+    Failed,
+    /// Finished: a failure that retrying cannot fix; a person must look.
+    Quarantined,
+}
+
+impl RunStatus {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Quarantined)
+    }
+    pub const ALL: [RunStatus; 6] = [Self::Pending, Self::Running, Self::Retrying, Self::Succeeded, Self::Failed, Self::Quarantined];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Retrying => "retrying",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Quarantined => "quarantined",
+        }
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RunStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| format!("unknown run status `{s}`"))
+    }
+}
+
+/// What started a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RunTrigger {
+    Schedule,
+    Arrival { dataset: String, container: String, path: String },
+    Manual,
+}
+
+/// The durable record of one run (job + logical time).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub job: JobId,
+    pub logical_time: DateTime<Utc>,
+    pub trigger: RunTrigger,
+    pub status: RunStatus,
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Until when the attempt in flight holds the run.
+    #[serde(default)]
+    pub lease_until: Option<DateTime<Utc>>,
+    /// Wall time of the last attempt, in milliseconds.
+    #[serde(default)]
+    pub last_latency_ms: Option<u64>,
+    /// Wall time of every attempt, in milliseconds.
+    #[serde(default)]
+    pub latencies_ms: Vec<u64>,
+    #[serde(default)]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub records_in: u64,
+    #[serde(default)]
+    pub records_out: u64,
+    /// Where the run's output was written, if it wrote one.
+    #[serde(default)]
+    pub output: Option<String>,
+    /// The invocation of the last attempt.
+    #[serde(default)]
+    pub invocation_id: Option<String>,
+}
+
+impl RunRecord {
+    pub fn pending(job: JobId, logical_time: DateTime<Utc>, trigger: RunTrigger, now: DateTime<Utc>) -> Self {
+        Self {
+            job,
+            logical_time,
+            trigger,
+            status: RunStatus::Pending,
+            attempts: 0,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            lease_until: None,
+            last_latency_ms: None,
+            latencies_ms: Vec::new(),
+            next_attempt_at: None,
+            error: None,
+            records_in: 0,
+            records_out: 0,
+            output: None,
+            invocation_id: None,
+        }
+    }
+}
+
+/// How one attempt ended: the domain's verdict, which the flow turns into writes and messages.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Every request succeeded.
+    Done { records_in: u64, records_out: u64, output: Option<String> },
+    /// Worth another attempt after at least `after` (a server's Retry-After, if it gave one).
+    Retry { reason: String, after: Option<Duration> },
+    /// Retrying will not help.
+    Quarantine { reason: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip() {
+        for s in RunStatus::ALL {
+            assert_eq!(s.as_str().parse::<RunStatus>().unwrap(), s);
+            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
+        }
+        assert!("done".parse::<RunStatus>().is_err());
+        assert!(RunStatus::Quarantined.is_terminal());
+        assert!(!RunStatus::Retrying.is_terminal());
+    }
+}

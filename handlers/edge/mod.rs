@@ -1,0 +1,75 @@
+//! The HTTP edge: the only module that knows axum and the Functions host's envelope. One route
+//! per function folder in `function-defs/` (folder name == route == module), `GET /` for the
+//! host's readiness pings, and one tracing span per invocation carrying the host's invocation id.
+
+pub mod data_arrived;
+pub mod dispatch_run;
+pub mod envelope;
+mod reply;
+pub mod runs;
+pub mod schedule_tick;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use tracing::Instrument;
+
+use crate::domain::ids::InvocationId;
+use crate::flows::Deps;
+pub use envelope::InvocationResponse;
+
+/// Every function this handler serves; a test keeps it equal to the folders of `function-defs/`.
+pub const FUNCTIONS: [&str; 4] = [schedule_tick::NAME, dispatch_run::NAME, data_arrived::NAME, runs::NAME];
+
+/// The header carrying the host's id for an invocation.
+pub const INVOCATION_HEADER: &str = "x-azure-functions-invocationid";
+
+/// Largest request body accepted (the host caps HTTP at 100 MB; our triggers carry small payloads).
+const MAX_BODY: usize = 32 * 1024 * 1024;
+
+/// The shared state of every route.
+pub type AppState = Arc<Deps>;
+
+/// The handler's router.
+pub fn app(deps: AppState) -> Router {
+    Router::new()
+        .route("/", get(health).head(health))
+        .merge(schedule_tick::router())
+        .merge(dispatch_run::router())
+        .merge(data_arrived::router())
+        .merge(runs::router())
+        .fallback(not_found)
+        .with_state(deps)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(invocation_span))
+}
+
+async fn health() -> Response {
+    reply::json(StatusCode::OK, &serde_json::json!({ "status": "ready" }))
+}
+
+async fn not_found(req: Request) -> Response {
+    let path = req.uri().path().trim_start_matches('/').to_string();
+    let body = InvocationResponse::default().log(format!("no function named `{path}`; this handler serves {}", FUNCTIONS.join(", ")));
+    reply::invocation(StatusCode::NOT_FOUND, body)
+}
+
+/// Opens the invocation's span and puts the invocation id in the request for the handlers.
+async fn invocation_span(mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(INVOCATION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(InvocationId::from_header)
+        .filter(|i| !i.as_str().is_empty())
+        .unwrap_or_else(InvocationId::generate);
+    let function = req.uri().path().trim_start_matches('/').chars().take(64).collect::<String>();
+    let span = tracing::info_span!("invocation", function = %function, invocation_id = %id);
+    req.extensions_mut().insert(id);
+    next.run(req).instrument(span).await
+}

@@ -1,0 +1,31 @@
+//! Building responses: always JSON, always an object; invocations always carry `Outputs`, `Logs`
+//! and `ReturnValue` (an empty or non-JSON answer would hang or fail the host).
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::envelope::InvocationResponse;
+use crate::flows::FlowError;
+
+pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut r = (status, bytes).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    r
+}
+
+pub(crate) fn invocation(status: StatusCode, body: InvocationResponse) -> Response {
+    json(status, &body)
+}
+
+pub(crate) fn ok(body: InvocationResponse) -> Response {
+    invocation(StatusCode::OK, body)
+}
+
+/// A flow error: 500 so the host retries (Service Bus redelivers) when retrying can help;
+/// otherwise also 500, because the host must not consider the work done, and the error is logged.
+pub(crate) fn flow_error(e: &FlowError) -> Response {
+    tracing::error!(error.message = %e, retryable = e.is_retryable(), "invocation failed");
+    invocation(StatusCode::INTERNAL_SERVER_ERROR, InvocationResponse::default().log(format!("failed: {e}")))
+}

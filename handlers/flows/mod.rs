@@ -1,0 +1,52 @@
+//! Use cases, one per function: typed input in, a report out. Flows know the domain and the
+//! ports, never an adapter or the host envelope.
+
+pub mod data_arrived;
+pub mod dispatch_run;
+pub mod inputs;
+pub mod quarantine;
+pub mod runs;
+pub mod schedule_tick;
+
+use std::sync::Arc;
+
+use crate::domain::catalog::Catalog;
+use crate::ports::{BlobStore, JobRunner, Queue, QueueError, Store, StoreError};
+
+/// Looks up an app setting (an environment variable in Azure and locally).
+pub type SettingLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// What every flow may use.
+#[derive(Clone)]
+pub struct Deps {
+    pub catalog: Arc<Catalog>,
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<dyn Queue>,
+    pub runner: Arc<dyn JobRunner>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub settings: SettingLookup,
+    /// A number in [0, 1) for retry jitter.
+    pub random: fn() -> f64,
+}
+
+/// A flow failure the host should retry (the message stays on its queue). Anything that retrying
+/// cannot fix is an outcome, not an error.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error("{0}")]
+    Blob(String),
+}
+
+impl FlowError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Store(e) => e.is_retryable(),
+            Self::Queue(e) => e.is_retryable(),
+            Self::Blob(_) => true,
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! One trait per outside system. Flows see only these; adapters implement them (SQLite and files
+//! locally, Azure services in the cloud). Every error says whether retrying can help.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+// ---------------------------------------------------------------------------------------------
+// Store: entities in tables, shaped so Azure Table Storage can implement it (single-entity
+// conditional writes with ETags, batches only within one partition, no cross-entity transactions).
+
+/// A table of the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Table(pub &'static str);
+
+impl Table {
+    /// Run records: partition = job, row = logical time.
+    pub const RUNS: Table = Table("runs");
+    /// Schedule watermarks: partition = `watermark`, row = job.
+    pub const SCHEDULES: Table = Table("schedules");
+    /// Dataset arrivals: partition = dataset, row = arrival time + `|` + blob path.
+    pub const ARRIVALS: Table = Table("arrivals");
+    /// Quarantine items: partition = `run` or `poison`, row = item id.
+    pub const QUARANTINE: Table = Table("quarantine");
+}
+
+/// An entity version: changes on every write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ETag(pub String);
+
+/// One stored entity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entity {
+    pub partition: String,
+    pub row: String,
+    pub etag: ETag,
+    pub body: Value,
+}
+
+/// A write inside a single-partition batch.
+#[derive(Debug, Clone)]
+pub enum BatchOp {
+    Insert { row: String, body: Value },
+    Upsert { row: String, body: Value },
+    Replace { row: String, body: Value, etag: ETag },
+}
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("entity {0} already exists")]
+    Conflict(String),
+    #[error("entity {0} changed since it was read (ETag mismatch)")]
+    PreconditionFailed(String),
+    #[error("entity {0} does not exist")]
+    NotFound(String),
+    #[error("stored entity {0} is unreadable: {1}")]
+    Corrupt(String, String),
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// Whether trying the same call again later can succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
+
+/// A row-key range: `from` inclusive, `to` exclusive; `None` is open.
+#[derive(Debug, Clone, Default)]
+pub struct RowRange {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn get(&self, table: Table, partition: &str, row: &str) -> Result<Option<Entity>, StoreError>;
+    /// Creates an entity; `Conflict` if it exists.
+    async fn insert(&self, table: Table, partition: &str, row: &str, body: &Value) -> Result<ETag, StoreError>;
+    /// Replaces an entity only if its ETag still matches; `PreconditionFailed` otherwise.
+    async fn replace(&self, table: Table, partition: &str, row: &str, body: &Value, etag: &ETag) -> Result<ETag, StoreError>;
+    /// Creates or overwrites unconditionally.
+    async fn upsert(&self, table: Table, partition: &str, row: &str, body: &Value) -> Result<ETag, StoreError>;
+    /// Deletes, only if the ETag matches when one is given.
+    async fn delete(&self, table: Table, partition: &str, row: &str, etag: Option<&ETag>) -> Result<(), StoreError>;
+    /// Entities of one partition (or of every partition when `None`), in row order, at most `limit`.
+    async fn query(&self, table: Table, partition: Option<&str>, rows: RowRange, limit: usize) -> Result<Vec<Entity>, StoreError>;
+    /// Applies every op or none; all in one partition (at most 100 ops, as in Azure Tables).
+    async fn batch(&self, table: Table, partition: &str, ops: Vec<BatchOp>) -> Result<Vec<ETag>, StoreError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queue: Service Bus semantics (MessageId duplicate detection, scheduled enqueue, peek-lock,
+// delivery count, dead-letter). The handler only sends; the host (or `flowgate local`) receives.
+
+/// A message to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutgoingMessage {
+    /// Duplicate detection key.
+    pub message_id: String,
+    pub correlation_id: Option<String>,
+    pub body: String,
+    /// Becomes visible only at this instant.
+    pub scheduled_enqueue_time: Option<DateTime<Utc>>,
+    pub time_to_live: Option<Duration>,
+    /// When the sender sent it. The local queue uses it as the enqueue time (virtual clocks); a
+    /// real broker stamps its own.
+    pub sent_at: DateTime<Utc>,
+}
+
+/// What the broker did with a sent message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendOutcome {
+    Accepted,
+    /// Dropped: same MessageId inside the duplicate-detection window.
+    Duplicate,
+}
+
+/// Message counts of a queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct QueueCounts {
+    pub active: u64,
+    pub scheduled: u64,
+    pub dead_letter: u64,
+}
+
+/// Why a queue call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("queue `{0}` does not exist")]
+    NoSuchQueue(String),
+    #[error("message too large: {0} bytes")]
+    TooLarge(usize),
+    #[error("queue unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl QueueError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
+
+#[async_trait]
+pub trait Queue: Send + Sync {
+    async fn send(&self, queue: &str, message: OutgoingMessage) -> Result<SendOutcome, QueueError>;
+    async fn counts(&self, queue: &str, as_of: DateTime<Utc>) -> Result<QueueCounts, QueueError>;
+}
+
+/// The queue names flowgate uses.
+pub mod queues {
+    pub const DISPATCH: &str = "dispatch";
+    pub const QUARANTINE: &str = "quarantine";
+}
+
+// ---------------------------------------------------------------------------------------------
+// JobRunner: one request to a Foundry workload.
+
+/// One request to a job's endpoint.
+#[derive(Debug, Clone)]
+pub struct JobRequest {
+    pub endpoint: String,
+    /// Online endpoints: the deployment to pin.
+    pub deployment: Option<String>,
+    pub body: Value,
+    pub timeout: Duration,
+    /// Correlates the call with the run in the endpoint's logs.
+    pub correlation_id: String,
+}
+
+/// Why a request failed, and whether retrying can help.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RunnerError {
+    /// Timeouts, connection failures, 408, 429, 5xx: worth another attempt.
+    #[error("{message}")]
+    Retryable { message: String, retry_after: Option<Duration> },
+    /// Other 4xx, unusable responses: retrying will not help.
+    #[error("{message}")]
+    Permanent { message: String, status: Option<u16>, body: Option<String> },
+}
+
+#[async_trait]
+pub trait JobRunner: Send + Sync {
+    async fn invoke(&self, request: &JobRequest) -> Result<Value, RunnerError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blobs: where datasets land and outputs go.
+
+/// Why a blob call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("blob {0} does not exist")]
+    NotFound(String),
+    #[error("blob path {0} is not allowed")]
+    BadPath(String),
+    #[error("blob storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl BlobError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
+
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Reads a whole blob (inputs of scoring runs are small; contracts stream in a later release).
+    async fn read(&self, container: &str, path: &str) -> Result<Vec<u8>, BlobError>;
+    /// Writes a blob, replacing any previous content.
+    async fn write(&self, container: &str, path: &str, content: &[u8]) -> Result<(), BlobError>;
+}
