@@ -1,1 +1,257 @@
-fn main() {}
+//! The `flowgate` command line: `serve` (the custom handler), `local` (the Functions-host
+//! stand-in and the demo), `validate`, `runs` and `schema`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+
+use flowgate::commands::{self, exit};
+use flowgate::local_host::{self, demo, Clock, LocalOptions};
+use flowgate::telemetry::{self, LogFormat};
+
+#[derive(Parser)]
+#[command(name = "flowgate", version, about = "Runs Azure AI Foundry workloads like clockwork: schedules, retries and quarantine, as an Azure Functions custom handler.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the custom handler on 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT (what host.json runs).
+    ///
+    /// Settings come from the environment: FLOWGATE_CATALOG (catalog file), FLOWGATE_STATE (state
+    /// folder), FLOWGATE_DATA_DIR (local blob root, default <state>/data).
+    Serve {
+        /// Listen on this port instead of $FUNCTIONS_CUSTOMHANDLER_PORT.
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Run the functions locally under a stand-in for the Azure Functions host.
+    Local(LocalArgs),
+    /// Check a catalog: exit 0 with a summary, or exit 2 with every problem as path:line:col.
+    Validate {
+        /// The catalog file (YAML).
+        catalog: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List recorded runs, newest first.
+    Runs {
+        /// The state folder (as given to `flowgate local --state`).
+        #[arg(long)]
+        state: PathBuf,
+        /// Only this job's runs.
+        #[arg(long)]
+        job: Option<String>,
+        /// At most this many runs.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the catalog's JSON Schema (committed as docs/catalog.schema.json).
+    Schema,
+}
+
+#[derive(clap::Args)]
+struct LocalArgs {
+    /// Run the bundled claims demo: a simulated week with a demo scoring endpoint.
+    #[arg(long)]
+    demo: bool,
+    /// The app folder holding host.json and function-defs/.
+    #[arg(long, default_value = ".")]
+    app_root: PathBuf,
+    /// The catalog file (default for --demo: examples/claims/catalog.yaml).
+    #[arg(long)]
+    catalog: Option<PathBuf>,
+    /// The state folder (default for --demo: .flowgate/demo, emptied first).
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// The local blob root, one sub-folder per container (default <state>/data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Run on a virtual clock from this RFC 3339 instant (default for --demo: this week's Monday 00:00 UTC).
+    #[arg(long)]
+    from: Option<String>,
+    /// With --from: simulate this many days (default 7).
+    #[arg(long)]
+    days: Option<u32>,
+    /// Serve HTTP-triggered functions on this port (real clock only).
+    #[arg(long, default_value_t = 7071)]
+    http_port: u16,
+}
+
+fn parse_instant(arg: &str, value: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(value).map(|t| t.with_timezone(&Utc)).map_err(|e| format!("{arg} `{value}` is not an RFC 3339 instant (e.g. 2026-11-02T00:00:00Z): {e}"))
+}
+
+async fn local(args: LocalArgs) -> u8 {
+    let catalog = args.catalog.clone().unwrap_or_else(|| args.app_root.join("examples/claims/catalog.yaml"));
+    if !args.demo && args.catalog.is_none() {
+        eprintln!("error: --catalog is required (or use --demo)");
+        return exit::BAD_INPUT;
+    }
+    if !catalog.is_file() {
+        eprintln!("error: --catalog {}: no such file", catalog.display());
+        return exit::BAD_INPUT;
+    }
+    if args.days == Some(0) || args.days.is_some_and(|d| d > 366) {
+        eprintln!("error: --days must be between 1 and 366");
+        return exit::BAD_INPUT;
+    }
+    let state = args.state.clone().unwrap_or_else(|| PathBuf::from(if args.demo { ".flowgate/demo" } else { ".flowgate/local" }));
+    let from = match &args.from {
+        Some(v) => match parse_instant("--from", v) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::BAD_INPUT;
+            }
+        },
+        None if args.demo => Some(demo::week_start(Utc::now())),
+        None => None,
+    };
+    if args.days.is_some() && from.is_none() {
+        eprintln!("error: --days needs --from (a virtual clock)");
+        return exit::BAD_INPUT;
+    }
+    if args.demo {
+        if let Err(e) = reset_demo_state(&state) {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    }
+    let data_dir = args.data_dir.clone().unwrap_or_else(|| state.join("data"));
+    let clock = match from {
+        Some(f) => Clock::Virtual { from: f, until: f + chrono::Duration::days(i64::from(args.days.unwrap_or(7))) },
+        None => Clock::Real { until: None },
+    };
+    let mut settings = Vec::new();
+    let mut scorer = None;
+    if args.demo {
+        if let Clock::Virtual { from, until } = clock {
+            let days = u32::try_from((until - from).num_days()).unwrap_or(7);
+            match demo::generate_week(&data_dir, from, days) {
+                Ok(n) => eprintln!("demo: {n} correspondence file(s) will land in {}", data_dir.display()),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return exit::FAILED;
+                }
+            }
+        }
+        match demo::start_scorer().await {
+            Ok((url, task)) => {
+                eprintln!("demo: scoring endpoint stand-in (keyword rules of examples/claims/flow) at {url}");
+                settings.push(("CLAIMS_SCORING_URL".to_string(), url));
+                scorer = Some(task);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::FAILED;
+            }
+        }
+    }
+    let handler_exe = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: cannot find the flowgate binary: {e}");
+            return exit::FAILED;
+        }
+    };
+    let opts = LocalOptions { app_root: args.app_root, catalog, state, data_dir, clock, http_port: Some(args.http_port), settings, handler_exe };
+    let result = local_host::run(opts).await;
+    if let Some(t) = scorer {
+        t.abort();
+    }
+    match result {
+        Ok(summary) => {
+            println!("{summary}");
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::FAILED
+        }
+    }
+}
+
+/// Empties the demo's state folder, refusing folders that do not look like flowgate state.
+fn reset_demo_state(state: &std::path::Path) -> Result<(), String> {
+    if state.exists() {
+        let ours = state.join("state.db").exists() || std::fs::read_dir(state).map(|mut d| d.next().is_none()).unwrap_or(false);
+        if !ours {
+            return Err(format!("{} exists and is not a flowgate state folder; choose another --state", state.display()));
+        }
+        std::fs::remove_dir_all(state).map_err(|e| format!("cannot empty {}: {e}", state.display()))?;
+    }
+    std::fs::create_dir_all(state).map_err(|e| format!("{}: {e}", state.display()))
+}
+
+async fn serve(port: Option<u16>) -> u8 {
+    let settings = match flowgate::config::Settings::from_lookup(&|k| std::env::var(k).ok(), port) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error.message = %e, "unusable settings");
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    let (deps, loaded) = match flowgate::app::local_deps(&settings.catalog, &settings.state, &settings.data_dir) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    for w in &loaded.warnings {
+        tracing::warn!(line = w.pos.line, column = w.pos.col, "catalog: {}", w.message);
+    }
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", settings.port)).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on 127.0.0.1:{}: {e}", settings.port);
+            return exit::FAILED;
+        }
+    };
+    tracing::info!(port = settings.port, catalog = %settings.catalog.display(), jobs = deps.catalog.jobs.len(), "flowgate handler ready");
+    match flowgate::edge::serve(listener, Arc::new(deps)).await {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::FAILED
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = match &cli.command {
+        Command::Serve { .. } => "info",
+        Command::Local(_) => "warn",
+        _ => "warn",
+    };
+    telemetry::init(LogFormat::from_env(), default_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    let code = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { port } => serve(port).await,
+            Command::Local(args) => local(args).await,
+            Command::Validate { catalog, json } => commands::validate::run(&catalog, json),
+            Command::Runs { state, job, limit, json } => commands::runs::run(&state, job.as_deref(), limit, json).await,
+            Command::Schema => commands::schema(),
+        }
+    });
+    ExitCode::from(code)
+}

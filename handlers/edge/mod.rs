@@ -73,3 +73,26 @@ async fn invocation_span(mut req: Request, next: Next) -> Response {
     req.extensions_mut().insert(id);
     next.run(req).instrument(span).await
 }
+
+/// Serves the handler on `listener` until SIGTERM or Ctrl-C.
+pub async fn serve(listener: tokio::net::TcpListener, deps: AppState) -> std::io::Result<()> {
+    axum::serve(listener, app(deps)).with_graceful_shutdown(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,1 +1,250 @@
-//! Local host.
+//! `flowgate local`: a stand-in for the Azure Functions host. It reads `host.json` and
+//! `function-defs/`, starts the handler (`flowgate serve`) as a child process, and invokes it over
+//! real HTTP with the host's envelope: timers on their NCRONTAB, Service Bus triggers from the
+//! local queues (complete on 2xx, abandon otherwise, dead-letter at the maximum deliveries),
+//! BlobCreated events for files that appear in the data folder, and HTTP triggers forwarded in
+//! wrapped form. It runs on the real clock, or on a virtual one that jumps from event to event.
+
+pub mod demo;
+mod functions;
+mod handler;
+mod http_front;
+pub mod invoker;
+pub mod summary;
+mod watcher;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Mutex;
+
+use crate::adapters::local::{LocalQueue, QueueSettings, SqliteStore};
+use crate::app::{queue_path, store_path};
+use functions::{AppDef, TriggerDef};
+use handler::Handler;
+use summary::{HostCounters, Summary};
+use watcher::Watcher;
+
+pub use functions::load as load_app;
+
+/// Which clock drives the host.
+#[derive(Debug, Clone, Copy)]
+pub enum Clock {
+    /// Wall time, until Ctrl-C or `until`.
+    Real { until: Option<DateTime<Utc>> },
+    /// Simulated time from `from` to `until`, as fast as the machine allows.
+    Virtual { from: DateTime<Utc>, until: DateTime<Utc> },
+}
+
+/// Everything `flowgate local` is told.
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    pub app_root: PathBuf,
+    pub catalog: PathBuf,
+    pub state: PathBuf,
+    pub data_dir: PathBuf,
+    pub clock: Clock,
+    /// Where HTTP triggers are served (`/api/<route>`), on the real clock only.
+    pub http_port: Option<u16>,
+    /// Extra app settings for the handler.
+    pub settings: Vec<(String, String)>,
+    /// The flowgate binary that serves the handler.
+    pub handler_exe: PathBuf,
+}
+
+struct Host {
+    app: AppDef,
+    handler: Mutex<Handler>,
+    queue: LocalQueue,
+    counters: std::sync::Mutex<HostCounters>,
+}
+
+impl Host {
+    /// Invokes a function, restarting the handler if it died. `true` when the answer was 2xx.
+    async fn invoke(&self, function: &str, envelope: &serde_json::Value) -> bool {
+        let invoker = self.handler.lock().await.invoker();
+        let result = invoker.invoke(function, envelope).await;
+        let ok = match &result {
+            Ok(r) => {
+                if !r.ok() {
+                    let logs = r.body.get("Logs").cloned().unwrap_or_default();
+                    tracing::warn!(function, status = r.status, logs = %logs, "invocation failed");
+                }
+                r.ok()
+            }
+            Err(e) => {
+                tracing::warn!(function, error = %e, "invocation failed");
+                let mut h = self.handler.lock().await;
+                if h.exited() {
+                    tracing::warn!("the handler exited; restarting it");
+                    if let Err(e) = h.restart().await {
+                        tracing::error!(error = %e, "the handler could not be restarted");
+                    }
+                    self.counters.lock().unwrap_or_else(|p| p.into_inner()).handler_restarts += 1;
+                }
+                false
+            }
+        };
+        let mut c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        *c.invocations.entry(function.to_string()).or_default() += 1;
+        if !ok {
+            c.failed_invocations += 1;
+        }
+        ok
+    }
+
+    /// Delivers every message of every Service Bus function that is receivable at `now`.
+    async fn drain_queues(&self, now: DateTime<Utc>) -> Result<bool, String> {
+        let mut any = false;
+        for f in &self.app.functions {
+            let TriggerDef::ServiceBus { binding, queue } = &f.trigger else { continue };
+            while let Some(m) = self.queue.receive(queue, now).await.map_err(|e| e.to_string())? {
+                any = true;
+                let env = invoker::service_bus_envelope(&f.name, binding, &m, now);
+                if self.invoke(&f.name, &env).await {
+                    if !self.queue.complete(&m.lock_token, now).await.map_err(|e| e.to_string())? {
+                        tracing::warn!(message_id = %m.message_id, "lock lost before completion; the message will be redelivered");
+                    }
+                } else {
+                    self.queue.abandon(&m.lock_token, now).await.map_err(|e| e.to_string())?;
+                }
+            }
+        }
+        Ok(any)
+    }
+
+    async fn announce(&self, arrivals: Vec<watcher::Arrival>, now: DateTime<Utc>) {
+        for f in &self.app.functions {
+            let TriggerDef::EventGrid { binding } = &f.trigger else { continue };
+            for a in &arrivals {
+                let env = invoker::blob_created_envelope(&f.name, binding, &a.container, &a.path, a.size, a.at, now);
+                self.invoke(&f.name, &env).await;
+            }
+        }
+    }
+
+    /// Runs everything due at `now` until nothing more is.
+    async fn settle(&self, watcher: &mut Watcher, now: DateTime<Utc>, mut rescan: bool) -> Result<(), String> {
+        for _ in 0..100_000 {
+            let arrivals = watcher.due(now, rescan);
+            let announced = !arrivals.is_empty();
+            self.announce(arrivals, now).await;
+            let delivered = self.drain_queues(now).await?;
+            rescan = delivered;
+            if !announced && !delivered {
+                return Ok(());
+            }
+        }
+        Err("the host did not settle after 100000 rounds".into())
+    }
+
+    async fn next_queue_time(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, String> {
+        let mut next: Option<DateTime<Utc>> = None;
+        for f in &self.app.functions {
+            if let TriggerDef::ServiceBus { queue, .. } = &f.trigger {
+                if let Some(t) = self.queue.next_visible_after(queue, now).await.map_err(|e| e.to_string())? {
+                    next = Some(next.map_or(t, |n: DateTime<Utc>| n.min(t)));
+                }
+            }
+        }
+        Ok(next)
+    }
+}
+
+struct TimerState {
+    function: String,
+    binding: String,
+    schedule: crate::domain::schedule::Ncrontab,
+    last: Option<DateTime<Utc>>,
+    next: Option<DateTime<Utc>>,
+}
+
+/// Runs the host until the clock's end (or Ctrl-C on the real clock) and summarises.
+pub async fn run(opts: LocalOptions) -> Result<Summary, String> {
+    let app = functions::load(&opts.app_root)?;
+    std::fs::create_dir_all(&opts.state).map_err(|e| format!("{}: {e}", opts.state.display()))?;
+    std::fs::create_dir_all(&opts.data_dir).map_err(|e| format!("{}: {e}", opts.data_dir.display()))?;
+    let store = SqliteStore::open(&store_path(&opts.state)).map_err(|e| e.to_string())?;
+    let queue = LocalQueue::open(&queue_path(&opts.state), QueueSettings::default()).map_err(|e| e.to_string())?;
+    let handler = Handler::start(&opts, &app).await?;
+    let (from, virtual_clock) = match opts.clock {
+        Clock::Virtual { from, .. } => (from, true),
+        Clock::Real { .. } => (Utc::now(), false),
+    };
+    let host = Arc::new(Host { app, handler: Mutex::new(handler), queue: queue.clone(), counters: Default::default() });
+    let mut watcher = Watcher::new(&opts.data_dir, virtual_clock.then_some(from));
+    let mut timers: Vec<TimerState> = host
+        .app
+        .functions
+        .iter()
+        .filter_map(|f| match &f.trigger {
+            TriggerDef::Timer { binding, schedule } => Some(TimerState {
+                function: f.name.clone(),
+                binding: binding.clone(),
+                schedule: schedule.clone(),
+                last: None,
+                next: schedule.next_after(from - chrono::Duration::milliseconds(1), chrono_tz::Tz::UTC),
+            }),
+            _ => None,
+        })
+        .collect();
+
+    let http = match (opts.http_port, virtual_clock) {
+        (Some(port), false) => Some(http_front::serve(host.clone(), port).await?),
+        _ => None,
+    };
+    let started = Instant::now();
+    let until = match opts.clock {
+        Clock::Virtual { until, .. } => Some(until),
+        Clock::Real { until } => until,
+    };
+    let mut now = from;
+    let mut stop = Box::pin(tokio::signal::ctrl_c());
+    loop {
+        host.settle(&mut watcher, now, true).await?;
+        let mut next = timers.iter().filter_map(|t| t.next).min();
+        if let Some(q) = host.next_queue_time(now).await? {
+            next = Some(next.map_or(q, |n| n.min(q)));
+        }
+        if virtual_clock {
+            if let Some(w) = watcher.next_after(now) {
+                next = Some(next.map_or(w, |n| n.min(w)));
+            }
+            match (next, until) {
+                (Some(n), Some(u)) if n <= u => now = n,
+                _ => break,
+            }
+        } else {
+            let wake = next.unwrap_or(now + chrono::Duration::seconds(60)).min(Utc::now() + chrono::Duration::milliseconds(250));
+            let sleep = (wake - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = &mut stop => break,
+            }
+            now = Utc::now();
+            if until.is_some_and(|u| now > u) {
+                break;
+            }
+        }
+        for t in timers.iter_mut() {
+            if t.next.is_some_and(|n| n <= now) {
+                let scheduled = t.next.unwrap_or(now);
+                let upcoming = t.schedule.next_after(now, chrono_tz::Tz::UTC);
+                let past_due = (now - scheduled) > chrono::Duration::seconds(60);
+                let env = invoker::timer_envelope(&t.function, &t.binding, t.last.or(Some(scheduled)), upcoming, now, past_due);
+                host.invoke(&t.function, &env).await;
+                t.last = Some(scheduled);
+                t.next = upcoming;
+            }
+        }
+    }
+    if let Some(h) = http {
+        h.abort();
+    }
+    let end = if virtual_clock { until.unwrap_or(now) } else { Utc::now() };
+    host.handler.lock().await.stop().await;
+    let counters = host.counters.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    summary::collect(&store, &queue, counters, from, end, started.elapsed().as_secs_f64(), opts.state.clone()).await
+}

@@ -1,0 +1,50 @@
+//! `flowgate runs --state DIR [--job J] [--limit N] [--json]`: the recorded runs, newest first.
+
+use std::path::Path;
+
+use super::exit;
+use crate::adapters::local::SqliteStore;
+use crate::app::store_path;
+use crate::domain::ids::instant_key;
+use crate::flows::runs;
+
+pub async fn run(state: &Path, job: Option<&str>, limit: usize, as_json: bool) -> u8 {
+    let db = store_path(state);
+    if !db.is_file() {
+        eprintln!("error: {} holds no flowgate state (no {})", state.display(), db.display());
+        return exit::BAD_INPUT;
+    }
+    let store = match SqliteStore::open(&db) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::FAILED;
+        }
+    };
+    let list = match runs::list(&store, job, limit).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::FAILED;
+        }
+    };
+    if as_json {
+        println!("{}", serde_json::to_string(&list).unwrap_or_default());
+        return exit::OK;
+    }
+    if list.is_empty() {
+        println!("no runs recorded in {}", state.display());
+        return exit::OK;
+    }
+    println!("{:<26} {:<28} {:<12} {:>8} {:>10}  {}", "LOGICAL TIME (UTC)", "JOB", "STATUS", "ATTEMPTS", "LATENCY", "DETAIL");
+    for r in &list {
+        let latency = r.last_latency_ms.map(|l| format!("{l} ms")).unwrap_or_else(|| "-".into());
+        let detail = match (&r.error, r.status.is_terminal()) {
+            (Some(e), _) => e.chars().take(80).collect::<String>(),
+            (None, true) => format!("{} record(s)", r.records_in),
+            (None, false) => String::new(),
+        };
+        println!("{:<26} {:<28} {:<12} {:>8} {:>10}  {}", instant_key(r.logical_time), r.job.as_str(), r.status.as_str(), r.attempts, latency, detail);
+    }
+    exit::OK
+}

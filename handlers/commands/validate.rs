@@ -1,0 +1,114 @@
+//! `flowgate validate CATALOG [--json]`: a one-screen summary and exit 0, or every problem as
+//! `path:line:col: message` and exit 2.
+
+use std::path::Path;
+
+use chrono::Utc;
+use serde_json::{json, Value};
+
+use super::exit;
+use crate::app::render_problems;
+use crate::domain::catalog::check::{load_file, Problem};
+use crate::domain::catalog::{Catalog, Trigger};
+use crate::domain::duration::format_duration;
+use crate::domain::ids::instant_key;
+
+pub fn run(path: &Path, as_json: bool) -> u8 {
+    let shown = path.display().to_string();
+    match load_file(path) {
+        Err(problems) => {
+            if as_json {
+                println!("{}", json!({ "valid": false, "file": shown, "problems": problems_json(&shown, &problems) }));
+            } else {
+                eprintln!("{}", render_problems(&shown, &problems));
+                eprintln!("{shown}: {} problem(s); the catalog was not accepted", problems.len());
+            }
+            exit::BAD_INPUT
+        }
+        Ok(loaded) => {
+            if as_json {
+                println!("{}", summary_json(&shown, &loaded.catalog, &loaded.warnings));
+            } else {
+                print!("{}", summary_text(&shown, &loaded.catalog));
+                for w in &loaded.warnings {
+                    println!("warning: {shown}:{}:{}: {}", w.pos.line, w.pos.col, w.message);
+                }
+            }
+            exit::OK
+        }
+    }
+}
+
+fn problems_json(file: &str, problems: &[Problem]) -> Value {
+    problems
+        .iter()
+        .map(|p| json!({ "file": file, "line": p.pos.line, "column": p.pos.col, "pointer": p.pointer, "message": p.message }))
+        .collect()
+}
+
+fn trigger_text(t: &Trigger) -> String {
+    match t {
+        Trigger::Schedule(c) => format!("schedule `{}`", c.as_str()),
+        Trigger::Arrival(d) => format!("on arrival of `{d}`"),
+        Trigger::Dependencies => "after its dependencies".into(),
+    }
+}
+
+fn summary_text(file: &str, c: &Catalog) -> String {
+    let now = Utc::now();
+    let mut out = format!("{file}: valid (catalog format 1, time zone {})\n", c.timezone);
+    out.push_str(&format!("  {} dataset(s), {} job(s)\n", c.datasets.len(), c.jobs.len()));
+    for d in c.datasets.values() {
+        out.push_str(&format!(
+            "  dataset {:<28} {}/{}  {:?}{}\n",
+            d.id.as_str(),
+            d.location.container,
+            d.location.prefix,
+            d.format,
+            d.contract.as_ref().map(|p| format!("  contract {}", p.display())).unwrap_or_default()
+        ));
+    }
+    for j in c.jobs.values() {
+        let next = match &j.trigger {
+            Trigger::Schedule(cron) => cron.next_after(now, j.timezone).map(|t| format!("  next {}", instant_key(t))).unwrap_or_default(),
+            _ => String::new(),
+        };
+        out.push_str(&format!(
+            "  job     {:<28} {} ({}){}{}  retry {}x, timeout {}\n",
+            j.id.as_str(),
+            trigger_text(&j.trigger),
+            j.timezone,
+            next,
+            if j.enabled { "" } else { "  [disabled]" },
+            j.retry.max_attempts,
+            format_duration(j.timeout)
+        ));
+    }
+    out
+}
+
+fn summary_json(file: &str, c: &Catalog, warnings: &[Problem]) -> Value {
+    let now = Utc::now();
+    json!({
+        "valid": true,
+        "file": file,
+        "timezone": c.timezone.name(),
+        "datasets": c.datasets.values().map(|d| json!({
+            "name": d.id.as_str(),
+            "container": d.location.container,
+            "prefix": d.location.prefix,
+            "contract": d.contract.as_ref().map(|p| p.display().to_string()),
+        })).collect::<Vec<_>>(),
+        "jobs": c.jobs.values().map(|j| json!({
+            "name": j.id.as_str(),
+            "trigger": trigger_text(&j.trigger),
+            "timezone": j.timezone.name(),
+            "enabled": j.enabled,
+            "next": match &j.trigger { Trigger::Schedule(cron) => cron.next_after(now, j.timezone).map(instant_key), _ => None },
+            "depends_on": j.depends_on.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
+            "max_attempts": j.retry.max_attempts,
+            "timeout": format_duration(j.timeout),
+        })).collect::<Vec<_>>(),
+        "warnings": problems_json(file, warnings),
+    })
+}

@@ -1,0 +1,193 @@
+//! `flowgate local --demo`: the bundled claims catalog on a simulated week. This module generates
+//! the week's sample correspondence and serves the **demo scorer**, a stand-in for the prompt flow
+//! in `examples/claims/flow/` (the same keyword rules), with injected latency and a small failure
+//! rate so that retries show. It is never used outside the demo.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Datelike, Duration as ChronoDuration, TimeZone, Utc, Weekday};
+use chrono_tz::Tz;
+use serde_json::{json, Value};
+
+const KEYWORDS: [(&str, &[&str]); 3] = [
+    ("fnol", &["accident", "collision", "first notice", "damage", "stolen", "theft", "crash"]),
+    ("billing", &["invoice", "premium", "payment", "refund", "charge", "billing"]),
+    ("complaint", &["complain", "unacceptable", "disappointed", "ombudsman", "angry", "escalate"]),
+];
+
+/// The same rules as `examples/claims/flow/classify.py`.
+pub fn classify(text: &str) -> (String, f64) {
+    let t = text.to_lowercase();
+    let hits: Vec<(&str, usize)> = KEYWORDS.iter().map(|(label, kws)| (*label, kws.iter().filter(|k| t.contains(*k)).count())).collect();
+    let total: usize = hits.iter().map(|(_, n)| n).sum();
+    if total == 0 {
+        return ("other".into(), 0.5);
+    }
+    // Python's max() keeps the first of equal maxima.
+    let mut best = hits[0];
+    for h in &hits[1..] {
+        if h.1 > best.1 {
+            best = *h;
+        }
+    }
+    (best.0.to_string(), (best.1 as f64 / total as f64 * 1000.0).round() / 1000.0)
+}
+
+struct Scorer {
+    calls: AtomicU64,
+}
+
+/// Every 17th call fails with 503, every 41st with 429 and `Retry-After: 30`; each call waits a
+/// few milliseconds. Deterministic, so demo runs are repeatable.
+async fn score(State(s): State<Arc<Scorer>>, body: Option<Json<Value>>) -> Response {
+    let n = s.calls.fetch_add(1, Ordering::Relaxed) + 1;
+    tokio::time::sleep(Duration::from_millis(1 + n % 7)).await;
+    if n % 41 == 0 {
+        return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "30")], Json(json!({"error": {"code": "TooManyRequests", "message": "demo throttling"}}))).into_response();
+    }
+    if n % 17 == 0 {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": {"code": "ServiceUnavailable", "message": "demo outage"}}))).into_response();
+    }
+    let Some(Json(Value::Object(input))) = body else {
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": {"code": "UserError", "message": "the request is not a JSON object"}}))).into_response();
+    };
+    let Some(text) = input.get("text").and_then(Value::as_str) else {
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": {"code": "UserError", "message": "Required input fields ['text'] are missing"}}))).into_response();
+    };
+    let (label, confidence) = classify(text);
+    Json(json!({ "label": label, "confidence": confidence })).into_response()
+}
+
+/// Starts the demo scorer on a free loopback port; returns its `/score` URL.
+pub async fn start_scorer() -> Result<(String, tokio::task::JoinHandle<()>), String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| format!("demo scorer: {e}"))?;
+    let addr: SocketAddr = listener.local_addr().map_err(|e| e.to_string())?;
+    let app = Router::new()
+        .route("/score", post(score))
+        .route("/health", get(|| async { Json(json!({"status": "Healthy", "stand_in": "flowgate demo scorer"})) }))
+        .with_state(Arc::new(Scorer { calls: AtomicU64::new(0) }));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((format!("http://{addr}/score"), task))
+}
+
+const SNIPPETS: [&str; 12] = [
+    "I had an accident on the A40 and the car has damage to the rear bumper",
+    "My van was stolen from the driveway overnight, this is my first notice",
+    "Please explain the extra charge on my latest invoice",
+    "I would like a refund of the premium I paid twice this month",
+    "This is unacceptable, I have waited six weeks and I want to escalate",
+    "I am disappointed with how my claim was handled and will contact the ombudsman",
+    "Please update my correspondence address",
+    "Can you confirm you received the photos I sent last week?",
+    "Collision at a roundabout, the other driver admitted fault",
+    "Water damage in the kitchen after a pipe burst",
+    "Why has my payment been taken early?",
+    "Thank you for the quick response",
+];
+const CHANNELS: [&str; 3] = ["email", "letter", "portal"];
+
+/// Writes a week of hourly correspondence (weekdays 08:05–18:05 London time) as CSV under
+/// `landing/claims/correspondence/`, plus a few urgent JSON Lines drops, each file's modification
+/// time set to its arrival time so that the virtual clock announces it then. Returns the count.
+pub fn generate_week(data_dir: &Path, from: DateTime<Utc>, days: u32) -> Result<usize, String> {
+    let london: Tz = "Europe/London".parse().map_err(|_| "no Europe/London zone".to_string())?;
+    let inbox = data_dir.join("landing/claims/correspondence");
+    let urgent = data_dir.join("landing/claims/urgent");
+    for d in [&inbox, &urgent] {
+        std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+    }
+    let mut files = 0;
+    let mut seq = 0u64;
+    let start_local = from.with_timezone(&london).date_naive();
+    for day in 0..days {
+        let date = start_local + ChronoDuration::days(i64::from(day));
+        if matches!(date.weekday(), Weekday::Sat | Weekday::Sun) {
+            continue;
+        }
+        for hour in 8..=18u32 {
+            let Some(local) = london.with_ymd_and_hms(date.year(), date.month(), date.day(), hour, 5, 0).single() else { continue };
+            let at = local.with_timezone(&Utc);
+            if at <= from {
+                continue;
+            }
+            let rows = 3 + (u64::from(day) * 7 + u64::from(hour)) % 8;
+            let mut csv = String::from("claim_id,received_at,channel,body,policyholder_email\n");
+            for _ in 0..rows {
+                seq += 1;
+                let body = SNIPPETS[(seq * 5 % SNIPPETS.len() as u64) as usize];
+                let received = at - ChronoDuration::minutes((seq % 50) as i64);
+                csv.push_str(&format!(
+                    "CLM-{seq:06},{},{},\"{body}\",policyholder{seq}@example.com\n",
+                    received.format("%Y-%m-%dT%H:%M:%SZ"),
+                    CHANNELS[(seq % 3) as usize]
+                ));
+            }
+            let name = format!("{}.csv", at.format("%Y-%m-%dT%H%MZ"));
+            write_at(&inbox.join(name), csv.as_bytes(), at)?;
+            files += 1;
+            if hour % 4 == 2 {
+                seq += 1;
+                let urgent_at = at + ChronoDuration::minutes(20);
+                let line = json!({
+                    "claim_id": format!("CLM-{seq:06}"),
+                    "received_at": urgent_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                    "channel": "portal",
+                    "body": SNIPPETS[(seq % SNIPPETS.len() as u64) as usize],
+                    "policyholder_email": format!("policyholder{seq}@example.com"),
+                });
+                let name = format!("{}.jsonl", urgent_at.format("%Y-%m-%dT%H%MZ"));
+                write_at(&urgent.join(name), format!("{line}\n").as_bytes(), urgent_at)?;
+                files += 1;
+            }
+        }
+    }
+    Ok(files)
+}
+
+fn write_at(path: &Path, bytes: &[u8], at: DateTime<Utc>) -> Result<(), String> {
+    std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let f = std::fs::File::options().write(true).open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let when = SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(at.timestamp_millis()).unwrap_or(0));
+    f.set_modified(when).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The Monday 00:00 UTC on or before `t`: where the demo week starts.
+pub fn week_start(t: DateTime<Utc>) -> DateTime<Utc> {
+    let d = t.date_naive() - ChronoDuration::days(i64::from(t.weekday().num_days_from_monday()));
+    Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifier_matches_the_prompt_flow_rules() {
+        assert_eq!(classify("I had an accident, my car has damage"), ("fnol".into(), 1.0));
+        assert_eq!(classify("please update my address"), ("other".into(), 0.5));
+        assert_eq!(classify("refund the premium, this is unacceptable"), ("billing".into(), 0.667));
+    }
+
+    #[test]
+    fn a_week_of_files_with_arrival_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap();
+        let n = generate_week(dir.path(), from, 7).unwrap();
+        assert_eq!(n, 5 * 11 + 5 * 3);
+        let first = dir.path().join("landing/claims/correspondence/2026-11-02T0805Z.csv");
+        let m: DateTime<Utc> = std::fs::metadata(&first).unwrap().modified().unwrap().into();
+        assert_eq!(m, Utc.with_ymd_and_hms(2026, 11, 2, 8, 5, 0).unwrap());
+        assert_eq!(week_start(Utc.with_ymd_and_hms(2026, 11, 27, 13, 0, 0).unwrap()), Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap());
+    }
+}
