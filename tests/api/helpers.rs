@@ -1,0 +1,102 @@
+//! Building a handler with real local adapters (SQLite, local queue, files) on a temp folder.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::Request;
+use flowgate::adapters::http::HttpRunner;
+use flowgate::adapters::local::{FileBlobs, LocalQueue, QueueSettings, SqliteStore};
+use flowgate::domain::catalog::check::{load, Environment};
+use flowgate::flows::Deps;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+#[path = "../fakes/scoring.rs"]
+pub mod scoring;
+
+pub const CATALOG: &str = r#"
+version: 1
+timezone: Europe/London
+datasets:
+  urgent:
+    location: landing/claims/urgent/
+    format: jsonl
+  out:
+    location: curated/out/
+    format: jsonl
+jobs:
+  score:
+    kind: http
+    endpoint: ${TEST_SCORING_URL}
+    schedule: "0 * * * * *"
+    timeout: 5s
+    retry: { max_attempts: 3, initial_delay: 10s, max_delay: 1m }
+    request: { body: { text: "ping" } }
+  triage:
+    kind: http
+    endpoint: ${TEST_SCORING_URL}
+    on_arrival: urgent
+    inputs: [urgent]
+    outputs: [out]
+    request: { fields: { text: body }, key: claim_id }
+"#;
+
+pub struct TestApp {
+    pub deps: Deps,
+    pub store: SqliteStore,
+    pub queue: LocalQueue,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn catalog(text: &str) -> flowgate::domain::catalog::Catalog {
+    let exists = |p: &Path| p.exists();
+    let setting = |_: &str| None;
+    load(text, &Environment { base_dir: Path::new("."), file_exists: &exists, setting: &setting }).expect("test catalog is valid").catalog
+}
+
+pub fn app_with(catalog_text: &str, scoring_url: &str) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
+    let queue = LocalQueue::open(&dir.path().join("queues.db"), QueueSettings::default()).unwrap();
+    let url = scoring_url.to_string();
+    let deps = Deps {
+        catalog: Arc::new(catalog(catalog_text)),
+        store: Arc::new(store.clone()),
+        queue: Arc::new(queue.clone()),
+        runner: Arc::new(HttpRunner::new(None).unwrap()),
+        blobs: Arc::new(FileBlobs::new(dir.path().join("data"))),
+        settings: Arc::new(move |k: &str| (k == "TEST_SCORING_URL").then(|| url.clone())),
+        random: || 0.5,
+    };
+    TestApp { deps, store, queue, dir }
+}
+
+/// POSTs a body to a function through the router (no socket).
+pub async fn invoke(app: &TestApp, function: &str, body: impl Into<Body>) -> (u16, Value) {
+    let router = flowgate::edge::app(Arc::new(app.deps.clone()));
+    let req = Request::post(format!("/{function}"))
+        .header("content-type", "application/json")
+        .header("x-azure-functions-invocationid", "inv-test-1")
+        .body(body.into())
+        .unwrap();
+    let res = router.oneshot(req).await.unwrap();
+    let status = res.status().as_u16();
+    let ct = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    assert!(ct.starts_with("application/json"), "{function} answered {ct}");
+    let v: Value = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{function} answered non-JSON ({e}): {bytes:?}"));
+    (status, v)
+}
+
+pub fn fixture(name: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)).unwrap()
+}
+
+/// Every invocation answer has the three keys the host expects.
+pub fn assert_invocation_shape(v: &Value) {
+    assert!(v.get("Outputs").is_some_and(Value::is_object), "{v}");
+    assert!(v.get("Logs").is_some_and(Value::is_array), "{v}");
+    assert!(v.get("ReturnValue").is_some(), "{v}");
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the handler behind its router, the CLI, the local host and the adapters.
+#![allow(unreachable_pub)]
+
+mod cli;
+mod dispatch;
+mod helpers;
+mod local;
+mod protocol;
+mod store_contract;
