@@ -12,14 +12,21 @@ use crate::flows::Deps;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("the catalog {path} has {} problem(s):\n{}", problems.len(), render_problems(path, problems))]
-    Catalog { path: String, problems: Vec<Problem> },
+    Catalog {
+        path: String,
+        problems: Vec<Problem>,
+    },
     #[error("{0}")]
     State(String),
 }
 
 /// `path:line:col: message`, one per line.
 pub fn render_problems(path: &str, problems: &[Problem]) -> String {
-    problems.iter().map(|p| format!("{path}:{}:{}: {}", p.pos.line, p.pos.col, p.message)).collect::<Vec<_>>().join("\n")
+    problems
+        .iter()
+        .map(|p| format!("{path}:{}:{}: {}", p.pos.line, p.pos.col, p.message))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The state folder's files.
@@ -31,11 +38,21 @@ pub fn queue_path(state: &Path) -> std::path::PathBuf {
 }
 
 /// Loads the catalog and opens the local adapters.
-pub fn local_deps(catalog: &Path, state: &Path, data_dir: &Path) -> Result<(Deps, Loaded), StartError> {
-    let loaded = load_file(catalog).map_err(|problems| StartError::Catalog { path: catalog.display().to_string(), problems })?;
-    std::fs::create_dir_all(state).map_err(|e| StartError::State(format!("cannot create {}: {e}", state.display())))?;
-    let store = SqliteStore::open(&store_path(state)).map_err(|e| StartError::State(e.to_string()))?;
-    let queue = LocalQueue::open(&queue_path(state), QueueSettings::default()).map_err(|e| StartError::State(e.to_string()))?;
+pub fn local_deps(
+    catalog: &Path,
+    state: &Path,
+    data_dir: &Path,
+) -> Result<(Deps, Loaded), StartError> {
+    let loaded = load_file(catalog).map_err(|problems| StartError::Catalog {
+        path: catalog.display().to_string(),
+        problems,
+    })?;
+    std::fs::create_dir_all(state)
+        .map_err(|e| StartError::State(format!("cannot create {}: {e}", state.display())))?;
+    let store =
+        SqliteStore::open(&store_path(state)).map_err(|e| StartError::State(e.to_string()))?;
+    let queue = LocalQueue::open(&queue_path(state), QueueSettings::default())
+        .map_err(|e| StartError::State(e.to_string()))?;
     let runner = HttpRunner::new(None).map_err(StartError::State)?;
     let deps = Deps {
         catalog: Arc::new(loaded.catalog.clone()),

@@ -11,7 +11,11 @@ use crate::flows::runs;
 pub async fn run(state: &Path, job: Option<&str>, limit: usize, as_json: bool) -> u8 {
     let db = store_path(state);
     if !db.is_file() {
-        eprintln!("error: {} holds no flowgate state (no {})", state.display(), db.display());
+        eprintln!(
+            "error: {} holds no flowgate state (no {})",
+            state.display(),
+            db.display()
+        );
         return exit::BAD_INPUT;
     }
     let store = match SqliteStore::open(&db) {
@@ -36,15 +40,29 @@ pub async fn run(state: &Path, job: Option<&str>, limit: usize, as_json: bool) -
         println!("no runs recorded in {}", state.display());
         return exit::OK;
     }
-    println!("{:<26} {:<28} {:<12} {:>8} {:>10}  {}", "LOGICAL TIME (UTC)", "JOB", "STATUS", "ATTEMPTS", "LATENCY", "DETAIL");
+    println!(
+        "{:<26} {:<28} {:<12} {:>8} {:>10}  DETAIL",
+        "LOGICAL TIME (UTC)", "JOB", "STATUS", "ATTEMPTS", "LATENCY"
+    );
     for r in &list {
-        let latency = r.last_latency_ms.map(|l| format!("{l} ms")).unwrap_or_else(|| "-".into());
+        let latency = r
+            .last_latency_ms
+            .map(|l| format!("{l} ms"))
+            .unwrap_or_else(|| "-".into());
         let detail = match (&r.error, r.status.is_terminal()) {
             (Some(e), _) => e.chars().take(80).collect::<String>(),
             (None, true) => format!("{} record(s)", r.records_in),
             (None, false) => String::new(),
         };
-        println!("{:<26} {:<28} {:<12} {:>8} {:>10}  {}", instant_key(r.logical_time), r.job.as_str(), r.status.as_str(), r.attempts, latency, detail);
+        println!(
+            "{:<26} {:<28} {:<12} {:>8} {:>10}  {}",
+            instant_key(r.logical_time),
+            r.job.as_str(),
+            r.status.as_str(),
+            r.attempts,
+            latency,
+            detail
+        );
     }
     exit::OK
 }

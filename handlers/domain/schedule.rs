@@ -22,7 +22,7 @@ pub struct ScheduleError {
 #[derive(Clone)]
 pub struct Ncrontab {
     text: String,
-    cron: Cron,
+    cron: Box<Cron>,
 }
 
 impl fmt::Debug for Ncrontab {
@@ -39,14 +39,19 @@ const FIELDS: [(&str, u32, u32); 6] = [
     ("month", 1, 12),
     ("day-of-week", 0, 6),
 ];
-const MONTHS: [&str; 12] = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
+const MONTHS: [&str; 12] = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
 const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
 impl Ncrontab {
     /// Parses an expression, rejecting what Azure's NCrontab would reject (5 or 7 fields, `?`, `L`,
     /// `W`, `#`, `@daily` nicknames, out-of-range values).
     pub fn parse(expr: &str) -> Result<Self, ScheduleError> {
-        let fail = |why: String| ScheduleError { expr: expr.to_string(), why };
+        let fail = |why: String| ScheduleError {
+            expr: expr.to_string(),
+            why,
+        };
         let fields: Vec<&str> = expr.split_whitespace().collect();
         if fields.len() != 6 {
             return Err(fail(format!(
@@ -66,7 +71,10 @@ impl Ncrontab {
             .build()
             .parse(&fields.join(" "))
             .map_err(|e| fail(e.to_string()))?;
-        Ok(Self { text: fields.join(" "), cron })
+        Ok(Self {
+            text: fields.join(" "),
+            cron: Box::new(cron),
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -90,7 +98,13 @@ impl Ncrontab {
     }
 
     /// Occurrences in `(after, until]`, at most `cap` of them, oldest first.
-    pub fn occurrences(&self, after: DateTime<Utc>, until: DateTime<Utc>, tz: Tz, cap: usize) -> Vec<DateTime<Utc>> {
+    pub fn occurrences(
+        &self,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+        tz: Tz,
+        cap: usize,
+    ) -> Vec<DateTime<Utc>> {
         let mut out = Vec::new();
         let mut t = after;
         while out.len() < cap {
@@ -115,7 +129,11 @@ fn check_field(text: &str, name: &str, lo: u32, hi: u32) -> Result<(), String> {
         if let Some(s) = step {
             match s.parse::<u32>() {
                 Ok(n) if n >= 1 => {}
-                _ => return Err(format!("the {name} field has step `/{s}`; a step is a whole number of at least 1")),
+                _ => {
+                    return Err(format!(
+                        "the {name} field has step `/{s}`; a step is a whole number of at least 1"
+                    ))
+                }
             }
         }
         if range == "*" {
@@ -130,7 +148,9 @@ fn check_field(text: &str, name: &str, lo: u32, hi: u32) -> Result<(), String> {
             values.push(field_value(b, name, lo, hi)?);
         }
         if values.len() == 2 && values[0] > values[1] {
-            return Err(format!("the {name} field has the range `{range}`, which runs backwards"));
+            return Err(format!(
+                "the {name} field has the range `{range}`, which runs backwards"
+            ));
         }
     }
     Ok(())
@@ -139,7 +159,11 @@ fn check_field(text: &str, name: &str, lo: u32, hi: u32) -> Result<(), String> {
 fn field_value(token: &str, name: &str, lo: u32, hi: u32) -> Result<u32, String> {
     if let Ok(n) = token.parse::<u32>() {
         if n < lo || n > hi {
-            let extra = if name == "day-of-week" && n == 7 { " (Sunday is 0 in NCRONTAB)" } else { "" };
+            let extra = if name == "day-of-week" && n == 7 {
+                " (Sunday is 0 in NCRONTAB)"
+            } else {
+                ""
+            };
             return Err(format!("the {name} field allows {lo}-{hi}, not {n}{extra}"));
         }
         return Ok(n);
@@ -151,15 +175,30 @@ fn field_value(token: &str, name: &str, lo: u32, hi: u32) -> Result<u32, String>
         _ => &[],
     };
     if let Some(i) = names.iter().position(|n| *n == upper) {
-        return Ok(if name == "month" { i as u32 + 1 } else { i as u32 });
+        return Ok(if name == "month" {
+            i as u32 + 1
+        } else {
+            i as u32
+        });
     }
-    if matches!(upper.as_str(), "?" | "L" | "W") || upper.contains('#') || upper.ends_with('L') || upper.ends_with('W') {
-        return Err(format!("the {name} field uses `{token}`, a Quartz extension that NCRONTAB does not support"));
+    if matches!(upper.as_str(), "?" | "L" | "W")
+        || upper.contains('#')
+        || upper.ends_with('L')
+        || upper.ends_with('W')
+    {
+        return Err(format!(
+            "the {name} field uses `{token}`, a Quartz extension that NCRONTAB does not support"
+        ));
     }
     if token.starts_with('@') {
-        return Err(format!("`{token}` nicknames are not NCRONTAB; write the six fields out"));
+        return Err(format!(
+            "`{token}` nicknames are not NCRONTAB; write the six fields out"
+        ));
     }
-    Err(format!("the {name} field has `{token}`, which is neither a number in {lo}-{hi}{}", if names.is_empty() { "" } else { " nor a name" }))
+    Err(format!(
+        "the {name} field has `{token}`, which is neither a number in {lo}-{hi}{}",
+        if names.is_empty() { "" } else { " nor a name" }
+    ))
 }
 
 impl FromStr for Ncrontab {
@@ -171,7 +210,9 @@ impl FromStr for Ncrontab {
 
 /// Parses an IANA time zone name.
 pub fn parse_zone(name: &str) -> Result<Tz, String> {
-    name.parse::<Tz>().map_err(|_| format!("`{name}` is not an IANA time zone name (e.g. `Europe/London`, `UTC`)"))
+    name.parse::<Tz>().map_err(|_| {
+        format!("`{name}` is not an IANA time zone name (e.g. `Europe/London`, `UTC`)")
+    })
 }
 
 #[cfg(test)]
@@ -185,22 +226,34 @@ mod tests {
     #[test]
     fn every_five_minutes() {
         let c = Ncrontab::parse("0 */5 * * * *").unwrap();
-        assert_eq!(c.next_after(utc("2026-11-27T10:02:00Z"), Tz::UTC), Some(utc("2026-11-27T10:05:00Z")));
-        assert_eq!(c.next_after(utc("2026-11-27T10:05:00Z"), Tz::UTC), Some(utc("2026-11-27T10:10:00Z")));
+        assert_eq!(
+            c.next_after(utc("2026-11-27T10:02:00Z"), Tz::UTC),
+            Some(utc("2026-11-27T10:05:00Z"))
+        );
+        assert_eq!(
+            c.next_after(utc("2026-11-27T10:05:00Z"), Tz::UTC),
+            Some(utc("2026-11-27T10:10:00Z"))
+        );
     }
 
     #[test]
     fn both_day_fields_must_match() {
         // The 13th that is also a Friday: 2026-11-13 is a Friday.
         let c = Ncrontab::parse("0 0 9 13 * FRI").unwrap();
-        assert_eq!(c.next_after(utc("2026-10-01T00:00:00Z"), Tz::UTC), Some(utc("2026-11-13T09:00:00Z")));
+        assert_eq!(
+            c.next_after(utc("2026-10-01T00:00:00Z"), Tz::UTC),
+            Some(utc("2026-11-13T09:00:00Z"))
+        );
     }
 
     #[test]
     fn sunday_is_zero_and_names_work() {
         let c = Ncrontab::parse("0 30 8 * Jan-Dec 0").unwrap();
         // 2026-11-29 is a Sunday.
-        assert_eq!(c.next_after(utc("2026-11-27T00:00:00Z"), Tz::UTC), Some(utc("2026-11-29T08:30:00Z")));
+        assert_eq!(
+            c.next_after(utc("2026-11-27T00:00:00Z"), Tz::UTC),
+            Some(utc("2026-11-29T08:30:00Z"))
+        );
     }
 
     #[test]
@@ -208,7 +261,10 @@ mod tests {
         let c = Ncrontab::parse("0 0 9 * * *").unwrap();
         let london = parse_zone("Europe/London").unwrap();
         // Summer time: 09:00 BST = 08:00 UTC.
-        assert_eq!(c.next_after(utc("2026-07-01T00:00:00Z"), london), Some(utc("2026-07-01T08:00:00Z")));
+        assert_eq!(
+            c.next_after(utc("2026-07-01T00:00:00Z"), london),
+            Some(utc("2026-07-01T08:00:00Z"))
+        );
     }
 
     #[test]
@@ -234,7 +290,12 @@ mod tests {
     #[test]
     fn occurrences_are_capped() {
         let c = Ncrontab::parse("0 * * * * *").unwrap();
-        let v = c.occurrences(utc("2026-11-27T00:00:00Z"), utc("2026-11-27T01:00:00Z"), Tz::UTC, 10);
+        let v = c.occurrences(
+            utc("2026-11-27T00:00:00Z"),
+            utc("2026-11-27T01:00:00Z"),
+            Tz::UTC,
+            10,
+        );
         assert_eq!(v.len(), 10);
         assert_eq!(v[0], utc("2026-11-27T00:01:00Z"));
     }

@@ -24,12 +24,21 @@ pub struct BlobCreated {
 /// What an arrival did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ArrivalReport {
-    Recorded { dataset: String, duplicate: bool, enqueued: Vec<RunKey> },
+    Recorded {
+        dataset: String,
+        duplicate: bool,
+        enqueued: Vec<RunKey>,
+    },
     /// No dataset's location matches the blob.
     Unmatched,
 }
 
-pub async fn data_arrived(deps: &Deps, event: BlobCreated, now: DateTime<Utc>, invocation: &InvocationId) -> Result<ArrivalReport, FlowError> {
+pub async fn data_arrived(
+    deps: &Deps,
+    event: BlobCreated,
+    now: DateTime<Utc>,
+    invocation: &InvocationId,
+) -> Result<ArrivalReport, FlowError> {
     let Some(dataset) = deps.catalog.dataset_for_blob(&event.container, &event.path) else {
         tracing::info!(container = %event.container, path = %event.path, "blob belongs to no dataset; ignored");
         return Ok(ArrivalReport::Unmatched);
@@ -45,7 +54,16 @@ pub async fn data_arrived(deps: &Deps, event: BlobCreated, now: DateTime<Utc>, i
         invocation_id: Some(invocation.to_string()),
     };
     let body = serde_json::to_value(&record).unwrap_or_default();
-    let duplicate = match deps.store.insert(Table::ARRIVALS, dataset.id.as_str(), &arrival_row(event.event_time, &event.path), &body).await {
+    let duplicate = match deps
+        .store
+        .insert(
+            Table::ARRIVALS,
+            dataset.id.as_str(),
+            &arrival_row(event.event_time, &event.path),
+            &body,
+        )
+        .await
+    {
         Ok(_) => false,
         Err(StoreError::Conflict(_)) => true,
         Err(e) => return Err(e.into()),
@@ -53,8 +71,16 @@ pub async fn data_arrived(deps: &Deps, event: BlobCreated, now: DateTime<Utc>, i
     let mut enqueued = Vec::new();
     for job in deps.catalog.jobs_on_arrival(&dataset.id) {
         let key = RunKey::new(job.id.clone(), event.event_time);
-        let trigger = RunTrigger::Arrival { dataset: dataset.id.to_string(), container: event.container.clone(), path: event.path.clone() };
-        runs::create(deps.store.as_ref(), &RunRecord::pending(job.id.clone(), event.event_time, trigger.clone(), now)).await?;
+        let trigger = RunTrigger::Arrival {
+            dataset: dataset.id.to_string(),
+            container: event.container.clone(),
+            path: event.path.clone(),
+        };
+        runs::create(
+            deps.store.as_ref(),
+            &RunRecord::pending(job.id.clone(), event.event_time, trigger.clone(), now),
+        )
+        .await?;
         let msg = DispatchMessage::new(&key, 1, trigger);
         deps.queue
             .send(
@@ -72,5 +98,9 @@ pub async fn data_arrived(deps: &Deps, event: BlobCreated, now: DateTime<Utc>, i
         enqueued.push(key);
     }
     tracing::info!(dataset = %dataset.id, path = %event.path, duplicate, jobs = enqueued.len(), "arrival recorded");
-    Ok(ArrivalReport::Recorded { dataset: dataset.id.to_string(), duplicate, enqueued })
+    Ok(ArrivalReport::Recorded {
+        dataset: dataset.id.to_string(),
+        duplicate,
+        enqueued,
+    })
 }

@@ -29,15 +29,31 @@ pub struct DispatchInput {
 /// How the invocation ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DispatchReport {
-    Succeeded { attempts: u32, records: u64 },
-    RetryScheduled { attempt: u32, at: DateTime<Utc>, reason: String },
-    Quarantined { reason: String },
+    Succeeded {
+        attempts: u32,
+        records: u64,
+    },
+    RetryScheduled {
+        attempt: u32,
+        at: DateTime<Utc>,
+        reason: String,
+    },
+    Quarantined {
+        reason: String,
+    },
     /// The run already finished: nothing to do (a duplicate or late delivery).
-    AlreadyFinished { status: RunStatus },
+    AlreadyFinished {
+        status: RunStatus,
+    },
     /// Another attempt holds the run; a re-check is scheduled for when its lease ends.
-    InFlight { recheck_at: DateTime<Utc> },
+    InFlight {
+        recheck_at: DateTime<Utc>,
+    },
     /// The message is for an attempt that is no longer current.
-    Stale { expected: u32, got: u32 },
+    Stale {
+        expected: u32,
+        got: u32,
+    },
 }
 
 /// Extra time an attempt's lease lasts beyond its requests' timeouts.
@@ -49,7 +65,15 @@ pub async fn dispatch_run(deps: &Deps, input: DispatchInput) -> Result<DispatchR
     let now = input.now;
     let Some(job) = deps.catalog.jobs.get(&msg.job) else {
         let reason = format!("job `{}` is not in the active catalog", msg.job);
-        quarantine_run(deps, &key, 0, &reason, json!({ "message": msg_json(msg) }), &input).await?;
+        quarantine_run(
+            deps,
+            &key,
+            0,
+            &reason,
+            json!({ "message": msg_json(msg) }),
+            &input,
+        )
+        .await?;
         return Ok(DispatchReport::Quarantined { reason });
     };
 
@@ -57,8 +81,14 @@ pub async fn dispatch_run(deps: &Deps, input: DispatchInput) -> Result<DispatchR
     let (mut rec, etag) = match runs::load(deps.store.as_ref(), &key).await? {
         Some(x) => x,
         None => {
-            runs::create(deps.store.as_ref(), &RunRecord::pending(key.job.clone(), key.logical_time, msg.trigger.clone(), now)).await?;
-            runs::load(deps.store.as_ref(), &key).await?.ok_or_else(|| StoreError::NotFound(key.to_string()))?
+            runs::create(
+                deps.store.as_ref(),
+                &RunRecord::pending(key.job.clone(), key.logical_time, msg.trigger.clone(), now),
+            )
+            .await?;
+            runs::load(deps.store.as_ref(), &key)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(key.to_string()))?
         }
     };
     if rec.status.is_terminal() {
@@ -73,7 +103,10 @@ pub async fn dispatch_run(deps: &Deps, input: DispatchInput) -> Result<DispatchR
     let expected = rec.attempts + 1;
     let lost_attempt = rec.status == RunStatus::Running && msg.attempt == rec.attempts;
     if msg.attempt != expected && !lost_attempt {
-        return Ok(DispatchReport::Stale { expected, got: msg.attempt });
+        return Ok(DispatchReport::Stale {
+            expected,
+            got: msg.attempt,
+        });
     }
 
     // Claim: only one instance wins the conditional write.
@@ -86,7 +119,9 @@ pub async fn dispatch_run(deps: &Deps, input: DispatchInput) -> Result<DispatchR
     rec.invocation_id = Some(input.invocation.to_string());
     let etag = match runs::replace(deps.store.as_ref(), &rec, &etag).await {
         Ok(e) => e,
-        Err(StoreError::PreconditionFailed(_)) => return Ok(DispatchReport::InFlight { recheck_at: now }),
+        Err(StoreError::PreconditionFailed(_)) => {
+            return Ok(DispatchReport::InFlight { recheck_at: now })
+        }
         Err(e) => return Err(e.into()),
     };
 
@@ -98,14 +133,21 @@ pub async fn dispatch_run(deps: &Deps, input: DispatchInput) -> Result<DispatchR
     rec.lease_until = None;
 
     let report = match outcome {
-        Outcome::Done { records_in, records_out, output } => {
+        Outcome::Done {
+            records_in,
+            records_out,
+            output,
+        } => {
             rec.status = RunStatus::Succeeded;
             rec.finished_at = Some(now);
             rec.error = None;
             rec.records_in = records_in;
             rec.records_out = records_out;
             rec.output = output;
-            DispatchReport::Succeeded { attempts: rec.attempts, records: records_in }
+            DispatchReport::Succeeded {
+                attempts: rec.attempts,
+                records: records_in,
+            }
         }
         Outcome::Retry { reason, after } if job.retry.allows_another(rec.attempts) => {
             let delay = job.retry.delay(rec.attempts, (deps.random)(), after);
@@ -115,7 +157,11 @@ pub async fn dispatch_run(deps: &Deps, input: DispatchInput) -> Result<DispatchR
             rec.status = RunStatus::Retrying;
             rec.next_attempt_at = Some(at);
             rec.error = Some(reason.clone());
-            DispatchReport::RetryScheduled { attempt: rec.attempts + 1, at, reason }
+            DispatchReport::RetryScheduled {
+                attempt: rec.attempts + 1,
+                at,
+                reason,
+            }
         }
         Outcome::Retry { reason, .. } => {
             let reason = format!("gave up after {} attempts: {reason}", rec.attempts);
@@ -135,14 +181,21 @@ pub async fn dispatch_run(deps: &Deps, input: DispatchInput) -> Result<DispatchR
     };
     match runs::replace(deps.store.as_ref(), &rec, &etag).await {
         Ok(_) => {}
-        Err(StoreError::PreconditionFailed(_)) => tracing::warn!(run = %key, "the run record changed during the attempt; its result was not written"),
+        Err(StoreError::PreconditionFailed(_)) => {
+            tracing::warn!(run = %key, "the run record changed during the attempt; its result was not written")
+        }
         Err(e) => return Err(e.into()),
     }
     Ok(report)
 }
 
 /// Sends the run's requests. Failures become outcomes; only store/queue trouble is an error.
-async fn attempt(deps: &Deps, job: &Job, key: &RunKey, rec: &RunRecord) -> Result<Outcome, FlowError> {
+async fn attempt(
+    deps: &Deps,
+    job: &Job,
+    key: &RunKey,
+    rec: &RunRecord,
+) -> Result<Outcome, FlowError> {
     let settings = deps.settings.clone();
     let endpoint = match expand_settings(&job.endpoint, &move |k| settings(k)) {
         Ok(e) => e,
@@ -151,7 +204,12 @@ async fn attempt(deps: &Deps, job: &Job, key: &RunKey, rec: &RunRecord) -> Resul
     let requests = match inputs::prepare(deps, job, key.logical_time, &rec.trigger).await {
         Ok(r) => r,
         Err(InputError::Unusable(reason)) => return Ok(Outcome::Quarantine { reason }),
-        Err(InputError::Transient(reason)) => return Ok(Outcome::Retry { reason, after: None }),
+        Err(InputError::Transient(reason)) => {
+            return Ok(Outcome::Retry {
+                reason,
+                after: None,
+            })
+        }
     };
     let records_in = requests.len() as u64;
     let mut lines = Vec::with_capacity(requests.len());
@@ -172,15 +230,27 @@ async fn attempt(deps: &Deps, job: &Job, key: &RunKey, rec: &RunRecord) -> Resul
                 line.insert("output".into(), answer);
                 lines.push(Value::Object(line));
             }
-            Err(RunnerError::Retryable { message, retry_after }) => {
-                return Ok(Outcome::Retry { reason: format!("request {} of {records_in}: {message}", i + 1), after: retry_after })
+            Err(RunnerError::Retryable {
+                message,
+                retry_after,
+            }) => {
+                return Ok(Outcome::Retry {
+                    reason: format!("request {} of {records_in}: {message}", i + 1),
+                    after: retry_after,
+                })
             }
             Err(RunnerError::Permanent { message, .. }) => {
-                return Ok(Outcome::Quarantine { reason: format!("request {} of {records_in}: {message}", i + 1) })
+                return Ok(Outcome::Quarantine {
+                    reason: format!("request {} of {records_in}: {message}", i + 1),
+                })
             }
         }
     }
-    let output = match job.outputs.first().and_then(|o| deps.catalog.datasets.get(o)) {
+    let output = match job
+        .outputs
+        .first()
+        .and_then(|o| deps.catalog.datasets.get(o))
+    {
         Some(ds) if !lines.is_empty() || !job.inputs.is_empty() => {
             let stamp = instant_key(key.logical_time).replace([':', '-', '.'], "");
             let path = format!("{}{}/{stamp}.jsonl", ds.location.prefix, job.id);
@@ -189,18 +259,31 @@ async fn attempt(deps: &Deps, job: &Job, key: &RunKey, rec: &RunRecord) -> Resul
                 text.push_str(&l.to_string());
                 text.push('\n');
             }
-            if let Err(e) = deps.blobs.write(&ds.location.container, &path, text.as_bytes()).await {
+            if let Err(e) = deps
+                .blobs
+                .write(&ds.location.container, &path, text.as_bytes())
+                .await
+            {
                 return Ok(if e.is_retryable() {
-                    Outcome::Retry { reason: format!("writing the output failed: {e}"), after: None }
+                    Outcome::Retry {
+                        reason: format!("writing the output failed: {e}"),
+                        after: None,
+                    }
                 } else {
-                    Outcome::Quarantine { reason: format!("writing the output failed: {e}") }
+                    Outcome::Quarantine {
+                        reason: format!("writing the output failed: {e}"),
+                    }
                 });
             }
             Some(format!("{}/{path}", ds.location.container))
         }
         _ => None,
     };
-    Ok(Outcome::Done { records_in, records_out: lines.len() as u64, output })
+    Ok(Outcome::Done {
+        records_in,
+        records_out: lines.len() as u64,
+        output,
+    })
 }
 
 async fn send_dispatch(
@@ -214,7 +297,11 @@ async fn send_dispatch(
 ) -> Result<(), FlowError> {
     let next = DispatchMessage::new(key, attempt, msg.trigger.clone());
     let id = if purpose == "recheck" {
-        format!("{}:recheck:{}", next.message_id(), at.map(instant_key).unwrap_or_default())
+        format!(
+            "{}:recheck:{}",
+            next.message_id(),
+            at.map(instant_key).unwrap_or_default()
+        )
     } else {
         next.message_id()
     };
@@ -234,7 +321,14 @@ async fn send_dispatch(
     Ok(())
 }
 
-async fn quarantine_run(deps: &Deps, key: &RunKey, attempts: u32, reason: &str, evidence: Value, input: &DispatchInput) -> Result<(), FlowError> {
+async fn quarantine_run(
+    deps: &Deps,
+    key: &RunKey,
+    attempts: u32,
+    reason: &str,
+    evidence: Value,
+    input: &DispatchInput,
+) -> Result<(), FlowError> {
     tracing::warn!(run = %key, attempts, reason, "quarantined");
     quarantine::put(
         deps,

@@ -42,16 +42,29 @@ struct Watermark {
 
 pub async fn schedule_tick(deps: &Deps, input: TickInput) -> Result<TickReport, FlowError> {
     let now = input.now;
-    let marks = deps.store.query(Table::SCHEDULES, Some(WATERMARK_PARTITION), RowRange::default(), usize::MAX).await?;
+    let marks = deps
+        .store
+        .query(
+            Table::SCHEDULES,
+            Some(WATERMARK_PARTITION),
+            RowRange::default(),
+            usize::MAX,
+        )
+        .await?;
     let mut report = TickReport::default();
     for job in deps.catalog.jobs.values() {
-        let Trigger::Schedule(cron) = &job.trigger else { continue };
+        let Trigger::Schedule(cron) = &job.trigger else {
+            continue;
+        };
         if !job.enabled {
             continue;
         }
         let mark = marks.iter().find(|e| e.row == job.id.as_str());
-        let stored: Option<Watermark> = mark.and_then(|e| serde_json::from_value(e.body.clone()).ok());
-        let from = stored.as_ref().map_or(now - Duration::seconds(FIRST_LOOK_BACK), |w| w.last_slot);
+        let stored: Option<Watermark> =
+            mark.and_then(|e| serde_json::from_value(e.body.clone()).ok());
+        let from = stored
+            .as_ref()
+            .map_or(now - Duration::seconds(FIRST_LOOK_BACK), |w| w.last_slot);
         let slots = cron.occurrences(from, now, job.timezone, MAX_SLOTS_PER_TICK + 1);
         if slots.is_empty() {
             if stored.is_none() {
@@ -66,7 +79,11 @@ pub async fn schedule_tick(deps: &Deps, input: TickInput) -> Result<TickReport, 
         let mut last = from;
         for slot in slots.into_iter().take(MAX_SLOTS_PER_TICK) {
             let key = RunKey::new(job.id.clone(), slot);
-            runs::create(deps.store.as_ref(), &RunRecord::pending(job.id.clone(), slot, RunTrigger::Schedule, now)).await?;
+            runs::create(
+                deps.store.as_ref(),
+                &RunRecord::pending(job.id.clone(), slot, RunTrigger::Schedule, now),
+            )
+            .await?;
             let msg = DispatchMessage::new(&key, 1, RunTrigger::Schedule);
             let sent = deps
                 .queue
@@ -95,11 +112,24 @@ pub async fn schedule_tick(deps: &Deps, input: TickInput) -> Result<TickReport, 
 }
 
 /// Moves a watermark forward. Losing a race to another tick is fine: it moved it as far or further.
-async fn write_mark(deps: &Deps, job: &str, etag: Option<&crate::ports::ETag>, last_slot: DateTime<Utc>) -> Result<(), FlowError> {
+async fn write_mark(
+    deps: &Deps,
+    job: &str,
+    etag: Option<&crate::ports::ETag>,
+    last_slot: DateTime<Utc>,
+) -> Result<(), FlowError> {
     let body = serde_json::to_value(Watermark { last_slot }).unwrap_or_default();
     let r = match etag {
-        Some(e) => deps.store.replace(Table::SCHEDULES, WATERMARK_PARTITION, job, &body, e).await,
-        None => deps.store.insert(Table::SCHEDULES, WATERMARK_PARTITION, job, &body).await,
+        Some(e) => {
+            deps.store
+                .replace(Table::SCHEDULES, WATERMARK_PARTITION, job, &body, e)
+                .await
+        }
+        None => {
+            deps.store
+                .insert(Table::SCHEDULES, WATERMARK_PARTITION, job, &body)
+                .await
+        }
     };
     match r {
         Ok(_) | Err(StoreError::PreconditionFailed(_) | StoreError::Conflict(_)) => Ok(()),

@@ -57,8 +57,13 @@ pub async fn collect(
     wall_seconds: f64,
     state: PathBuf,
 ) -> Result<Summary, String> {
-    let list = runs::list(store, None, usize::MAX).await.map_err(|e| e.to_string())?;
-    let mut by: BTreeMap<String, u64> = RunStatus::ALL.iter().map(|s| (s.as_str().to_string(), 0)).collect();
+    let list = runs::list(store, None, usize::MAX)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut by: BTreeMap<String, u64> = RunStatus::ALL
+        .iter()
+        .map(|s| (s.as_str().to_string(), 0))
+        .collect();
     let mut latencies = Vec::new();
     let mut attempts = 0u64;
     let mut retried = 0u64;
@@ -71,7 +76,11 @@ pub async fn collect(
         latencies.extend(r.latencies_ms.iter().copied());
     }
     latencies.sort_unstable();
-    let quarantined = store.query(Table::QUARANTINE, None, RowRange::default(), usize::MAX).await.map_err(|e| e.to_string())?.len() as u64;
+    let quarantined = store
+        .query(Table::QUARANTINE, None, RowRange::default(), usize::MAX)
+        .await
+        .map_err(|e| e.to_string())?
+        .len() as u64;
     Ok(Summary {
         from,
         until,
@@ -83,8 +92,14 @@ pub async fn collect(
         latency_p50_ms: percentile(&latencies, 50.0),
         latency_p95_ms: percentile(&latencies, 95.0),
         quarantined_items: quarantined,
-        dispatch: queue.counts(queues::DISPATCH, until).await.map_err(|e| e.to_string())?,
-        quarantine_queue: queue.counts(queues::QUARANTINE, until).await.map_err(|e| e.to_string())?,
+        dispatch: queue
+            .counts(queues::DISPATCH, until)
+            .await
+            .map_err(|e| e.to_string())?,
+        quarantine_queue: queue
+            .counts(queues::QUARANTINE, until)
+            .await
+            .map_err(|e| e.to_string())?,
         host,
         state,
     })
@@ -92,22 +107,71 @@ pub async fn collect(
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "flowgate local: {} → {} ({:.1} s of wall time)", instant_key(self.from), instant_key(self.until), self.wall_seconds)?;
-        let outcomes: Vec<String> = self.runs_by_status.iter().filter(|(_, n)| **n > 0).map(|(s, n)| format!("{s} {n}")).collect();
-        writeln!(f, "  runs        {} ({})", self.runs, if outcomes.is_empty() { "none".into() } else { outcomes.join(", ") })?;
-        writeln!(f, "  attempts    {} ({} run(s) needed more than one)", self.attempts, self.retried_runs)?;
+        writeln!(
+            f,
+            "flowgate local: {} → {} ({:.1} s of wall time)",
+            instant_key(self.from),
+            instant_key(self.until),
+            self.wall_seconds
+        )?;
+        let outcomes: Vec<String> = self
+            .runs_by_status
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect();
+        writeln!(
+            f,
+            "  runs        {} ({})",
+            self.runs,
+            if outcomes.is_empty() {
+                "none".into()
+            } else {
+                outcomes.join(", ")
+            }
+        )?;
+        writeln!(
+            f,
+            "  attempts    {} ({} run(s) needed more than one)",
+            self.attempts, self.retried_runs
+        )?;
         let ms = |v: Option<u64>| v.map(|x| format!("{x} ms")).unwrap_or_else(|| "-".into());
-        writeln!(f, "  latency     p50 {}, p95 {} (per attempt)", ms(self.latency_p50_ms), ms(self.latency_p95_ms))?;
-        writeln!(f, "  quarantine  {} item(s); quarantine queue {} message(s)", self.quarantined_items, self.quarantine_queue.active + self.quarantine_queue.scheduled)?;
+        writeln!(
+            f,
+            "  latency     p50 {}, p95 {} (per attempt)",
+            ms(self.latency_p50_ms),
+            ms(self.latency_p95_ms)
+        )?;
+        writeln!(
+            f,
+            "  quarantine  {} item(s); quarantine queue {} message(s)",
+            self.quarantined_items,
+            self.quarantine_queue.active + self.quarantine_queue.scheduled
+        )?;
         writeln!(
             f,
             "  dispatch    active {}, scheduled {}, dead-lettered {}",
             self.dispatch.active, self.dispatch.scheduled, self.dispatch.dead_letter
         )?;
-        let inv: Vec<String> = self.host.invocations.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        writeln!(f, "  invocations {} ({} failed, {} handler restart(s))", inv.join(", "), self.host.failed_invocations, self.host.handler_restarts)?;
+        let inv: Vec<String> = self
+            .host
+            .invocations
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        writeln!(
+            f,
+            "  invocations {} ({} failed, {} handler restart(s))",
+            inv.join(", "),
+            self.host.failed_invocations,
+            self.host.handler_restarts
+        )?;
         writeln!(f, "  state       {}", self.state.display())?;
-        write!(f, "  inspect     flowgate runs --state {}", self.state.display())
+        write!(
+            f,
+            "  inspect     flowgate runs --state {}",
+            self.state.display()
+        )
     }
 }
 

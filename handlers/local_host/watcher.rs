@@ -27,14 +27,20 @@ pub(super) struct Watcher {
 }
 
 fn walk(dir: &Path, out: &mut Vec<(PathBuf, SystemTime, u64)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         let Ok(meta) = e.metadata() else { continue };
         if meta.is_dir() {
             walk(&p, out);
         } else if meta.is_file() && !p.to_string_lossy().contains(".partial-") {
-            out.push((p, meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len()));
+            out.push((
+                p,
+                meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                meta.len(),
+            ));
         }
     }
 }
@@ -43,7 +49,12 @@ impl Watcher {
     /// Takes the folder's current contents: on a virtual clock starting at `from`, files modified
     /// after `from` are pending arrivals; everything else counts as already there.
     pub(super) fn new(root: &Path, virtual_from: Option<DateTime<Utc>>) -> Self {
-        let mut w = Self { root: root.to_path_buf(), known: HashMap::new(), pending: BTreeSet::new(), virtual_clock: virtual_from.is_some() };
+        let mut w = Self {
+            root: root.to_path_buf(),
+            known: HashMap::new(),
+            pending: BTreeSet::new(),
+            virtual_clock: virtual_from.is_some(),
+        };
         let mut files = Vec::new();
         walk(root, &mut files);
         for (p, mtime, _) in files {
@@ -69,7 +80,8 @@ impl Watcher {
             }
             self.pending.pop_first();
             if let Ok(meta) = std::fs::metadata(&p) {
-                self.known.insert(p.clone(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH));
+                self.known
+                    .insert(p.clone(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH));
                 if let Some(a) = self.arrival(&p, at, meta.len()) {
                     out.push(a);
                 }
@@ -86,7 +98,11 @@ impl Watcher {
                     continue;
                 }
                 self.known.insert(p.clone(), mtime);
-                let at = if self.virtual_clock { now } else { mtime.into() };
+                let at = if self.virtual_clock {
+                    now
+                } else {
+                    mtime.into()
+                };
                 if let Some(a) = self.arrival(&p, at, len) {
                     out.push(a);
                 }
@@ -103,12 +119,19 @@ impl Watcher {
 
     fn arrival(&self, p: &Path, at: DateTime<Utc>, size: u64) -> Option<Arrival> {
         let rel = p.strip_prefix(&self.root).ok()?;
-        let mut parts = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned());
+        let mut parts = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned());
         let container = parts.next()?;
         let path: Vec<String> = parts.collect();
         if path.is_empty() {
             return None;
         }
-        Some(Arrival { at, container, path: path.join("/"), size })
+        Some(Arrival {
+            at,
+            container,
+            path: path.join("/"),
+            size,
+        })
     }
 }

@@ -15,17 +15,36 @@ fn validate(text: &[u8]) -> (i32, String, String) {
     let path = dir.path().join("catalog.yaml");
     std::fs::write(&path, text).unwrap();
     let out = flowgate().arg("validate").arg(&path).output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).replace(&path.display().to_string(), "catalog.yaml");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), err)
+    let err =
+        String::from_utf8_lossy(&out.stderr).replace(&path.display().to_string(), "catalog.yaml");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        err,
+    )
 }
 
 #[test]
 fn the_example_catalog_is_valid() {
-    let out = flowgate().args(["validate", "examples/claims/catalog.yaml"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = flowgate()
+        .args(["validate", "examples/claims/catalog.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("valid") && text.contains("classify_correspondence"), "{text}");
-    let out = flowgate().args(["validate", "--json", "examples/claims/catalog.yaml"]).output().unwrap();
+    assert!(
+        text.contains("valid") && text.contains("classify_correspondence"),
+        "{text}"
+    );
+    let out = flowgate()
+        .args(["validate", "--json", "examples/claims/catalog.yaml"])
+        .output()
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["valid"], true);
     assert_eq!(v["jobs"].as_array().unwrap().len(), 2);
@@ -51,11 +70,31 @@ jobs:
 ";
     let (code, _, err) = validate(text);
     assert_eq!(code, 2, "{err}");
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("catalog.yaml:") && l.as_bytes().get(13).is_some_and(u8::is_ascii_digit)).collect();
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| {
+            l.starts_with("catalog.yaml:") && l.as_bytes().get(13).is_some_and(u8::is_ascii_digit)
+        })
+        .collect();
     assert_eq!(lines.len(), 3, "{err}");
-    assert!(lines.iter().any(|l| l.starts_with("catalog.yaml:6:15: ") && l.contains("5 fields") && l.contains("{second}")), "{err}");
-    assert!(lines.iter().any(|l| l.starts_with("catalog.yaml:7:18: ") && l.contains("dependency cycle: a -> b -> c -> a")), "{err}");
-    assert!(lines.iter().any(|l| l.starts_with("catalog.yaml:15:21: ") && l.contains("unknown dependency `ghost`")), "{err}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("catalog.yaml:6:15: ")
+            && l.contains("5 fields")
+            && l.contains("{second}")),
+        "{err}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("catalog.yaml:7:18: ")
+            && l.contains("dependency cycle: a -> b -> c -> a")),
+        "{err}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("catalog.yaml:15:21: ")
+                && l.contains("unknown dependency `ghost`")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -107,11 +146,19 @@ fn duplicate_names_and_ugly_files_exit_2_without_panicking() {
     for (name, text) in cases {
         let (code, _, err) = validate(&text);
         assert_eq!(code, 2, "{name}: {err}");
-        assert!(err.lines().next().is_some_and(|l| l.starts_with("catalog.yaml:")), "{name}: {err}");
+        assert!(
+            err.lines()
+                .next()
+                .is_some_and(|l| l.starts_with("catalog.yaml:")),
+            "{name}: {err}"
+        );
         assert!(!err.contains("panicked"), "{name}: {err}");
     }
     let (_, _, err) = validate(b"version: 1\njobs:\n  a:\n    kind: http\n    endpoint: http://x/score\n    schedule: \"0 * * * * *\"\n  a:\n    kind: http\n");
-    assert!(err.contains("catalog.yaml:7:3: duplicate key `a` (first at line 3)"), "{err}");
+    assert!(
+        err.contains("catalog.yaml:7:3: duplicate key `a` (first at line 3)"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -119,21 +166,43 @@ fn the_committed_schema_is_generated_from_the_types() {
     let out = flowgate().arg("schema").output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let generated: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let committed: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/catalog.schema.json")).unwrap()).unwrap();
-    assert_eq!(generated, committed, "run `flowgate schema > docs/catalog.schema.json`");
+    let committed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/catalog.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        generated, committed,
+        "run `flowgate schema > docs/catalog.schema.json`"
+    );
 }
 
 #[test]
 fn bad_arguments_exit_2_naming_the_argument() {
-    let out = flowgate().args(["local", "--demo", "--from", "yesterday"]).output().unwrap();
+    let out = flowgate()
+        .args(["local", "--demo", "--from", "yesterday"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--from `yesterday`"));
-    let out = flowgate().args(["runs", "--state", "/nonexistent/flowgate"]).output().unwrap();
+    let out = flowgate()
+        .args(["runs", "--state", "/nonexistent/flowgate"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = flowgate().args(["validate", "/nonexistent.yaml"]).output().unwrap();
+    let out = flowgate()
+        .args(["validate", "/nonexistent.yaml"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = flowgate().arg("serve").env_remove("FLOWGATE_CATALOG").env_remove("FUNCTIONS_CUSTOMHANDLER_PORT").output().unwrap();
+    let out = flowgate()
+        .arg("serve")
+        .env_remove("FLOWGATE_CATALOG")
+        .env_remove("FUNCTIONS_CUSTOMHANDLER_PORT")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("FLOWGATE_CATALOG is not set"));
 }

@@ -16,7 +16,11 @@ fn t(s: &str) -> DateTime<Utc> {
 
 fn input(job: &str, at: &str, attempt: u32, now: &str, trigger: RunTrigger) -> DispatchInput {
     let key = RunKey::new(JobId::parse(job).unwrap(), t(at));
-    DispatchInput { message: DispatchMessage::new(&key, attempt, trigger), now: t(now), invocation: InvocationId::generate() }
+    DispatchInput {
+        message: DispatchMessage::new(&key, attempt, trigger),
+        now: t(now),
+        invocation: InvocationId::generate(),
+    }
 }
 
 #[tokio::test]
@@ -25,19 +29,85 @@ async fn retryable_failures_schedule_the_next_attempt_then_succeed() {
     fake.push(503, None);
     fake.push(429, Some("45"));
     let app = app_with(CATALOG, &fake.start().await);
-    let r = dispatch_run(&app.deps, input("score", "2026-11-13T02:00:00Z", 1, "2026-11-13T02:00:01Z", RunTrigger::Schedule)).await.unwrap();
+    let r = dispatch_run(
+        &app.deps,
+        input(
+            "score",
+            "2026-11-13T02:00:00Z",
+            1,
+            "2026-11-13T02:00:01Z",
+            RunTrigger::Schedule,
+        ),
+    )
+    .await
+    .unwrap();
     // Full jitter with unit 0.5 on a 10 s ceiling: 5 s.
-    assert!(matches!(&r, DispatchReport::RetryScheduled { attempt: 2, at, .. } if *at == t("2026-11-13T02:00:06Z")), "{r:?}");
-    let c = app.queue.counts(queues::DISPATCH, t("2026-11-13T02:00:01Z")).await.unwrap();
+    assert!(
+        matches!(&r, DispatchReport::RetryScheduled { attempt: 2, at, .. } if *at == t("2026-11-13T02:00:06Z")),
+        "{r:?}"
+    );
+    let c = app
+        .queue
+        .counts(queues::DISPATCH, t("2026-11-13T02:00:01Z"))
+        .await
+        .unwrap();
     assert_eq!((c.active, c.scheduled), (0, 1));
-    let r = dispatch_run(&app.deps, input("score", "2026-11-13T02:00:00Z", 2, "2026-11-13T02:00:06Z", RunTrigger::Schedule)).await.unwrap();
+    let r = dispatch_run(
+        &app.deps,
+        input(
+            "score",
+            "2026-11-13T02:00:00Z",
+            2,
+            "2026-11-13T02:00:06Z",
+            RunTrigger::Schedule,
+        ),
+    )
+    .await
+    .unwrap();
     // Retry-After 45 s beats the 10 s jittered backoff.
-    assert!(matches!(&r, DispatchReport::RetryScheduled { attempt: 3, at, .. } if *at == t("2026-11-13T02:00:51Z")), "{r:?}");
+    assert!(
+        matches!(&r, DispatchReport::RetryScheduled { attempt: 3, at, .. } if *at == t("2026-11-13T02:00:51Z")),
+        "{r:?}"
+    );
     // A stale duplicate of attempt 2 is ignored.
-    let r = dispatch_run(&app.deps, input("score", "2026-11-13T02:00:00Z", 2, "2026-11-13T02:00:07Z", RunTrigger::Schedule)).await.unwrap();
-    assert_eq!(r, DispatchReport::Stale { expected: 3, got: 2 });
-    let r = dispatch_run(&app.deps, input("score", "2026-11-13T02:00:00Z", 3, "2026-11-13T02:00:51Z", RunTrigger::Schedule)).await.unwrap();
-    assert_eq!(r, DispatchReport::Succeeded { attempts: 3, records: 1 });
+    let r = dispatch_run(
+        &app.deps,
+        input(
+            "score",
+            "2026-11-13T02:00:00Z",
+            2,
+            "2026-11-13T02:00:07Z",
+            RunTrigger::Schedule,
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r,
+        DispatchReport::Stale {
+            expected: 3,
+            got: 2
+        }
+    );
+    let r = dispatch_run(
+        &app.deps,
+        input(
+            "score",
+            "2026-11-13T02:00:00Z",
+            3,
+            "2026-11-13T02:00:51Z",
+            RunTrigger::Schedule,
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r,
+        DispatchReport::Succeeded {
+            attempts: 3,
+            records: 1
+        }
+    );
     assert_eq!(fake.call_count(), 3);
 }
 
@@ -49,17 +119,52 @@ async fn permanent_4xx_and_exhausted_retries_are_quarantined() {
         fake.push(500, None);
     }
     let app = app_with(CATALOG, &fake.start().await);
-    let r = dispatch_run(&app.deps, input("score", "2026-11-13T03:00:00Z", 1, "2026-11-13T03:00:00Z", RunTrigger::Schedule)).await.unwrap();
-    assert!(matches!(&r, DispatchReport::Quarantined { reason } if reason.contains("HTTP 400")), "{r:?}");
+    let r = dispatch_run(
+        &app.deps,
+        input(
+            "score",
+            "2026-11-13T03:00:00Z",
+            1,
+            "2026-11-13T03:00:00Z",
+            RunTrigger::Schedule,
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(&r, DispatchReport::Quarantined { reason } if reason.contains("HTTP 400")),
+        "{r:?}"
+    );
     for attempt in 1..=3 {
-        let r = dispatch_run(&app.deps, input("score", "2026-11-13T04:00:00Z", attempt, "2026-11-13T04:10:00Z", RunTrigger::Schedule)).await.unwrap();
+        let r = dispatch_run(
+            &app.deps,
+            input(
+                "score",
+                "2026-11-13T04:00:00Z",
+                attempt,
+                "2026-11-13T04:10:00Z",
+                RunTrigger::Schedule,
+            ),
+        )
+        .await
+        .unwrap();
         if attempt < 3 {
             assert!(matches!(r, DispatchReport::RetryScheduled { .. }), "{r:?}");
         } else {
-            assert!(matches!(&r, DispatchReport::Quarantined { reason } if reason.contains("gave up after 3 attempts")), "{r:?}");
+            assert!(
+                matches!(&r, DispatchReport::Quarantined { reason } if reason.contains("gave up after 3 attempts")),
+                "{r:?}"
+            );
         }
     }
-    assert_eq!(app.queue.counts(queues::QUARANTINE, t("2026-11-13T05:00:00Z")).await.unwrap().active, 2);
+    assert_eq!(
+        app.queue
+            .counts(queues::QUARANTINE, t("2026-11-13T05:00:00Z"))
+            .await
+            .unwrap()
+            .active,
+        2
+    );
 }
 
 #[tokio::test]
@@ -67,25 +172,88 @@ async fn arrival_runs_score_each_record_and_write_outputs() {
     let fake = FakeScoring::default();
     let app = app_with(CATALOG, &fake.start().await);
     let lines = "{\"claim_id\":\"C1\",\"body\":\"car crash\",\"policyholder_email\":\"a@b.example\"}\n{\"claim_id\":\"C2\",\"body\":\"refund\"}\n";
-    flowgate::adapters::local::FileBlobs::new(app.dir.path().join("data")).write("landing", "claims/urgent/a.jsonl", lines.as_bytes()).await.unwrap();
-    let trigger = RunTrigger::Arrival { dataset: "urgent".into(), container: "landing".into(), path: "claims/urgent/a.jsonl".into() };
-    let r = dispatch_run(&app.deps, input("triage", "2026-11-13T02:40:00Z", 1, "2026-11-13T02:40:01Z", trigger)).await.unwrap();
-    assert_eq!(r, DispatchReport::Succeeded { attempts: 1, records: 2 });
+    flowgate::adapters::local::FileBlobs::new(app.dir.path().join("data"))
+        .write("landing", "claims/urgent/a.jsonl", lines.as_bytes())
+        .await
+        .unwrap();
+    let trigger = RunTrigger::Arrival {
+        dataset: "urgent".into(),
+        container: "landing".into(),
+        path: "claims/urgent/a.jsonl".into(),
+    };
+    let r = dispatch_run(
+        &app.deps,
+        input(
+            "triage",
+            "2026-11-13T02:40:00Z",
+            1,
+            "2026-11-13T02:40:01Z",
+            trigger,
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r,
+        DispatchReport::Succeeded {
+            attempts: 1,
+            records: 2
+        }
+    );
     let calls = fake.calls.lock().unwrap().clone();
-    assert_eq!(calls, vec![serde_json::json!({"text": "car crash"}), serde_json::json!({"text": "refund"})]);
-    let out = std::fs::read_to_string(app.dir.path().join("data/curated/out/triage/20261113T024000000Z.jsonl")).unwrap();
+    assert_eq!(
+        calls,
+        vec![
+            serde_json::json!({"text": "car crash"}),
+            serde_json::json!({"text": "refund"})
+        ]
+    );
+    let out = std::fs::read_to_string(
+        app.dir
+            .path()
+            .join("data/curated/out/triage/20261113T024000000Z.jsonl"),
+    )
+    .unwrap();
     assert_eq!(out.lines().count(), 2);
     assert!(out.contains("\"claim_id\":\"C1\""));
-    assert!(!out.contains("a@b.example"), "unmapped columns never reach the output");
+    assert!(
+        !out.contains("a@b.example"),
+        "unmapped columns never reach the output"
+    );
 }
 
 #[tokio::test]
 async fn a_record_without_the_mapped_column_is_quarantined() {
     let fake = FakeScoring::default();
     let app = app_with(CATALOG, &fake.start().await);
-    flowgate::adapters::local::FileBlobs::new(app.dir.path().join("data")).write("landing", "claims/urgent/b.jsonl", b"{\"claim_id\":\"C1\"}\n").await.unwrap();
-    let trigger = RunTrigger::Arrival { dataset: "urgent".into(), container: "landing".into(), path: "claims/urgent/b.jsonl".into() };
-    let r = dispatch_run(&app.deps, input("triage", "2026-11-13T02:41:00Z", 1, "2026-11-13T02:41:01Z", trigger)).await.unwrap();
-    assert!(matches!(&r, DispatchReport::Quarantined { reason } if reason.contains("record 1") && reason.contains("`body`")), "{r:?}");
+    flowgate::adapters::local::FileBlobs::new(app.dir.path().join("data"))
+        .write(
+            "landing",
+            "claims/urgent/b.jsonl",
+            b"{\"claim_id\":\"C1\"}\n",
+        )
+        .await
+        .unwrap();
+    let trigger = RunTrigger::Arrival {
+        dataset: "urgent".into(),
+        container: "landing".into(),
+        path: "claims/urgent/b.jsonl".into(),
+    };
+    let r = dispatch_run(
+        &app.deps,
+        input(
+            "triage",
+            "2026-11-13T02:41:00Z",
+            1,
+            "2026-11-13T02:41:01Z",
+            trigger,
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(&r, DispatchReport::Quarantined { reason } if reason.contains("record 1") && reason.contains("`body`")),
+        "{r:?}"
+    );
     assert_eq!(fake.call_count(), 0);
 }

@@ -11,9 +11,12 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+/// A scripted answer: status and optional `Retry-After`.
+pub type Scripted = (u16, Option<&'static str>);
+
 #[derive(Clone, Default)]
 pub struct FakeScoring {
-    pub script: Arc<Mutex<VecDeque<(u16, Option<&'static str>)>>>,
+    pub script: Arc<Mutex<VecDeque<Scripted>>>,
     pub calls: Arc<Mutex<Vec<Value>>>,
 }
 
@@ -22,7 +25,13 @@ async fn score(State(f): State<FakeScoring>, Json(body): Json<Value>) -> Respons
     let next = f.script.lock().unwrap().pop_front();
     match next {
         Some((status, retry_after)) if status != 200 => {
-            let mut r = (StatusCode::from_u16(status).unwrap(), Json(json!({"error": {"code": "Scripted", "message": format!("scripted {status}")}}))).into_response();
+            let mut r = (
+                StatusCode::from_u16(status).unwrap(),
+                Json(
+                    json!({"error": {"code": "Scripted", "message": format!("scripted {status}")}}),
+                ),
+            )
+                .into_response();
             if let Some(ra) = retry_after {
                 r.headers_mut().insert("retry-after", ra.parse().unwrap());
             }
@@ -37,7 +46,9 @@ impl FakeScoring {
     pub async fn start(&self) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = Router::new().route("/score", post(score)).with_state(self.clone());
+        let app = Router::new()
+            .route("/score", post(score))
+            .with_state(self.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         format!("http://{addr}/score")
     }

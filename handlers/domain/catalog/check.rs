@@ -10,7 +10,9 @@ use chrono_tz::Tz;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::model::{BreakerPolicy, Catalog, Dataset, Gates, Job, Location, RequestTemplate, Sla, Trigger};
+use super::model::{
+    BreakerPolicy, Catalog, Dataset, Gates, Job, Location, RequestTemplate, Sla, Trigger,
+};
 use super::spec::{self, CatalogSpec, DatasetSpec, JobKind, JobSpec, RetrySpec};
 use super::yaml::{self, pointer_segment, Document, Pos};
 use crate::domain::duration::parse_duration;
@@ -52,13 +54,25 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn at(&mut self, pointer: &str, message: impl Into<String>) {
-        self.problems.push(Problem { pos: self.doc.pos_of(pointer), pointer: pointer.to_string(), message: message.into() });
+        self.problems.push(Problem {
+            pos: self.doc.pos_of(pointer),
+            pointer: pointer.to_string(),
+            message: message.into(),
+        });
     }
     fn at_value(&mut self, pointer: &str, message: impl Into<String>) {
-        self.problems.push(Problem { pos: self.doc.value_pos(pointer), pointer: pointer.to_string(), message: message.into() });
+        self.problems.push(Problem {
+            pos: self.doc.value_pos(pointer),
+            pointer: pointer.to_string(),
+            message: message.into(),
+        });
     }
     fn warn(&mut self, pointer: &str, message: impl Into<String>) {
-        self.warnings.push(Problem { pos: self.doc.value_pos(pointer), pointer: pointer.to_string(), message: message.into() });
+        self.warnings.push(Problem {
+            pos: self.doc.value_pos(pointer),
+            pointer: pointer.to_string(),
+            message: message.into(),
+        });
     }
     fn duration(&mut self, pointer: &str, text: Option<&String>) -> Option<Duration> {
         let text = text?;
@@ -87,8 +101,12 @@ impl Checker<'_> {
                 let mut p = pointer.to_string();
                 for seg in e.path().iter() {
                     match seg {
-                        serde_path_to_error::Segment::Map { key } => p.push_str(&format!("/{}", pointer_segment(key))),
-                        serde_path_to_error::Segment::Seq { index } => p.push_str(&format!("/{index}")),
+                        serde_path_to_error::Segment::Map { key } => {
+                            p.push_str(&format!("/{}", pointer_segment(key)))
+                        }
+                        serde_path_to_error::Segment::Seq { index } => {
+                            p.push_str(&format!("/{index}"))
+                        }
                         _ => {}
                     }
                 }
@@ -103,15 +121,28 @@ impl Checker<'_> {
 /// Reads and checks a catalog. `Err` holds every problem found, in file order.
 pub fn load(text: &str, env: &Environment<'_>) -> Result<Loaded, Vec<Problem>> {
     let doc = yaml::parse(text).map_err(|errs| {
-        errs.into_iter().map(|l| Problem { pos: l.pos, pointer: String::new(), message: l.message }).collect::<Vec<_>>()
+        errs.into_iter()
+            .map(|l| Problem {
+                pos: l.pos,
+                pointer: String::new(),
+                message: l.message,
+            })
+            .collect::<Vec<_>>()
     })?;
-    let mut c = Checker { doc: &doc, problems: Vec::new(), warnings: Vec::new() };
+    let mut c = Checker {
+        doc: &doc,
+        problems: Vec::new(),
+        warnings: Vec::new(),
+    };
     let catalog = check_document(&mut c, env);
     let mut problems = c.problems;
     problems.sort_by_key(|p| (p.pos.line, p.pos.col));
     problems.dedup();
     match catalog {
-        Some(catalog) if problems.is_empty() => Ok(Loaded { catalog, warnings: c.warnings }),
+        Some(catalog) if problems.is_empty() => Ok(Loaded {
+            catalog,
+            warnings: c.warnings,
+        }),
         _ => Err(problems),
     }
 }
@@ -128,8 +159,14 @@ fn check_document(c: &mut Checker<'_>, env: &Environment<'_>) -> Option<Catalog>
     let mut unknown = Vec::new();
     walk_unknown(schema(), schema(), &value, String::new(), &mut unknown);
     for (pointer, key, valid) in &unknown {
-        let hint = closest(key, valid).map(|k| format!("; did you mean `{k}`?")).unwrap_or_default();
-        let listing = if valid.len() <= 12 { format!(" (valid here: {})", valid.join(", ")) } else { String::new() };
+        let hint = closest(key, valid)
+            .map(|k| format!("; did you mean `{k}`?"))
+            .unwrap_or_default();
+        let listing = if valid.len() <= 12 {
+            format!(" (valid here: {})", valid.join(", "))
+        } else {
+            String::new()
+        };
         c.at(pointer, format!("unknown key `{key}`{hint}{listing}"));
         remove_pointer(&mut value, pointer);
     }
@@ -166,10 +203,28 @@ fn check_document(c: &mut Checker<'_>, env: &Environment<'_>) -> Option<Catalog>
     let known_jobs: HashSet<&str> = jobs_spec.keys().map(String::as_str).collect();
 
     let defaults = &shell.defaults;
-    let default_retry = retry_policy(c, "/defaults/retry", defaults.retry.as_ref(), &RetryPolicy::default());
-    let default_timeout = c.duration("/defaults/timeout", defaults.timeout.as_ref()).unwrap_or(Duration::from_secs(60));
-    let default_breaker = breaker_policy(c, "/defaults/breaker", defaults.breaker.as_ref(), &BreakerPolicy::default());
-    let default_gates = gates(defaults.gates.as_ref(), &Gates { contracts: true, freshness: true });
+    let default_retry = retry_policy(
+        c,
+        "/defaults/retry",
+        defaults.retry.as_ref(),
+        &RetryPolicy::default(),
+    );
+    let default_timeout = c
+        .duration("/defaults/timeout", defaults.timeout.as_ref())
+        .unwrap_or(Duration::from_secs(60));
+    let default_breaker = breaker_policy(
+        c,
+        "/defaults/breaker",
+        defaults.breaker.as_ref(),
+        &BreakerPolicy::default(),
+    );
+    let default_gates = gates(
+        defaults.gates.as_ref(),
+        &Gates {
+            contracts: true,
+            freshness: true,
+        },
+    );
 
     let mut jobs = BTreeMap::new();
     for (name, j) in &jobs_spec {
@@ -192,13 +247,23 @@ fn check_document(c: &mut Checker<'_>, env: &Environment<'_>) -> Option<Catalog>
     check_cycles(c, &jobs_spec);
 
     if c.problems.is_empty() {
-        Some(Catalog { timezone, datasets, jobs })
+        Some(Catalog {
+            timezone,
+            datasets,
+            jobs,
+        })
     } else {
         None
     }
 }
 
-fn check_dataset(c: &mut Checker<'_>, env: &Environment<'_>, p: &str, name: &str, d: &DatasetSpec) -> Option<Dataset> {
+fn check_dataset(
+    c: &mut Checker<'_>,
+    env: &Environment<'_>,
+    p: &str,
+    name: &str,
+    d: &DatasetSpec,
+) -> Option<Dataset> {
     let id = match DatasetId::parse(name) {
         Ok(id) => Some(id),
         Err(e) => {
@@ -218,15 +283,28 @@ fn check_dataset(c: &mut Checker<'_>, env: &Environment<'_>, p: &str, name: &str
         if (env.file_exists)(&path) {
             Some(path)
         } else {
-            c.at_value(&format!("{p}/contract"), format!("contract file `{}` does not exist", path.display()));
+            c.at_value(
+                &format!("{p}/contract"),
+                format!("contract file `{}` does not exist", path.display()),
+            );
             None
         }
     });
     let expected_every = c.duration(&format!("{p}/expected_every"), d.expected_every.as_ref());
     if expected_every == Some(Duration::ZERO) {
-        c.at_value(&format!("{p}/expected_every"), "`expected_every` must be longer than zero");
+        c.at_value(
+            &format!("{p}/expected_every"),
+            "`expected_every` must be longer than zero",
+        );
     }
-    Some(Dataset { id: id?, location: location?, format: d.format, contract, expected_every, owner: d.owner.clone() })
+    Some(Dataset {
+        id: id?,
+        location: location?,
+        format: d.format,
+        contract,
+        expected_every,
+        owner: d.owner.clone(),
+    })
 }
 
 struct JobContext<'a> {
@@ -241,13 +319,24 @@ struct JobContext<'a> {
     env: &'a Environment<'a>,
 }
 
-fn check_job(c: &mut Checker<'_>, p: &str, name: &str, j: &JobSpec, ctx: &JobContext<'_>) -> Option<Job> {
-    let id = JobId::parse(name).map_err(|e| c.at(p, format!("job name: {e}"))).ok();
+fn check_job(
+    c: &mut Checker<'_>,
+    p: &str,
+    name: &str,
+    j: &JobSpec,
+    ctx: &JobContext<'_>,
+) -> Option<Job> {
+    let id = JobId::parse(name)
+        .map_err(|e| c.at(p, format!("job name: {e}")))
+        .ok();
     let timezone = c.zone(&format!("{p}/timezone"), j.timezone.as_ref(), ctx.timezone);
 
     let trigger = match (&j.schedule, &j.on_arrival) {
         (Some(_), Some(_)) => {
-            c.at(&format!("{p}/on_arrival"), "a job has either `schedule` or `on_arrival`, not both");
+            c.at(
+                &format!("{p}/on_arrival"),
+                "a job has either `schedule` or `on_arrival`, not both",
+            );
             None
         }
         (Some(expr), None) => match Ncrontab::parse(expr) {
@@ -261,14 +350,22 @@ fn check_job(c: &mut Checker<'_>, p: &str, name: &str, j: &JobSpec, ctx: &JobCon
             if ctx.known_datasets.contains(ds.as_str()) {
                 DatasetId::parse(ds.clone()).ok().map(Trigger::Arrival)
             } else {
-                let hint = closest(ds, &sorted(ctx.known_datasets)).map(|k| format!("; did you mean `{k}`?")).unwrap_or_default();
-                c.at_value(&format!("{p}/on_arrival"), format!("unknown dataset `{ds}`{hint}"));
+                let hint = closest(ds, &sorted(ctx.known_datasets))
+                    .map(|k| format!("; did you mean `{k}`?"))
+                    .unwrap_or_default();
+                c.at_value(
+                    &format!("{p}/on_arrival"),
+                    format!("unknown dataset `{ds}`{hint}"),
+                );
                 None
             }
         }
         (None, None) if !j.depends_on.is_empty() => Some(Trigger::Dependencies),
         (None, None) => {
-            c.at(p, "a job needs `schedule` (NCRONTAB), `on_arrival` (a dataset) or `depends_on`");
+            c.at(
+                p,
+                "a job needs `schedule` (NCRONTAB), `on_arrival` (a dataset) or `depends_on`",
+            );
             None
         }
     };
@@ -282,8 +379,13 @@ fn check_job(c: &mut Checker<'_>, p: &str, name: &str, j: &JobSpec, ctx: &JobCon
         } else if dep == name {
             c.at_value(&dp, format!("job `{name}` depends on itself"));
         } else if !ctx.known_jobs.contains(dep.as_str()) {
-            let hint = closest(dep, &sorted(ctx.known_jobs)).map(|k| format!("; did you mean `{k}`?")).unwrap_or_default();
-            c.at_value(&dp, format!("unknown dependency `{dep}`: no job has that name{hint}"));
+            let hint = closest(dep, &sorted(ctx.known_jobs))
+                .map(|k| format!("; did you mean `{k}`?"))
+                .unwrap_or_default();
+            c.at_value(
+                &dp,
+                format!("unknown dependency `{dep}`: no job has that name{hint}"),
+            );
         } else if let Ok(d) = JobId::parse(dep.clone()) {
             depends_on.push(d);
         }
@@ -297,24 +399,49 @@ fn check_job(c: &mut Checker<'_>, p: &str, name: &str, j: &JobSpec, ctx: &JobCon
         match super::model::expand_settings(&j.endpoint, &|_| Some("x".into())) {
             Err(e) => c.at_value(&format!("{p}/endpoint"), e),
             Ok(_) => {
-                if !(j.endpoint.starts_with("http://") || j.endpoint.starts_with("https://") || j.endpoint.starts_with("${")) {
-                    c.at_value(&format!("{p}/endpoint"), format!("`{}` is not an http(s) URL or a `${{SETTING}}` reference", j.endpoint));
+                if !(j.endpoint.starts_with("http://")
+                    || j.endpoint.starts_with("https://")
+                    || j.endpoint.starts_with("${"))
+                {
+                    c.at_value(
+                        &format!("{p}/endpoint"),
+                        format!(
+                            "`{}` is not an http(s) URL or a `${{SETTING}}` reference",
+                            j.endpoint
+                        ),
+                    );
                 } else if let Err(e) = super::model::expand_settings(&j.endpoint, ctx.env.setting) {
-                    c.warn(&format!("{p}/endpoint"), format!("{e}; runs of `{name}` will fail until it is set"));
+                    c.warn(
+                        &format!("{p}/endpoint"),
+                        format!("{e}; runs of `{name}` will fail until it is set"),
+                    );
                 }
             }
         }
     }
     if j.deployment.is_some() && j.kind != JobKind::OnlineEndpoint {
-        c.at(&format!("{p}/deployment"), "`deployment` applies to `kind: online_endpoint` only");
+        c.at(
+            &format!("{p}/deployment"),
+            "`deployment` applies to `kind: online_endpoint` only",
+        );
     }
 
-    let request = request_template(c, &format!("{p}/request"), j.request.as_ref(), !inputs.is_empty());
+    let request = request_template(
+        c,
+        &format!("{p}/request"),
+        j.request.as_ref(),
+        !inputs.is_empty(),
+    );
     let sla = sla(c, &format!("{p}/sla"), j.sla.as_ref());
     let retry = retry_policy(c, &format!("{p}/retry"), j.retry.as_ref(), ctx.retry);
-    let timeout = c.duration(&format!("{p}/timeout"), j.timeout.as_ref()).unwrap_or(ctx.timeout);
+    let timeout = c
+        .duration(&format!("{p}/timeout"), j.timeout.as_ref())
+        .unwrap_or(ctx.timeout);
     if timeout.is_zero() {
-        c.at_value(&format!("{p}/timeout"), "`timeout` must be longer than zero");
+        c.at_value(
+            &format!("{p}/timeout"),
+            "`timeout` must be longer than zero",
+        );
     }
     let breaker = breaker_policy(c, &format!("{p}/breaker"), j.breaker.as_ref(), ctx.breaker);
     let gates = gates(j.gates.as_ref(), ctx.gates);
@@ -340,7 +467,12 @@ fn check_job(c: &mut Checker<'_>, p: &str, name: &str, j: &JobSpec, ctx: &JobCon
     })
 }
 
-fn dataset_refs(c: &mut Checker<'_>, p: &str, names: &[String], known: &HashSet<&str>) -> Vec<DatasetId> {
+fn dataset_refs(
+    c: &mut Checker<'_>,
+    p: &str,
+    names: &[String],
+    known: &HashSet<&str>,
+) -> Vec<DatasetId> {
     let mut out = Vec::new();
     for (i, n) in names.iter().enumerate() {
         if known.contains(n.as_str()) {
@@ -350,27 +482,49 @@ fn dataset_refs(c: &mut Checker<'_>, p: &str, names: &[String], known: &HashSet<
                 }
             }
         } else {
-            let hint = closest(n, &sorted(known)).map(|k| format!("; did you mean `{k}`?")).unwrap_or_default();
+            let hint = closest(n, &sorted(known))
+                .map(|k| format!("; did you mean `{k}`?"))
+                .unwrap_or_default();
             c.at_value(&format!("{p}/{i}"), format!("unknown dataset `{n}`{hint}"));
         }
     }
     out
 }
 
-fn request_template(c: &mut Checker<'_>, p: &str, r: Option<&spec::RequestSpec>, has_inputs: bool) -> Option<RequestTemplate> {
-    let Some(r) = r else { return Some(RequestTemplate::default()) };
+fn request_template(
+    c: &mut Checker<'_>,
+    p: &str,
+    r: Option<&spec::RequestSpec>,
+    has_inputs: bool,
+) -> Option<RequestTemplate> {
+    let Some(r) = r else {
+        return Some(RequestTemplate::default());
+    };
     let body = match &r.body {
         None => None,
         Some(Value::Object(m)) => Some(m.clone()),
         Some(other) => {
-            c.at_value(&format!("{p}/body"), format!("`body` must be a mapping (JSON object), not {}", kind_of(other)));
+            c.at_value(
+                &format!("{p}/body"),
+                format!(
+                    "`body` must be a mapping (JSON object), not {}",
+                    kind_of(other)
+                ),
+            );
             return None;
         }
     };
     if !has_inputs && !r.fields.is_empty() {
-        c.at(&format!("{p}/fields"), "`fields` maps input record columns, but the job has no `inputs`");
+        c.at(
+            &format!("{p}/fields"),
+            "`fields` maps input record columns, but the job has no `inputs`",
+        );
     }
-    Some(RequestTemplate { fields: r.fields.clone(), key: r.key.clone(), body })
+    Some(RequestTemplate {
+        fields: r.fields.clone(),
+        key: r.key.clone(),
+        body,
+    })
 }
 
 fn sla(c: &mut Checker<'_>, p: &str, s: Option<&spec::SlaSpec>) -> Option<Sla> {
@@ -378,41 +532,68 @@ fn sla(c: &mut Checker<'_>, p: &str, s: Option<&spec::SlaSpec>) -> Option<Sla> {
     let complete_within = c.duration(&format!("{p}/complete_within"), s.complete_within.as_ref());
     let warn_before = c.duration(&format!("{p}/warn_before"), s.warn_before.as_ref());
     let by_minute_of_day = s.by.as_ref().and_then(|t| {
-        let parsed = t.split_once(':').and_then(|(h, m)| Some((h.parse::<u32>().ok()?, m.parse::<u32>().ok()?)));
+        let parsed = t
+            .split_once(':')
+            .and_then(|(h, m)| Some((h.parse::<u32>().ok()?, m.parse::<u32>().ok()?)));
         match parsed {
             Some((h, m)) if h < 24 && m < 60 && t.len() == 5 => Some(h * 60 + m),
             _ => {
-                c.at_value(&format!("{p}/by"), format!("`{t}` is not a time of day; write `HH:MM` (24-hour)"));
+                c.at_value(
+                    &format!("{p}/by"),
+                    format!("`{t}` is not a time of day; write `HH:MM` (24-hour)"),
+                );
                 None
             }
         }
     });
-    if complete_within.is_none() && by_minute_of_day.is_none() && s.complete_within.is_none() && s.by.is_none() {
+    if complete_within.is_none()
+        && by_minute_of_day.is_none()
+        && s.complete_within.is_none()
+        && s.by.is_none()
+    {
         c.at(p, "an `sla` needs `complete_within` or `by`");
     }
     if let (Some(w), Some(cw)) = (warn_before, complete_within) {
         if w >= cw {
-            c.at_value(&format!("{p}/warn_before"), "`warn_before` must be shorter than `complete_within`");
+            c.at_value(
+                &format!("{p}/warn_before"),
+                "`warn_before` must be shorter than `complete_within`",
+            );
         }
     }
-    Some(Sla { complete_within, by_minute_of_day, warn_before })
+    Some(Sla {
+        complete_within,
+        by_minute_of_day,
+        warn_before,
+    })
 }
 
-fn retry_policy(c: &mut Checker<'_>, p: &str, r: Option<&RetrySpec>, base: &RetryPolicy) -> RetryPolicy {
+fn retry_policy(
+    c: &mut Checker<'_>,
+    p: &str,
+    r: Option<&RetrySpec>,
+    base: &RetryPolicy,
+) -> RetryPolicy {
     let Some(r) = r else { return base.clone() };
     let mut out = base.clone();
     if let Some(n) = r.max_attempts {
         if (1..=100).contains(&n) {
             out.max_attempts = n;
         } else {
-            c.at_value(&format!("{p}/max_attempts"), format!("`max_attempts` must be between 1 and 100, not {n}"));
+            c.at_value(
+                &format!("{p}/max_attempts"),
+                format!("`max_attempts` must be between 1 and 100, not {n}"),
+            );
         }
     }
     if let Some(m) = r.multiplier {
         if (1.0..=10.0).contains(&m) {
             out.multiplier = m;
         } else {
-            c.at_value(&format!("{p}/multiplier"), format!("`multiplier` must be between 1.0 and 10.0, not {m}"));
+            c.at_value(
+                &format!("{p}/multiplier"),
+                format!("`multiplier` must be between 1.0 and 10.0, not {m}"),
+            );
         }
     }
     if let Some(d) = c.duration(&format!("{p}/initial_delay"), r.initial_delay.as_ref()) {
@@ -427,14 +608,22 @@ fn retry_policy(c: &mut Checker<'_>, p: &str, r: Option<&RetrySpec>, base: &Retr
     out
 }
 
-fn breaker_policy(c: &mut Checker<'_>, p: &str, b: Option<&spec::BreakerSpec>, base: &BreakerPolicy) -> BreakerPolicy {
+fn breaker_policy(
+    c: &mut Checker<'_>,
+    p: &str,
+    b: Option<&spec::BreakerSpec>,
+    base: &BreakerPolicy,
+) -> BreakerPolicy {
     let Some(b) = b else { return base.clone() };
     let mut out = base.clone();
     if let Some(n) = b.consecutive_failures {
         if n >= 1 {
             out.consecutive_failures = n;
         } else {
-            c.at_value(&format!("{p}/consecutive_failures"), "`consecutive_failures` must be at least 1");
+            c.at_value(
+                &format!("{p}/consecutive_failures"),
+                "`consecutive_failures` must be at least 1",
+            );
         }
     }
     if let Some(d) = c.duration(&format!("{p}/cooldown"), b.cooldown.as_ref()) {
@@ -446,7 +635,10 @@ fn breaker_policy(c: &mut Checker<'_>, p: &str, b: Option<&spec::BreakerSpec>, b
 fn gates(g: Option<&spec::GatesSpec>, base: &Gates) -> Gates {
     match g {
         None => base.clone(),
-        Some(g) => Gates { contracts: g.contracts.unwrap_or(base.contracts), freshness: g.freshness.unwrap_or(base.freshness) },
+        Some(g) => Gates {
+            contracts: g.contracts.unwrap_or(base.contracts),
+            freshness: g.freshness.unwrap_or(base.freshness),
+        },
     }
 }
 
@@ -484,7 +676,8 @@ fn check_cycles(c: &mut Checker<'_>, jobs: &BTreeMap<String, JobSpec>) {
                 }
                 Some(Mark::Active) => {
                     let from = stack.iter().position(|(n, _)| *n == dep).unwrap_or(0);
-                    let mut cycle: Vec<String> = stack[from..].iter().map(|(n, _)| n.to_string()).collect();
+                    let mut cycle: Vec<String> =
+                        stack[from..].iter().map(|(n, _)| n.to_string()).collect();
                     let mut canon = cycle.clone();
                     canon.sort();
                     if dep == node {
@@ -493,7 +686,11 @@ fn check_cycles(c: &mut Checker<'_>, jobs: &BTreeMap<String, JobSpec>) {
                     if reported.insert(canon) {
                         cycle.push(dep.to_string());
                         let first = &cycle[0];
-                        let i = jobs[first.as_str()].depends_on.iter().position(|d| *d == cycle[1]).unwrap_or(0);
+                        let i = jobs[first.as_str()]
+                            .depends_on
+                            .iter()
+                            .position(|d| *d == cycle[1])
+                            .unwrap_or(0);
                         let p = format!("/jobs/{}/depends_on/{i}", pointer_segment(first));
                         c.at_value(&p, format!("dependency cycle: {}", cycle.join(" -> ")));
                     }
@@ -510,7 +707,11 @@ fn schema() -> &'static Value {
 
 fn resolve<'a>(root: &'a Value, mut s: &'a Value) -> &'a Value {
     for _ in 0..32 {
-        match s.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/$defs/")) {
+        match s
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix("#/$defs/"))
+        {
             Some(name) => match root.get("$defs").and_then(|d| d.get(name)) {
                 Some(t) => s = t,
                 None => return s,
@@ -553,10 +754,18 @@ fn array_items<'a>(root: &'a Value, s: &'a Value) -> Option<&'a Value> {
 }
 
 /// Collects `(pointer, key, valid keys)` for every key the schema does not allow.
-fn walk_unknown(root: &Value, s: &Value, v: &Value, ptr: String, out: &mut Vec<(String, String, Vec<String>)>) {
+fn walk_unknown(
+    root: &Value,
+    s: &Value,
+    v: &Value,
+    ptr: String,
+    out: &mut Vec<(String, String, Vec<String>)>,
+) {
     match v {
         Value::Object(map) => {
-            let Some(os) = object_schema(root, s) else { return };
+            let Some(os) = object_schema(root, s) else {
+                return;
+            };
             let props = os.get("properties").and_then(Value::as_object);
             let additional = os.get("additionalProperties");
             for (k, child) in map {
@@ -566,7 +775,9 @@ fn walk_unknown(root: &Value, s: &Value, v: &Value, ptr: String, out: &mut Vec<(
                 } else {
                     match additional {
                         Some(Value::Bool(false)) => {
-                            let valid = props.map(|p| p.keys().cloned().collect()).unwrap_or_default();
+                            let valid = props
+                                .map(|p| p.keys().cloned().collect())
+                                .unwrap_or_default();
                             out.push((cp, k.clone(), valid));
                         }
                         Some(a @ Value::Object(_)) => walk_unknown(root, a, child, cp, out),
@@ -587,7 +798,9 @@ fn walk_unknown(root: &Value, s: &Value, v: &Value, ptr: String, out: &mut Vec<(
 }
 
 fn remove_pointer(v: &mut Value, pointer: &str) {
-    let Some((parent, last)) = pointer.rsplit_once('/') else { return };
+    let Some((parent, last)) = pointer.rsplit_once('/') else {
+        return;
+    };
     let key = last.replace("~1", "/").replace("~0", "~");
     if let Some(Value::Object(m)) = v.pointer_mut(parent) {
         m.remove(&key);
@@ -628,13 +841,30 @@ pub fn load_file(path: &Path) -> Result<Loaded, Vec<Problem>> {
             Err(e) => {
                 let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
                 let line = upto.iter().filter(|b| **b == b'\n').count() + 1;
-                return Err(vec![Problem { pos: Pos { line, col: 1 }, pointer: String::new(), message: "the file is not valid UTF-8".into() }]);
+                return Err(vec![Problem {
+                    pos: Pos { line, col: 1 },
+                    pointer: String::new(),
+                    message: "the file is not valid UTF-8".into(),
+                }]);
             }
         },
-        Err(e) => return Err(vec![Problem { pos: Pos { line: 0, col: 0 }, pointer: String::new(), message: format!("cannot read the catalog: {e}") }]),
+        Err(e) => {
+            return Err(vec![Problem {
+                pos: Pos { line: 0, col: 0 },
+                pointer: String::new(),
+                message: format!("cannot read the catalog: {e}"),
+            }])
+        }
     };
     let base: PathBuf = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let exists = |p: &Path| p.is_file();
     let setting = |k: &str| std::env::var(k).ok();
-    load(&text, &Environment { base_dir: &base, file_exists: &exists, setting: &setting })
+    load(
+        &text,
+        &Environment {
+            base_dir: &base,
+            file_exists: &exists,
+            setting: &setting,
+        },
+    )
 }
