@@ -86,6 +86,9 @@ struct LocalArgs {
     /// With --from: simulate this many days (default 7).
     #[arg(long)]
     days: Option<u32>,
+    /// On the real clock: stop after this long (e.g. `30s`, `8h`); default: run until Ctrl-C.
+    #[arg(long)]
+    stop_after: Option<String>,
     /// Serve HTTP-triggered functions on this port (real clock only).
     #[arg(long, default_value_t = 7071)]
     http_port: u16,
@@ -138,6 +141,24 @@ async fn local(args: LocalArgs) -> u8 {
         eprintln!("error: --days needs --from (a virtual clock)");
         return exit::BAD_INPUT;
     }
+    let stop_after = match &args.stop_after {
+        None => None,
+        Some(_) if from.is_some() => {
+            eprintln!("error: --stop-after is for the real clock; with --from use --days");
+            return exit::BAD_INPUT;
+        }
+        Some(v) => match flowgate::domain::duration::parse_duration(v) {
+            Ok(d) if !d.is_zero() => Some(d),
+            Ok(_) => {
+                eprintln!("error: --stop-after must be longer than zero");
+                return exit::BAD_INPUT;
+            }
+            Err(e) => {
+                eprintln!("error: --stop-after: {e}");
+                return exit::BAD_INPUT;
+            }
+        },
+    };
     if args.demo {
         if let Err(e) = reset_demo_state(&state) {
             eprintln!("error: {e}");
@@ -150,7 +171,11 @@ async fn local(args: LocalArgs) -> u8 {
             from: f,
             until: f + chrono::Duration::days(i64::from(args.days.unwrap_or(7))),
         },
-        None => Clock::Real { until: None },
+        None => Clock::Real {
+            until: stop_after
+                .and_then(|d| chrono::Duration::from_std(d).ok())
+                .map(|d| Utc::now() + d),
+        },
     };
     let mut settings = Vec::new();
     let mut scorer = None;

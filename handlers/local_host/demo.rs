@@ -78,12 +78,12 @@ struct Scorer {
     calls: AtomicU64,
 }
 
-/// Every 17th call fails with 503, every 41st with 429 and `Retry-After: 30`; each call waits a
+/// Every 47th call fails with 503, every 89th with 429 and `Retry-After: 30`; each call waits a
 /// few milliseconds. Deterministic, so demo runs are repeatable.
 async fn score(State(s): State<Arc<Scorer>>, body: Option<Json<Value>>) -> Response {
     let n = s.calls.fetch_add(1, Ordering::Relaxed) + 1;
     tokio::time::sleep(Duration::from_millis(1 + n % 7)).await;
-    if n % 41 == 0 {
+    if n % 89 == 0 {
         return (
             StatusCode::TOO_MANY_REQUESTS,
             [("retry-after", "30")],
@@ -91,7 +91,7 @@ async fn score(State(s): State<Arc<Scorer>>, body: Option<Json<Value>>) -> Respo
         )
             .into_response();
     }
-    if n % 17 == 0 {
+    if n % 47 == 0 {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"error": {"code": "ServiceUnavailable", "message": "demo outage"}})),
@@ -149,7 +149,9 @@ const CHANNELS: [&str; 3] = ["email", "letter", "portal"];
 
 /// Writes a week of hourly correspondence (weekdays 08:05–18:05 London time) as CSV under
 /// `landing/claims/correspondence/`, plus a few urgent JSON Lines drops, each file's modification
-/// time set to its arrival time so that the virtual clock announces it then. Returns the count.
+/// time set to its arrival time so that the virtual clock announces it then. On the third weekday
+/// the 13:05 file comes from a misconfigured export (its `body` column is named `text`), so the
+/// demo shows a run that retrying cannot fix being quarantined. Returns the number of files.
 pub fn generate_week(data_dir: &Path, from: DateTime<Utc>, days: u32) -> Result<usize, String> {
     let london: Tz = "Europe/London"
         .parse()
@@ -179,7 +181,13 @@ pub fn generate_week(data_dir: &Path, from: DateTime<Utc>, days: u32) -> Result<
                 continue;
             }
             let rows = 3 + (u64::from(day) * 7 + u64::from(hour)) % 8;
-            let mut csv = String::from("claim_id,received_at,channel,body,policyholder_email\n");
+            let broken = day == 2 && hour == 13;
+            let header = if broken {
+                "claim_id,received_at,channel,text,policyholder_email\n"
+            } else {
+                "claim_id,received_at,channel,body,policyholder_email\n"
+            };
+            let mut csv = String::from(header);
             for _ in 0..rows {
                 seq += 1;
                 let body = SNIPPETS[(seq * 5 % SNIPPETS.len() as u64) as usize];

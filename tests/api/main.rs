@@ -5,5 +5,6 @@ mod cli;
 mod dispatch;
 mod helpers;
 mod local;
+mod local_real_clock;
 mod protocol;
 mod store_contract;

@@ -155,6 +155,10 @@ async fn dispatch_fixtures_in_every_encoding_run_the_job() {
             .unwrap()
             .unwrap();
         assert_eq!(rec.body["status"], "succeeded", "{name}");
+        assert_eq!(
+            rec.body["invocation_id"], "inv-test-1",
+            "{name}: the host's invocation id is kept with the run"
+        );
         // Delivered again (a duplicate): acknowledged, not run again.
         let (status, v) = invoke(&app, "DispatchRun", fixture(name)).await;
         assert_eq!(status, 200);
