@@ -204,7 +204,7 @@ struct TimerState {
 
 /// Runs the host until the clock's end (or Ctrl-C on the real clock) and summarises.
 pub async fn run(opts: LocalOptions) -> Result<Summary, String> {
-    let app = functions::load(&opts.app_root)?;
+    let app = functions::load(&opts.app_root).map_err(|e| format!("cannot read the function app in {} (set --app-root to the folder holding host.json and function-defs/): {e}", opts.app_root.display()))?;
     std::fs::create_dir_all(&opts.state).map_err(|e| format!("{}: {e}", opts.state.display()))?;
     std::fs::create_dir_all(&opts.data_dir)
         .map_err(|e| format!("{}: {e}", opts.data_dir.display()))?;

@@ -6,5 +6,6 @@ mod dispatch;
 mod helpers;
 mod local;
 mod local_real_clock;
+mod prompt_flow;
 mod protocol;
 mod store_contract;
