@@ -16,7 +16,7 @@ use crate::domain::catalog::Job;
 use crate::domain::ids::{instant_key, InvocationId, RunKey};
 use crate::domain::messages::{DispatchMessage, QuarantineKind};
 use crate::domain::run::{Outcome, RunRecord, RunStatus};
-use crate::ports::{queues, JobRequest, OutgoingMessage, RunnerError, StoreError};
+use crate::ports::{queues, ETag, JobRequest, OutgoingMessage, RunnerError, StoreError};
 
 /// What an attempt is given.
 #[derive(Debug, Clone)]
@@ -56,82 +56,112 @@ pub enum DispatchReport {
     },
 }
 
-/// Extra time an attempt's lease lasts beyond its requests' timeouts.
+/// Extra time an attempt's lease lasts beyond its own deadline.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
+
+/// How long one attempt may spend on its requests: four request timeouts, at least a minute and at
+/// most nine (the Functions host stops an invocation after `functionTimeout`, ten minutes).
+pub fn attempt_budget(job: &Job) -> Duration {
+    job.timeout
+        .saturating_mul(4)
+        .clamp(Duration::from_secs(60), Duration::from_secs(540))
+}
 
 pub async fn dispatch_run(deps: &Deps, input: DispatchInput) -> Result<DispatchReport, FlowError> {
     let msg = &input.message;
     let key = msg.key();
-    let now = input.now;
     let Some(job) = deps.catalog.jobs.get(&msg.job) else {
         let reason = format!("job `{}` is not in the active catalog", msg.job);
-        quarantine_run(
-            deps,
-            &key,
-            0,
-            &reason,
-            json!({ "message": msg_json(msg) }),
-            &input,
-        )
-        .await?;
+        let evidence = json!({ "message": serde_json::to_value(msg).unwrap_or(Value::Null) });
+        quarantine_run(deps, &key, 0, &reason, evidence, &input).await?;
         return Ok(DispatchReport::Quarantined { reason });
     };
+    let (rec, etag) = match claim(deps, job, &input).await? {
+        Claim::Won(rec, etag) => (*rec, etag),
+        Claim::Skip(report) => return Ok(report),
+    };
+    let started = Instant::now();
+    let outcome = attempt(deps, job, &key, &rec, started + attempt_budget(job)).await?;
+    let latency = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    settle(deps, job, rec, etag, outcome, latency, &input).await
+}
 
-    // Load the record, creating it for a message that came without one (a manual enqueue).
+enum Claim {
+    /// This invocation holds the run's lease.
+    Won(Box<RunRecord>, ETag),
+    /// Nothing to run; the report says why.
+    Skip(DispatchReport),
+}
+
+/// Loads (or creates) the run record and takes the attempt's lease with a conditional write:
+/// of two deliveries at once, exactly one wins.
+async fn claim(deps: &Deps, job: &Job, input: &DispatchInput) -> Result<Claim, FlowError> {
+    let (msg, now) = (&input.message, input.now);
+    let key = msg.key();
     let (mut rec, etag) = match runs::load(deps.store.as_ref(), &key).await? {
         Some(x) => x,
         None => {
-            runs::create(
-                deps.store.as_ref(),
-                &RunRecord::pending(key.job.clone(), key.logical_time, msg.trigger.clone(), now),
-            )
-            .await?;
+            // A message without a record (a manual enqueue): create it.
+            let pending =
+                RunRecord::pending(key.job.clone(), key.logical_time, msg.trigger.clone(), now);
+            runs::create(deps.store.as_ref(), &pending).await?;
             runs::load(deps.store.as_ref(), &key)
                 .await?
                 .ok_or_else(|| StoreError::NotFound(key.to_string()))?
         }
     };
     if rec.status.is_terminal() {
-        return Ok(DispatchReport::AlreadyFinished { status: rec.status });
+        return Ok(Claim::Skip(DispatchReport::AlreadyFinished {
+            status: rec.status,
+        }));
     }
-    let lease_live = rec.status == RunStatus::Running && rec.lease_until.is_some_and(|l| l > now);
-    if lease_live {
-        let at = rec.lease_until.unwrap_or(now);
-        send_dispatch(deps, &key, msg, rec.attempts, Some(at), now, "recheck").await?;
-        return Ok(DispatchReport::InFlight { recheck_at: at });
+    if let Some(until) = rec
+        .lease_until
+        .filter(|l| rec.status == RunStatus::Running && *l > now)
+    {
+        send_dispatch(deps, &key, msg, rec.attempts, Some(until), now, "recheck").await?;
+        return Ok(Claim::Skip(DispatchReport::InFlight { recheck_at: until }));
     }
     let expected = rec.attempts + 1;
+    // An attempt whose lease ran out without a result (its instance died) is run again.
     let lost_attempt = rec.status == RunStatus::Running && msg.attempt == rec.attempts;
     if msg.attempt != expected && !lost_attempt {
-        return Ok(DispatchReport::Stale {
+        return Ok(Claim::Skip(DispatchReport::Stale {
             expected,
             got: msg.attempt,
-        });
+        }));
     }
-
-    // Claim: only one instance wins the conditional write.
-    let requests_budget = job.timeout.saturating_mul(4).saturating_add(LEASE_MARGIN);
+    let lease = attempt_budget(job).saturating_add(LEASE_MARGIN);
     rec.status = RunStatus::Running;
     rec.attempts += 1;
     rec.started_at.get_or_insert(now);
-    rec.lease_until = Some(now + chrono::Duration::from_std(requests_budget).unwrap_or_default());
+    rec.lease_until = Some(now + chrono::Duration::from_std(lease).unwrap_or_default());
     rec.next_attempt_at = None;
     rec.invocation_id = Some(input.invocation.to_string());
-    let etag = match runs::replace(deps.store.as_ref(), &rec, &etag).await {
-        Ok(e) => e,
+    match runs::replace(deps.store.as_ref(), &rec, &etag).await {
+        Ok(etag) => Ok(Claim::Won(Box::new(rec), etag)),
         Err(StoreError::PreconditionFailed(_)) => {
-            return Ok(DispatchReport::InFlight { recheck_at: now })
+            Ok(Claim::Skip(DispatchReport::InFlight { recheck_at: now }))
         }
-        Err(e) => return Err(e.into()),
-    };
+        Err(e) => Err(e.into()),
+    }
+}
 
-    let started = Instant::now();
-    let outcome = attempt(deps, job, &key, &rec).await?;
-    let latency = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+/// Turns the attempt's outcome into the run record's new state and the messages that follow.
+async fn settle(
+    deps: &Deps,
+    job: &Job,
+    mut rec: RunRecord,
+    etag: ETag,
+    outcome: Outcome,
+    latency: u64,
+    input: &DispatchInput,
+) -> Result<DispatchReport, FlowError> {
+    let (msg, now) = (&input.message, input.now);
+    let key = msg.key();
     rec.last_latency_ms = Some(latency);
     rec.latencies_ms.push(latency);
     rec.lease_until = None;
-
     let report = match outcome {
         Outcome::Done {
             records_in,
@@ -165,14 +195,14 @@ pub async fn dispatch_run(deps: &Deps, input: DispatchInput) -> Result<DispatchR
         }
         Outcome::Retry { reason, .. } => {
             let reason = format!("gave up after {} attempts: {reason}", rec.attempts);
-            quarantine_run(deps, &key, rec.attempts, &reason, json!({}), &input).await?;
+            quarantine_run(deps, &key, rec.attempts, &reason, json!({}), input).await?;
             rec.status = RunStatus::Failed;
             rec.finished_at = Some(now);
             rec.error = Some(reason.clone());
             DispatchReport::Quarantined { reason }
         }
         Outcome::Quarantine { reason } => {
-            quarantine_run(deps, &key, rec.attempts, &reason, json!({}), &input).await?;
+            quarantine_run(deps, &key, rec.attempts, &reason, json!({}), input).await?;
             rec.status = RunStatus::Quarantined;
             rec.finished_at = Some(now);
             rec.error = Some(reason.clone());
@@ -180,13 +210,13 @@ pub async fn dispatch_run(deps: &Deps, input: DispatchInput) -> Result<DispatchR
         }
     };
     match runs::replace(deps.store.as_ref(), &rec, &etag).await {
-        Ok(_) => {}
+        Ok(_) => Ok(report),
         Err(StoreError::PreconditionFailed(_)) => {
-            tracing::warn!(run = %key, "the run record changed during the attempt; its result was not written")
+            tracing::warn!(run = %key, "the run record changed during the attempt; its result was not written");
+            Ok(report)
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
-    Ok(report)
 }
 
 /// Sends the run's requests. Failures become outcomes; only store/queue trouble is an error.
@@ -195,6 +225,7 @@ async fn attempt(
     job: &Job,
     key: &RunKey,
     rec: &RunRecord,
+    deadline: Instant,
 ) -> Result<Outcome, FlowError> {
     let settings = deps.settings.clone();
     let endpoint = match expand_settings(&job.endpoint, &move |k| settings(k)) {
@@ -214,11 +245,20 @@ async fn attempt(
     let records_in = requests.len() as u64;
     let mut lines = Vec::with_capacity(requests.len());
     for (i, prepared) in requests.into_iter().enumerate() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            let reason =
+                format!("the attempt reached its deadline after {i} of {records_in} requests");
+            return Ok(Outcome::Retry {
+                reason,
+                after: None,
+            });
+        }
         let request = JobRequest {
             endpoint: endpoint.clone(),
             deployment: job.deployment.clone(),
             body: prepared.body,
-            timeout: job.timeout,
+            timeout: job.timeout.min(left),
             correlation_id: format!("{key}#{}:{}", rec.attempts, i + 1),
         };
         match deps.runner.invoke(&request).await {
@@ -346,8 +386,4 @@ async fn quarantine_run(
         },
     )
     .await
-}
-
-fn msg_json(m: &DispatchMessage) -> Value {
-    serde_json::to_value(m).unwrap_or(Value::Null)
 }

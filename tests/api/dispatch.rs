@@ -257,3 +257,119 @@ async fn a_record_without_the_mapped_column_is_quarantined() {
     );
     assert_eq!(fake.call_count(), 0);
 }
+
+#[tokio::test]
+async fn concurrent_deliveries_of_one_attempt_call_the_endpoint_once() {
+    let fake = FakeScoring::default();
+    let app = app_with(CATALOG, &fake.start().await);
+    let deps = std::sync::Arc::new(app.deps.clone());
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let deps = deps.clone();
+        tasks.push(tokio::spawn(async move {
+            dispatch_run(
+                &deps,
+                input(
+                    "score",
+                    "2026-11-13T06:00:00Z",
+                    1,
+                    "2026-11-13T06:00:01Z",
+                    RunTrigger::Schedule,
+                ),
+            )
+            .await
+            .unwrap()
+        }));
+    }
+    let mut succeeded = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            DispatchReport::Succeeded { .. } => succeeded += 1,
+            DispatchReport::InFlight { .. } | DispatchReport::AlreadyFinished { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(succeeded, 1);
+    assert_eq!(
+        fake.call_count(),
+        1,
+        "a run key executes at most once to success"
+    );
+}
+
+#[tokio::test]
+async fn a_live_lease_defers_and_a_lost_attempt_runs_again() {
+    use flowgate::ports::{Store, Table};
+    let fake = FakeScoring::default();
+    let app = app_with(CATALOG, &fake.start().await);
+    // An attempt started at 07:00 and its instance died: the record says running, leased.
+    let row = "2026-11-13T07:00:00.000Z";
+    let mut rec = flowgate::domain::run::RunRecord::pending(
+        JobId::parse("score").unwrap(),
+        t("2026-11-13T07:00:00Z"),
+        RunTrigger::Schedule,
+        t("2026-11-13T07:00:00Z"),
+    );
+    rec.status = flowgate::domain::run::RunStatus::Running;
+    rec.attempts = 1;
+    rec.lease_until = Some(t("2026-11-13T07:02:00Z"));
+    app.store
+        .insert(
+            Table::RUNS,
+            "score",
+            row,
+            &serde_json::to_value(&rec).unwrap(),
+        )
+        .await
+        .unwrap();
+    // Redelivered while the lease is live: deferred to the lease's end, not run.
+    let r = dispatch_run(
+        &app.deps,
+        input(
+            "score",
+            "2026-11-13T07:00:00Z",
+            1,
+            "2026-11-13T07:01:00Z",
+            RunTrigger::Schedule,
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r,
+        DispatchReport::InFlight {
+            recheck_at: t("2026-11-13T07:02:00Z")
+        }
+    );
+    let c = app
+        .queue
+        .counts(queues::DISPATCH, t("2026-11-13T07:01:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.scheduled, 1,
+        "a re-check is scheduled for the lease's end"
+    );
+    assert_eq!(fake.call_count(), 0);
+    // After the lease: the lost attempt runs again, counted as attempt 2.
+    let r = dispatch_run(
+        &app.deps,
+        input(
+            "score",
+            "2026-11-13T07:00:00Z",
+            1,
+            "2026-11-13T07:02:00Z",
+            RunTrigger::Schedule,
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r,
+        DispatchReport::Succeeded {
+            attempts: 2,
+            records: 1
+        }
+    );
+    assert_eq!(fake.call_count(), 1);
+}
