@@ -61,6 +61,31 @@ enum Command {
     },
     /// Print the catalog's JSON Schema (committed as docs/catalog.schema.json).
     Schema,
+    /// Check a schedule before shipping it.
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
+}
+
+#[derive(Subcommand)]
+enum ScheduleCommand {
+    /// The next N slots of an NCRONTAB expression after an instant, as RFC 3339 UTC instants.
+    Next {
+        /// The expression: six fields `{second} {minute} {hour} {day} {month} {day-of-week}`.
+        #[arg(long, allow_hyphen_values = true)]
+        cron: String,
+        /// The IANA time zone whose wall clock the expression follows.
+        #[arg(long, default_value = "UTC")]
+        tz: String,
+        /// Slots strictly after this RFC 3339 instant.
+        #[arg(long)]
+        from: String,
+        /// How many slots (1 to 10000).
+        #[arg(long, default_value_t = 10)]
+        count: usize,
+        /// Print a JSON array of strings.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -329,6 +354,13 @@ fn main() -> ExitCode {
                 json,
             } => commands::runs::run(&state, job.as_deref(), limit, json).await,
             Command::Schema => commands::schema(),
+            Command::Schedule(ScheduleCommand::Next {
+                cron,
+                tz,
+                from,
+                count,
+                json,
+            }) => commands::schedule::next(&cron, &tz, &from, count, json),
         }
     });
     ExitCode::from(code)

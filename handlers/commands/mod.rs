@@ -2,6 +2,7 @@
 //! (0 success, 1 failure, 2 unusable input) and prints its own results.
 
 pub mod runs;
+pub mod schedule;
 pub mod validate;
 
 /// Exit codes.

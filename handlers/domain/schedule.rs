@@ -1,14 +1,20 @@
 //! NCRONTAB schedules as Azure Functions evaluates them: six fields
 //! `{second} {minute} {hour} {day} {month} {day-of-week}`, Sunday = 0, names allowed, and when both
-//! day fields are restricted a time must match both. Evaluated in an IANA time zone.
+//! day fields are restricted a time must match both. Evaluated on the wall clock of an IANA time
+//! zone, with one stated rule for daylight-saving changes:
+//!
+//! - a local time that does not exist (clocks go forward) runs at the end of the gap; if several
+//!   slots fall in the same gap, the first runs there and the others are reported as merged;
+//! - a local time that happens twice (clocks go back) runs once, at its first occurrence.
 
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use croner::parser::{CronParser, Seconds, Year};
 use croner::Cron;
+use serde::Serialize;
 
 /// Why an expression was rejected; the message says what Azure expects.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,23 +87,86 @@ impl Ncrontab {
         &self.text
     }
 
-    /// The first occurrence strictly after `after`, evaluated in `tz`.
+    /// The next slot strictly after `after`, evaluated on `tz`'s wall clock (see [`LocalMapping`]).
+    pub fn next_slot(&self, after: DateTime<Utc>, tz: Tz) -> Option<Slot> {
+        let mut local = after.with_timezone(&tz).naive_local();
+        for _ in 0..MAX_STEPS {
+            let next = self.next_local(local)?;
+            let slot = map_local(next, tz)?;
+            if slot.at > after {
+                return Some(slot);
+            }
+            local = next;
+        }
+        None
+    }
+
+    /// The first slot instant strictly after `after`.
     pub fn next_after(&self, after: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
-        self.cron
-            .find_next_occurrence(&after.with_timezone(&tz), false)
-            .ok()
-            .map(|t| t.with_timezone(&Utc))
+        self.next_slot(after, tz).map(|s| s.at)
     }
 
-    /// The last occurrence strictly before `before`, evaluated in `tz`.
+    /// The last slot instant strictly before `before`.
     pub fn prev_before(&self, before: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
-        self.cron
-            .find_previous_occurrence(&before.with_timezone(&tz), false)
-            .ok()
-            .map(|t| t.with_timezone(&Utc))
+        // Local wall times are visited backwards; a fold's second pass maps to its first.
+        let mut local = before.with_timezone(&tz).naive_local() + chrono::Duration::hours(2);
+        for _ in 0..MAX_STEPS {
+            let prev = self
+                .cron
+                .find_previous_occurrence(&local.and_utc(), false)
+                .ok()?
+                .naive_utc();
+            let slot = map_local(prev, tz)?;
+            if slot.at < before {
+                return Some(slot.at);
+            }
+            local = prev;
+        }
+        None
     }
 
-    /// Occurrences in `(after, until]`, at most `cap` of them, oldest first.
+    /// Every slot in `(after, until]`, oldest first, at most `cap`. A local time inside a
+    /// spring-forward gap runs when the gap ends; when several do, the first is
+    /// [`LocalMapping::ShiftedPastGap`] and the rest are [`LocalMapping::MergedIntoGapEnd`]
+    /// (listed so that the caller records them, never dropped silently).
+    pub fn slots(
+        &self,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+        tz: Tz,
+        cap: usize,
+    ) -> Vec<Slot> {
+        let mut out: Vec<Slot> = Vec::new();
+        let Some(first) = self.next_slot(after, tz) else {
+            return out;
+        };
+        if first.at > until {
+            return out;
+        }
+        let mut local = first.local;
+        out.push(first);
+        while out.len() < cap {
+            let Some(next) = self.next_local(local) else {
+                break;
+            };
+            local = next;
+            let Some(mut slot) = map_local(next, tz) else {
+                break;
+            };
+            // Wall times only move forward, and a fold's second pass is never visited, so only a
+            // gap makes a later wall time land on an instant that already runs.
+            if out.last().is_some_and(|l| slot.at <= l.at) {
+                slot.mapping = LocalMapping::MergedIntoGapEnd;
+            }
+            if slot.at > until {
+                break;
+            }
+            out.push(slot);
+        }
+        out
+    }
+
+    /// Slot instants in `(after, until]`, at most `cap` (merged gap slots left out).
     pub fn occurrences(
         &self,
         after: DateTime<Utc>,
@@ -105,18 +174,77 @@ impl Ncrontab {
         tz: Tz,
         cap: usize,
     ) -> Vec<DateTime<Utc>> {
-        let mut out = Vec::new();
-        let mut t = after;
-        while out.len() < cap {
-            match self.next_after(t, tz) {
-                Some(n) if n <= until => {
-                    out.push(n);
-                    t = n;
+        self.slots(after, until, tz, cap)
+            .into_iter()
+            .filter(|s| s.mapping != LocalMapping::MergedIntoGapEnd)
+            .map(|s| s.at)
+            .collect()
+    }
+
+    fn next_local(&self, after: NaiveDateTime) -> Option<NaiveDateTime> {
+        // The cron is matched against the wall clock: a naive time stands in as UTC, which has no DST.
+        self.cron
+            .find_next_occurrence(&after.and_utc(), false)
+            .ok()
+            .map(|t| t.naive_utc())
+    }
+}
+
+/// Candidates examined before giving up (an expression that matches nothing, like Feb 30).
+const MAX_STEPS: usize = 100_000;
+
+/// How a slot's local wall time became an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LocalMapping {
+    /// The local time happens once.
+    Exact,
+    /// The local time happens twice (clocks go back): the slot runs once, at the first.
+    FirstOfTwo,
+    /// The local time does not exist (clocks go forward): the slot runs when the gap ends.
+    ShiftedPastGap,
+    /// Another local time in the same gap already runs at the gap's end: this one is skipped.
+    MergedIntoGapEnd,
+}
+
+/// One schedule slot: the instant it runs, and the local wall time it stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    pub at: DateTime<Utc>,
+    pub local: NaiveDateTime,
+    pub mapping: LocalMapping,
+}
+
+fn map_local(local: NaiveDateTime, tz: Tz) -> Option<Slot> {
+    match tz.from_local_datetime(&local) {
+        LocalResult::Single(t) => Some(Slot {
+            at: t.with_timezone(&Utc),
+            local,
+            mapping: LocalMapping::Exact,
+        }),
+        LocalResult::Ambiguous(first, _) => Some(Slot {
+            at: first.with_timezone(&Utc),
+            local,
+            mapping: LocalMapping::FirstOfTwo,
+        }),
+        LocalResult::None => {
+            // Walk minute by minute to the end of the gap (gaps are at most a few hours).
+            let mut probe = local.with_second(0)?.with_nanosecond(0)?;
+            for _ in 0..(26 * 60) {
+                probe += chrono::Duration::minutes(1);
+                match tz.from_local_datetime(&probe) {
+                    LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => {
+                        return Some(Slot {
+                            at: t.with_timezone(&Utc),
+                            local,
+                            mapping: LocalMapping::ShiftedPastGap,
+                        })
+                    }
+                    LocalResult::None => {}
                 }
-                _ => break,
             }
+            None
         }
-        out
     }
 }
 
@@ -285,6 +413,288 @@ mod tests {
             let e = Ncrontab::parse(bad).unwrap_err().to_string();
             assert!(e.contains(needle), "{bad}: {e}");
         }
+    }
+
+    fn zone(name: &str) -> Tz {
+        parse_zone(name).unwrap()
+    }
+
+    /// (expression, zone, after, expected next slots as UTC instants)
+    const TABLE: &[(&str, &str, &str, &[&str])] = &[
+        // seconds, steps, lists, ranges
+        (
+            "*/20 * * * * *",
+            "UTC",
+            "2026-11-27T10:00:00Z",
+            &[
+                "2026-11-27T10:00:20Z",
+                "2026-11-27T10:00:40Z",
+                "2026-11-27T10:01:00Z",
+            ],
+        ),
+        (
+            "0 0,30 9-10 * * *",
+            "UTC",
+            "2026-11-27T08:00:00Z",
+            &[
+                "2026-11-27T09:00:00Z",
+                "2026-11-27T09:30:00Z",
+                "2026-11-27T10:00:00Z",
+                "2026-11-27T10:30:00Z",
+                "2026-11-28T09:00:00Z",
+            ],
+        ),
+        (
+            "0 10-50/20 * * * *",
+            "UTC",
+            "2026-11-27T10:00:00Z",
+            &[
+                "2026-11-27T10:10:00Z",
+                "2026-11-27T10:30:00Z",
+                "2026-11-27T10:50:00Z",
+                "2026-11-27T11:10:00Z",
+            ],
+        ),
+        // names: months and days, any case
+        (
+            "0 0 12 * feb,Dec sun",
+            "UTC",
+            "2026-11-27T00:00:00Z",
+            &["2026-12-06T12:00:00Z", "2026-12-13T12:00:00Z"],
+        ),
+        (
+            "0 0 8 * * Mon-Fri",
+            "UTC",
+            "2026-11-27T09:00:00Z",
+            &["2026-11-30T08:00:00Z", "2026-12-01T08:00:00Z"],
+        ),
+        // day-of-week 0 and 6
+        (
+            "0 0 0 * * 0,6",
+            "UTC",
+            "2026-11-27T00:00:00Z",
+            &[
+                "2026-11-28T00:00:00Z",
+                "2026-11-29T00:00:00Z",
+                "2026-12-05T00:00:00Z",
+            ],
+        ),
+        // both day fields restricted: both must match (Friday the 13th)
+        (
+            "0 0 9 13 * 5",
+            "UTC",
+            "2026-01-01T00:00:00Z",
+            &[
+                "2026-02-13T09:00:00Z",
+                "2026-03-13T09:00:00Z",
+                "2026-11-13T09:00:00Z",
+            ],
+        ),
+        // month ends: the 31st skips short months; Feb 29 only in leap years
+        (
+            "0 0 0 31 * *",
+            "UTC",
+            "2026-01-31T00:00:00Z",
+            &[
+                "2026-03-31T00:00:00Z",
+                "2026-05-31T00:00:00Z",
+                "2026-07-31T00:00:00Z",
+            ],
+        ),
+        (
+            "0 0 0 29 2 *",
+            "UTC",
+            "2026-01-01T00:00:00Z",
+            &["2028-02-29T00:00:00Z", "2032-02-29T00:00:00Z"],
+        ),
+        ("0 0 0 L * *", "UTC", "2026-01-01T00:00:00Z", &[]),
+        // time zones
+        (
+            "0 0 9 * * *",
+            "Europe/London",
+            "2026-07-01T00:00:00Z",
+            &["2026-07-01T08:00:00Z", "2026-07-02T08:00:00Z"],
+        ),
+        (
+            "0 0 9 * * *",
+            "America/New_York",
+            "2026-01-01T00:00:00Z",
+            &["2026-01-01T14:00:00Z"],
+        ),
+        (
+            "0 0 9 * * *",
+            "Australia/Sydney",
+            "2026-01-01T00:00:00Z",
+            &["2026-01-01T22:00:00Z"],
+        ),
+        // London spring forward (29 Mar 2026, 01:00 GMT -> 02:00 BST): 01:30 does not exist, runs at the gap's end
+        (
+            "0 30 1 * * *",
+            "Europe/London",
+            "2026-03-28T00:00:00Z",
+            &[
+                "2026-03-28T01:30:00Z",
+                "2026-03-29T01:00:00Z",
+                "2026-03-30T00:30:00Z",
+            ],
+        ),
+        // London fall back (25 Oct 2026, 02:00 BST -> 01:00 GMT): 01:30 happens twice, runs once at the first
+        (
+            "0 30 1 * * *",
+            "Europe/London",
+            "2026-10-24T00:00:00Z",
+            &[
+                "2026-10-24T00:30:00Z",
+                "2026-10-25T00:30:00Z",
+                "2026-10-26T01:30:00Z",
+            ],
+        ),
+        // New York (8 Mar 2026 gap 02:00-03:00; 1 Nov 2026 fold 01:00-02:00)
+        (
+            "0 30 2 * * *",
+            "America/New_York",
+            "2026-03-07T00:00:00Z",
+            &[
+                "2026-03-07T07:30:00Z",
+                "2026-03-08T07:00:00Z",
+                "2026-03-09T06:30:00Z",
+            ],
+        ),
+        (
+            "0 30 1 * * *",
+            "America/New_York",
+            "2026-10-31T00:00:00Z",
+            &[
+                "2026-10-31T05:30:00Z",
+                "2026-11-01T05:30:00Z",
+                "2026-11-02T06:30:00Z",
+            ],
+        ),
+        // Sydney (5 Apr 2026 fold 02:00-03:00 AEDT->AEST; 4 Oct 2026 gap 02:00-03:00)
+        (
+            "0 30 2 * * *",
+            "Australia/Sydney",
+            "2026-04-03T00:00:00Z",
+            &[
+                "2026-04-03T15:30:00Z",
+                "2026-04-04T15:30:00Z",
+                "2026-04-05T16:30:00Z",
+            ],
+        ),
+        (
+            "0 30 2 * * *",
+            "Australia/Sydney",
+            "2026-10-02T00:00:00Z",
+            &[
+                "2026-10-02T16:30:00Z",
+                "2026-10-03T16:00:00Z",
+                "2026-10-04T15:30:00Z",
+            ],
+        ),
+    ];
+
+    #[test]
+    fn table_of_expressions_zones_and_transitions() {
+        for (expr, tz, after, want) in TABLE {
+            let parsed = Ncrontab::parse(expr);
+            if want.is_empty() {
+                assert!(parsed.is_err(), "{expr} should be rejected");
+                continue;
+            }
+            let c = parsed.unwrap_or_else(|e| panic!("{expr}: {e}"));
+            let mut t = utc(after);
+            for w in *want {
+                let next = c
+                    .next_after(t, zone(tz))
+                    .unwrap_or_else(|| panic!("{expr} in {tz}: nothing after {t}"));
+                assert_eq!(next, utc(w), "{expr} in {tz} after {t}");
+                t = next;
+            }
+        }
+    }
+
+    #[test]
+    fn slots_in_a_gap_run_once_and_the_rest_are_reported() {
+        let c = Ncrontab::parse("0 */15 * * * *").unwrap();
+        let s = c.slots(
+            utc("2026-03-29T00:40:00Z"),
+            utc("2026-03-29T01:20:00Z"),
+            zone("Europe/London"),
+            100,
+        );
+        let summary: Vec<(String, LocalMapping)> = s
+            .iter()
+            .map(|x| {
+                (
+                    format!("{} {}", x.local.format("%H:%M"), instant_key_short(x.at)),
+                    x.mapping,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("00:45 00:45".to_string(), LocalMapping::Exact),
+                ("01:00 01:00".to_string(), LocalMapping::ShiftedPastGap),
+                ("01:15 01:00".to_string(), LocalMapping::MergedIntoGapEnd),
+                ("01:30 01:00".to_string(), LocalMapping::MergedIntoGapEnd),
+                ("01:45 01:00".to_string(), LocalMapping::MergedIntoGapEnd),
+                ("02:00 01:00".to_string(), LocalMapping::MergedIntoGapEnd),
+                ("02:15 01:15".to_string(), LocalMapping::Exact),
+            ]
+        );
+        assert_eq!(
+            c.occurrences(
+                utc("2026-03-29T00:40:00Z"),
+                utc("2026-03-29T01:20:00Z"),
+                zone("Europe/London"),
+                100
+            )
+            .len(),
+            3
+        );
+    }
+
+    #[test]
+    fn a_fold_runs_each_wall_time_once() {
+        let c = Ncrontab::parse("0 */30 * * * *").unwrap();
+        let s = c.slots(
+            utc("2026-10-24T23:00:00Z"),
+            utc("2026-10-25T02:00:00Z"),
+            zone("Europe/London"),
+            100,
+        );
+        let got: Vec<(String, LocalMapping)> = s
+            .iter()
+            .map(|x| {
+                (
+                    format!("{} {}", x.local.format("%H:%M"), instant_key_short(x.at)),
+                    x.mapping,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("00:30 23:30".to_string(), LocalMapping::Exact),
+                ("01:00 00:00".to_string(), LocalMapping::FirstOfTwo),
+                ("01:30 00:30".to_string(), LocalMapping::FirstOfTwo),
+                ("02:00 02:00".to_string(), LocalMapping::Exact),
+            ]
+        );
+        // prev_before agrees with next_after around the fold.
+        assert_eq!(
+            c.prev_before(utc("2026-10-25T02:00:00Z"), zone("Europe/London")),
+            Some(utc("2026-10-25T00:30:00Z"))
+        );
+        assert_eq!(
+            c.prev_before(utc("2026-10-25T00:30:00Z"), zone("Europe/London")),
+            Some(utc("2026-10-25T00:00:00Z"))
+        );
+    }
+
+    fn instant_key_short(t: DateTime<Utc>) -> String {
+        t.format("%H:%M").to_string()
     }
 
     #[test]

@@ -206,3 +206,153 @@ fn bad_arguments_exit_2_naming_the_argument() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("FLOWGATE_CATALOG is not set"));
 }
+
+#[test]
+fn schedule_next_agrees_with_the_scheduler_across_dst() {
+    for (cron, tz, from, want) in [
+        (
+            "0 30 1 * * *",
+            "Europe/London",
+            "2026-03-28T00:00:00Z",
+            vec![
+                "2026-03-28T01:30:00Z",
+                "2026-03-29T01:00:00Z",
+                "2026-03-30T00:30:00Z",
+            ],
+        ),
+        (
+            "0 30 1 * * *",
+            "Europe/London",
+            "2026-10-24T00:00:00Z",
+            vec![
+                "2026-10-24T00:30:00Z",
+                "2026-10-25T00:30:00Z",
+                "2026-10-26T01:30:00Z",
+            ],
+        ),
+        (
+            "0 30 2 * * *",
+            "America/New_York",
+            "2026-03-07T00:00:00Z",
+            vec![
+                "2026-03-07T07:30:00Z",
+                "2026-03-08T07:00:00Z",
+                "2026-03-09T06:30:00Z",
+            ],
+        ),
+        (
+            "0 30 2 * * *",
+            "Australia/Sydney",
+            "2026-10-02T00:00:00Z",
+            vec![
+                "2026-10-02T16:30:00Z",
+                "2026-10-03T16:00:00Z",
+                "2026-10-04T15:30:00Z",
+            ],
+        ),
+        (
+            "0 0 0 29 Feb *",
+            "UTC",
+            "2026-01-01T00:00:00Z",
+            vec![
+                "2028-02-29T00:00:00Z",
+                "2032-02-29T00:00:00Z",
+                "2036-02-29T00:00:00Z",
+            ],
+        ),
+    ] {
+        let out = flowgate()
+            .args([
+                "schedule", "next", "--cron", cron, "--tz", tz, "--from", from, "--count", "3",
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(got, want, "{cron} in {tz}");
+    }
+    // Exclusive of --from.
+    let out = flowgate()
+        .args([
+            "schedule",
+            "next",
+            "--cron",
+            "0 0 * * * *",
+            "--from",
+            "2026-11-27T10:00:00Z",
+            "--count",
+            "1",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        r#"["2026-11-27T11:00:00Z"]"#
+    );
+}
+
+#[test]
+fn schedule_next_rejects_bad_input_naming_the_argument() {
+    for (args, needle) in [
+        (
+            vec!["--cron", "*/5 * * * *", "--from", "2026-11-27T10:00:00Z"],
+            "--cron",
+        ),
+        (
+            vec![
+                "--cron",
+                "0 * * * * *",
+                "--tz",
+                "Mars/Base",
+                "--from",
+                "2026-11-27T10:00:00Z",
+            ],
+            "--tz",
+        ),
+        (
+            vec!["--cron", "0 * * * * *", "--from", "27/11/2026"],
+            "--from",
+        ),
+        (
+            vec![
+                "--cron",
+                "0 * * * * *",
+                "--from",
+                "2026-11-27T10:00:00Z",
+                "--count",
+                "0",
+            ],
+            "--count",
+        ),
+        (
+            vec![
+                "--cron",
+                "0 * * * * *",
+                "--from",
+                "2026-11-27T10:00:00Z",
+                "--count",
+                "10001",
+            ],
+            "--count",
+        ),
+    ] {
+        let out = flowgate()
+            .args(["schedule", "next"])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(needle),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
