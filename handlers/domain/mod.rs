@@ -1,6 +1,7 @@
 //! The pure core: catalog, schedules, runs, retry and messages. No I/O and no clock: every
 //! instant is passed in by the caller.
 
+pub mod alert;
 pub mod catalog;
 pub mod duration;
 pub mod ids;
@@ -8,3 +9,5 @@ pub mod messages;
 pub mod retry;
 pub mod run;
 pub mod schedule;
+pub mod scheduling;
+pub mod sla;

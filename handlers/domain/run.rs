@@ -14,6 +14,8 @@ use crate::domain::ids::JobId;
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RunStatus {
+    /// Waiting for its dependencies or for the job's previous run (overlap).
+    Waiting,
     /// Enqueued, no attempt yet.
     Pending,
     /// An attempt holds the lease.
@@ -26,28 +28,48 @@ pub enum RunStatus {
     Failed,
     /// Finished: a failure that retrying cannot fix; a person must look.
     Quarantined,
+    /// Finished without running: an upstream run failed, or the wait for it ran out.
+    Blocked,
+    /// Finished without running: the slot was skipped by policy (catch-up, overlap, DST gap).
+    Skipped,
 }
 
 impl RunStatus {
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::Quarantined)
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::Quarantined | Self::Blocked | Self::Skipped
+        )
     }
-    pub const ALL: [RunStatus; 6] = [
+    /// Finished without success: what blocks the runs that depend on it.
+    pub fn blocks_dependents(self) -> bool {
+        matches!(
+            self,
+            Self::Failed | Self::Quarantined | Self::Blocked | Self::Skipped
+        )
+    }
+    pub const ALL: [RunStatus; 9] = [
+        Self::Waiting,
         Self::Pending,
         Self::Running,
         Self::Retrying,
         Self::Succeeded,
         Self::Failed,
         Self::Quarantined,
+        Self::Blocked,
+        Self::Skipped,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Waiting => "waiting",
             Self::Pending => "pending",
             Self::Running => "running",
             Self::Retrying => "retrying",
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
             Self::Quarantined => "quarantined",
+            Self::Blocked => "blocked",
+            Self::Skipped => "skipped",
         }
     }
 }
@@ -117,6 +139,9 @@ pub struct RunRecord {
     /// The invocation of the last attempt.
     #[serde(default)]
     pub invocation_id: Option<String>,
+    /// Why the run is waiting, or why it was blocked or skipped.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 impl RunRecord {
@@ -144,6 +169,7 @@ impl RunRecord {
             records_out: 0,
             output: None,
             invocation_id: None,
+            reason: None,
         }
     }
 }

@@ -215,6 +215,11 @@ pub struct Slot {
     pub mapping: LocalMapping,
 }
 
+/// Maps a local wall time to its instant by the same rule as slots (gap: its end; fold: the first).
+pub fn local_to_instant(local: NaiveDateTime, tz: Tz) -> Option<DateTime<Utc>> {
+    map_local(local, tz).map(|s| s.at)
+}
+
 fn map_local(local: NaiveDateTime, tz: Tz) -> Option<Slot> {
     match tz.from_local_datetime(&local) {
         LocalResult::Single(t) => Some(Slot {

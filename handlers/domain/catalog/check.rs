@@ -11,9 +11,13 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::model::{
-    BreakerPolicy, Catalog, Dataset, Gates, Job, Location, RequestTemplate, Sla, Trigger,
+    BreakerPolicy, Catalog, CatchUp, Dataset, DependencyWait, Gates, Job, Location, OverlapPolicy,
+    RequestTemplate, Sla, Trigger,
 };
-use super::spec::{self, CatalogSpec, DatasetSpec, JobKind, JobSpec, RetrySpec};
+use super::spec::{
+    self, CatalogSpec, CatchUpPolicy, CatchUpSpec, DatasetSpec, JobKind, JobSpec, RetrySpec,
+    WaitSpec,
+};
 use super::yaml::{self, pointer_segment, Document, Pos};
 use crate::domain::duration::parse_duration;
 use crate::domain::ids::{DatasetId, JobId};
@@ -226,10 +230,27 @@ fn check_document(c: &mut Checker<'_>, env: &Environment<'_>) -> Option<Catalog>
         },
     );
 
+    let default_catch_up = catch_up(
+        c,
+        "/defaults/catch_up",
+        defaults.catch_up.as_ref(),
+        CatchUp::Latest,
+    );
+    let default_overlap = defaults.overlap.unwrap_or(OverlapPolicy::QueueOne);
+    let default_wait = dependency_wait(
+        c,
+        "/defaults/wait",
+        defaults.wait.as_ref(),
+        DependencyWait::default(),
+    );
+
     let mut jobs = BTreeMap::new();
     for (name, j) in &jobs_spec {
         let p = format!("/jobs/{}", pointer_segment(name));
         let ctx = JobContext {
+            catch_up: default_catch_up,
+            overlap: default_overlap,
+            wait: default_wait,
             known_datasets: &known_datasets,
             known_jobs: &known_jobs,
             timezone,
@@ -308,6 +329,9 @@ fn check_dataset(
 }
 
 struct JobContext<'a> {
+    catch_up: CatchUp,
+    overlap: OverlapPolicy,
+    wait: DependencyWait,
     known_datasets: &'a HashSet<&'a str>,
     known_jobs: &'a HashSet<&'a str>,
     timezone: Tz,
@@ -464,7 +488,62 @@ fn check_job(
         breaker,
         gates,
         enabled: j.enabled.unwrap_or(true),
+        catch_up: catch_up(
+            c,
+            &format!("{p}/catch_up"),
+            j.catch_up.as_ref(),
+            ctx.catch_up,
+        ),
+        overlap: j.overlap.unwrap_or(ctx.overlap),
+        wait: dependency_wait(c, &format!("{p}/wait"), j.wait.as_ref(), ctx.wait),
     })
+}
+
+fn catch_up(c: &mut Checker<'_>, p: &str, spec: Option<&CatchUpSpec>, base: CatchUp) -> CatchUp {
+    let (policy, window, max) = match spec {
+        None => return base,
+        Some(CatchUpSpec::Policy(policy)) => (*policy, None, None),
+        Some(CatchUpSpec::Detailed(d)) => (d.policy, d.window.as_ref(), d.max),
+    };
+    if policy != CatchUpPolicy::All && (window.is_some() || max.is_some()) {
+        c.at(p, "`window` and `max` apply to `policy: all` only");
+    }
+    match policy {
+        CatchUpPolicy::None => CatchUp::None,
+        CatchUpPolicy::Latest => CatchUp::Latest,
+        CatchUpPolicy::All => {
+            let window = c
+                .duration(&format!("{p}/window"), window)
+                .unwrap_or(Duration::from_secs(24 * 3600));
+            let max = max.unwrap_or(24);
+            if max == 0 || max > 10_000 {
+                c.at_value(
+                    &format!("{p}/max"),
+                    format!("`max` must be between 1 and 10000, not {max}"),
+                );
+            }
+            CatchUp::All { window, max }
+        }
+    }
+}
+
+fn dependency_wait(
+    c: &mut Checker<'_>,
+    p: &str,
+    spec: Option<&WaitSpec>,
+    base: DependencyWait,
+) -> DependencyWait {
+    let Some(spec) = spec else { return base };
+    let limit = c
+        .duration(&format!("{p}/limit"), spec.limit.as_ref())
+        .unwrap_or(base.limit);
+    let window = c
+        .duration(&format!("{p}/window"), spec.window.as_ref())
+        .unwrap_or(base.window);
+    if limit.is_zero() {
+        c.at_value(&format!("{p}/limit"), "`limit` must be longer than zero");
+    }
+    DependencyWait { limit, window }
 }
 
 fn dataset_refs(

@@ -12,7 +12,7 @@ use crate::domain::ids::{DatasetId, JobId};
 use crate::domain::retry::RetryPolicy;
 use crate::domain::schedule::Ncrontab;
 
-pub use super::spec::{DataFormat, JobKind};
+pub use super::spec::{DataFormat, JobKind, OverlapPolicy};
 
 /// A valid catalog.
 #[derive(Debug, Clone)]
@@ -128,6 +128,32 @@ pub struct Gates {
     pub freshness: bool,
 }
 
+/// Which missed slots run after downtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatchUp {
+    None,
+    Latest,
+    All { window: Duration, max: u32 },
+}
+
+/// Waiting for dependencies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DependencyWait {
+    /// Give up this long after the logical time.
+    pub limit: Duration,
+    /// Accept upstream runs this long before the logical time (zero: the same slot only).
+    pub window: Duration,
+}
+
+impl Default for DependencyWait {
+    fn default() -> Self {
+        Self {
+            limit: Duration::from_secs(6 * 3600),
+            window: Duration::ZERO,
+        }
+    }
+}
+
 /// A job.
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -149,6 +175,9 @@ pub struct Job {
     pub breaker: BreakerPolicy,
     pub gates: Gates,
     pub enabled: bool,
+    pub catch_up: CatchUp,
+    pub overlap: OverlapPolicy,
+    pub wait: DependencyWait,
 }
 
 impl Catalog {
@@ -158,6 +187,15 @@ impl Catalog {
             .values()
             .filter(|d| d.location.contains(container, path))
             .max_by_key(|d| d.location.prefix.len())
+    }
+
+    /// Enabled jobs that run only after `upstream` (no schedule, no arrival trigger).
+    pub fn dependents_of<'a>(&'a self, upstream: &'a JobId) -> impl Iterator<Item = &'a Job> + 'a {
+        self.jobs.values().filter(move |j| {
+            j.enabled
+                && matches!(j.trigger, Trigger::Dependencies)
+                && j.depends_on.contains(upstream)
+        })
     }
 
     /// Enabled jobs triggered by arrivals of `dataset`.

@@ -51,6 +51,15 @@ pub struct DefaultsSpec {
     /// Default gates.
     #[serde(default)]
     pub gates: Option<GatesSpec>,
+    /// Default catch-up policy after downtime.
+    #[serde(default)]
+    pub catch_up: Option<CatchUpSpec>,
+    /// Default overlap policy.
+    #[serde(default)]
+    pub overlap: Option<OverlapPolicy>,
+    /// Default waiting for dependencies.
+    #[serde(default)]
+    pub wait: Option<WaitSpec>,
 }
 
 /// The file format of a dataset's blobs.
@@ -153,6 +162,74 @@ pub struct JobSpec {
     /// `false` keeps the job in the catalog without running it.
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// Which missed slots still run after downtime. Default `latest`.
+    #[serde(default)]
+    pub catch_up: Option<CatchUpSpec>,
+    /// What happens when a slot comes while this job's previous run is still going. Default `queue_one`.
+    #[serde(default)]
+    pub overlap: Option<OverlapPolicy>,
+    /// How long and how far back to wait for `depends_on`.
+    #[serde(default)]
+    pub wait: Option<WaitSpec>,
+}
+
+/// Catch-up policy names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CatchUpPolicy {
+    /// Missed slots are skipped (recorded); only slots on time run.
+    None,
+    /// Only the most recent missed slot runs; earlier ones are skipped (recorded).
+    Latest,
+    /// Every missed slot within `window` runs, at most `max` of them (the newest); the rest are
+    /// skipped (recorded).
+    All,
+}
+
+/// Catch-up after downtime: a policy name, or `{policy: all, window: 6h, max: 24}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum CatchUpSpec {
+    Policy(CatchUpPolicy),
+    Detailed(CatchUpDetail),
+}
+
+/// Catch-up with its window and cap.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CatchUpDetail {
+    pub policy: CatchUpPolicy,
+    /// With `all`: how far back missed slots still run, e.g. `6h`. Default `24h`.
+    #[serde(default)]
+    pub window: Option<String>,
+    /// With `all`: at most this many missed slots run. Default 24.
+    #[serde(default)]
+    pub max: Option<u32>,
+}
+
+/// What happens when a slot comes while the job's previous run is still going.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OverlapPolicy {
+    /// The new slot is skipped (recorded).
+    Skip,
+    /// The new slot waits for the previous run; a newer slot replaces a waiting one (recorded).
+    QueueOne,
+    /// Runs overlap.
+    Allow,
+}
+
+/// Waiting for dependencies.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitSpec {
+    /// Give up (the run is recorded as blocked) after this long past the logical time. Default `6h`.
+    #[serde(default)]
+    pub limit: Option<String>,
+    /// Accept the latest upstream run within this long before the logical time, instead of
+    /// exactly the same slot. Default `0s` (same slot).
+    #[serde(default)]
+    pub window: Option<String>,
 }
 
 /// How a run's requests are built.

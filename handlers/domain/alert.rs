@@ -1,0 +1,48 @@
+//! Alerts: SLA warnings and breaches, and stale data. Each has a key that makes recording it
+//! idempotent: the same alert found by two ticks is one alert.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What an alert is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    SlaWarning,
+    SlaBreach,
+    StaleData,
+}
+
+impl AlertKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SlaWarning => "sla_warning",
+            Self::SlaBreach => "sla_breach",
+            Self::StaleData => "stale_data",
+        }
+    }
+}
+
+/// One alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub kind: AlertKind,
+    /// The job or dataset it concerns.
+    pub subject: String,
+    /// Unique per alert of this kind and subject: the run key, or the dataset's last arrival.
+    pub key: String,
+    /// When flowgate raised it.
+    pub raised_at: DateTime<Utc>,
+    /// The deadline or expectation that was missed (or is about to be).
+    pub due_at: DateTime<Utc>,
+    pub owner: Option<String>,
+    /// One line for a person.
+    pub message: String,
+}
+
+impl Alert {
+    /// The alert's identity: kind and key.
+    pub fn id(&self) -> String {
+        format!("{}|{}", self.kind.as_str(), self.key)
+    }
+}
