@@ -3,10 +3,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::adapters::http::HttpRunner;
-use crate::adapters::local::{FileBlobs, LocalQueue, QueueSettings, SqliteStore};
+use crate::adapters::http::{HttpRunner, WebhookNotifier};
+use crate::adapters::local::{FileBlobs, JsonlNotifier, LocalQueue, QueueSettings, SqliteStore};
 use crate::domain::catalog::check::{load_file, Loaded, Problem};
 use crate::flows::Deps;
+use crate::ports::Notifier;
 
 /// Why the app could not be assembled.
 #[derive(Debug, thiserror::Error)]
@@ -60,8 +61,23 @@ pub fn local_deps(
         queue: Arc::new(queue),
         runner: Arc::new(runner),
         blobs: Arc::new(FileBlobs::new(data_dir)),
+        notifier: notifier(state)?,
         settings: Arc::new(|k: &str| std::env::var(k).ok()),
         random: fastrand::f64,
     };
     Ok((deps, loaded))
+}
+
+/// Alerts (always recorded in the Store) are delivered to `FLOWGATE_ALERT_WEBHOOK` when it is
+/// set (a Teams or Slack incoming webhook), else appended to `<state>/alerts.jsonl`.
+fn notifier(state: &Path) -> Result<Arc<dyn Notifier>, StartError> {
+    match std::env::var("FLOWGATE_ALERT_WEBHOOK")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        None => Ok(Arc::new(JsonlNotifier::new(state.join("alerts.jsonl")))),
+        Some(url) => Ok(Arc::new(WebhookNotifier::new(url).map_err(|e| {
+            StartError::State(format!("FLOWGATE_ALERT_WEBHOOK: {e}"))
+        })?)),
+    }
 }

@@ -24,6 +24,8 @@ impl Table {
     pub const ARRIVALS: Table = Table("arrivals");
     /// Quarantine items: partition = `run` or `poison`, row = item id.
     pub const QUARANTINE: Table = Table("quarantine");
+    /// Alerts: partition = the job or dataset, row = kind + `|` + key (one row per alert, ever).
+    pub const ALERTS: Table = Table("alerts");
 }
 
 /// An entity version: changes on every write.
@@ -272,4 +274,17 @@ pub trait BlobStore: Send + Sync {
     async fn read(&self, container: &str, path: &str) -> Result<Vec<u8>, BlobError>;
     /// Writes a blob, replacing any previous content.
     async fn write(&self, container: &str, path: &str, content: &[u8]) -> Result<(), BlobError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Notifier: where alerts go (a JSON Lines file locally; a Teams/Slack-style incoming webhook).
+
+/// Why an alert could not be delivered (it stays in the outbox and is tried again).
+#[derive(Debug, thiserror::Error)]
+#[error("alert not delivered: {0}")]
+pub struct NotifyError(pub String);
+
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    async fn notify(&self, alert: &crate::domain::alert::Alert) -> Result<(), NotifyError>;
 }

@@ -128,10 +128,13 @@ pub enum Readiness {
     Blocked(String),
 }
 
+/// A run that counts for a dependency: its logical time and status.
+pub type UpstreamRun = Option<(DateTime<Utc>, RunStatus)>;
+
 /// `upstreams`: for each dependency, the run that counts (same slot, or the latest within the
 /// window) and its status, if there is one.
 pub fn readiness(
-    upstreams: &[(JobId, Option<(DateTime<Utc>, RunStatus)>)],
+    upstreams: &[(JobId, UpstreamRun)],
     logical: DateTime<Utc>,
     now: DateTime<Utc>,
     wait: DependencyWait,

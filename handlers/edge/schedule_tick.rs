@@ -52,11 +52,15 @@ async fn handle(
     .await
     {
         Ok(r) => {
-            let mut out =
-                InvocationResponse::default().log(format!("enqueued {} run(s)", r.enqueued.len()));
-            if r.duplicates > 0 {
-                out = out.log(format!("{} already enqueued by another tick", r.duplicates));
-            }
+            let mut out = InvocationResponse::default().log(format!(
+                "enqueued {} run(s); {} waiting, {} skipped, {} started and {} blocked after waiting, {} alert(s)",
+                r.enqueued.len(),
+                r.waiting.len(),
+                r.skipped.len(),
+                r.dependencies.started.len(),
+                r.dependencies.blocked.len(),
+                r.alerts.len()
+            ));
             if !r.backlogged.is_empty() {
                 out = out.log(format!(
                     "backlog continues next tick for: {}",

@@ -4,11 +4,10 @@
 use chrono::{DateTime, Utc};
 
 use super::inputs::{arrival_row, ArrivalRecord};
-use super::{runs, Deps, FlowError};
+use super::{lifecycle, Deps, FlowError};
 use crate::domain::ids::{InvocationId, RunKey};
-use crate::domain::messages::DispatchMessage;
-use crate::domain::run::{RunRecord, RunTrigger};
-use crate::ports::{queues, OutgoingMessage, StoreError, Table};
+use crate::domain::run::{RunStatus, RunTrigger};
+use crate::ports::{StoreError, Table};
 
 /// A BlobCreated event, decoded.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +68,7 @@ pub async fn data_arrived(
         Err(e) => return Err(e.into()),
     };
     let mut enqueued = Vec::new();
+    super::alerts::arrived(deps, &dataset.id, event.event_time).await?;
     for job in deps.catalog.jobs_on_arrival(&dataset.id) {
         let key = RunKey::new(job.id.clone(), event.event_time);
         let trigger = RunTrigger::Arrival {
@@ -76,25 +76,31 @@ pub async fn data_arrived(
             container: event.container.clone(),
             path: event.path.clone(),
         };
-        runs::create(
-            deps.store.as_ref(),
-            &RunRecord::pending(job.id.clone(), event.event_time, trigger.clone(), now),
-        )
-        .await?;
-        let msg = DispatchMessage::new(&key, 1, trigger);
-        deps.queue
-            .send(
-                queues::DISPATCH,
-                OutgoingMessage {
-                    message_id: msg.message_id(),
-                    correlation_id: Some(key.to_string()),
-                    body: serde_json::to_string(&msg).unwrap_or_default(),
-                    scheduled_enqueue_time: None,
-                    time_to_live: None,
-                    sent_at: now,
-                },
+        if job.depends_on.is_empty() {
+            lifecycle::create(
+                deps,
+                job,
+                event.event_time,
+                trigger.clone(),
+                RunStatus::Pending,
+                None,
+                now,
             )
             .await?;
+            lifecycle::dispatch(deps, &key, trigger, now).await?;
+        } else {
+            let reason = Some("waiting for its dependencies".to_string());
+            lifecycle::create(
+                deps,
+                job,
+                event.event_time,
+                trigger,
+                RunStatus::Waiting,
+                reason,
+                now,
+            )
+            .await?;
+        }
         enqueued.push(key);
     }
     tracing::info!(dataset = %dataset.id, path = %event.path, duplicate, jobs = enqueued.len(), "arrival recorded");

@@ -210,7 +210,12 @@ async fn settle(
         }
     };
     match runs::replace(deps.store.as_ref(), &rec, &etag).await {
-        Ok(_) => Ok(report),
+        Ok(_) => {
+            if rec.status.is_terminal() {
+                super::lifecycle::ended(deps, &job.id, rec.logical_time, rec.status, now).await?;
+            }
+            Ok(report)
+        }
         Err(StoreError::PreconditionFailed(_)) => {
             tracing::warn!(run = %key, "the run record changed during the attempt; its result was not written");
             Ok(report)

@@ -1,17 +1,20 @@
 //! Use cases, one per function: typed input in, a report out. Flows know the domain and the
 //! ports, never an adapter or the host envelope.
 
+pub mod alerts;
 pub mod data_arrived;
 pub mod dispatch_run;
 pub mod inputs;
+pub mod lifecycle;
 pub mod quarantine;
 pub mod runs;
 pub mod schedule_tick;
+pub mod waiting;
 
 use std::sync::Arc;
 
 use crate::domain::catalog::Catalog;
-use crate::ports::{BlobStore, JobRunner, Queue, QueueError, Store, StoreError};
+use crate::ports::{BlobStore, JobRunner, Notifier, Queue, QueueError, Store, StoreError};
 
 /// Looks up an app setting (an environment variable in Azure and locally).
 pub type SettingLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -24,6 +27,7 @@ pub struct Deps {
     pub queue: Arc<dyn Queue>,
     pub runner: Arc<dyn JobRunner>,
     pub blobs: Arc<dyn BlobStore>,
+    pub notifier: Arc<dyn Notifier>,
     pub settings: SettingLookup,
     /// A number in [0, 1) for retry jitter.
     pub random: fn() -> f64,

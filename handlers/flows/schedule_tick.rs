@@ -1,22 +1,31 @@
-//! ScheduleTick: every slot of every scheduled job between the job's watermark and "now" becomes a
-//! pending run and a dispatch message with a deterministic MessageId; then the watermark moves.
-//! Two ticks at once are harmless: run records are created once and duplicate messages collapse.
+//! ScheduleTick: every minute, for every scheduled job, decide each slot between the job's
+//! watermark and "now" (on time, missed and caught up, or skipped with a reason; overlap with the
+//! previous run), create its run and dispatch it or let it wait; then start or block waiting runs,
+//! raise SLA warnings and breaches and stale-data alerts, and retry undelivered alerts.
+//! Two ticks at once are harmless: runs and alerts are created once, duplicate messages collapse.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{runs, Deps, FlowError};
-use crate::domain::catalog::Trigger;
+use super::lifecycle::{self, WAITING};
+use super::waiting::{waiting_pass, WaitingReport};
+use super::{alerts, runs, Deps, FlowError};
+use crate::domain::alert::Alert;
+use crate::domain::catalog::{Job, Trigger};
 use crate::domain::ids::{instant_key, InvocationId, JobId, RunKey};
-use crate::domain::messages::DispatchMessage;
-use crate::domain::run::{RunRecord, RunTrigger};
-use crate::ports::{queues, OutgoingMessage, RowRange, SendOutcome, StoreError, Table};
+use crate::domain::run::{RunStatus, RunTrigger};
+use crate::domain::schedule::LocalMapping;
+use crate::domain::scheduling::{decide_overlap, decide_slots, OverlapDecision, SlotDecision};
+use crate::ports::{ETag, Entity, RowRange, StoreError, Table};
 
-/// Slots enqueued per job per tick at most; a backlog continues on the next tick, never dropped.
-pub const MAX_SLOTS_PER_TICK: usize = 100;
+/// Slots decided per job per tick at most; a longer backlog continues on the next tick.
+pub const MAX_SLOTS_PER_TICK: usize = 500;
 /// A job seen for the first time starts with the slots of the last minute (no backfill).
 const FIRST_LOOK_BACK: i64 = 60;
-const WATERMARK_PARTITION: &str = "watermark";
+/// Partition of the jobs' schedule state.
+pub const JOBS: &str = "job";
 
 /// What a tick is given.
 #[derive(Debug, Clone)]
@@ -28,114 +37,263 @@ pub struct TickInput {
 /// What a tick did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TickReport {
+    /// Runs sent to the dispatch queue by the slot pass.
     pub enqueued: Vec<RunKey>,
-    /// Messages the queue dropped as duplicates (another tick got there first).
-    pub duplicates: usize,
+    /// Runs created waiting (dependencies or overlap).
+    pub waiting: Vec<RunKey>,
+    /// Slots recorded as skipped, with the reason.
+    pub skipped: Vec<(RunKey, String)>,
     /// Jobs with more due slots than one tick takes; they continue next tick.
     pub backlogged: Vec<JobId>,
+    /// The waiting pass.
+    pub dependencies: WaitingReport,
+    /// Alerts raised by this tick (each alert is raised by one tick only).
+    pub alerts: Vec<Alert>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Watermark {
-    last_slot: DateTime<Utc>,
+/// A scheduled job's state between ticks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobState {
+    /// The last slot decided (run or skipped).
+    pub last_slot: DateTime<Utc>,
+    /// The latest slot that started a run.
+    #[serde(default)]
+    pub active: Option<DateTime<Utc>>,
+    /// A slot waiting for the active run (`overlap: queue_one`).
+    #[serde(default)]
+    pub queued: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    pub etag: Option<ETag>,
+    #[serde(skip)]
+    pub dirty: bool,
 }
 
 pub async fn schedule_tick(deps: &Deps, input: TickInput) -> Result<TickReport, FlowError> {
     let now = input.now;
-    let marks = deps
+    let rows = deps
         .store
-        .query(
-            Table::SCHEDULES,
-            Some(WATERMARK_PARTITION),
-            RowRange::default(),
-            usize::MAX,
-        )
+        .query(Table::SCHEDULES, None, RowRange::default(), usize::MAX)
         .await?;
+    let part = |p: &str| {
+        rows.iter()
+            .filter(|e| e.partition == p)
+            .cloned()
+            .collect::<Vec<Entity>>()
+    };
+    let mut states: HashMap<JobId, JobState> = HashMap::new();
+    for e in rows.iter().filter(|e| e.partition == JOBS) {
+        if let (Ok(job), Ok(mut st)) = (
+            JobId::parse(e.row.clone()),
+            serde_json::from_value::<JobState>(e.body.clone()),
+        ) {
+            st.etag = Some(e.etag.clone());
+            states.insert(job, st);
+        }
+    }
     let mut report = TickReport::default();
     for job in deps.catalog.jobs.values() {
-        let Trigger::Schedule(cron) = &job.trigger else {
-            continue;
-        };
-        if !job.enabled {
-            continue;
+        if job.enabled && matches!(job.trigger, Trigger::Schedule(_)) {
+            slot_pass(deps, job, now, &mut states, &mut report).await?;
         }
-        let mark = marks.iter().find(|e| e.row == job.id.as_str());
-        let stored: Option<Watermark> =
-            mark.and_then(|e| serde_json::from_value(e.body.clone()).ok());
-        let from = stored
-            .as_ref()
-            .map_or(now - Duration::seconds(FIRST_LOOK_BACK), |w| w.last_slot);
-        let slots = cron.occurrences(from, now, job.timezone, MAX_SLOTS_PER_TICK + 1);
-        if slots.is_empty() {
-            if stored.is_none() {
-                // Remember where this job's schedule starts, so a long first gap is not lost.
-                write_mark(deps, job.id.as_str(), mark.map(|e| &e.etag), from).await?;
-            }
-            continue;
-        }
-        if slots.len() > MAX_SLOTS_PER_TICK {
-            report.backlogged.push(job.id.clone());
-        }
-        let mut last = from;
-        for slot in slots.into_iter().take(MAX_SLOTS_PER_TICK) {
-            let key = RunKey::new(job.id.clone(), slot);
-            runs::create(
-                deps.store.as_ref(),
-                &RunRecord::pending(job.id.clone(), slot, RunTrigger::Schedule, now),
-            )
-            .await?;
-            let msg = DispatchMessage::new(&key, 1, RunTrigger::Schedule);
-            let sent = deps
-                .queue
-                .send(
-                    queues::DISPATCH,
-                    OutgoingMessage {
-                        message_id: msg.message_id(),
-                        correlation_id: Some(key.to_string()),
-                        body: serde_json::to_string(&msg).unwrap_or_default(),
-                        scheduled_enqueue_time: None,
-                        time_to_live: None,
-                        sent_at: now,
-                    },
-                )
-                .await?;
-            if sent == SendOutcome::Duplicate {
-                report.duplicates += 1;
-            }
-            tracing::info!(run = %key, "scheduled");
-            report.enqueued.push(key);
-            last = slot;
-        }
-        write_mark(deps, job.id.as_str(), mark.map(|e| &e.etag), last).await?;
     }
+    report.dependencies = waiting_pass(deps, now, &part(WAITING), &mut states).await?;
+    for (job, st) in states.iter().filter(|(_, s)| s.dirty) {
+        write_state(deps, job, st).await?;
+    }
+    report
+        .alerts
+        .extend(alerts::sla_pass(deps, now, &part(alerts::OPEN)).await?);
+    report
+        .alerts
+        .extend(alerts::freshness_pass(deps, now, &part(alerts::FRESHNESS)).await?);
+    alerts::outbox_pass(deps, &part(alerts::OUTBOX)).await?;
     Ok(report)
 }
 
-/// Moves a watermark forward. Losing a race to another tick is fine: it moved it as far or further.
-async fn write_mark(
+/// Decides one job's due slots.
+async fn slot_pass(
     deps: &Deps,
-    job: &str,
-    etag: Option<&crate::ports::ETag>,
-    last_slot: DateTime<Utc>,
+    job: &Job,
+    now: DateTime<Utc>,
+    states: &mut HashMap<JobId, JobState>,
+    report: &mut TickReport,
 ) -> Result<(), FlowError> {
-    let body = serde_json::to_value(Watermark { last_slot }).unwrap_or_default();
-    let r = match etag {
+    let Trigger::Schedule(cron) = &job.trigger else {
+        return Ok(());
+    };
+    let state = states.entry(job.id.clone()).or_insert_with(|| JobState {
+        last_slot: now - Duration::seconds(FIRST_LOOK_BACK),
+        active: None,
+        queued: None,
+        etag: None,
+        dirty: true,
+    });
+    let mut slots = cron.slots(state.last_slot, now, job.timezone, MAX_SLOTS_PER_TICK + 1);
+    if slots.len() > MAX_SLOTS_PER_TICK {
+        slots.truncate(MAX_SLOTS_PER_TICK);
+        report.backlogged.push(job.id.clone());
+    }
+    let mut merged_index = 0i64;
+    for decision in decide_slots(&slots, now, job.catch_up, job.timezone) {
+        match decision {
+            SlotDecision::Skip(slot, reason) => {
+                // A merged DST slot shares its instant with the slot that runs for it: its record
+                // is kept a millisecond per merged slot after it, so that every slot has one.
+                let at = if slot.mapping == LocalMapping::MergedIntoGapEnd {
+                    merged_index += 1;
+                    slot.at + Duration::milliseconds(merged_index)
+                } else {
+                    slot.at
+                };
+                if lifecycle::skip(deps, job, at, reason.clone(), now).await? {
+                    report
+                        .skipped
+                        .push((RunKey::new(job.id.clone(), at), reason));
+                }
+            }
+            SlotDecision::Run(slot) => start_slot(deps, job, slot.at, now, state, report).await?,
+        }
+    }
+    if let Some(last) = slots.last() {
+        state.last_slot = last.at;
+        state.dirty = true;
+    }
+    Ok(())
+}
+
+/// A slot that is to run: subject to overlap with the job's previous run, and to dependencies.
+async fn start_slot(
+    deps: &Deps,
+    job: &Job,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    state: &mut JobState,
+    report: &mut TickReport,
+) -> Result<(), FlowError> {
+    let key = RunKey::new(job.id.clone(), at);
+    let previous = match state.active {
+        Some(a) => runs::load(deps.store.as_ref(), &RunKey::new(job.id.clone(), a))
+            .await?
+            .map(|(r, _)| (a, r.status)),
+        None => None,
+    };
+    match decide_overlap(job.overlap, previous, state.queued) {
+        OverlapDecision::Skip(reason) => {
+            if lifecycle::skip(deps, job, at, reason.clone(), now).await? {
+                report.skipped.push((key, reason));
+            }
+        }
+        OverlapDecision::Queue { replaces } => {
+            if let Some(old) = replaces {
+                replace_queued(deps, job, old, at, now, report).await?;
+            }
+            let active = state.active.map(instant_key).unwrap_or_default();
+            let reason =
+                format!("waiting for the previous run ({active}) to finish (overlap: queue_one)");
+            lifecycle::create(
+                deps,
+                job,
+                at,
+                RunTrigger::Schedule,
+                RunStatus::Waiting,
+                Some(reason),
+                now,
+            )
+            .await?;
+            state.queued = Some(at);
+            state.dirty = true;
+            report.waiting.push(key);
+        }
+        OverlapDecision::Run => {
+            if job.depends_on.is_empty() {
+                lifecycle::create(
+                    deps,
+                    job,
+                    at,
+                    RunTrigger::Schedule,
+                    RunStatus::Pending,
+                    None,
+                    now,
+                )
+                .await?;
+                lifecycle::dispatch(deps, &key, RunTrigger::Schedule, now).await?;
+                tracing::info!(run = %key, "scheduled");
+                report.enqueued.push(key);
+            } else {
+                let reason = Some("waiting for its dependencies".to_string());
+                lifecycle::create(
+                    deps,
+                    job,
+                    at,
+                    RunTrigger::Schedule,
+                    RunStatus::Waiting,
+                    reason,
+                    now,
+                )
+                .await?;
+                report.waiting.push(key);
+            }
+            state.active = Some(at);
+            state.dirty = true;
+        }
+    }
+    Ok(())
+}
+
+/// Under `overlap: queue_one`, a newer slot replaces the one that was waiting: that one is skipped.
+async fn replace_queued(
+    deps: &Deps,
+    job: &Job,
+    old: DateTime<Utc>,
+    newer: DateTime<Utc>,
+    now: DateTime<Utc>,
+    report: &mut TickReport,
+) -> Result<(), FlowError> {
+    let key = RunKey::new(job.id.clone(), old);
+    let Some((mut rec, etag)) = runs::load(deps.store.as_ref(), &key).await? else {
+        return Ok(());
+    };
+    if rec.status != RunStatus::Waiting {
+        return Ok(());
+    }
+    let reason = format!(
+        "replaced by the newer slot {} while the previous run was still going (overlap: queue_one)",
+        instant_key(newer)
+    );
+    rec.status = RunStatus::Skipped;
+    rec.reason = Some(reason.clone());
+    rec.finished_at = Some(now);
+    match runs::replace(deps.store.as_ref(), &rec, &etag).await {
+        Ok(_) => {}
+        Err(StoreError::PreconditionFailed(_)) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    }
+    let _ = deps
+        .store
+        .delete(Table::SCHEDULES, WAITING, &key.to_string(), None)
+        .await;
+    lifecycle::ended(deps, &job.id, old, RunStatus::Skipped, now).await?;
+    report.skipped.push((key, reason));
+    Ok(())
+}
+
+/// Writes a job's state; losing a race to another tick is fine (it decided the same slots).
+async fn write_state(deps: &Deps, job: &JobId, st: &JobState) -> Result<(), FlowError> {
+    let body = serde_json::to_value(st).unwrap_or_default();
+    let r = match &st.etag {
         Some(e) => {
             deps.store
-                .replace(Table::SCHEDULES, WATERMARK_PARTITION, job, &body, e)
+                .replace(Table::SCHEDULES, JOBS, job.as_str(), &body, e)
                 .await
         }
         None => {
             deps.store
-                .insert(Table::SCHEDULES, WATERMARK_PARTITION, job, &body)
+                .insert(Table::SCHEDULES, JOBS, job.as_str(), &body)
                 .await
         }
     };
     match r {
         Ok(_) | Err(StoreError::PreconditionFailed(_) | StoreError::Conflict(_)) => Ok(()),
-        Err(e) => {
-            tracing::warn!(job, last_slot = %instant_key(last_slot), error = %e, "watermark not written");
-            Err(e.into())
-        }
+        Err(e) => Err(e.into()),
     }
 }

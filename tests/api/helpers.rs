@@ -76,6 +76,9 @@ pub fn app_with(catalog_text: &str, scoring_url: &str) -> TestApp {
         queue: Arc::new(queue.clone()),
         runner: Arc::new(HttpRunner::new(None).unwrap()),
         blobs: Arc::new(FileBlobs::new(dir.path().join("data"))),
+        notifier: Arc::new(flowgate::adapters::local::JsonlNotifier::new(
+            dir.path().join("alerts.jsonl"),
+        )),
         settings: Arc::new(move |k: &str| (k == "TEST_SCORING_URL").then(|| url.clone())),
         random: || 0.5,
     };

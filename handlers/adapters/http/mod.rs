@@ -2,5 +2,7 @@
 //! online endpoints, `pf flow serve`, and any HTTP service that behaves the same.
 
 mod runner;
+mod webhook;
 
 pub use runner::{parse_retry_after, HttpRunner};
+pub use webhook::WebhookNotifier;

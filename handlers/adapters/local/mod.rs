@@ -2,11 +2,13 @@
 //! stand-in and the handler process), a Service-Bus-like queue in SQLite, and a folder as blob
 //! storage.
 
+pub mod alerts;
 mod db;
 pub mod files;
 pub mod queue;
 pub mod store;
 
+pub use alerts::JsonlNotifier;
 pub use files::FileBlobs;
 pub use queue::{LocalQueue, QueueSettings, ReceivedMessage};
 pub use store::SqliteStore;

@@ -1,0 +1,171 @@
+//! A run's life outside its attempts: creating it (with its SLA and waiting indexes), sending it
+//! to the dispatch queue, recording a skipped slot, and what follows when it ends (a late breach,
+//! the runs that depend on it).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::alerts::{self, OpenRun};
+use super::{runs, Deps, FlowError};
+use crate::domain::catalog::Job;
+use crate::domain::ids::{JobId, RunKey};
+use crate::domain::messages::DispatchMessage;
+use crate::domain::run::{RunRecord, RunStatus, RunTrigger};
+use crate::domain::sla::deadline;
+use crate::ports::{queues, OutgoingMessage, StoreError, Table};
+
+/// Partition of the index of runs waiting for dependencies or for their job's previous run.
+pub const WAITING: &str = "waiting";
+
+/// An entry of the waiting index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaitingRun {
+    pub job: JobId,
+    pub logical_time: DateTime<Utc>,
+}
+
+/// Creates a run record (idempotently) with its indexes. `Ok(false)` when it already existed.
+pub async fn create(
+    deps: &Deps,
+    job: &Job,
+    logical: DateTime<Utc>,
+    trigger: RunTrigger,
+    status: RunStatus,
+    reason: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<bool, FlowError> {
+    let mut rec = RunRecord::pending(job.id.clone(), logical, trigger, now);
+    rec.status = status;
+    rec.reason = reason;
+    if status.is_terminal() {
+        rec.finished_at = Some(now);
+    }
+    if !runs::create(deps.store.as_ref(), &rec).await? {
+        return Ok(false);
+    }
+    let key = RunKey::new(job.id.clone(), logical);
+    if status == RunStatus::Waiting {
+        let body = serde_json::to_value(WaitingRun {
+            job: job.id.clone(),
+            logical_time: logical,
+        })
+        .unwrap_or_default();
+        ignore_conflict(
+            deps.store
+                .insert(Table::SCHEDULES, WAITING, &key.to_string(), &body)
+                .await,
+        )?;
+    }
+    if status != RunStatus::Skipped {
+        if let Some(d) = job
+            .sla
+            .as_ref()
+            .and_then(|s| deadline(s, logical, job.timezone))
+        {
+            let open = OpenRun {
+                job: job.id.clone(),
+                logical_time: logical,
+                warn_at: d.warn_at,
+                breach_at: d.breach_at,
+            };
+            ignore_conflict(
+                deps.store
+                    .insert(
+                        Table::SCHEDULES,
+                        alerts::OPEN,
+                        &key.to_string(),
+                        &serde_json::to_value(open).unwrap_or_default(),
+                    )
+                    .await,
+            )?;
+        }
+    }
+    Ok(true)
+}
+
+/// Sends a run's first attempt to the dispatch queue (duplicates collapse on the MessageId).
+pub async fn dispatch(
+    deps: &Deps,
+    key: &RunKey,
+    trigger: RunTrigger,
+    now: DateTime<Utc>,
+) -> Result<(), FlowError> {
+    let msg = DispatchMessage::new(key, 1, trigger);
+    deps.queue
+        .send(
+            queues::DISPATCH,
+            OutgoingMessage {
+                message_id: msg.message_id(),
+                correlation_id: Some(key.to_string()),
+                body: serde_json::to_string(&msg).unwrap_or_default(),
+                scheduled_enqueue_time: None,
+                time_to_live: None,
+                sent_at: now,
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+/// Records a slot that will not run, with the reason. Runs that depend on it are blocked.
+pub async fn skip(
+    deps: &Deps,
+    job: &Job,
+    logical: DateTime<Utc>,
+    reason: String,
+    now: DateTime<Utc>,
+) -> Result<bool, FlowError> {
+    tracing::info!(run = %RunKey::new(job.id.clone(), logical), reason = %reason, "slot skipped");
+    let created = create(
+        deps,
+        job,
+        logical,
+        RunTrigger::Schedule,
+        RunStatus::Skipped,
+        Some(reason),
+        now,
+    )
+    .await?;
+    if created {
+        ended(deps, &job.id, logical, RunStatus::Skipped, now).await?;
+    }
+    Ok(created)
+}
+
+/// What follows the end of a run: an SLA breach if it ended late (or never delivered), and a
+/// waiting run for each job that runs only after this one.
+pub async fn ended(
+    deps: &Deps,
+    job: &JobId,
+    logical: DateTime<Utc>,
+    status: RunStatus,
+    now: DateTime<Utc>,
+) -> Result<(), FlowError> {
+    alerts::run_ended(deps, job, logical, status, now).await?;
+    let Some(upstream) = deps.catalog.jobs.get(job) else {
+        return Ok(());
+    };
+    for dependent in deps.catalog.dependents_of(&upstream.id) {
+        let reason = Some(format!(
+            "waiting for its dependencies after `{job}` ended {status}"
+        ));
+        create(
+            deps,
+            dependent,
+            logical,
+            RunTrigger::Schedule,
+            RunStatus::Waiting,
+            reason,
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+pub(crate) fn ignore_conflict<T>(r: Result<T, StoreError>) -> Result<(), StoreError> {
+    match r {
+        Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
