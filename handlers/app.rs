@@ -63,7 +63,7 @@ pub fn local_deps(
         blobs: Arc::new(FileBlobs::new(data_dir)),
         notifier: notifier(state)?,
         settings: Arc::new(|k: &str| std::env::var(k).ok()),
-        random: fastrand::f64,
+        random: jitter_source(),
     };
     Ok((deps, loaded))
 }
@@ -79,5 +79,14 @@ fn notifier(state: &Path) -> Result<Arc<dyn Notifier>, StartError> {
         Some(url) => Ok(Arc::new(WebhookNotifier::new(url).map_err(|e| {
             StartError::State(format!("FLOWGATE_ALERT_WEBHOOK: {e}"))
         })?)),
+    }
+}
+
+/// Full jitter draws from `fastrand`; `FLOWGATE_RETRY_JITTER=none` uses each delay's ceiling
+/// instead, for reproducible simulations.
+fn jitter_source() -> fn() -> f64 {
+    match std::env::var("FLOWGATE_RETRY_JITTER").ok().as_deref() {
+        Some("none") => || 1.0,
+        _ => fastrand::f64,
     }
 }

@@ -6,6 +6,7 @@ use super::exit;
 use crate::adapters::local::SqliteStore;
 use crate::app::store_path;
 use crate::domain::ids::instant_key;
+use crate::domain::run::RunStatus;
 use crate::flows::runs;
 
 pub async fn run(state: &Path, job: Option<&str>, limit: usize, as_json: bool) -> u8 {
@@ -49,10 +50,11 @@ pub async fn run(state: &Path, job: Option<&str>, limit: usize, as_json: bool) -
             .last_latency_ms
             .map(|l| format!("{l} ms"))
             .unwrap_or_else(|| "-".into());
-        let detail = match (&r.error, r.status.is_terminal()) {
-            (Some(e), _) => e.chars().take(80).collect::<String>(),
-            (None, true) => format!("{} record(s)", r.records_in),
-            (None, false) => String::new(),
+        let detail = match (&r.error, &r.reason, r.status) {
+            (Some(e), _, _) => e.chars().take(100).collect::<String>(),
+            (None, Some(why), _) => why.chars().take(100).collect::<String>(),
+            (None, None, RunStatus::Succeeded) => format!("{} record(s)", r.records_in),
+            _ => String::new(),
         };
         println!(
             "{:<26} {:<28} {:<12} {:>8} {:>10}  {}",

@@ -101,7 +101,15 @@ pub async fn waiting_pass(
         match verdict {
             Readiness::Ready => {
                 rec.status = RunStatus::Pending;
-                rec.reason = None;
+                let waited = (now - rec.created_at).to_std().unwrap_or_default();
+                rec.reason = (!waited.is_zero()).then(|| {
+                    format!(
+                        "started after waiting {} for its dependencies or the previous run",
+                        crate::domain::duration::format_duration(std::time::Duration::from_secs(
+                            waited.as_secs()
+                        ))
+                    )
+                });
                 if !replaced(runs::replace(deps.store.as_ref(), &rec, &etag).await)? {
                     continue;
                 }

@@ -34,6 +34,8 @@ pub struct Summary {
     pub latency_p50_ms: Option<u64>,
     pub latency_p95_ms: Option<u64>,
     pub quarantined_items: u64,
+    /// Alerts raised, by kind.
+    pub alerts: BTreeMap<String, u64>,
     pub dispatch: QueueCounts,
     pub quarantine_queue: QueueCounts,
     pub host: HostCounters,
@@ -76,6 +78,20 @@ pub async fn collect(
         latencies.extend(r.latencies_ms.iter().copied());
     }
     latencies.sort_unstable();
+    let mut alerts: BTreeMap<String, u64> = BTreeMap::new();
+    for e in store
+        .query(Table::ALERTS, None, RowRange::default(), usize::MAX)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        let kind = e
+            .body
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or("unknown")
+            .to_string();
+        *alerts.entry(kind).or_default() += 1;
+    }
     let quarantined = store
         .query(Table::QUARANTINE, None, RowRange::default(), usize::MAX)
         .await
@@ -92,6 +108,7 @@ pub async fn collect(
         latency_p50_ms: percentile(&latencies, 50.0),
         latency_p95_ms: percentile(&latencies, 95.0),
         quarantined_items: quarantined,
+        alerts,
         dispatch: queue
             .counts(queues::DISPATCH, until)
             .await
@@ -134,6 +151,20 @@ impl fmt::Display for Summary {
             f,
             "  attempts    {} ({} run(s) needed more than one)",
             self.attempts, self.retried_runs
+        )?;
+        let alerts: Vec<String> = self
+            .alerts
+            .iter()
+            .map(|(k, n)| format!("{} {n}", k.replace('_', " ")))
+            .collect();
+        writeln!(
+            f,
+            "  alerts      {}",
+            if alerts.is_empty() {
+                "none".to_string()
+            } else {
+                alerts.join(", ")
+            }
         )?;
         let ms = |v: Option<u64>| v.map(|x| format!("{x} ms")).unwrap_or_else(|| "-".into());
         writeln!(

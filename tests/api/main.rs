@@ -3,9 +3,11 @@
 
 mod cli;
 mod dispatch;
+mod fortnight;
 mod helpers;
 mod local;
 mod local_real_clock;
 mod prompt_flow;
 mod protocol;
 mod store_contract;
+mod ticks;
