@@ -61,6 +61,24 @@ enum Command {
     },
     /// Print the catalog's JSON Schema (committed as docs/catalog.schema.json).
     Schema,
+    /// What would run in a window: when (UTC and local), why, what could hold it, SLA deadlines.
+    Plan {
+        /// The catalog file (YAML).
+        #[arg(long)]
+        catalog: PathBuf,
+        /// The window's start, an RFC 3339 instant.
+        #[arg(long)]
+        from: String,
+        /// The window's length in hours (1 to 8784).
+        #[arg(long, default_value_t = 24)]
+        hours: u32,
+        /// Fold in the current state (unfinished runs, last arrivals) from this state folder.
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a schedule before shipping it.
     #[command(subcommand)]
     Schedule(ScheduleCommand),
@@ -354,6 +372,13 @@ fn main() -> ExitCode {
                 json,
             } => commands::runs::run(&state, job.as_deref(), limit, json).await,
             Command::Schema => commands::schema(),
+            Command::Plan {
+                catalog,
+                from,
+                hours,
+                state,
+                json,
+            } => commands::plan::run(&catalog, &from, hours, state.as_deref(), json).await,
             Command::Schedule(ScheduleCommand::Next {
                 cron,
                 tz,

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod duration;
 pub mod ids;
 pub mod messages;
+pub mod plan;
 pub mod retry;
 pub mod run;
 pub mod schedule;

@@ -356,3 +356,100 @@ fn schedule_next_rejects_bad_input_naming_the_argument() {
         );
     }
 }
+
+#[test]
+fn plan_shows_when_why_what_could_hold_it_and_the_deadline() {
+    let text = b"version: 1
+timezone: Europe/London
+datasets:
+  feed: { location: landing/feed/, format: jsonl, expected_every: 12h }
+jobs:
+  extract:
+    kind: http
+    endpoint: http://127.0.0.1:1/score
+    schedule: \"0 30 1 * * *\"
+    sla: { complete_within: 1h, warn_before: 15m }
+  score:
+    kind: http
+    endpoint: http://127.0.0.1:1/score
+    depends_on: [extract]
+  on_feed:
+    kind: http
+    endpoint: http://127.0.0.1:1/score
+    on_arrival: feed
+";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.yaml");
+    std::fs::write(&path, text).unwrap();
+    // Across the spring-forward night: 01:30 London does not exist on 29 March 2026.
+    let out = flowgate()
+        .args([
+            "plan",
+            "--json",
+            "--from",
+            "2026-03-28T00:00:00Z",
+            "--hours",
+            "48",
+            "--catalog",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = v["runs"].as_array().unwrap();
+    let extract: Vec<&serde_json::Value> = runs.iter().filter(|r| r["job"] == "extract").collect();
+    assert_eq!(extract.len(), 2);
+    assert_eq!(extract[1]["at"], "2026-03-29T01:00:00Z");
+    assert_eq!(extract[1]["why"]["local_time"], "shifted_past_gap");
+    assert_eq!(extract[1]["sla_deadline"], "2026-03-29T02:00:00Z");
+    let score: Vec<&serde_json::Value> = runs.iter().filter(|r| r["job"] == "score").collect();
+    assert_eq!(score.len(), 2);
+    assert_eq!(score[0]["why"]["type"], "after_dependencies");
+    assert!(score[0]["blockers"][0]
+        .as_str()
+        .unwrap()
+        .contains("dependency `extract`"));
+    let feed: Vec<&serde_json::Value> = runs.iter().filter(|r| r["job"] == "on_feed").collect();
+    assert_eq!(feed.len(), 4, "an arrival expected every 12h over 48h");
+    // Bad input exits 2 and names the argument.
+    for (args, needle) in [
+        (vec!["--from", "tomorrow", "--hours", "1"], "--from"),
+        (
+            vec!["--from", "2026-03-28T00:00:00Z", "--hours", "0"],
+            "--hours",
+        ),
+        (
+            vec!["--from", "2026-03-28T00:00:00Z", "--hours", "9000"],
+            "--hours",
+        ),
+    ] {
+        let out = flowgate()
+            .arg("plan")
+            .args(&args)
+            .arg("--catalog")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(needle));
+    }
+    let out = flowgate()
+        .args([
+            "plan",
+            "--from",
+            "2026-03-28T00:00:00Z",
+            "--state",
+            "/nonexistent",
+            "--catalog",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
