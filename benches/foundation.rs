@@ -27,11 +27,7 @@ jobs:
 "#;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn spawn(dir: &std::path::Path, port: u16, scoring: &str) -> Child {
@@ -52,9 +48,7 @@ fn get_root(port: u16) -> bool {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .is_err()
-    {
+    if s.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").is_err() {
         return false;
     }
     let mut buf = [0u8; 12];
@@ -69,10 +63,7 @@ fn startup_ms(dir: &std::path::Path, scoring: &str) -> Vec<f64> {
         let mut child = spawn(dir, port, scoring);
         while !get_root(port) {
             std::thread::sleep(Duration::from_micros(200));
-            assert!(
-                t.elapsed() < Duration::from_secs(10),
-                "the handler did not start"
-            );
+            assert!(t.elapsed() < Duration::from_secs(10), "the handler did not start");
         }
         out.push(t.elapsed().as_secs_f64() * 1000.0);
         let _ = child.kill();
@@ -99,12 +90,7 @@ fn envelope(i: u64) -> String {
 
 fn peak_rss_kb(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 #[tokio::main]
@@ -115,17 +101,12 @@ async fn main() {
     // The instant endpoint.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let scoring = format!("http://{}/score", listener.local_addr().unwrap());
-    let app = Router::new().route(
-        "/score",
-        post(|Json(_): Json<Value>| async { Json(json!({"label": "other", "confidence": 0.5})) }),
-    );
+    let app = Router::new().route("/score", post(|Json(_): Json<Value>| async { Json(json!({"label": "other", "confidence": 0.5})) }));
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let dir_path = dir.path().to_path_buf();
     let s = scoring.clone();
-    let starts = tokio::task::spawn_blocking(move || startup_ms(&dir_path, &s))
-        .await
-        .unwrap();
+    let starts = tokio::task::spawn_blocking(move || startup_ms(&dir_path, &s)).await.unwrap();
     let median = starts[starts.len() / 2];
 
     let port = free_port();
@@ -145,21 +126,11 @@ async fn main() {
             let mut ok = 0u64;
             let mut i = w;
             while i < total {
-                let r = client
-                    .post(url.as_str())
-                    .header("content-type", "application/json")
-                    .body(envelope(i))
-                    .send()
-                    .await
-                    .unwrap();
+                let r = client.post(url.as_str()).header("content-type", "application/json").body(envelope(i)).send().await.unwrap();
                 let status = r.status();
                 let body: Value = r.json().await.unwrap();
                 assert!(status.is_success(), "{status} {body}");
-                if body["Logs"][0]
-                    .as_str()
-                    .unwrap_or("")
-                    .starts_with("succeeded")
-                {
+                if body["Logs"][0].as_str().unwrap_or("").starts_with("succeeded") {
                     ok += 1;
                 }
                 i += concurrency;

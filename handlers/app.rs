@@ -13,21 +13,14 @@ use crate::ports::Notifier;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("the catalog {path} has {} problem(s):\n{}", problems.len(), render_problems(path, problems))]
-    Catalog {
-        path: String,
-        problems: Vec<Problem>,
-    },
+    Catalog { path: String, problems: Vec<Problem> },
     #[error("{0}")]
     State(String),
 }
 
 /// `path:line:col: message`, one per line.
 pub fn render_problems(path: &str, problems: &[Problem]) -> String {
-    problems
-        .iter()
-        .map(|p| format!("{path}:{}:{}: {}", p.pos.line, p.pos.col, p.message))
-        .collect::<Vec<_>>()
-        .join("\n")
+    problems.iter().map(|p| format!("{path}:{}:{}: {}", p.pos.line, p.pos.col, p.message)).collect::<Vec<_>>().join("\n")
 }
 
 /// The state folder's files.
@@ -39,21 +32,11 @@ pub fn queue_path(state: &Path) -> std::path::PathBuf {
 }
 
 /// Loads the catalog and opens the local adapters.
-pub fn local_deps(
-    catalog: &Path,
-    state: &Path,
-    data_dir: &Path,
-) -> Result<(Deps, Loaded), StartError> {
-    let loaded = load_file(catalog).map_err(|problems| StartError::Catalog {
-        path: catalog.display().to_string(),
-        problems,
-    })?;
-    std::fs::create_dir_all(state)
-        .map_err(|e| StartError::State(format!("cannot create {}: {e}", state.display())))?;
-    let store =
-        SqliteStore::open(&store_path(state)).map_err(|e| StartError::State(e.to_string()))?;
-    let queue = LocalQueue::open(&queue_path(state), QueueSettings::default())
-        .map_err(|e| StartError::State(e.to_string()))?;
+pub fn local_deps(catalog: &Path, state: &Path, data_dir: &Path) -> Result<(Deps, Loaded), StartError> {
+    let loaded = load_file(catalog).map_err(|problems| StartError::Catalog { path: catalog.display().to_string(), problems })?;
+    std::fs::create_dir_all(state).map_err(|e| StartError::State(format!("cannot create {}: {e}", state.display())))?;
+    let store = SqliteStore::open(&store_path(state)).map_err(|e| StartError::State(e.to_string()))?;
+    let queue = LocalQueue::open(&queue_path(state), QueueSettings::default()).map_err(|e| StartError::State(e.to_string()))?;
     let runner = HttpRunner::new(None).map_err(StartError::State)?;
     let deps = Deps {
         catalog: Arc::new(loaded.catalog.clone()),
@@ -62,6 +45,7 @@ pub fn local_deps(
         runner: Arc::new(runner),
         blobs: Arc::new(FileBlobs::new(data_dir)),
         notifier: notifier(state)?,
+        schedule_cache: Arc::default(),
         settings: Arc::new(|k: &str| std::env::var(k).ok()),
         random: jitter_source(),
     };
@@ -71,14 +55,9 @@ pub fn local_deps(
 /// Alerts (always recorded in the Store) are delivered to `FLOWGATE_ALERT_WEBHOOK` when it is
 /// set (a Teams or Slack incoming webhook), else appended to `<state>/alerts.jsonl`.
 fn notifier(state: &Path) -> Result<Arc<dyn Notifier>, StartError> {
-    match std::env::var("FLOWGATE_ALERT_WEBHOOK")
-        .ok()
-        .filter(|v| !v.is_empty())
-    {
+    match std::env::var("FLOWGATE_ALERT_WEBHOOK").ok().filter(|v| !v.is_empty()) {
         None => Ok(Arc::new(JsonlNotifier::new(state.join("alerts.jsonl")))),
-        Some(url) => Ok(Arc::new(WebhookNotifier::new(url).map_err(|e| {
-            StartError::State(format!("FLOWGATE_ALERT_WEBHOOK: {e}"))
-        })?)),
+        Some(url) => Ok(Arc::new(WebhookNotifier::new(url).map_err(|e| StartError::State(format!("FLOWGATE_ALERT_WEBHOOK: {e}")))?)),
     }
 }
 

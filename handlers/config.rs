@@ -22,26 +22,15 @@ pub enum ConfigError {
     #[error("{0} is not set; {1}")]
     Missing(&'static str, &'static str),
     #[error("{name}=`{value}` is unusable: {why}")]
-    Invalid {
-        name: &'static str,
-        value: String,
-        why: String,
-    },
+    Invalid { name: &'static str, value: String, why: String },
 }
 
 impl Settings {
     /// Reads the settings through `var` (the process environment in production, a map in tests).
-    pub fn from_lookup(
-        var: &dyn Fn(&str) -> Option<String>,
-        port_override: Option<u16>,
-    ) -> Result<Self, ConfigError> {
-        let catalog =
-            var("FLOWGATE_CATALOG")
-                .filter(|v| !v.is_empty())
-                .ok_or(ConfigError::Missing(
-                    "FLOWGATE_CATALOG",
-                    "set it to the catalog file (e.g. examples/claims/catalog.yaml)",
-                ))?;
+    pub fn from_lookup(var: &dyn Fn(&str) -> Option<String>, port_override: Option<u16>) -> Result<Self, ConfigError> {
+        let catalog = var("FLOWGATE_CATALOG")
+            .filter(|v| !v.is_empty())
+            .ok_or(ConfigError::Missing("FLOWGATE_CATALOG", "set it to the catalog file (e.g. examples/claims/catalog.yaml)"))?;
         let catalog = PathBuf::from(catalog);
         if !catalog.is_file() {
             return Err(ConfigError::Invalid {
@@ -52,17 +41,12 @@ impl Settings {
         }
         let state = var("FLOWGATE_STATE")
             .filter(|v| !v.is_empty())
-            .ok_or(ConfigError::Missing(
-                "FLOWGATE_STATE",
-                "set it to a folder for flowgate's state (created if missing)",
-            ))?;
+            .ok_or(ConfigError::Missing("FLOWGATE_STATE", "set it to a folder for flowgate's state (created if missing)"))?;
         if state.starts_with("https://") || state.starts_with("http://") {
             return Err(ConfigError::Invalid {
                 name: "FLOWGATE_STATE",
                 value: state,
-                why:
-                    "Azure Table Storage state is not available in this release; use a local folder"
-                        .into(),
+                why: "Azure Table Storage state is not available in this release; use a local folder".into(),
             });
         }
         let state = PathBuf::from(state);
@@ -71,34 +55,22 @@ impl Settings {
             value: state.display().to_string(),
             why: e.to_string(),
         })?;
-        let data_dir = var("FLOWGATE_DATA_DIR")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| state.join("data"));
+        let data_dir = var("FLOWGATE_DATA_DIR").filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| state.join("data"));
         let port = match port_override {
             Some(p) => p,
             None => {
-                let raw = var("FUNCTIONS_CUSTOMHANDLER_PORT")
-                    .filter(|v| !v.is_empty())
-                    .ok_or(ConfigError::Missing(
-                        "FUNCTIONS_CUSTOMHANDLER_PORT",
-                        "the Functions host sets it; outside the host pass --port",
-                    ))?;
-                raw.trim()
-                    .parse::<u16>()
-                    .map_err(|e| ConfigError::Invalid {
-                        name: "FUNCTIONS_CUSTOMHANDLER_PORT",
-                        value: raw.clone(),
-                        why: e.to_string(),
-                    })?
+                let raw = var("FUNCTIONS_CUSTOMHANDLER_PORT").filter(|v| !v.is_empty()).ok_or(ConfigError::Missing(
+                    "FUNCTIONS_CUSTOMHANDLER_PORT",
+                    "the Functions host sets it; outside the host pass --port",
+                ))?;
+                raw.trim().parse::<u16>().map_err(|e| ConfigError::Invalid {
+                    name: "FUNCTIONS_CUSTOMHANDLER_PORT",
+                    value: raw.clone(),
+                    why: e.to_string(),
+                })?
             }
         };
-        Ok(Self {
-            catalog,
-            state,
-            data_dir,
-            port,
-        })
+        Ok(Self { catalog, state, data_dir, port })
     }
 }
 
@@ -133,31 +105,16 @@ mod tests {
         let s = Settings::from_lookup(&with("X", None), None).unwrap();
         assert_eq!(s.port, 7071);
         assert_eq!(s.data_dir, dir.path().join("s").join("data"));
-        assert_eq!(
-            Settings::from_lookup(&with("X", None), Some(9))
-                .unwrap()
-                .port,
-            9
-        );
+        assert_eq!(Settings::from_lookup(&with("X", None), Some(9)).unwrap().port, 9);
         for (k, v, needle) in [
             ("FLOWGATE_CATALOG", None, "FLOWGATE_CATALOG is not set"),
             ("FLOWGATE_CATALOG", Some("/nope.yaml"), "no such file"),
             ("FLOWGATE_STATE", None, "FLOWGATE_STATE is not set"),
-            (
-                "FLOWGATE_STATE",
-                Some("https://acct.table.core.windows.net"),
-                "not available",
-            ),
-            (
-                "FUNCTIONS_CUSTOMHANDLER_PORT",
-                Some("http"),
-                "FUNCTIONS_CUSTOMHANDLER_PORT=`http`",
-            ),
+            ("FLOWGATE_STATE", Some("https://acct.table.core.windows.net"), "not available"),
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", Some("http"), "FUNCTIONS_CUSTOMHANDLER_PORT=`http`"),
             ("FUNCTIONS_CUSTOMHANDLER_PORT", None, "--port"),
         ] {
-            let e = Settings::from_lookup(&with(k, v), None)
-                .unwrap_err()
-                .to_string();
+            let e = Settings::from_lookup(&with(k, v), None).unwrap_err().to_string();
             assert!(e.contains(needle), "{k}: {e}");
         }
     }

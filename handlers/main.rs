@@ -140,16 +140,11 @@ struct LocalArgs {
 fn parse_instant(arg: &str, value: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(value)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| {
-            format!("{arg} `{value}` is not an RFC 3339 instant (e.g. 2026-11-02T00:00:00Z): {e}")
-        })
+        .map_err(|e| format!("{arg} `{value}` is not an RFC 3339 instant (e.g. 2026-11-02T00:00:00Z): {e}"))
 }
 
 async fn local(args: LocalArgs) -> u8 {
-    let catalog = args
-        .catalog
-        .clone()
-        .unwrap_or_else(|| args.app_root.join("examples/claims/catalog.yaml"));
+    let catalog = args.catalog.clone().unwrap_or_else(|| args.app_root.join("examples/claims/catalog.yaml"));
     if !args.demo && args.catalog.is_none() {
         eprintln!("error: --catalog is required (or use --demo)");
         return exit::BAD_INPUT;
@@ -162,13 +157,7 @@ async fn local(args: LocalArgs) -> u8 {
         eprintln!("error: --days must be between 1 and 366");
         return exit::BAD_INPUT;
     }
-    let state = args.state.clone().unwrap_or_else(|| {
-        PathBuf::from(if args.demo {
-            ".flowgate/demo"
-        } else {
-            ".flowgate/local"
-        })
-    });
+    let state = args.state.clone().unwrap_or_else(|| PathBuf::from(if args.demo { ".flowgate/demo" } else { ".flowgate/local" }));
     let from = match &args.from {
         Some(v) => match parse_instant("--from", v) {
             Ok(t) => Some(t),
@@ -210,15 +199,8 @@ async fn local(args: LocalArgs) -> u8 {
     }
     let data_dir = args.data_dir.clone().unwrap_or_else(|| state.join("data"));
     let clock = match from {
-        Some(f) => Clock::Virtual {
-            from: f,
-            until: f + chrono::Duration::days(i64::from(args.days.unwrap_or(7))),
-        },
-        None => Clock::Real {
-            until: stop_after
-                .and_then(|d| chrono::Duration::from_std(d).ok())
-                .map(|d| Utc::now() + d),
-        },
+        Some(f) => Clock::Virtual { from: f, until: f + chrono::Duration::days(i64::from(args.days.unwrap_or(7))) },
+        None => Clock::Real { until: stop_after.and_then(|d| chrono::Duration::from_std(d).ok()).map(|d| Utc::now() + d) },
     };
     let mut settings = Vec::new();
     let mut scorer = None;
@@ -226,10 +208,7 @@ async fn local(args: LocalArgs) -> u8 {
         if let Clock::Virtual { from, until } = clock {
             let days = u32::try_from((until - from).num_days()).unwrap_or(7);
             match demo::generate_week(&data_dir, from, days) {
-                Ok(n) => eprintln!(
-                    "demo: {n} correspondence file(s) will land in {}",
-                    data_dir.display()
-                ),
+                Ok(n) => eprintln!("demo: {n} correspondence file(s) will land in {}", data_dir.display()),
                 Err(e) => {
                     eprintln!("error: {e}");
                     return exit::FAILED;
@@ -255,16 +234,8 @@ async fn local(args: LocalArgs) -> u8 {
             return exit::FAILED;
         }
     };
-    let opts = LocalOptions {
-        app_root: args.app_root,
-        catalog,
-        state,
-        data_dir,
-        clock,
-        http_port: Some(args.http_port),
-        settings,
-        handler_exe,
-    };
+    let opts =
+        LocalOptions { app_root: args.app_root, catalog, state, data_dir, clock, http_port: Some(args.http_port), settings, handler_exe };
     let result = local_host::run(opts).await;
     if let Some(t) = scorer {
         t.abort();
@@ -284,18 +255,11 @@ async fn local(args: LocalArgs) -> u8 {
 /// Empties the demo's state folder, refusing folders that do not look like flowgate state.
 fn reset_demo_state(state: &std::path::Path) -> Result<(), String> {
     if state.exists() {
-        let ours = state.join("state.db").exists()
-            || std::fs::read_dir(state)
-                .map(|mut d| d.next().is_none())
-                .unwrap_or(false);
+        let ours = state.join("state.db").exists() || std::fs::read_dir(state).map(|mut d| d.next().is_none()).unwrap_or(false);
         if !ours {
-            return Err(format!(
-                "{} exists and is not a flowgate state folder; choose another --state",
-                state.display()
-            ));
+            return Err(format!("{} exists and is not a flowgate state folder; choose another --state", state.display()));
         }
-        std::fs::remove_dir_all(state)
-            .map_err(|e| format!("cannot empty {}: {e}", state.display()))?;
+        std::fs::remove_dir_all(state).map_err(|e| format!("cannot empty {}: {e}", state.display()))?;
     }
     std::fs::create_dir_all(state).map_err(|e| format!("{}: {e}", state.display()))
 }
@@ -309,21 +273,15 @@ async fn serve(port: Option<u16>) -> u8 {
             return exit::BAD_INPUT;
         }
     };
-    let (deps, loaded) =
-        match flowgate::app::local_deps(&settings.catalog, &settings.state, &settings.data_dir) {
-            Ok(x) => x,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::BAD_INPUT;
-            }
-        };
+    let (deps, loaded) = match flowgate::app::local_deps(&settings.catalog, &settings.state, &settings.data_dir) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
     for w in &loaded.warnings {
-        tracing::warn!(
-            line = w.pos.line,
-            column = w.pos.col,
-            "catalog: {}",
-            w.message
-        );
+        tracing::warn!(line = w.pos.line, column = w.pos.col, "catalog: {}", w.message);
     }
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", settings.port)).await {
         Ok(l) => l,
@@ -350,10 +308,7 @@ fn main() -> ExitCode {
         _ => "warn",
     };
     telemetry::init(LogFormat::from_env(), default_level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -365,27 +320,14 @@ fn main() -> ExitCode {
             Command::Serve { port } => serve(port).await,
             Command::Local(args) => local(args).await,
             Command::Validate { catalog, json } => commands::validate::run(&catalog, json),
-            Command::Runs {
-                state,
-                job,
-                limit,
-                json,
-            } => commands::runs::run(&state, job.as_deref(), limit, json).await,
+            Command::Runs { state, job, limit, json } => commands::runs::run(&state, job.as_deref(), limit, json).await,
             Command::Schema => commands::schema(),
-            Command::Plan {
-                catalog,
-                from,
-                hours,
-                state,
-                json,
-            } => commands::plan::run(&catalog, &from, hours, state.as_deref(), json).await,
-            Command::Schedule(ScheduleCommand::Next {
-                cron,
-                tz,
-                from,
-                count,
-                json,
-            }) => commands::schedule::next(&cron, &tz, &from, count, json),
+            Command::Plan { catalog, from, hours, state, json } => {
+                commands::plan::run(&catalog, &from, hours, state.as_deref(), json).await
+            }
+            Command::Schedule(ScheduleCommand::Next { cron, tz, from, count, json }) => {
+                commands::schedule::next(&cron, &tz, &from, count, json)
+            }
         }
     });
     ExitCode::from(code)

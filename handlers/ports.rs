@@ -44,19 +44,9 @@ pub struct Entity {
 /// A write inside a single-partition batch.
 #[derive(Debug, Clone)]
 pub enum BatchOp {
-    Insert {
-        row: String,
-        body: Value,
-    },
-    Upsert {
-        row: String,
-        body: Value,
-    },
-    Replace {
-        row: String,
-        body: Value,
-        etag: ETag,
-    },
+    Insert { row: String, body: Value },
+    Upsert { row: String, body: Value },
+    Replace { row: String, body: Value, etag: ETag },
 }
 
 /// Why a store call failed.
@@ -90,60 +80,19 @@ pub struct RowRange {
 
 #[async_trait]
 pub trait Store: Send + Sync {
-    async fn get(
-        &self,
-        table: Table,
-        partition: &str,
-        row: &str,
-    ) -> Result<Option<Entity>, StoreError>;
+    async fn get(&self, table: Table, partition: &str, row: &str) -> Result<Option<Entity>, StoreError>;
     /// Creates an entity; `Conflict` if it exists.
-    async fn insert(
-        &self,
-        table: Table,
-        partition: &str,
-        row: &str,
-        body: &Value,
-    ) -> Result<ETag, StoreError>;
+    async fn insert(&self, table: Table, partition: &str, row: &str, body: &Value) -> Result<ETag, StoreError>;
     /// Replaces an entity only if its ETag still matches; `PreconditionFailed` otherwise.
-    async fn replace(
-        &self,
-        table: Table,
-        partition: &str,
-        row: &str,
-        body: &Value,
-        etag: &ETag,
-    ) -> Result<ETag, StoreError>;
+    async fn replace(&self, table: Table, partition: &str, row: &str, body: &Value, etag: &ETag) -> Result<ETag, StoreError>;
     /// Creates or overwrites unconditionally.
-    async fn upsert(
-        &self,
-        table: Table,
-        partition: &str,
-        row: &str,
-        body: &Value,
-    ) -> Result<ETag, StoreError>;
+    async fn upsert(&self, table: Table, partition: &str, row: &str, body: &Value) -> Result<ETag, StoreError>;
     /// Deletes, only if the ETag matches when one is given.
-    async fn delete(
-        &self,
-        table: Table,
-        partition: &str,
-        row: &str,
-        etag: Option<&ETag>,
-    ) -> Result<(), StoreError>;
+    async fn delete(&self, table: Table, partition: &str, row: &str, etag: Option<&ETag>) -> Result<(), StoreError>;
     /// Entities of one partition (or of every partition when `None`), in row order, at most `limit`.
-    async fn query(
-        &self,
-        table: Table,
-        partition: Option<&str>,
-        rows: RowRange,
-        limit: usize,
-    ) -> Result<Vec<Entity>, StoreError>;
+    async fn query(&self, table: Table, partition: Option<&str>, rows: RowRange, limit: usize) -> Result<Vec<Entity>, StoreError>;
     /// Applies every op or none; all in one partition (at most 100 ops, as in Azure Tables).
-    async fn batch(
-        &self,
-        table: Table,
-        partition: &str,
-        ops: Vec<BatchOp>,
-    ) -> Result<Vec<ETag>, StoreError>;
+    async fn batch(&self, table: Table, partition: &str, ops: Vec<BatchOp>) -> Result<Vec<ETag>, StoreError>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -230,17 +179,10 @@ pub struct JobRequest {
 pub enum RunnerError {
     /// Timeouts, connection failures, 408, 429, 5xx: worth another attempt.
     #[error("{message}")]
-    Retryable {
-        message: String,
-        retry_after: Option<Duration>,
-    },
+    Retryable { message: String, retry_after: Option<Duration> },
     /// Other 4xx, unusable responses: retrying will not help.
     #[error("{message}")]
-    Permanent {
-        message: String,
-        status: Option<u16>,
-        body: Option<String>,
-    },
+    Permanent { message: String, status: Option<u16>, body: Option<String> },
 }
 
 #[async_trait]

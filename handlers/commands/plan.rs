@@ -19,34 +19,19 @@ use crate::ports::{RowRange, Store, Table};
 /// Most runs printed; a larger plan says it was cut.
 pub const MAX_RUNS: usize = 2_000_000;
 
-pub async fn run(
-    catalog: &Path,
-    from: &str,
-    hours: u32,
-    state: Option<&Path>,
-    as_json: bool,
-) -> u8 {
+pub async fn run(catalog: &Path, from: &str, hours: u32, state: Option<&Path>, as_json: bool) -> u8 {
     let from: DateTime<Utc> = match DateTime::parse_from_rfc3339(from) {
         Ok(t) => t.with_timezone(&Utc),
-        Err(e) => {
-            return bad(&format!(
-                "--from `{from}` is not an RFC 3339 instant (e.g. 2026-11-02T00:00:00Z): {e}"
-            ))
-        }
+        Err(e) => return bad(&format!("--from `{from}` is not an RFC 3339 instant (e.g. 2026-11-02T00:00:00Z): {e}")),
     };
     let max_hours = MAX_WINDOW.as_secs() / 3600;
     if hours == 0 || u64::from(hours) > max_hours {
-        return bad(&format!(
-            "--hours must be between 1 and {max_hours}, not {hours}"
-        ));
+        return bad(&format!("--hours must be between 1 and {max_hours}, not {hours}"));
     }
     let loaded = match load_file(catalog) {
         Ok(l) => l,
         Err(problems) => {
-            eprintln!(
-                "{}",
-                render_problems(&catalog.display().to_string(), &problems)
-            );
+            eprintln!("{}", render_problems(&catalog.display().to_string(), &problems));
             return exit::BAD_INPUT;
         }
     };
@@ -60,10 +45,7 @@ pub async fn run(
     let until = from + chrono::Duration::hours(i64::from(hours));
     let (planned, truncated) = plan(&loaded.catalog, from, until, &plan_state, MAX_RUNS);
     if as_json {
-        println!(
-            "{}",
-            json!({ "from": instant_key(from), "until": instant_key(until), "truncated": truncated, "runs": planned })
-        );
+        println!("{}", json!({ "from": instant_key(from), "until": instant_key(until), "truncated": truncated, "runs": planned }));
         return exit::OK;
     }
     println!(
@@ -74,25 +56,12 @@ pub async fn run(
         if truncated { " (cut at the limit)" } else { "" }
     );
     for (job, t, st) in &plan_state.unfinished {
-        println!(
-            "  now      {:<28} {} is {st}",
-            job.as_str(),
-            instant_key(*t)
-        );
+        println!("  now      {:<28} {} is {st}", job.as_str(), instant_key(*t));
     }
     for p in &planned {
-        let sla = p
-            .sla_deadline
-            .map(|d| format!("  SLA {}", instant_key(d)))
-            .unwrap_or_default();
-        println!(
-            "{}  {:<26} {:<28} {}{sla}",
-            instant_key(p.at),
-            p.local,
-            p.job,
-            why_text(&p.why)
-        );
-        for b in &p.blockers {
+        let sla = p.sla_deadline.map(|d| format!("  SLA {}", instant_key(d))).unwrap_or_default();
+        println!("{}  {:<26} {:<28} {}{sla}", instant_key(p.at), p.local(), p.job, why_text(&p.why));
+        for b in p.blockers.iter() {
             println!("{:>52} could be held by: {b}", "");
         }
     }
@@ -106,28 +75,13 @@ async fn read_state(dir: &Path) -> Result<PlanState, String> {
     }
     let store = SqliteStore::open(&db).map_err(|e| e.to_string())?;
     let mut s = PlanState::default();
-    for r in runs::list(&store, None, usize::MAX)
-        .await
-        .map_err(|e| e.to_string())?
-    {
+    for r in runs::list(&store, None, usize::MAX).await.map_err(|e| e.to_string())? {
         if !r.status.is_terminal() {
             s.unfinished.push((r.job, r.logical_time, r.status));
         }
     }
-    for e in store
-        .query(
-            Table::SCHEDULES,
-            Some(FRESHNESS),
-            RowRange::default(),
-            usize::MAX,
-        )
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        if let (Ok(ds), Ok(f)) = (
-            DatasetId::parse(e.row.clone()),
-            serde_json::from_value::<Freshness>(e.body),
-        ) {
+    for e in store.query(Table::SCHEDULES, Some(FRESHNESS), RowRange::default(), usize::MAX).await.map_err(|e| e.to_string())? {
+        if let (Ok(ds), Ok(f)) = (DatasetId::parse(e.row.clone()), serde_json::from_value::<Freshness>(e.body)) {
             if let Some(t) = f.last_arrival {
                 s.last_arrivals.insert(ds, t);
             }

@@ -12,11 +12,7 @@ use crate::flows::runs;
 pub async fn run(state: &Path, job: Option<&str>, limit: usize, as_json: bool) -> u8 {
     let db = store_path(state);
     if !db.is_file() {
-        eprintln!(
-            "error: {} holds no flowgate state (no {})",
-            state.display(),
-            db.display()
-        );
+        eprintln!("error: {} holds no flowgate state (no {})", state.display(), db.display());
         return exit::BAD_INPUT;
     }
     let store = match SqliteStore::open(&db) {
@@ -41,15 +37,9 @@ pub async fn run(state: &Path, job: Option<&str>, limit: usize, as_json: bool) -
         println!("no runs recorded in {}", state.display());
         return exit::OK;
     }
-    println!(
-        "{:<26} {:<28} {:<12} {:>8} {:>10}  DETAIL",
-        "LOGICAL TIME (UTC)", "JOB", "STATUS", "ATTEMPTS", "LATENCY"
-    );
+    println!("{:<26} {:<28} {:<12} {:>8} {:>10}  DETAIL", "LOGICAL TIME (UTC)", "JOB", "STATUS", "ATTEMPTS", "LATENCY");
     for r in &list {
-        let latency = r
-            .last_latency_ms
-            .map(|l| format!("{l} ms"))
-            .unwrap_or_else(|| "-".into());
+        let latency = r.last_latency_ms.map(|l| format!("{l} ms")).unwrap_or_else(|| "-".into());
         let detail = match (&r.error, &r.reason, r.status) {
             (Some(e), _, _) => e.chars().take(100).collect::<String>(),
             (None, Some(why), _) => why.chars().take(100).collect::<String>(),

@@ -22,16 +22,10 @@ pub fn next(cron: &str, tz: &str, from: &str, count: usize, as_json: bool) -> u8
     };
     let from: DateTime<Utc> = match DateTime::parse_from_rfc3339(from) {
         Ok(t) => t.with_timezone(&Utc),
-        Err(e) => {
-            return bad(&format!(
-                "--from `{from}` is not an RFC 3339 instant (e.g. 2026-11-02T00:00:00Z): {e}"
-            ))
-        }
+        Err(e) => return bad(&format!("--from `{from}` is not an RFC 3339 instant (e.g. 2026-11-02T00:00:00Z): {e}")),
     };
     if !(1..=MAX_COUNT).contains(&count) {
-        return bad(&format!(
-            "--count must be between 1 and {MAX_COUNT}, not {count}"
-        ));
+        return bad(&format!("--count must be between 1 and {MAX_COUNT}, not {count}"));
     }
     let mut out = Vec::with_capacity(count);
     let mut after = from;
@@ -43,36 +37,20 @@ pub fn next(cron: &str, tz: &str, from: &str, count: usize, as_json: bool) -> u8
         out.push(slot);
     }
     if as_json {
-        println!(
-            "{}",
-            json!(out.iter().map(|s| rfc3339(s.at)).collect::<Vec<_>>())
-        );
+        println!("{}", json!(out.iter().map(|s| rfc3339(s.at)).collect::<Vec<_>>()));
     } else {
         for s in &out {
             let note = match s.mapping {
                 LocalMapping::Exact => String::new(),
-                LocalMapping::FirstOfTwo => {
-                    " (this local time happens twice; runs at the first)".into()
-                }
+                LocalMapping::FirstOfTwo => " (this local time happens twice; runs at the first)".into(),
                 LocalMapping::ShiftedPastGap | LocalMapping::MergedIntoGapEnd => {
-                    format!(
-                        " ({} does not exist; runs when the clocks have gone forward)",
-                        s.local.format("%H:%M:%S")
-                    )
+                    format!(" ({} does not exist; runs when the clocks have gone forward)", s.local.format("%H:%M:%S"))
                 }
             };
-            println!(
-                "{}  {} {}{note}",
-                rfc3339(s.at),
-                s.at.with_timezone(&zone).format("%a %Y-%m-%d %H:%M:%S %Z"),
-                zone.name()
-            );
+            println!("{}  {} {}{note}", rfc3339(s.at), s.at.with_timezone(&zone).format("%a %Y-%m-%d %H:%M:%S %Z"), zone.name());
         }
         if out.len() < count {
-            eprintln!(
-                "`{cron}` has no more occurrences after {}",
-                instant_key(after)
-            );
+            eprintln!("`{cron}` has no more occurrences after {}", instant_key(after));
         }
     }
     exit::OK

@@ -18,32 +18,20 @@ pub fn run(path: &Path, as_json: bool) -> u8 {
     match load_file(path) {
         Err(problems) => {
             if as_json {
-                println!(
-                    "{}",
-                    json!({ "valid": false, "file": shown, "problems": problems_json(&shown, &problems) })
-                );
+                println!("{}", json!({ "valid": false, "file": shown, "problems": problems_json(&shown, &problems) }));
             } else {
                 eprintln!("{}", render_problems(&shown, &problems));
-                eprintln!(
-                    "{shown}: {} problem(s); the catalog was not accepted",
-                    problems.len()
-                );
+                eprintln!("{shown}: {} problem(s); the catalog was not accepted", problems.len());
             }
             exit::BAD_INPUT
         }
         Ok(loaded) => {
             if as_json {
-                println!(
-                    "{}",
-                    summary_json(&shown, &loaded.catalog, &loaded.warnings)
-                );
+                println!("{}", summary_json(&shown, &loaded.catalog, &loaded.warnings));
             } else {
                 print!("{}", summary_text(&shown, &loaded.catalog));
                 for w in &loaded.warnings {
-                    println!(
-                        "warning: {shown}:{}:{}: {}",
-                        w.pos.line, w.pos.col, w.message
-                    );
+                    println!("warning: {shown}:{}:{}: {}", w.pos.line, w.pos.col, w.message);
                 }
             }
             exit::OK
@@ -68,15 +56,8 @@ fn trigger_text(t: &Trigger) -> String {
 
 fn summary_text(file: &str, c: &Catalog) -> String {
     let now = Utc::now();
-    let mut out = format!(
-        "{file}: valid (catalog format 1, time zone {})\n",
-        c.timezone
-    );
-    out.push_str(&format!(
-        "  {} dataset(s), {} job(s)\n",
-        c.datasets.len(),
-        c.jobs.len()
-    ));
+    let mut out = format!("{file}: valid (catalog format 1, time zone {})\n", c.timezone);
+    out.push_str(&format!("  {} dataset(s), {} job(s)\n", c.datasets.len(), c.jobs.len()));
     for d in c.datasets.values() {
         out.push_str(&format!(
             "  dataset {:<28} {}/{}  {:?}{}\n",
@@ -84,18 +65,12 @@ fn summary_text(file: &str, c: &Catalog) -> String {
             d.location.container,
             d.location.prefix,
             d.format,
-            d.contract
-                .as_ref()
-                .map(|p| format!("  contract {}", p.display()))
-                .unwrap_or_default()
+            d.contract.as_ref().map(|p| format!("  contract {}", p.display())).unwrap_or_default()
         ));
     }
     for j in c.jobs.values() {
         let next = match &j.trigger {
-            Trigger::Schedule(cron) => cron
-                .next_after(now, j.timezone)
-                .map(|t| format!("  next {}", instant_key(t)))
-                .unwrap_or_default(),
+            Trigger::Schedule(cron) => cron.next_after(now, j.timezone).map(|t| format!("  next {}", instant_key(t))).unwrap_or_default(),
             _ => String::new(),
         };
         out.push_str(&format!(

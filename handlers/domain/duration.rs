@@ -4,9 +4,7 @@ use std::time::Duration;
 
 /// Why a duration text was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "`{text}` is not a duration: {why} (write e.g. `30s`, `15m`, `2h30m`, `1d`, `500ms` or `PT1H`)"
-)]
+#[error("`{text}` is not a duration: {why} (write e.g. `30s`, `15m`, `2h30m`, `1d`, `500ms` or `PT1H`)")]
 pub struct DurationError {
     pub text: String,
     pub why: &'static str,
@@ -14,10 +12,7 @@ pub struct DurationError {
 
 /// Parses a catalog duration. Zero is allowed; the caller decides whether it makes sense.
 pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
-    let err = |why| DurationError {
-        text: text.to_string(),
-        why,
-    };
+    let err = |why| DurationError { text: text.to_string(), why };
     let t = text.trim();
     if t.is_empty() {
         return Err(err("it is empty"));
@@ -31,12 +26,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
             Some((d, tm)) => (d, Some(tm)),
             None => (rest, None),
         };
-        let d = days
-            .strip_suffix(['D', 'd'])
-            .ok_or_else(|| err("ISO 8601 periods other than days (PnD) are not supported"))?;
-        let n: u64 = d
-            .parse()
-            .map_err(|_| err("the day count is not a whole number"))?;
+        let d = days.strip_suffix(['D', 'd']).ok_or_else(|| err("ISO 8601 periods other than days (PnD) are not supported"))?;
+        let n: u64 = d.parse().map_err(|_| err("the day count is not a whole number"))?;
         let base = Duration::from_secs(n.checked_mul(86_400).ok_or_else(|| err("it is too long"))?);
         let extra = match time {
             Some(tm) => parse_units(tm, true).map_err(err)?,
@@ -55,16 +46,12 @@ fn parse_units(s: &str, iso: bool) -> Result<Duration, &'static str> {
     let mut rest = s;
     let mut last_rank = u8::MAX;
     while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
+        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         if digits == 0 {
             return Err("a unit has no number in front of it");
         }
         let (num, after) = rest.split_at(digits);
-        let unit_len = after
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(after.len());
+        let unit_len = after.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(after.len());
         let (unit, tail) = after.split_at(unit_len);
         let unit = unit.to_ascii_lowercase();
         let (secs, rank) = match (unit.as_str(), iso) {
@@ -137,20 +124,7 @@ mod tests {
 
     #[test]
     fn rejects_nonsense() {
-        for bad in [
-            "",
-            "10",
-            "m",
-            "5 minutes",
-            "1x",
-            "1m2h",
-            "1h1h",
-            "P1Y",
-            "-5s",
-            "1e400s",
-            "PT",
-            "99999999999999d",
-        ] {
+        for bad in ["", "10", "m", "5 minutes", "1x", "1m2h", "1h1h", "P1Y", "-5s", "1e400s", "PT", "99999999999999d"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
         }
     }

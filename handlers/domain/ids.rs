@@ -24,14 +24,8 @@ fn check_name(s: &str) -> Result<(), NameError> {
     if n > 64 {
         return Err(NameError::TooLong(n));
     }
-    if let Some(ch) = s
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
-    {
-        return Err(NameError::BadChar {
-            name: s.to_string(),
-            ch,
-        });
+    if let Some(ch) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))) {
+        return Err(NameError::BadChar { name: s.to_string(), ch });
     }
     Ok(())
 }
@@ -124,12 +118,7 @@ impl InvocationId {
     /// Keeps at most 128 printable ASCII characters of what the host sent; anything else is dropped
     /// so the id is always safe to log.
     pub fn from_header(raw: &str) -> Self {
-        Self(
-            raw.chars()
-                .filter(|c| c.is_ascii_graphic())
-                .take(128)
-                .collect(),
-        )
+        Self(raw.chars().filter(|c| c.is_ascii_graphic()).take(128).collect())
     }
     pub fn generate() -> Self {
         Self(uuid::Uuid::new_v4().to_string())
@@ -153,21 +142,13 @@ mod tests {
     fn names_are_checked() {
         assert!(JobId::parse("classify_correspondence-v2.1").is_ok());
         assert_eq!(JobId::parse(""), Err(NameError::Empty));
-        assert!(matches!(
-            JobId::parse("a b"),
-            Err(NameError::BadChar { ch: ' ', .. })
-        ));
-        assert!(matches!(
-            JobId::parse("x".repeat(65)),
-            Err(NameError::TooLong(65))
-        ));
+        assert!(matches!(JobId::parse("a b"), Err(NameError::BadChar { ch: ' ', .. })));
+        assert!(matches!(JobId::parse("x".repeat(65)), Err(NameError::TooLong(65))));
     }
 
     #[test]
     fn run_key_renders_job_and_instant() {
-        let t = DateTime::parse_from_rfc3339("2026-11-27T09:15:00.123+01:00")
-            .unwrap()
-            .with_timezone(&Utc);
+        let t = DateTime::parse_from_rfc3339("2026-11-27T09:15:00.123+01:00").unwrap().with_timezone(&Utc);
         let k = RunKey::new(JobId::parse("j").unwrap(), t);
         assert_eq!(k.to_string(), "j@2026-11-27T08:15:00.123Z");
     }

@@ -24,13 +24,7 @@ pub const DISPATCH_V1: &str = "flowgate.dispatch.v1";
 
 impl DispatchMessage {
     pub fn new(key: &RunKey, attempt: u32, trigger: RunTrigger) -> Self {
-        Self {
-            flowgate_message: DISPATCH_V1.into(),
-            job: key.job.clone(),
-            logical_time: key.logical_time,
-            attempt,
-            trigger,
-        }
+        Self { flowgate_message: DISPATCH_V1.into(), job: key.job.clone(), logical_time: key.logical_time, attempt, trigger }
     }
     pub fn key(&self) -> RunKey {
         RunKey::new(self.job.clone(), self.logical_time)
@@ -38,12 +32,7 @@ impl DispatchMessage {
     /// Deterministic Service Bus MessageId: duplicates of the same attempt collapse in the broker's
     /// duplicate-detection window.
     pub fn message_id(&self) -> String {
-        format!(
-            "{}@{}#{}",
-            self.job,
-            instant_key(self.logical_time),
-            self.attempt
-        )
+        format!("{}@{}#{}", self.job, instant_key(self.logical_time), self.attempt)
     }
 }
 
@@ -76,17 +65,10 @@ mod tests {
 
     #[test]
     fn message_id_is_deterministic() {
-        let t = DateTime::parse_from_rfc3339("2026-11-27T09:15:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let m = DispatchMessage::new(
-            &RunKey::new(JobId::parse("j").unwrap(), t),
-            2,
-            RunTrigger::Schedule,
-        );
+        let t = DateTime::parse_from_rfc3339("2026-11-27T09:15:00Z").unwrap().with_timezone(&Utc);
+        let m = DispatchMessage::new(&RunKey::new(JobId::parse("j").unwrap(), t), 2, RunTrigger::Schedule);
         assert_eq!(m.message_id(), "j@2026-11-27T09:15:00.000Z#2");
-        let back: DispatchMessage =
-            serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+        let back: DispatchMessage = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
         assert_eq!(back, m);
     }
 }

@@ -3,6 +3,7 @@
 //! state is passed in.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -21,32 +22,45 @@ use crate::domain::sla::deadline;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Why {
-    Schedule {
-        expression: String,
-        local_time: LocalMapping,
-    },
-    ExpectedArrival {
-        dataset: String,
-        every: String,
-    },
-    AfterDependencies {
-        upstream: Vec<String>,
-    },
+    Schedule { expression: Arc<str>, local_time: LocalMapping },
+    ExpectedArrival { dataset: Arc<str>, every: Arc<str> },
+    AfterDependencies { upstream: Arc<[String]> },
 }
 
-/// One planned run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One planned run. Shared parts are reference-counted: a week of a large catalog is millions.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Planned {
-    pub job: String,
+    pub job: Arc<str>,
     pub at: DateTime<Utc>,
-    /// The job's wall-clock time, e.g. `2026-11-27 09:15:00 GMT`.
-    pub local: String,
-    pub timezone: String,
+    pub timezone: Tz,
     pub why: Why,
     /// What could hold it.
-    pub blockers: Vec<String>,
+    pub blockers: Arc<[String]>,
     pub sla_warn_at: Option<DateTime<Utc>>,
     pub sla_deadline: Option<DateTime<Utc>>,
+}
+
+impl Planned {
+    /// The job's wall-clock time, e.g. `2026-11-27 09:15:00 GMT`.
+    pub fn local(&self) -> String {
+        self.at.with_timezone(&self.timezone).format("%Y-%m-%d %H:%M:%S %Z").to_string()
+    }
+}
+
+impl Serialize for Planned {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Planned", 8)?;
+        st.serialize_field("job", &*self.job)?;
+        st.serialize_field("at", &self.at)?;
+        st.serialize_field("local", &self.local())?;
+        st.serialize_field("timezone", self.timezone.name())?;
+        st.serialize_field("why", &self.why)?;
+        st.serialize_field("blockers", &*self.blockers)?;
+        st.serialize_field("sla_warn_at", &self.sla_warn_at)?;
+        st.serialize_field("sla_deadline", &self.sla_deadline)?;
+        st.end()
+    }
 }
 
 /// What the current state adds (from `--state`).
@@ -60,32 +74,21 @@ pub struct PlanState {
 
 /// Plans `(from, until]`. At most `cap` runs (the earliest), so that a huge catalog cannot
 /// exhaust memory; `truncated` says whether the cap was reached.
-pub fn plan(
-    catalog: &Catalog,
-    from: DateTime<Utc>,
-    until: DateTime<Utc>,
-    state: &PlanState,
-    cap: usize,
-) -> (Vec<Planned>, bool) {
+pub fn plan(catalog: &Catalog, from: DateTime<Utc>, until: DateTime<Utc>, state: &PlanState, cap: usize) -> (Vec<Planned>, bool) {
     let mut out: Vec<Planned> = Vec::new();
     let mut times: HashMap<&JobId, Vec<DateTime<Utc>>> = HashMap::new();
     let mut truncated = false;
     for job in catalog.jobs.values().filter(|j| j.enabled) {
+        let shared = Shared::of(job);
         let planned = match &job.trigger {
-            Trigger::Schedule(cron) => cron
-                .slots(from, until, job.timezone, cap + 1)
-                .into_iter()
-                .filter(|s| s.mapping != LocalMapping::MergedIntoGapEnd)
-                .map(|s| {
-                    (
-                        s.at,
-                        Why::Schedule {
-                            expression: cron.as_str().to_string(),
-                            local_time: s.mapping,
-                        },
-                    )
-                })
-                .collect::<Vec<_>>(),
+            Trigger::Schedule(cron) => {
+                let expression: Arc<str> = Arc::from(cron.as_str());
+                cron.slots(from, until, job.timezone, cap + 1)
+                    .into_iter()
+                    .filter(|s| s.mapping != LocalMapping::MergedIntoGapEnd)
+                    .map(|s| (s.at, Why::Schedule { expression: expression.clone(), local_time: s.mapping }))
+                    .collect::<Vec<_>>()
+            }
             Trigger::Arrival(ds) => expected_arrivals(catalog, ds, from, until, state, cap + 1),
             Trigger::Dependencies => continue,
         };
@@ -93,39 +96,25 @@ pub fn plan(
         let list = times.entry(&job.id).or_default();
         for (at, why) in planned.into_iter().take(cap) {
             list.push(at);
-            out.push(entry(job, at, why, state));
+            out.push(entry(job, &shared, at, why, state));
         }
     }
     // Dependency-only jobs follow their upstream runs, in dependency order.
-    let mut remaining: Vec<&Job> = catalog
-        .jobs
-        .values()
-        .filter(|j| j.enabled && matches!(j.trigger, Trigger::Dependencies))
-        .collect();
+    let mut remaining: Vec<&Job> = catalog.jobs.values().filter(|j| j.enabled && matches!(j.trigger, Trigger::Dependencies)).collect();
     while !remaining.is_empty() {
         let before = remaining.len();
         remaining.retain(|job| {
-            let ready = job
-                .depends_on
-                .iter()
-                .all(|d| times.contains_key(d) || !catalog.jobs.get(d).is_some_and(|u| u.enabled));
+            let ready = job.depends_on.iter().all(|d| times.contains_key(d) || !catalog.jobs.get(d).is_some_and(|u| u.enabled));
             if !ready {
                 return true;
             }
-            let mut at: Vec<DateTime<Utc>> = job
-                .depends_on
-                .iter()
-                .filter_map(|d| times.get(d))
-                .flatten()
-                .copied()
-                .collect();
+            let mut at: Vec<DateTime<Utc>> = job.depends_on.iter().filter_map(|d| times.get(d)).flatten().copied().collect();
             at.sort();
             at.dedup();
-            let why = Why::AfterDependencies {
-                upstream: job.depends_on.iter().map(|d| d.to_string()).collect(),
-            };
+            let why = Why::AfterDependencies { upstream: job.depends_on.iter().map(|d| d.to_string()).collect() };
+            let shared = Shared::of(job);
             for t in &at {
-                out.push(entry(job, *t, why.clone(), state));
+                out.push(entry(job, &shared, *t, why.clone(), state));
             }
             times.insert(&job.id, at);
             false
@@ -134,7 +123,7 @@ pub fn plan(
             break; // a cycle (rejected by validation) or disabled upstreams
         }
     }
-    out.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.job.cmp(&b.job)));
+    out.sort_unstable_by(|a, b| a.at.cmp(&b.at).then_with(|| a.job.cmp(&b.job)));
     if out.len() > cap {
         out.truncate(cap);
         truncated = true;
@@ -158,10 +147,7 @@ fn expected_arrivals(
         return Vec::new();
     }
     let mut t = state.last_arrivals.get(ds).copied().unwrap_or(from);
-    let why = Why::ExpectedArrival {
-        dataset: ds.to_string(),
-        every: format_duration(every),
-    };
+    let why = Why::ExpectedArrival { dataset: Arc::from(ds.as_str()), every: Arc::from(format_duration(every).as_str()) };
     let mut out = Vec::new();
     while out.len() < cap {
         t += step;
@@ -175,39 +161,44 @@ fn expected_arrivals(
     out
 }
 
-fn entry(job: &Job, at: DateTime<Utc>, why: Why, state: &PlanState) -> Planned {
-    let mut blockers = Vec::new();
-    for d in &job.depends_on {
-        let how = if job.wait.window.is_zero() {
-            "the same slot".to_string()
-        } else {
-            format!("within {}", format_duration(job.wait.window))
-        };
-        blockers.push(format!(
-            "dependency `{d}` ({how}; gives up after {})",
-            format_duration(job.wait.limit)
-        ));
-    }
-    if job.overlap != OverlapPolicy::Allow {
-        if let Some((_, t, st)) = state
-            .unfinished
+/// What every planned run of a job shares.
+struct Shared {
+    job: Arc<str>,
+    blockers: Arc<[String]>,
+}
+
+impl Shared {
+    fn of(job: &Job) -> Self {
+        let blockers: Vec<String> = job
+            .depends_on
             .iter()
-            .filter(|(j, t, _)| *j == job.id && *t < at)
-            .max_by_key(|(_, t, _)| *t)
-        {
-            blockers.push(format!(
-                "previous run {} is {st} (overlap: {})",
-                crate::domain::ids::instant_key(*t),
-                overlap_name(job.overlap)
-            ));
+            .map(|d| {
+                let how = if job.wait.window.is_zero() {
+                    "the same slot".to_string()
+                } else {
+                    format!("within {}", format_duration(job.wait.window))
+                };
+                format!("dependency `{d}` ({how}; gives up after {})", format_duration(job.wait.limit))
+            })
+            .collect();
+        Self { job: Arc::from(job.id.as_str()), blockers: blockers.into() }
+    }
+}
+
+fn entry(job: &Job, shared: &Shared, at: DateTime<Utc>, why: Why, state: &PlanState) -> Planned {
+    let mut blockers = shared.blockers.clone();
+    if job.overlap != OverlapPolicy::Allow && !state.unfinished.is_empty() {
+        if let Some((_, t, st)) = state.unfinished.iter().filter(|(j, t, _)| *j == job.id && *t < at).max_by_key(|(_, t, _)| *t) {
+            let mut v = blockers.to_vec();
+            v.push(format!("previous run {} is {st} (overlap: {})", crate::domain::ids::instant_key(*t), overlap_name(job.overlap)));
+            blockers = v.into();
         }
     }
     let d = job.sla.as_ref().and_then(|s| deadline(s, at, job.timezone));
     Planned {
-        job: job.id.to_string(),
+        job: shared.job.clone(),
         at,
-        local: local_text(at, job.timezone),
-        timezone: job.timezone.name().to_string(),
+        timezone: job.timezone,
         why,
         blockers,
         sla_warn_at: d.and_then(|d| d.warn_at),
@@ -223,17 +214,11 @@ fn overlap_name(p: OverlapPolicy) -> &'static str {
     }
 }
 
-fn local_text(at: DateTime<Utc>, tz: Tz) -> String {
-    at.with_timezone(&tz)
-        .format("%Y-%m-%d %H:%M:%S %Z")
-        .to_string()
-}
-
 /// Counts by job, for summaries.
 pub fn counts(plan: &[Planned]) -> BTreeMap<&str, usize> {
     let mut m = BTreeMap::new();
     for p in plan {
-        *m.entry(p.job.as_str()).or_default() += 1;
+        *m.entry(&*p.job).or_default() += 1;
     }
     m
 }
@@ -241,29 +226,19 @@ pub fn counts(plan: &[Planned]) -> BTreeMap<&str, usize> {
 /// A readable reason for a plan entry.
 pub fn why_text(w: &Why) -> String {
     match w {
-        Why::Schedule {
-            expression,
-            local_time,
-        } => match local_time {
+        Why::Schedule { expression, local_time } => match local_time {
             LocalMapping::Exact => format!("schedule `{expression}`"),
             LocalMapping::FirstOfTwo => {
                 format!("schedule `{expression}` (local time happens twice: first)")
             }
-            _ => format!(
-                "schedule `{expression}` (local time skipped by DST: runs at the gap's end)"
-            ),
+            _ => format!("schedule `{expression}` (local time skipped by DST: runs at the gap's end)"),
         },
         Why::ExpectedArrival { dataset, every } => {
             format!("expected arrival of `{dataset}` (every {every})")
         }
-        Why::AfterDependencies { upstream } => format!(
-            "after {}",
-            upstream
-                .iter()
-                .map(|u| format!("`{u}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        Why::AfterDependencies { upstream } => {
+            format!("after {}", upstream.iter().map(|u| format!("`{u}`")).collect::<Vec<_>>().join(", "))
+        }
     }
 }
 

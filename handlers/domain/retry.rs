@@ -14,12 +14,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self {
-            max_attempts: 3,
-            initial_delay: Duration::from_secs(30),
-            multiplier: 2.0,
-            max_delay: Duration::from_secs(600),
-        }
+        Self { max_attempts: 3, initial_delay: Duration::from_secs(30), multiplier: 2.0, max_delay: Duration::from_secs(600) }
     }
 }
 
@@ -31,9 +26,7 @@ impl RetryPolicy {
 
     /// The ceiling of the delay after attempt `attempt` (1-based): initial × multiplier^(attempt-1), capped.
     pub fn ceiling(&self, attempt: u32) -> Duration {
-        let exp = self
-            .multiplier
-            .powi(attempt.saturating_sub(1).min(64) as i32);
+        let exp = self.multiplier.powi(attempt.saturating_sub(1).min(64) as i32);
         let secs = (self.initial_delay.as_secs_f64() * exp).min(self.max_delay.as_secs_f64());
         Duration::from_secs_f64(secs.max(0.0))
     }
@@ -56,12 +49,8 @@ mod tests {
 
     #[test]
     fn ceilings_grow_and_cap() {
-        let p = RetryPolicy {
-            max_attempts: 10,
-            initial_delay: Duration::from_secs(1),
-            multiplier: 2.0,
-            max_delay: Duration::from_secs(10),
-        };
+        let p =
+            RetryPolicy { max_attempts: 10, initial_delay: Duration::from_secs(1), multiplier: 2.0, max_delay: Duration::from_secs(10) };
         let c: Vec<u64> = (1..=6).map(|a| p.ceiling(a).as_secs()).collect();
         assert_eq!(c, vec![1, 2, 4, 8, 10, 10]);
         assert!(p.allows_another(9));
@@ -74,10 +63,7 @@ mod tests {
         assert_eq!(p.delay(1, 0.0, None), Duration::ZERO);
         assert_eq!(p.delay(1, 0.5, None), Duration::from_secs(15));
         assert_eq!(p.delay(1, 7.0, None), Duration::from_secs(30));
-        assert_eq!(
-            p.delay(1, 0.1, Some(Duration::from_secs(120))),
-            Duration::from_secs(120)
-        );
+        assert_eq!(p.delay(1, 0.1, Some(Duration::from_secs(120))), Duration::from_secs(120));
         assert_eq!(p.delay(30, 1.0, None), Duration::from_secs(600));
     }
 }

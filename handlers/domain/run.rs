@@ -36,17 +36,11 @@ pub enum RunStatus {
 
 impl RunStatus {
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            Self::Succeeded | Self::Failed | Self::Quarantined | Self::Blocked | Self::Skipped
-        )
+        matches!(self, Self::Succeeded | Self::Failed | Self::Quarantined | Self::Blocked | Self::Skipped)
     }
     /// Finished without success: what blocks the runs that depend on it.
     pub fn blocks_dependents(self) -> bool {
-        matches!(
-            self,
-            Self::Failed | Self::Quarantined | Self::Blocked | Self::Skipped
-        )
+        matches!(self, Self::Failed | Self::Quarantined | Self::Blocked | Self::Skipped)
     }
     pub const ALL: [RunStatus; 9] = [
         Self::Waiting,
@@ -83,10 +77,7 @@ impl fmt::Display for RunStatus {
 impl FromStr for RunStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| format!("unknown run status `{s}`"))
+        Self::ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| format!("unknown run status `{s}`"))
     }
 }
 
@@ -95,11 +86,7 @@ impl FromStr for RunStatus {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RunTrigger {
     Schedule,
-    Arrival {
-        dataset: String,
-        container: String,
-        path: String,
-    },
+    Arrival { dataset: String, container: String, path: String },
     Manual,
 }
 
@@ -145,12 +132,7 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
-    pub fn pending(
-        job: JobId,
-        logical_time: DateTime<Utc>,
-        trigger: RunTrigger,
-        now: DateTime<Utc>,
-    ) -> Self {
+    pub fn pending(job: JobId, logical_time: DateTime<Utc>, trigger: RunTrigger, now: DateTime<Utc>) -> Self {
         Self {
             job,
             logical_time,
@@ -178,16 +160,9 @@ impl RunRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// Every request succeeded.
-    Done {
-        records_in: u64,
-        records_out: u64,
-        output: Option<String>,
-    },
+    Done { records_in: u64, records_out: u64, output: Option<String> },
     /// Worth another attempt after at least `after` (a server's Retry-After, if it gave one).
-    Retry {
-        reason: String,
-        after: Option<Duration>,
-    },
+    Retry { reason: String, after: Option<Duration> },
     /// Retrying will not help.
     Quarantine { reason: String },
 }
@@ -200,10 +175,7 @@ mod tests {
     fn statuses_round_trip() {
         for s in RunStatus::ALL {
             assert_eq!(s.as_str().parse::<RunStatus>().unwrap(), s);
-            assert_eq!(
-                serde_json::to_value(s).unwrap(),
-                serde_json::json!(s.as_str())
-            );
+            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
         }
         assert!("done".parse::<RunStatus>().is_err());
         assert!(RunStatus::Quarantined.is_terminal());

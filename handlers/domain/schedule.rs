@@ -37,27 +37,16 @@ impl fmt::Debug for Ncrontab {
     }
 }
 
-const FIELDS: [(&str, u32, u32); 6] = [
-    ("second", 0, 59),
-    ("minute", 0, 59),
-    ("hour", 0, 23),
-    ("day", 1, 31),
-    ("month", 1, 12),
-    ("day-of-week", 0, 6),
-];
-const MONTHS: [&str; 12] = [
-    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
-];
+const FIELDS: [(&str, u32, u32); 6] =
+    [("second", 0, 59), ("minute", 0, 59), ("hour", 0, 23), ("day", 1, 31), ("month", 1, 12), ("day-of-week", 0, 6)];
+const MONTHS: [&str; 12] = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
 const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
 impl Ncrontab {
     /// Parses an expression, rejecting what Azure's NCrontab would reject (5 or 7 fields, `?`, `L`,
     /// `W`, `#`, `@daily` nicknames, out-of-range values).
     pub fn parse(expr: &str) -> Result<Self, ScheduleError> {
-        let fail = |why: String| ScheduleError {
-            expr: expr.to_string(),
-            why,
-        };
+        let fail = |why: String| ScheduleError { expr: expr.to_string(), why };
         let fields: Vec<&str> = expr.split_whitespace().collect();
         if fields.len() != 6 {
             return Err(fail(format!(
@@ -77,10 +66,7 @@ impl Ncrontab {
             .build()
             .parse(&fields.join(" "))
             .map_err(|e| fail(e.to_string()))?;
-        Ok(Self {
-            text: fields.join(" "),
-            cron: Box::new(cron),
-        })
+        Ok(Self { text: fields.join(" "), cron: Box::new(cron) })
     }
 
     pub fn as_str(&self) -> &str {
@@ -111,11 +97,7 @@ impl Ncrontab {
         // Local wall times are visited backwards; a fold's second pass maps to its first.
         let mut local = before.with_timezone(&tz).naive_local() + chrono::Duration::hours(2);
         for _ in 0..MAX_STEPS {
-            let prev = self
-                .cron
-                .find_previous_occurrence(&local.and_utc(), false)
-                .ok()?
-                .naive_utc();
+            let prev = self.cron.find_previous_occurrence(&local.and_utc(), false).ok()?.naive_utc();
             let slot = map_local(prev, tz)?;
             if slot.at < before {
                 return Some(slot.at);
@@ -129,13 +111,7 @@ impl Ncrontab {
     /// spring-forward gap runs when the gap ends; when several do, the first is
     /// [`LocalMapping::ShiftedPastGap`] and the rest are [`LocalMapping::MergedIntoGapEnd`]
     /// (listed so that the caller records them, never dropped silently).
-    pub fn slots(
-        &self,
-        after: DateTime<Utc>,
-        until: DateTime<Utc>,
-        tz: Tz,
-        cap: usize,
-    ) -> Vec<Slot> {
+    pub fn slots(&self, after: DateTime<Utc>, until: DateTime<Utc>, tz: Tz, cap: usize) -> Vec<Slot> {
         let mut out: Vec<Slot> = Vec::new();
         let Some(first) = self.next_slot(after, tz) else {
             return out;
@@ -167,26 +143,13 @@ impl Ncrontab {
     }
 
     /// Slot instants in `(after, until]`, at most `cap` (merged gap slots left out).
-    pub fn occurrences(
-        &self,
-        after: DateTime<Utc>,
-        until: DateTime<Utc>,
-        tz: Tz,
-        cap: usize,
-    ) -> Vec<DateTime<Utc>> {
-        self.slots(after, until, tz, cap)
-            .into_iter()
-            .filter(|s| s.mapping != LocalMapping::MergedIntoGapEnd)
-            .map(|s| s.at)
-            .collect()
+    pub fn occurrences(&self, after: DateTime<Utc>, until: DateTime<Utc>, tz: Tz, cap: usize) -> Vec<DateTime<Utc>> {
+        self.slots(after, until, tz, cap).into_iter().filter(|s| s.mapping != LocalMapping::MergedIntoGapEnd).map(|s| s.at).collect()
     }
 
     fn next_local(&self, after: NaiveDateTime) -> Option<NaiveDateTime> {
         // The cron is matched against the wall clock: a naive time stands in as UTC, which has no DST.
-        self.cron
-            .find_next_occurrence(&after.and_utc(), false)
-            .ok()
-            .map(|t| t.naive_utc())
+        self.cron.find_next_occurrence(&after.and_utc(), false).ok().map(|t| t.naive_utc())
     }
 }
 
@@ -222,16 +185,8 @@ pub fn local_to_instant(local: NaiveDateTime, tz: Tz) -> Option<DateTime<Utc>> {
 
 fn map_local(local: NaiveDateTime, tz: Tz) -> Option<Slot> {
     match tz.from_local_datetime(&local) {
-        LocalResult::Single(t) => Some(Slot {
-            at: t.with_timezone(&Utc),
-            local,
-            mapping: LocalMapping::Exact,
-        }),
-        LocalResult::Ambiguous(first, _) => Some(Slot {
-            at: first.with_timezone(&Utc),
-            local,
-            mapping: LocalMapping::FirstOfTwo,
-        }),
+        LocalResult::Single(t) => Some(Slot { at: t.with_timezone(&Utc), local, mapping: LocalMapping::Exact }),
+        LocalResult::Ambiguous(first, _) => Some(Slot { at: first.with_timezone(&Utc), local, mapping: LocalMapping::FirstOfTwo }),
         LocalResult::None => {
             // Walk minute by minute to the end of the gap (gaps are at most a few hours).
             let mut probe = local.with_second(0)?.with_nanosecond(0)?;
@@ -239,11 +194,7 @@ fn map_local(local: NaiveDateTime, tz: Tz) -> Option<Slot> {
                 probe += chrono::Duration::minutes(1);
                 match tz.from_local_datetime(&probe) {
                     LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => {
-                        return Some(Slot {
-                            at: t.with_timezone(&Utc),
-                            local,
-                            mapping: LocalMapping::ShiftedPastGap,
-                        })
+                        return Some(Slot { at: t.with_timezone(&Utc), local, mapping: LocalMapping::ShiftedPastGap })
                     }
                     LocalResult::None => {}
                 }
@@ -262,11 +213,7 @@ fn check_field(text: &str, name: &str, lo: u32, hi: u32) -> Result<(), String> {
         if let Some(s) = step {
             match s.parse::<u32>() {
                 Ok(n) if n >= 1 => {}
-                _ => {
-                    return Err(format!(
-                        "the {name} field has step `/{s}`; a step is a whole number of at least 1"
-                    ))
-                }
+                _ => return Err(format!("the {name} field has step `/{s}`; a step is a whole number of at least 1")),
             }
         }
         if range == "*" {
@@ -281,9 +228,7 @@ fn check_field(text: &str, name: &str, lo: u32, hi: u32) -> Result<(), String> {
             values.push(field_value(b, name, lo, hi)?);
         }
         if values.len() == 2 && values[0] > values[1] {
-            return Err(format!(
-                "the {name} field has the range `{range}`, which runs backwards"
-            ));
+            return Err(format!("the {name} field has the range `{range}`, which runs backwards"));
         }
     }
     Ok(())
@@ -292,11 +237,7 @@ fn check_field(text: &str, name: &str, lo: u32, hi: u32) -> Result<(), String> {
 fn field_value(token: &str, name: &str, lo: u32, hi: u32) -> Result<u32, String> {
     if let Ok(n) = token.parse::<u32>() {
         if n < lo || n > hi {
-            let extra = if name == "day-of-week" && n == 7 {
-                " (Sunday is 0 in NCRONTAB)"
-            } else {
-                ""
-            };
+            let extra = if name == "day-of-week" && n == 7 { " (Sunday is 0 in NCRONTAB)" } else { "" };
             return Err(format!("the {name} field allows {lo}-{hi}, not {n}{extra}"));
         }
         return Ok(n);
@@ -308,25 +249,13 @@ fn field_value(token: &str, name: &str, lo: u32, hi: u32) -> Result<u32, String>
         _ => &[],
     };
     if let Some(i) = names.iter().position(|n| *n == upper) {
-        return Ok(if name == "month" {
-            i as u32 + 1
-        } else {
-            i as u32
-        });
+        return Ok(if name == "month" { i as u32 + 1 } else { i as u32 });
     }
-    if matches!(upper.as_str(), "?" | "L" | "W")
-        || upper.contains('#')
-        || upper.ends_with('L')
-        || upper.ends_with('W')
-    {
-        return Err(format!(
-            "the {name} field uses `{token}`, a Quartz extension that NCRONTAB does not support"
-        ));
+    if matches!(upper.as_str(), "?" | "L" | "W") || upper.contains('#') || upper.ends_with('L') || upper.ends_with('W') {
+        return Err(format!("the {name} field uses `{token}`, a Quartz extension that NCRONTAB does not support"));
     }
     if token.starts_with('@') {
-        return Err(format!(
-            "`{token}` nicknames are not NCRONTAB; write the six fields out"
-        ));
+        return Err(format!("`{token}` nicknames are not NCRONTAB; write the six fields out"));
     }
     Err(format!(
         "the {name} field has `{token}`, which is neither a number in {lo}-{hi}{}",
@@ -343,9 +272,7 @@ impl FromStr for Ncrontab {
 
 /// Parses an IANA time zone name.
 pub fn parse_zone(name: &str) -> Result<Tz, String> {
-    name.parse::<Tz>().map_err(|_| {
-        format!("`{name}` is not an IANA time zone name (e.g. `Europe/London`, `UTC`)")
-    })
+    name.parse::<Tz>().map_err(|_| format!("`{name}` is not an IANA time zone name (e.g. `Europe/London`, `UTC`)"))
 }
 
 #[cfg(test)]
@@ -359,34 +286,22 @@ mod tests {
     #[test]
     fn every_five_minutes() {
         let c = Ncrontab::parse("0 */5 * * * *").unwrap();
-        assert_eq!(
-            c.next_after(utc("2026-11-27T10:02:00Z"), Tz::UTC),
-            Some(utc("2026-11-27T10:05:00Z"))
-        );
-        assert_eq!(
-            c.next_after(utc("2026-11-27T10:05:00Z"), Tz::UTC),
-            Some(utc("2026-11-27T10:10:00Z"))
-        );
+        assert_eq!(c.next_after(utc("2026-11-27T10:02:00Z"), Tz::UTC), Some(utc("2026-11-27T10:05:00Z")));
+        assert_eq!(c.next_after(utc("2026-11-27T10:05:00Z"), Tz::UTC), Some(utc("2026-11-27T10:10:00Z")));
     }
 
     #[test]
     fn both_day_fields_must_match() {
         // The 13th that is also a Friday: 2026-11-13 is a Friday.
         let c = Ncrontab::parse("0 0 9 13 * FRI").unwrap();
-        assert_eq!(
-            c.next_after(utc("2026-10-01T00:00:00Z"), Tz::UTC),
-            Some(utc("2026-11-13T09:00:00Z"))
-        );
+        assert_eq!(c.next_after(utc("2026-10-01T00:00:00Z"), Tz::UTC), Some(utc("2026-11-13T09:00:00Z")));
     }
 
     #[test]
     fn sunday_is_zero_and_names_work() {
         let c = Ncrontab::parse("0 30 8 * Jan-Dec 0").unwrap();
         // 2026-11-29 is a Sunday.
-        assert_eq!(
-            c.next_after(utc("2026-11-27T00:00:00Z"), Tz::UTC),
-            Some(utc("2026-11-29T08:30:00Z"))
-        );
+        assert_eq!(c.next_after(utc("2026-11-27T00:00:00Z"), Tz::UTC), Some(utc("2026-11-29T08:30:00Z")));
     }
 
     #[test]
@@ -394,10 +309,7 @@ mod tests {
         let c = Ncrontab::parse("0 0 9 * * *").unwrap();
         let london = parse_zone("Europe/London").unwrap();
         // Summer time: 09:00 BST = 08:00 UTC.
-        assert_eq!(
-            c.next_after(utc("2026-07-01T00:00:00Z"), london),
-            Some(utc("2026-07-01T08:00:00Z"))
-        );
+        assert_eq!(c.next_after(utc("2026-07-01T00:00:00Z"), london), Some(utc("2026-07-01T08:00:00Z")));
     }
 
     #[test]
@@ -427,174 +339,73 @@ mod tests {
     /// (expression, zone, after, expected next slots as UTC instants)
     const TABLE: &[(&str, &str, &str, &[&str])] = &[
         // seconds, steps, lists, ranges
-        (
-            "*/20 * * * * *",
-            "UTC",
-            "2026-11-27T10:00:00Z",
-            &[
-                "2026-11-27T10:00:20Z",
-                "2026-11-27T10:00:40Z",
-                "2026-11-27T10:01:00Z",
-            ],
-        ),
+        ("*/20 * * * * *", "UTC", "2026-11-27T10:00:00Z", &["2026-11-27T10:00:20Z", "2026-11-27T10:00:40Z", "2026-11-27T10:01:00Z"]),
         (
             "0 0,30 9-10 * * *",
             "UTC",
             "2026-11-27T08:00:00Z",
-            &[
-                "2026-11-27T09:00:00Z",
-                "2026-11-27T09:30:00Z",
-                "2026-11-27T10:00:00Z",
-                "2026-11-27T10:30:00Z",
-                "2026-11-28T09:00:00Z",
-            ],
+            &["2026-11-27T09:00:00Z", "2026-11-27T09:30:00Z", "2026-11-27T10:00:00Z", "2026-11-27T10:30:00Z", "2026-11-28T09:00:00Z"],
         ),
         (
             "0 10-50/20 * * * *",
             "UTC",
             "2026-11-27T10:00:00Z",
-            &[
-                "2026-11-27T10:10:00Z",
-                "2026-11-27T10:30:00Z",
-                "2026-11-27T10:50:00Z",
-                "2026-11-27T11:10:00Z",
-            ],
+            &["2026-11-27T10:10:00Z", "2026-11-27T10:30:00Z", "2026-11-27T10:50:00Z", "2026-11-27T11:10:00Z"],
         ),
         // names: months and days, any case
-        (
-            "0 0 12 * feb,Dec sun",
-            "UTC",
-            "2026-11-27T00:00:00Z",
-            &["2026-12-06T12:00:00Z", "2026-12-13T12:00:00Z"],
-        ),
-        (
-            "0 0 8 * * Mon-Fri",
-            "UTC",
-            "2026-11-27T09:00:00Z",
-            &["2026-11-30T08:00:00Z", "2026-12-01T08:00:00Z"],
-        ),
+        ("0 0 12 * feb,Dec sun", "UTC", "2026-11-27T00:00:00Z", &["2026-12-06T12:00:00Z", "2026-12-13T12:00:00Z"]),
+        ("0 0 8 * * Mon-Fri", "UTC", "2026-11-27T09:00:00Z", &["2026-11-30T08:00:00Z", "2026-12-01T08:00:00Z"]),
         // day-of-week 0 and 6
-        (
-            "0 0 0 * * 0,6",
-            "UTC",
-            "2026-11-27T00:00:00Z",
-            &[
-                "2026-11-28T00:00:00Z",
-                "2026-11-29T00:00:00Z",
-                "2026-12-05T00:00:00Z",
-            ],
-        ),
+        ("0 0 0 * * 0,6", "UTC", "2026-11-27T00:00:00Z", &["2026-11-28T00:00:00Z", "2026-11-29T00:00:00Z", "2026-12-05T00:00:00Z"]),
         // both day fields restricted: both must match (Friday the 13th)
-        (
-            "0 0 9 13 * 5",
-            "UTC",
-            "2026-01-01T00:00:00Z",
-            &[
-                "2026-02-13T09:00:00Z",
-                "2026-03-13T09:00:00Z",
-                "2026-11-13T09:00:00Z",
-            ],
-        ),
+        ("0 0 9 13 * 5", "UTC", "2026-01-01T00:00:00Z", &["2026-02-13T09:00:00Z", "2026-03-13T09:00:00Z", "2026-11-13T09:00:00Z"]),
         // month ends: the 31st skips short months; Feb 29 only in leap years
-        (
-            "0 0 0 31 * *",
-            "UTC",
-            "2026-01-31T00:00:00Z",
-            &[
-                "2026-03-31T00:00:00Z",
-                "2026-05-31T00:00:00Z",
-                "2026-07-31T00:00:00Z",
-            ],
-        ),
-        (
-            "0 0 0 29 2 *",
-            "UTC",
-            "2026-01-01T00:00:00Z",
-            &["2028-02-29T00:00:00Z", "2032-02-29T00:00:00Z"],
-        ),
+        ("0 0 0 31 * *", "UTC", "2026-01-31T00:00:00Z", &["2026-03-31T00:00:00Z", "2026-05-31T00:00:00Z", "2026-07-31T00:00:00Z"]),
+        ("0 0 0 29 2 *", "UTC", "2026-01-01T00:00:00Z", &["2028-02-29T00:00:00Z", "2032-02-29T00:00:00Z"]),
         ("0 0 0 L * *", "UTC", "2026-01-01T00:00:00Z", &[]),
         // time zones
-        (
-            "0 0 9 * * *",
-            "Europe/London",
-            "2026-07-01T00:00:00Z",
-            &["2026-07-01T08:00:00Z", "2026-07-02T08:00:00Z"],
-        ),
-        (
-            "0 0 9 * * *",
-            "America/New_York",
-            "2026-01-01T00:00:00Z",
-            &["2026-01-01T14:00:00Z"],
-        ),
-        (
-            "0 0 9 * * *",
-            "Australia/Sydney",
-            "2026-01-01T00:00:00Z",
-            &["2026-01-01T22:00:00Z"],
-        ),
+        ("0 0 9 * * *", "Europe/London", "2026-07-01T00:00:00Z", &["2026-07-01T08:00:00Z", "2026-07-02T08:00:00Z"]),
+        ("0 0 9 * * *", "America/New_York", "2026-01-01T00:00:00Z", &["2026-01-01T14:00:00Z"]),
+        ("0 0 9 * * *", "Australia/Sydney", "2026-01-01T00:00:00Z", &["2026-01-01T22:00:00Z"]),
         // London spring forward (29 Mar 2026, 01:00 GMT -> 02:00 BST): 01:30 does not exist, runs at the gap's end
         (
             "0 30 1 * * *",
             "Europe/London",
             "2026-03-28T00:00:00Z",
-            &[
-                "2026-03-28T01:30:00Z",
-                "2026-03-29T01:00:00Z",
-                "2026-03-30T00:30:00Z",
-            ],
+            &["2026-03-28T01:30:00Z", "2026-03-29T01:00:00Z", "2026-03-30T00:30:00Z"],
         ),
         // London fall back (25 Oct 2026, 02:00 BST -> 01:00 GMT): 01:30 happens twice, runs once at the first
         (
             "0 30 1 * * *",
             "Europe/London",
             "2026-10-24T00:00:00Z",
-            &[
-                "2026-10-24T00:30:00Z",
-                "2026-10-25T00:30:00Z",
-                "2026-10-26T01:30:00Z",
-            ],
+            &["2026-10-24T00:30:00Z", "2026-10-25T00:30:00Z", "2026-10-26T01:30:00Z"],
         ),
         // New York (8 Mar 2026 gap 02:00-03:00; 1 Nov 2026 fold 01:00-02:00)
         (
             "0 30 2 * * *",
             "America/New_York",
             "2026-03-07T00:00:00Z",
-            &[
-                "2026-03-07T07:30:00Z",
-                "2026-03-08T07:00:00Z",
-                "2026-03-09T06:30:00Z",
-            ],
+            &["2026-03-07T07:30:00Z", "2026-03-08T07:00:00Z", "2026-03-09T06:30:00Z"],
         ),
         (
             "0 30 1 * * *",
             "America/New_York",
             "2026-10-31T00:00:00Z",
-            &[
-                "2026-10-31T05:30:00Z",
-                "2026-11-01T05:30:00Z",
-                "2026-11-02T06:30:00Z",
-            ],
+            &["2026-10-31T05:30:00Z", "2026-11-01T05:30:00Z", "2026-11-02T06:30:00Z"],
         ),
         // Sydney (5 Apr 2026 fold 02:00-03:00 AEDT->AEST; 4 Oct 2026 gap 02:00-03:00)
         (
             "0 30 2 * * *",
             "Australia/Sydney",
             "2026-04-03T00:00:00Z",
-            &[
-                "2026-04-03T15:30:00Z",
-                "2026-04-04T15:30:00Z",
-                "2026-04-05T16:30:00Z",
-            ],
+            &["2026-04-03T15:30:00Z", "2026-04-04T15:30:00Z", "2026-04-05T16:30:00Z"],
         ),
         (
             "0 30 2 * * *",
             "Australia/Sydney",
             "2026-10-02T00:00:00Z",
-            &[
-                "2026-10-02T16:30:00Z",
-                "2026-10-03T16:00:00Z",
-                "2026-10-04T15:30:00Z",
-            ],
+            &["2026-10-02T16:30:00Z", "2026-10-03T16:00:00Z", "2026-10-04T15:30:00Z"],
         ),
     ];
 
@@ -609,9 +420,7 @@ mod tests {
             let c = parsed.unwrap_or_else(|e| panic!("{expr}: {e}"));
             let mut t = utc(after);
             for w in *want {
-                let next = c
-                    .next_after(t, zone(tz))
-                    .unwrap_or_else(|| panic!("{expr} in {tz}: nothing after {t}"));
+                let next = c.next_after(t, zone(tz)).unwrap_or_else(|| panic!("{expr} in {tz}: nothing after {t}"));
                 assert_eq!(next, utc(w), "{expr} in {tz} after {t}");
                 t = next;
             }
@@ -621,21 +430,9 @@ mod tests {
     #[test]
     fn slots_in_a_gap_run_once_and_the_rest_are_reported() {
         let c = Ncrontab::parse("0 */15 * * * *").unwrap();
-        let s = c.slots(
-            utc("2026-03-29T00:40:00Z"),
-            utc("2026-03-29T01:20:00Z"),
-            zone("Europe/London"),
-            100,
-        );
-        let summary: Vec<(String, LocalMapping)> = s
-            .iter()
-            .map(|x| {
-                (
-                    format!("{} {}", x.local.format("%H:%M"), instant_key_short(x.at)),
-                    x.mapping,
-                )
-            })
-            .collect();
+        let s = c.slots(utc("2026-03-29T00:40:00Z"), utc("2026-03-29T01:20:00Z"), zone("Europe/London"), 100);
+        let summary: Vec<(String, LocalMapping)> =
+            s.iter().map(|x| (format!("{} {}", x.local.format("%H:%M"), instant_key_short(x.at)), x.mapping)).collect();
         assert_eq!(
             summary,
             vec![
@@ -648,36 +445,15 @@ mod tests {
                 ("02:15 01:15".to_string(), LocalMapping::Exact),
             ]
         );
-        assert_eq!(
-            c.occurrences(
-                utc("2026-03-29T00:40:00Z"),
-                utc("2026-03-29T01:20:00Z"),
-                zone("Europe/London"),
-                100
-            )
-            .len(),
-            3
-        );
+        assert_eq!(c.occurrences(utc("2026-03-29T00:40:00Z"), utc("2026-03-29T01:20:00Z"), zone("Europe/London"), 100).len(), 3);
     }
 
     #[test]
     fn a_fold_runs_each_wall_time_once() {
         let c = Ncrontab::parse("0 */30 * * * *").unwrap();
-        let s = c.slots(
-            utc("2026-10-24T23:00:00Z"),
-            utc("2026-10-25T02:00:00Z"),
-            zone("Europe/London"),
-            100,
-        );
-        let got: Vec<(String, LocalMapping)> = s
-            .iter()
-            .map(|x| {
-                (
-                    format!("{} {}", x.local.format("%H:%M"), instant_key_short(x.at)),
-                    x.mapping,
-                )
-            })
-            .collect();
+        let s = c.slots(utc("2026-10-24T23:00:00Z"), utc("2026-10-25T02:00:00Z"), zone("Europe/London"), 100);
+        let got: Vec<(String, LocalMapping)> =
+            s.iter().map(|x| (format!("{} {}", x.local.format("%H:%M"), instant_key_short(x.at)), x.mapping)).collect();
         assert_eq!(
             got,
             vec![
@@ -688,14 +464,8 @@ mod tests {
             ]
         );
         // prev_before agrees with next_after around the fold.
-        assert_eq!(
-            c.prev_before(utc("2026-10-25T02:00:00Z"), zone("Europe/London")),
-            Some(utc("2026-10-25T00:30:00Z"))
-        );
-        assert_eq!(
-            c.prev_before(utc("2026-10-25T00:30:00Z"), zone("Europe/London")),
-            Some(utc("2026-10-25T00:00:00Z"))
-        );
+        assert_eq!(c.prev_before(utc("2026-10-25T02:00:00Z"), zone("Europe/London")), Some(utc("2026-10-25T00:30:00Z")));
+        assert_eq!(c.prev_before(utc("2026-10-25T00:30:00Z"), zone("Europe/London")), Some(utc("2026-10-25T00:00:00Z")));
     }
 
     fn instant_key_short(t: DateTime<Utc>) -> String {
@@ -705,12 +475,7 @@ mod tests {
     #[test]
     fn occurrences_are_capped() {
         let c = Ncrontab::parse("0 * * * * *").unwrap();
-        let v = c.occurrences(
-            utc("2026-11-27T00:00:00Z"),
-            utc("2026-11-27T01:00:00Z"),
-            Tz::UTC,
-            10,
-        );
+        let v = c.occurrences(utc("2026-11-27T00:00:00Z"), utc("2026-11-27T01:00:00Z"), Tz::UTC, 10);
         assert_eq!(v.len(), 10);
         assert_eq!(v[0], utc("2026-11-27T00:01:00Z"));
     }

@@ -26,11 +26,7 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new().route(&format!("/{NAME}"), post(handle))
 }
 
-async fn handle(
-    State(deps): State<AppState>,
-    Extension(id): Extension<InvocationId>,
-    body: Bytes,
-) -> Response {
+async fn handle(State(deps): State<AppState>, Extension(id): Extension<InvocationId>, body: Bytes) -> Response {
     let env = match Envelope::parse(&body) {
         Ok(e) => e,
         Err(e) => return poison(&deps, &id, e.to_string(), &String::from_utf8_lossy(&body)).await,
@@ -38,27 +34,13 @@ async fn handle(
     let now = env.utc_now().unwrap_or_else(chrono::Utc::now);
     let raw = env.binding(BINDING).cloned().unwrap_or_default();
     let Some(event) = GridEvent::decode(&raw) else {
-        return poison(
-            &deps,
-            &id,
-            "not an Event Grid event".into(),
-            &raw.to_string(),
-        )
-        .await;
+        return poison(&deps, &id, "not an Event Grid event".into(), &raw.to_string()).await;
     };
     if event.event_type != BLOB_CREATED {
-        return reply::ok(
-            InvocationResponse::default().log(format!("ignored event type `{}`", event.event_type)),
-        );
+        return reply::ok(InvocationResponse::default().log(format!("ignored event type `{}`", event.event_type)));
     }
     let Some((container, path)) = event.blob() else {
-        return poison(
-            &deps,
-            &id,
-            "BlobCreated event without a blob subject or url".into(),
-            &raw.to_string(),
-        )
-        .await;
+        return poison(&deps, &id, "BlobCreated event without a blob subject or url".into(), &raw.to_string()).await;
     };
     let blob = BlobCreated {
         container,
@@ -69,18 +51,12 @@ async fn handle(
         event_time: event.time.unwrap_or(now),
     };
     match data_arrived(&deps, blob, now, &id).await {
-        Ok(ArrivalReport::Recorded {
-            dataset,
-            duplicate,
-            enqueued,
-        }) => reply::ok(InvocationResponse::default().log(format!(
+        Ok(ArrivalReport::Recorded { dataset, duplicate, enqueued }) => reply::ok(InvocationResponse::default().log(format!(
             "arrival of `{dataset}` recorded{}; {} run(s) enqueued",
             if duplicate { " (duplicate event)" } else { "" },
             enqueued.len()
         ))),
-        Ok(ArrivalReport::Unmatched) => {
-            reply::ok(InvocationResponse::default().log("the blob belongs to no dataset; ignored"))
-        }
+        Ok(ArrivalReport::Unmatched) => reply::ok(InvocationResponse::default().log("the blob belongs to no dataset; ignored")),
         Err(e) => reply::flow_error(&e),
     }
 }

@@ -25,77 +25,23 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new().route(&format!("/{NAME}"), post(handle))
 }
 
-async fn handle(
-    State(deps): State<AppState>,
-    Extension(id): Extension<InvocationId>,
-    body: Bytes,
-) -> Response {
+async fn handle(State(deps): State<AppState>, Extension(id): Extension<InvocationId>, body: Bytes) -> Response {
     let env = match Envelope::parse(&body) {
         Ok(e) => e,
-        Err(e) => {
-            return poison(
-                &deps,
-                &id,
-                None,
-                e.to_string(),
-                &String::from_utf8_lossy(&body),
-                chrono::Utc::now(),
-            )
-            .await
-        }
+        Err(e) => return poison(&deps, &id, None, e.to_string(), &String::from_utf8_lossy(&body), chrono::Utc::now()).await,
     };
-    let now = env
-        .utc_now()
-        .or_else(|| env.meta_time("EnqueuedTime"))
-        .unwrap_or_else(chrono::Utc::now);
+    let now = env.utc_now().or_else(|| env.meta_time("EnqueuedTime")).unwrap_or_else(chrono::Utc::now);
     let Some(text) = env.binding(BINDING).and_then(decode_body) else {
-        return poison(
-            &deps,
-            &id,
-            Some(&env),
-            format!("no `{BINDING}` message body in the invocation"),
-            "",
-            now,
-        )
-        .await;
+        return poison(&deps, &id, Some(&env), format!("no `{BINDING}` message body in the invocation"), "", now).await;
     };
     let message = match serde_json::from_str::<DispatchMessage>(&text) {
         Ok(m) if m.flowgate_message == DISPATCH_V1 => m,
-        Ok(m) => {
-            return poison(
-                &deps,
-                &id,
-                Some(&env),
-                format!("unsupported message type `{}`", m.flowgate_message),
-                &text,
-                now,
-            )
-            .await
-        }
-        Err(e) => {
-            return poison(
-                &deps,
-                &id,
-                Some(&env),
-                format!("not a flowgate dispatch message: {e}"),
-                &text,
-                now,
-            )
-            .await
-        }
+        Ok(m) => return poison(&deps, &id, Some(&env), format!("unsupported message type `{}`", m.flowgate_message), &text, now).await,
+        Err(e) => return poison(&deps, &id, Some(&env), format!("not a flowgate dispatch message: {e}"), &text, now).await,
     };
     let delivery = env.meta_u64("DeliveryCount").unwrap_or(1);
     tracing::debug!(delivery, run = %message.key(), attempt = message.attempt, "dispatch");
-    match dispatch_run(
-        &deps,
-        DispatchInput {
-            message,
-            now,
-            invocation: id,
-        },
-    )
-    .await
-    {
+    match dispatch_run(&deps, DispatchInput { message, now, invocation: id }).await {
         Ok(report) => reply::ok(InvocationResponse::default().log(describe(&report))),
         Err(e) => reply::flow_error(&e),
     }
@@ -106,11 +52,7 @@ fn describe(r: &DispatchReport) -> String {
         DispatchReport::Succeeded { attempts, records } => {
             format!("succeeded on attempt {attempts} ({records} record(s))")
         }
-        DispatchReport::RetryScheduled {
-            attempt,
-            at,
-            reason,
-        } => format!("attempt {attempt} scheduled for {at}: {reason}"),
+        DispatchReport::RetryScheduled { attempt, at, reason } => format!("attempt {attempt} scheduled for {at}: {reason}"),
         DispatchReport::Quarantined { reason } => format!("quarantined: {reason}"),
         DispatchReport::AlreadyFinished { status } => format!("already {status}; nothing to do"),
         DispatchReport::InFlight { recheck_at } => {
@@ -131,32 +73,22 @@ async fn poison(
     raw: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Response {
-    let message_id = env
-        .and_then(|e| e.meta_text("MessageId"))
-        .filter(|m| !m.is_empty());
+    let message_id = env.and_then(|e| e.meta_text("MessageId")).filter(|m| !m.is_empty());
     let item = QuarantineItem {
-        id: format!(
-            "poison:{}",
-            message_id.clone().unwrap_or_else(|| id.to_string())
-        ),
+        id: format!("poison:{}", message_id.clone().unwrap_or_else(|| id.to_string())),
         kind: QuarantineKind::PoisonMessage,
         reason: reason.clone(),
         at: now,
         job: None,
         logical_time: None,
-        attempts: env
-            .and_then(|e| e.meta_u64("DeliveryCount"))
-            .and_then(|n| u32::try_from(n).ok())
-            .unwrap_or(1),
+        attempts: env.and_then(|e| e.meta_u64("DeliveryCount")).and_then(|n| u32::try_from(n).ok()).unwrap_or(1),
         last_error: Some(reason.clone()),
         evidence: json!({ "queue": "dispatch", "message_id": message_id, "body_excerpt": excerpt(raw, 2048) }),
         invocation_id: Some(id.to_string()),
     };
     tracing::warn!(reason = %reason, "poison message quarantined");
     match quarantine::put(deps, &item).await {
-        Ok(()) => {
-            reply::ok(InvocationResponse::default().log(format!("quarantined as poison: {reason}")))
-        }
+        Ok(()) => reply::ok(InvocationResponse::default().log(format!("quarantined as poison: {reason}"))),
         Err(e) => reply::flow_error(&e),
     }
 }

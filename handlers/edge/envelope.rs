@@ -25,11 +25,7 @@ pub struct Envelope {
 }
 
 fn get_ci<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    m.get(key).or_else(|| {
-        m.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
+    m.get(key).or_else(|| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
 }
 
 fn as_object(v: Option<&Value>) -> Map<String, Value> {
@@ -45,26 +41,16 @@ fn as_object(v: Option<&Value>) -> Map<String, Value> {
 
 impl Envelope {
     pub fn parse(bytes: &[u8]) -> Result<Self, EnvelopeError> {
-        let v: Value =
-            serde_json::from_slice(bytes).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
+        let v: Value = serde_json::from_slice(bytes).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
         let Value::Object(top) = v else {
             return Err(EnvelopeError::NotObject);
         };
-        Ok(Self {
-            data: as_object(get_ci(&top, "Data")),
-            metadata: as_object(get_ci(&top, "Metadata")),
-        })
+        Ok(Self { data: as_object(get_ci(&top, "Data")), metadata: as_object(get_ci(&top, "Metadata")) })
     }
 
     /// A `Data` entry by binding name; if absent and `Data` holds exactly one entry, that one.
     pub fn binding(&self, name: &str) -> Option<&Value> {
-        get_ci(&self.data, name).or_else(|| {
-            if self.data.len() == 1 {
-                self.data.values().next()
-            } else {
-                None
-            }
-        })
+        get_ci(&self.data, name).or_else(|| if self.data.len() == 1 { self.data.values().next() } else { None })
     }
 
     pub fn meta(&self, key: &str) -> Option<&Value> {
@@ -86,9 +72,7 @@ impl Envelope {
     /// `Metadata.sys.UtcNow`, if present and readable (a body key named `sys` may have shadowed it).
     pub fn utc_now(&self) -> Option<DateTime<Utc>> {
         let sys = as_object(self.meta("sys"));
-        get_ci(&sys, "UtcNow")
-            .and_then(decode_text)
-            .and_then(|s| parse_time(&s))
+        get_ci(&sys, "UtcNow").and_then(decode_text).and_then(|s| parse_time(&s))
     }
 }
 
@@ -120,11 +104,7 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
-    for fmt in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%d %H:%M:%S%.f",
-    ] {
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S%.f"] {
         if let Ok(n) = NaiveDateTime::parse_from_str(s, fmt) {
             return Some(n.and_utc());
         }
@@ -142,10 +122,8 @@ pub fn decode_body(v: &Value) -> Option<String> {
                 Ok(_) => return Some(s.clone()),
                 Err(_) => {}
             }
-            let looks_b64 = !s.is_empty()
-                && s.len() % 4 == 0
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
+            let looks_b64 =
+                !s.is_empty() && s.len() % 4 == 0 && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
             if looks_b64 {
                 if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(s) {
                     if let Ok(text) = String::from_utf8(bytes) {
@@ -190,17 +168,11 @@ impl TimerInfo {
     pub fn decode(v: Option<&Value>) -> Self {
         let m = as_object(v);
         let status = as_object(get_ci(&m, "ScheduleStatus"));
-        let time = |k: &str| {
-            get_ci(&status, k)
-                .and_then(decode_text)
-                .and_then(|s| parse_time(&s))
-        };
+        let time = |k: &str| get_ci(&status, k).and_then(decode_text).and_then(|s| parse_time(&s));
         Self {
             last: time("Last"),
             next: time("Next"),
-            is_past_due: get_ci(&m, "IsPastDue")
-                .and_then(decode_text)
-                .is_some_and(|s| s.eq_ignore_ascii_case("true")),
+            is_past_due: get_ci(&m, "IsPastDue").and_then(decode_text).is_some_and(|s| s.eq_ignore_ascii_case("true")),
         }
     }
 }
@@ -219,12 +191,10 @@ impl GridEvent {
     pub fn decode(v: &Value) -> Option<Self> {
         let m = match v {
             Value::Object(m) => m.clone(),
-            Value::String(_) => {
-                match decode_text(v).and_then(|s| serde_json::from_str::<Value>(&s).ok()) {
-                    Some(Value::Object(m)) => m,
-                    _ => return None,
-                }
-            }
+            Value::String(_) => match decode_text(v).and_then(|s| serde_json::from_str::<Value>(&s).ok()) {
+                Some(Value::Object(m)) => m,
+                _ => return None,
+            },
             _ => return None,
         };
         let text = |k: &str| get_ci(&m, k).and_then(decode_text);
@@ -233,9 +203,7 @@ impl GridEvent {
             id: text("id"),
             event_type,
             subject: text("subject"),
-            time: text("eventTime")
-                .or_else(|| text("time"))
-                .and_then(|s| parse_time(&s)),
+            time: text("eventTime").or_else(|| text("time")).and_then(|s| parse_time(&s)),
             data: as_object(get_ci(&m, "data")),
         })
     }
@@ -316,33 +284,17 @@ mod tests {
         assert_eq!(decode_body(&json!(obj)), Some(obj.into()));
         assert_eq!(decode_body(&json!("eyJhIjoxfQ==")), Some(obj.into()));
         assert_eq!(decode_body(&json!({"a":1})), Some(obj.into()));
-        assert_eq!(
-            decode_body(&json!("\"\\\"starts with a quote\"")),
-            Some("\"starts with a quote".into())
-        );
-        assert_eq!(
-            decode_body(&json!("plain words")),
-            Some("plain words".into())
-        );
+        assert_eq!(decode_body(&json!("\"\\\"starts with a quote\"")), Some("\"starts with a quote".into()));
+        assert_eq!(decode_body(&json!("plain words")), Some("plain words".into()));
     }
 
     #[test]
     fn times_with_and_without_zone_and_fraction() {
         let want = parse_time("2026-11-13T02:40:00Z").unwrap();
-        for s in [
-            "2026-11-13T02:40:00",
-            "2026-11-13T02:40:00+00:00",
-            "2026-11-13T02:40:00.0000000Z",
-            "\t2026-11-13T02:40:00.000 ",
-        ] {
+        for s in ["2026-11-13T02:40:00", "2026-11-13T02:40:00+00:00", "2026-11-13T02:40:00.0000000Z", "\t2026-11-13T02:40:00.000 "] {
             assert_eq!(parse_time(s), Some(want), "{s}");
         }
-        assert_eq!(
-            parse_time("2026-11-13T02:00:00.0123456Z")
-                .unwrap()
-                .timestamp_subsec_micros(),
-            12_345
-        );
+        assert_eq!(parse_time("2026-11-13T02:00:00.0123456Z").unwrap().timestamp_subsec_micros(), 12_345);
         assert_eq!(parse_time("yesterday"), None);
     }
 
@@ -352,10 +304,7 @@ mod tests {
             blob_from_url("https://acct.blob.core.windows.net/landing/orders/2026-11-13.json"),
             Some(("landing".into(), "orders/2026-11-13.json".into()))
         );
-        assert_eq!(
-            blob_from_url("http://127.0.0.1:10000/devstoreaccount1/landing/a%20b.csv"),
-            Some(("landing".into(), "a b.csv".into()))
-        );
+        assert_eq!(blob_from_url("http://127.0.0.1:10000/devstoreaccount1/landing/a%20b.csv"), Some(("landing".into(), "a b.csv".into())));
         assert_eq!(blob_from_url("nonsense"), None);
         assert_eq!(blob_from_url("https://acct/landing"), None);
     }

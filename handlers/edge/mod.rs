@@ -24,12 +24,7 @@ use crate::flows::Deps;
 pub use envelope::InvocationResponse;
 
 /// Every function this handler serves; a test keeps it equal to the folders of `function-defs/`.
-pub const FUNCTIONS: [&str; 4] = [
-    schedule_tick::NAME,
-    dispatch_run::NAME,
-    data_arrived::NAME,
-    runs::NAME,
-];
+pub const FUNCTIONS: [&str; 4] = [schedule_tick::NAME, dispatch_run::NAME, data_arrived::NAME, runs::NAME];
 
 /// The header carrying the host's id for an invocation.
 pub const INVOCATION_HEADER: &str = "x-azure-functions-invocationid";
@@ -60,10 +55,7 @@ async fn health() -> Response {
 
 async fn not_found(req: Request) -> Response {
     let path = req.uri().path().trim_start_matches('/').to_string();
-    let body = InvocationResponse::default().log(format!(
-        "no function named `{path}`; this handler serves {}",
-        FUNCTIONS.join(", ")
-    ));
+    let body = InvocationResponse::default().log(format!("no function named `{path}`; this handler serves {}", FUNCTIONS.join(", ")));
     reply::invocation(StatusCode::NOT_FOUND, body)
 }
 
@@ -76,13 +68,7 @@ async fn invocation_span(mut req: Request, next: Next) -> Response {
         .map(InvocationId::from_header)
         .filter(|i| !i.as_str().is_empty())
         .unwrap_or_else(InvocationId::generate);
-    let function = req
-        .uri()
-        .path()
-        .trim_start_matches('/')
-        .chars()
-        .take(64)
-        .collect::<String>();
+    let function = req.uri().path().trim_start_matches('/').chars().take(64).collect::<String>();
     let span = tracing::info_span!("invocation", function = %function, invocation_id = %id);
     req.extensions_mut().insert(id);
     next.run(req).instrument(span).await
@@ -90,9 +76,7 @@ async fn invocation_span(mut req: Request, next: Next) -> Response {
 
 /// Serves the handler on `listener` until SIGTERM or Ctrl-C.
 pub async fn serve(listener: tokio::net::TcpListener, deps: AppState) -> std::io::Result<()> {
-    axum::serve(listener, app(deps))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+    axum::serve(listener, app(deps)).with_graceful_shutdown(shutdown_signal()).await
 }
 
 async fn shutdown_signal() {

@@ -11,10 +11,7 @@ use crate::flows::FlowError;
 pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     let mut r = (status, bytes).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
     r
 }
 
@@ -30,8 +27,5 @@ pub(crate) fn ok(body: InvocationResponse) -> Response {
 /// otherwise also 500, because the host must not consider the work done, and the error is logged.
 pub(crate) fn flow_error(e: &FlowError) -> Response {
     tracing::error!(error.message = %e, retryable = e.is_retryable(), "invocation failed");
-    invocation(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        InvocationResponse::default().log(format!("failed: {e}")),
-    )
+    invocation(StatusCode::INTERNAL_SERVER_ERROR, InvocationResponse::default().log(format!("failed: {e}")))
 }

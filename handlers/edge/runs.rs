@@ -29,45 +29,25 @@ fn http_response(status: u16, body: &Value) -> Response {
         OUTPUT.into(),
         json!({ "statusCode": status, "headers": { "Content-Type": "application/json" }, "body": body.to_string() }),
     );
-    reply::ok(InvocationResponse {
-        outputs,
-        ..InvocationResponse::default()
-    })
+    reply::ok(InvocationResponse { outputs, ..InvocationResponse::default() })
 }
 
 async fn handle(State(deps): State<AppState>, body: Bytes) -> Response {
     let env = match Envelope::parse(&body) {
         Ok(e) => e,
-        Err(e) => {
-            return reply::invocation(
-                StatusCode::BAD_REQUEST,
-                InvocationResponse::default().log(e.to_string()),
-            )
-        }
+        Err(e) => return reply::invocation(StatusCode::BAD_REQUEST, InvocationResponse::default().log(e.to_string())),
     };
-    let query = env
-        .binding(BINDING)
-        .and_then(|r| r.get("Query").or_else(|| r.get("query")))
-        .cloned()
-        .unwrap_or_default();
+    let query = env.binding(BINDING).and_then(|r| r.get("Query").or_else(|| r.get("query"))).cloned().unwrap_or_default();
     let query = match query {
         Value::String(s) => serde_json::from_str::<Value>(&s).unwrap_or_default(),
         other => other,
     };
-    let job = query
-        .get("job")
-        .and_then(decode_text)
-        .filter(|j| !j.is_empty());
+    let job = query.get("job").and_then(decode_text).filter(|j| !j.is_empty());
     let limit = match query.get("limit").and_then(decode_text) {
         None => 50,
         Some(s) => match s.parse::<usize>() {
             Ok(n) if (1..=1000).contains(&n) => n,
-            _ => {
-                return http_response(
-                    400,
-                    &json!({ "error": format!("`limit` must be a whole number from 1 to 1000, not `{s}`") }),
-                )
-            }
+            _ => return http_response(400, &json!({ "error": format!("`limit` must be a whole number from 1 to 1000, not `{s}`") })),
         },
     };
     match runs::list(deps.store.as_ref(), job.as_deref(), limit).await {

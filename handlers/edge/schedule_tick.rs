@@ -20,19 +20,10 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new().route(&format!("/{NAME}"), post(handle))
 }
 
-async fn handle(
-    State(deps): State<AppState>,
-    Extension(id): Extension<InvocationId>,
-    body: Bytes,
-) -> Response {
+async fn handle(State(deps): State<AppState>, Extension(id): Extension<InvocationId>, body: Bytes) -> Response {
     let env = match Envelope::parse(&body) {
         Ok(e) => e,
-        Err(e) => {
-            return reply::invocation(
-                StatusCode::BAD_REQUEST,
-                InvocationResponse::default().log(e.to_string()),
-            )
-        }
+        Err(e) => return reply::invocation(StatusCode::BAD_REQUEST, InvocationResponse::default().log(e.to_string())),
     };
     let timer = TimerInfo::decode(env.binding(BINDING));
     let now = env.utc_now().unwrap_or_else(|| {
@@ -42,15 +33,7 @@ async fn handle(
     if timer.is_past_due {
         tracing::info!(last = ?timer.last, "timer is past due; catching up from the watermarks");
     }
-    match schedule_tick(
-        &deps,
-        TickInput {
-            now,
-            invocation: id,
-        },
-    )
-    .await
-    {
+    match schedule_tick(&deps, TickInput { now, invocation: id }).await {
         Ok(r) => {
             let mut out = InvocationResponse::default().log(format!(
                 "enqueued {} run(s); {} waiting, {} skipped, {} started and {} blocked after waiting, {} alert(s)",
@@ -64,11 +47,7 @@ async fn handle(
             if !r.backlogged.is_empty() {
                 out = out.log(format!(
                     "backlog continues next tick for: {}",
-                    r.backlogged
-                        .iter()
-                        .map(|j| j.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    r.backlogged.iter().map(|j| j.as_str()).collect::<Vec<_>>().join(", ")
                 ));
             }
             reply::ok(out)

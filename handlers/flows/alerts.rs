@@ -39,11 +39,7 @@ pub struct Freshness {
 /// Records an alert once; delivers it if this call recorded it. `Ok(None)` if it already existed.
 pub async fn raise(deps: &Deps, alert: Alert) -> Result<Option<Alert>, FlowError> {
     let body = serde_json::to_value(&alert).unwrap_or_default();
-    match deps
-        .store
-        .insert(Table::ALERTS, &alert.subject, &alert.id(), &body)
-        .await
-    {
+    match deps.store.insert(Table::ALERTS, &alert.subject, &alert.id(), &body).await {
         Ok(_) => {}
         Err(StoreError::Conflict(_)) => return Ok(None),
         Err(e) => return Err(e.into()),
@@ -51,40 +47,17 @@ pub async fn raise(deps: &Deps, alert: Alert) -> Result<Option<Alert>, FlowError
     tracing::warn!(kind = alert.kind.as_str(), subject = %alert.subject, "{}", alert.message);
     if let Err(e) = deps.notifier.notify(&alert).await {
         tracing::warn!(error = %e, "alert kept in the outbox");
-        ignore_conflict(
-            deps.store
-                .insert(
-                    Table::SCHEDULES,
-                    OUTBOX,
-                    &format!("{}|{}", alert.subject, alert.id()),
-                    &body,
-                )
-                .await,
-        )?;
+        ignore_conflict(deps.store.insert(Table::SCHEDULES, OUTBOX, &format!("{}|{}", alert.subject, alert.id()), &body).await)?;
     }
     Ok(Some(alert))
 }
 
-fn run_alert(
-    deps: &Deps,
-    kind: AlertKind,
-    open: &OpenRun,
-    due: DateTime<Utc>,
-    now: DateTime<Utc>,
-    status: Option<RunStatus>,
-) -> Alert {
+fn run_alert(deps: &Deps, kind: AlertKind, open: &OpenRun, due: DateTime<Utc>, now: DateTime<Utc>, status: Option<RunStatus>) -> Alert {
     let key = RunKey::new(open.job.clone(), open.logical_time);
-    let owner = deps
-        .catalog
-        .jobs
-        .get(&open.job)
-        .and_then(|j| j.owner.clone());
+    let owner = deps.catalog.jobs.get(&open.job).and_then(|j| j.owner.clone());
     let state = status.map(|s| format!(" (it is {s})")).unwrap_or_default();
     let message = match kind {
-        AlertKind::SlaWarning => format!(
-            "run {key} has not finished and is due by {}{state}",
-            instant_key(due)
-        ),
+        AlertKind::SlaWarning => format!("run {key} has not finished and is due by {}{state}", instant_key(due)),
         _ if status.is_some_and(RunStatus::is_terminal) => {
             format!(
                 "run {key} missed its deadline {}: it ended {}{}",
@@ -95,72 +68,29 @@ fn run_alert(
         }
         _ => format!("run {key} missed its deadline {}{state}", instant_key(due)),
     };
-    Alert {
-        kind,
-        subject: open.job.to_string(),
-        key: key.to_string(),
-        raised_at: now,
-        due_at: due,
-        owner,
-        message,
-    }
+    Alert { kind, subject: open.job.to_string(), key: key.to_string(), raised_at: now, due_at: due, owner, message }
 }
 
 fn late_by(now: DateTime<Utc>, due: DateTime<Utc>) -> String {
     match (now - due).to_std() {
-        Ok(d) if !d.is_zero() => format!(
-            ", {} late",
-            format_duration(std::time::Duration::from_secs(d.as_secs()))
-        ),
+        Ok(d) if !d.is_zero() => format!(", {} late", format_duration(std::time::Duration::from_secs(d.as_secs()))),
         _ => String::new(),
     }
 }
 
 /// SLA pass over the open runs: a warning once past `warn_at`, a breach once past `breach_at`.
-pub async fn sla_pass(
-    deps: &Deps,
-    now: DateTime<Utc>,
-    open: &[Entity],
-) -> Result<Vec<Alert>, FlowError> {
+pub async fn sla_pass(deps: &Deps, now: DateTime<Utc>, open: &[Entity]) -> Result<Vec<Alert>, FlowError> {
     let mut raised = Vec::new();
     for e in open {
         let Ok(run) = serde_json::from_value::<OpenRun>(e.body.clone()) else {
             continue;
         };
-        let status = super::runs::load(
-            deps.store.as_ref(),
-            &RunKey::new(run.job.clone(), run.logical_time),
-        )
-        .await?
-        .map(|(r, _)| r.status);
+        let status = super::runs::load(deps.store.as_ref(), &RunKey::new(run.job.clone(), run.logical_time)).await?.map(|(r, _)| r.status);
         if now >= run.breach_at {
-            raised.extend(
-                raise(
-                    deps,
-                    run_alert(deps, AlertKind::SlaBreach, &run, run.breach_at, now, status),
-                )
-                .await?,
-            );
-            ignore_missing(
-                deps.store
-                    .delete(Table::SCHEDULES, OPEN, &e.row, None)
-                    .await,
-            )?;
+            raised.extend(raise(deps, run_alert(deps, AlertKind::SlaBreach, &run, run.breach_at, now, status)).await?);
+            ignore_missing(deps.store.delete(Table::SCHEDULES, OPEN, &e.row, None).await)?;
         } else if run.warn_at.is_some_and(|w| now >= w) {
-            raised.extend(
-                raise(
-                    deps,
-                    run_alert(
-                        deps,
-                        AlertKind::SlaWarning,
-                        &run,
-                        run.breach_at,
-                        now,
-                        status,
-                    ),
-                )
-                .await?,
-            );
+            raised.extend(raise(deps, run_alert(deps, AlertKind::SlaWarning, &run, run.breach_at, now, status)).await?);
         }
     }
     Ok(raised)
@@ -168,13 +98,7 @@ pub async fn sla_pass(
 
 /// A run ended: a success or a skip settles its SLA (a breach if it finished late); a failure
 /// leaves it open, so the breach is raised when the deadline passes without the work delivered.
-pub async fn run_ended(
-    deps: &Deps,
-    job: &JobId,
-    logical: DateTime<Utc>,
-    status: RunStatus,
-    now: DateTime<Utc>,
-) -> Result<(), FlowError> {
+pub async fn run_ended(deps: &Deps, job: &JobId, logical: DateTime<Utc>, status: RunStatus, now: DateTime<Utc>) -> Result<(), FlowError> {
     if !matches!(status, RunStatus::Succeeded | RunStatus::Skipped) {
         return Ok(());
     }
@@ -184,18 +108,7 @@ pub async fn run_ended(
     };
     if let Ok(run) = serde_json::from_value::<OpenRun>(e.body) {
         if status == RunStatus::Succeeded && now > run.breach_at {
-            raise(
-                deps,
-                run_alert(
-                    deps,
-                    AlertKind::SlaBreach,
-                    &run,
-                    run.breach_at,
-                    now,
-                    Some(status),
-                ),
-            )
-            .await?;
+            raise(deps, run_alert(deps, AlertKind::SlaBreach, &run, run.breach_at, now, Some(status))).await?;
         }
     }
     ignore_missing(deps.store.delete(Table::SCHEDULES, OPEN, &row, None).await)?;
@@ -204,32 +117,17 @@ pub async fn run_ended(
 
 /// Freshness pass: a dataset with `expected_every` that has not had an arrival for that long
 /// raises one stale-data alert per silence (keyed by its last arrival).
-pub async fn freshness_pass(
-    deps: &Deps,
-    now: DateTime<Utc>,
-    rows: &[Entity],
-) -> Result<Vec<Alert>, FlowError> {
+pub async fn freshness_pass(deps: &Deps, now: DateTime<Utc>, rows: &[Entity]) -> Result<Vec<Alert>, FlowError> {
     let mut raised = Vec::new();
     for ds in deps.catalog.datasets.values() {
         let Some(every) = ds.expected_every else {
             continue;
         };
-        let state = rows
-            .iter()
-            .find(|e| e.row == ds.id.as_str())
-            .and_then(|e| serde_json::from_value::<Freshness>(e.body.clone()).ok());
+        let state = rows.iter().find(|e| e.row == ds.id.as_str()).and_then(|e| serde_json::from_value::<Freshness>(e.body.clone()).ok());
         let Some(state) = state else {
             // First look: start watching now.
-            let body = serde_json::to_value(Freshness {
-                last_arrival: None,
-                watching_since: now,
-            })
-            .unwrap_or_default();
-            ignore_conflict(
-                deps.store
-                    .insert(Table::SCHEDULES, FRESHNESS, ds.id.as_str(), &body)
-                    .await,
-            )?;
+            let body = serde_json::to_value(Freshness { last_arrival: None, watching_since: now }).unwrap_or_default();
+            ignore_conflict(deps.store.insert(Table::SCHEDULES, FRESHNESS, ds.id.as_str(), &body).await)?;
             continue;
         };
         let reference = state.last_arrival.unwrap_or(state.watching_since);
@@ -239,10 +137,7 @@ pub async fn freshness_pass(
         }
         let since = match state.last_arrival {
             Some(t) => format!("the last arrival was at {}", instant_key(t)),
-            None => format!(
-                "nothing has arrived since flowgate started watching at {}",
-                instant_key(state.watching_since)
-            ),
+            None => format!("nothing has arrived since flowgate started watching at {}", instant_key(state.watching_since)),
         };
         let alert = Alert {
             kind: AlertKind::StaleData,
@@ -251,11 +146,7 @@ pub async fn freshness_pass(
             raised_at: now,
             due_at: due,
             owner: ds.owner.clone(),
-            message: format!(
-                "dataset `{}` is stale: new data was expected every {} and {since}",
-                ds.id,
-                format_duration(every)
-            ),
+            message: format!("dataset `{}` is stale: new data was expected every {} and {since}", ds.id, format_duration(every)),
         };
         raised.extend(raise(deps, alert).await?);
     }
@@ -265,42 +156,17 @@ pub async fn freshness_pass(
 /// Records an arrival for freshness (keeps the latest).
 pub async fn arrived(deps: &Deps, dataset: &DatasetId, at: DateTime<Utc>) -> Result<(), FlowError> {
     for _ in 0..5 {
-        let current = deps
-            .store
-            .get(Table::SCHEDULES, FRESHNESS, dataset.as_str())
-            .await?;
-        let body = |since| {
-            serde_json::to_value(Freshness {
-                last_arrival: Some(at),
-                watching_since: since,
-            })
-            .unwrap_or_default()
-        };
+        let current = deps.store.get(Table::SCHEDULES, FRESHNESS, dataset.as_str()).await?;
+        let body = |since| serde_json::to_value(Freshness { last_arrival: Some(at), watching_since: since }).unwrap_or_default();
         let r = match current {
-            None => {
-                deps.store
-                    .insert(Table::SCHEDULES, FRESHNESS, dataset.as_str(), &body(at))
-                    .await
-            }
+            None => deps.store.insert(Table::SCHEDULES, FRESHNESS, dataset.as_str(), &body(at)).await,
             Some(e) => {
                 let old: Option<Freshness> = serde_json::from_value(e.body).ok();
-                if old
-                    .as_ref()
-                    .and_then(|o| o.last_arrival)
-                    .is_some_and(|l| l >= at)
-                {
+                if old.as_ref().and_then(|o| o.last_arrival).is_some_and(|l| l >= at) {
                     return Ok(());
                 }
                 let since = old.map_or(at, |o| o.watching_since);
-                deps.store
-                    .replace(
-                        Table::SCHEDULES,
-                        FRESHNESS,
-                        dataset.as_str(),
-                        &body(since),
-                        &e.etag,
-                    )
-                    .await
+                deps.store.replace(Table::SCHEDULES, FRESHNESS, dataset.as_str(), &body(since), &e.etag).await
             }
         };
         match r {
@@ -320,11 +186,7 @@ pub async fn outbox_pass(deps: &Deps, rows: &[Entity]) -> Result<usize, FlowErro
             continue;
         };
         if deps.notifier.notify(&alert).await.is_ok() {
-            ignore_missing(
-                deps.store
-                    .delete(Table::SCHEDULES, OUTBOX, &e.row, None)
-                    .await,
-            )?;
+            ignore_missing(deps.store.delete(Table::SCHEDULES, OUTBOX, &e.row, None).await)?;
             delivered += 1;
         }
     }

@@ -53,15 +53,7 @@ pub async fn data_arrived(
         invocation_id: Some(invocation.to_string()),
     };
     let body = serde_json::to_value(&record).unwrap_or_default();
-    let duplicate = match deps
-        .store
-        .insert(
-            Table::ARRIVALS,
-            dataset.id.as_str(),
-            &arrival_row(event.event_time, &event.path),
-            &body,
-        )
-        .await
+    let duplicate = match deps.store.insert(Table::ARRIVALS, dataset.id.as_str(), &arrival_row(event.event_time, &event.path), &body).await
     {
         Ok(_) => false,
         Err(StoreError::Conflict(_)) => true,
@@ -71,42 +63,16 @@ pub async fn data_arrived(
     super::alerts::arrived(deps, &dataset.id, event.event_time).await?;
     for job in deps.catalog.jobs_on_arrival(&dataset.id) {
         let key = RunKey::new(job.id.clone(), event.event_time);
-        let trigger = RunTrigger::Arrival {
-            dataset: dataset.id.to_string(),
-            container: event.container.clone(),
-            path: event.path.clone(),
-        };
+        let trigger = RunTrigger::Arrival { dataset: dataset.id.to_string(), container: event.container.clone(), path: event.path.clone() };
         if job.depends_on.is_empty() {
-            lifecycle::create(
-                deps,
-                job,
-                event.event_time,
-                trigger.clone(),
-                RunStatus::Pending,
-                None,
-                now,
-            )
-            .await?;
+            lifecycle::create(deps, job, event.event_time, trigger.clone(), RunStatus::Pending, None, now).await?;
             lifecycle::dispatch(deps, &key, trigger, now).await?;
         } else {
             let reason = Some("waiting for its dependencies".to_string());
-            lifecycle::create(
-                deps,
-                job,
-                event.event_time,
-                trigger,
-                RunStatus::Waiting,
-                reason,
-                now,
-            )
-            .await?;
+            lifecycle::create(deps, job, event.event_time, trigger, RunStatus::Waiting, reason, now).await?;
         }
         enqueued.push(key);
     }
     tracing::info!(dataset = %dataset.id, path = %event.path, duplicate, jobs = enqueued.len(), "arrival recorded");
-    Ok(ArrivalReport::Recorded {
-        dataset: dataset.id.to_string(),
-        duplicate,
-        enqueued,
-    })
+    Ok(ArrivalReport::Recorded { dataset: dataset.id.to_string(), duplicate, enqueued })
 }

@@ -62,9 +62,7 @@ const LEASE_MARGIN: Duration = Duration::from_secs(30);
 /// How long one attempt may spend on its requests: four request timeouts, at least a minute and at
 /// most nine (the Functions host stops an invocation after `functionTimeout`, ten minutes).
 pub fn attempt_budget(job: &Job) -> Duration {
-    job.timeout
-        .saturating_mul(4)
-        .clamp(Duration::from_secs(60), Duration::from_secs(540))
+    job.timeout.saturating_mul(4).clamp(Duration::from_secs(60), Duration::from_secs(540))
 }
 
 pub async fn dispatch_run(deps: &Deps, input: DispatchInput) -> Result<DispatchReport, FlowError> {
@@ -102,23 +100,15 @@ async fn claim(deps: &Deps, job: &Job, input: &DispatchInput) -> Result<Claim, F
         Some(x) => x,
         None => {
             // A message without a record (a manual enqueue): create it.
-            let pending =
-                RunRecord::pending(key.job.clone(), key.logical_time, msg.trigger.clone(), now);
+            let pending = RunRecord::pending(key.job.clone(), key.logical_time, msg.trigger.clone(), now);
             runs::create(deps.store.as_ref(), &pending).await?;
-            runs::load(deps.store.as_ref(), &key)
-                .await?
-                .ok_or_else(|| StoreError::NotFound(key.to_string()))?
+            runs::load(deps.store.as_ref(), &key).await?.ok_or_else(|| StoreError::NotFound(key.to_string()))?
         }
     };
     if rec.status.is_terminal() {
-        return Ok(Claim::Skip(DispatchReport::AlreadyFinished {
-            status: rec.status,
-        }));
+        return Ok(Claim::Skip(DispatchReport::AlreadyFinished { status: rec.status }));
     }
-    if let Some(until) = rec
-        .lease_until
-        .filter(|l| rec.status == RunStatus::Running && *l > now)
-    {
+    if let Some(until) = rec.lease_until.filter(|l| rec.status == RunStatus::Running && *l > now) {
         send_dispatch(deps, &key, msg, rec.attempts, Some(until), now, "recheck").await?;
         return Ok(Claim::Skip(DispatchReport::InFlight { recheck_at: until }));
     }
@@ -126,10 +116,7 @@ async fn claim(deps: &Deps, job: &Job, input: &DispatchInput) -> Result<Claim, F
     // An attempt whose lease ran out without a result (its instance died) is run again.
     let lost_attempt = rec.status == RunStatus::Running && msg.attempt == rec.attempts;
     if msg.attempt != expected && !lost_attempt {
-        return Ok(Claim::Skip(DispatchReport::Stale {
-            expected,
-            got: msg.attempt,
-        }));
+        return Ok(Claim::Skip(DispatchReport::Stale { expected, got: msg.attempt }));
     }
     let lease = attempt_budget(job).saturating_add(LEASE_MARGIN);
     rec.status = RunStatus::Running;
@@ -140,9 +127,7 @@ async fn claim(deps: &Deps, job: &Job, input: &DispatchInput) -> Result<Claim, F
     rec.invocation_id = Some(input.invocation.to_string());
     match runs::replace(deps.store.as_ref(), &rec, &etag).await {
         Ok(etag) => Ok(Claim::Won(Box::new(rec), etag)),
-        Err(StoreError::PreconditionFailed(_)) => {
-            Ok(Claim::Skip(DispatchReport::InFlight { recheck_at: now }))
-        }
+        Err(StoreError::PreconditionFailed(_)) => Ok(Claim::Skip(DispatchReport::InFlight { recheck_at: now })),
         Err(e) => Err(e.into()),
     }
 }
@@ -163,21 +148,14 @@ async fn settle(
     rec.latencies_ms.push(latency);
     rec.lease_until = None;
     let report = match outcome {
-        Outcome::Done {
-            records_in,
-            records_out,
-            output,
-        } => {
+        Outcome::Done { records_in, records_out, output } => {
             rec.status = RunStatus::Succeeded;
             rec.finished_at = Some(now);
             rec.error = None;
             rec.records_in = records_in;
             rec.records_out = records_out;
             rec.output = output;
-            DispatchReport::Succeeded {
-                attempts: rec.attempts,
-                records: records_in,
-            }
+            DispatchReport::Succeeded { attempts: rec.attempts, records: records_in }
         }
         Outcome::Retry { reason, after } if job.retry.allows_another(rec.attempts) => {
             let delay = job.retry.delay(rec.attempts, (deps.random)(), after);
@@ -187,11 +165,7 @@ async fn settle(
             rec.status = RunStatus::Retrying;
             rec.next_attempt_at = Some(at);
             rec.error = Some(reason.clone());
-            DispatchReport::RetryScheduled {
-                attempt: rec.attempts + 1,
-                at,
-                reason,
-            }
+            DispatchReport::RetryScheduled { attempt: rec.attempts + 1, at, reason }
         }
         Outcome::Retry { reason, .. } => {
             let reason = format!("gave up after {} attempts: {reason}", rec.attempts);
@@ -225,13 +199,7 @@ async fn settle(
 }
 
 /// Sends the run's requests. Failures become outcomes; only store/queue trouble is an error.
-async fn attempt(
-    deps: &Deps,
-    job: &Job,
-    key: &RunKey,
-    rec: &RunRecord,
-    deadline: Instant,
-) -> Result<Outcome, FlowError> {
+async fn attempt(deps: &Deps, job: &Job, key: &RunKey, rec: &RunRecord, deadline: Instant) -> Result<Outcome, FlowError> {
     let settings = deps.settings.clone();
     let endpoint = match expand_settings(&job.endpoint, &move |k| settings(k)) {
         Ok(e) => e,
@@ -240,24 +208,15 @@ async fn attempt(
     let requests = match inputs::prepare(deps, job, key.logical_time, &rec.trigger).await {
         Ok(r) => r,
         Err(InputError::Unusable(reason)) => return Ok(Outcome::Quarantine { reason }),
-        Err(InputError::Transient(reason)) => {
-            return Ok(Outcome::Retry {
-                reason,
-                after: None,
-            })
-        }
+        Err(InputError::Transient(reason)) => return Ok(Outcome::Retry { reason, after: None }),
     };
     let records_in = requests.len() as u64;
     let mut lines = Vec::with_capacity(requests.len());
     for (i, prepared) in requests.into_iter().enumerate() {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            let reason =
-                format!("the attempt reached its deadline after {i} of {records_in} requests");
-            return Ok(Outcome::Retry {
-                reason,
-                after: None,
-            });
+            let reason = format!("the attempt reached its deadline after {i} of {records_in} requests");
+            return Ok(Outcome::Retry { reason, after: None });
         }
         let request = JobRequest {
             endpoint: endpoint.clone(),
@@ -275,27 +234,15 @@ async fn attempt(
                 line.insert("output".into(), answer);
                 lines.push(Value::Object(line));
             }
-            Err(RunnerError::Retryable {
-                message,
-                retry_after,
-            }) => {
-                return Ok(Outcome::Retry {
-                    reason: format!("request {} of {records_in}: {message}", i + 1),
-                    after: retry_after,
-                })
+            Err(RunnerError::Retryable { message, retry_after }) => {
+                return Ok(Outcome::Retry { reason: format!("request {} of {records_in}: {message}", i + 1), after: retry_after })
             }
             Err(RunnerError::Permanent { message, .. }) => {
-                return Ok(Outcome::Quarantine {
-                    reason: format!("request {} of {records_in}: {message}", i + 1),
-                })
+                return Ok(Outcome::Quarantine { reason: format!("request {} of {records_in}: {message}", i + 1) })
             }
         }
     }
-    let output = match job
-        .outputs
-        .first()
-        .and_then(|o| deps.catalog.datasets.get(o))
-    {
+    let output = match job.outputs.first().and_then(|o| deps.catalog.datasets.get(o)) {
         Some(ds) if !lines.is_empty() || !job.inputs.is_empty() => {
             let stamp = instant_key(key.logical_time).replace([':', '-', '.'], "");
             let path = format!("{}{}/{stamp}.jsonl", ds.location.prefix, job.id);
@@ -304,31 +251,18 @@ async fn attempt(
                 text.push_str(&l.to_string());
                 text.push('\n');
             }
-            if let Err(e) = deps
-                .blobs
-                .write(&ds.location.container, &path, text.as_bytes())
-                .await
-            {
+            if let Err(e) = deps.blobs.write(&ds.location.container, &path, text.as_bytes()).await {
                 return Ok(if e.is_retryable() {
-                    Outcome::Retry {
-                        reason: format!("writing the output failed: {e}"),
-                        after: None,
-                    }
+                    Outcome::Retry { reason: format!("writing the output failed: {e}"), after: None }
                 } else {
-                    Outcome::Quarantine {
-                        reason: format!("writing the output failed: {e}"),
-                    }
+                    Outcome::Quarantine { reason: format!("writing the output failed: {e}") }
                 });
             }
             Some(format!("{}/{path}", ds.location.container))
         }
         _ => None,
     };
-    Ok(Outcome::Done {
-        records_in,
-        records_out: lines.len() as u64,
-        output,
-    })
+    Ok(Outcome::Done { records_in, records_out: lines.len() as u64, output })
 }
 
 async fn send_dispatch(
@@ -342,11 +276,7 @@ async fn send_dispatch(
 ) -> Result<(), FlowError> {
     let next = DispatchMessage::new(key, attempt, msg.trigger.clone());
     let id = if purpose == "recheck" {
-        format!(
-            "{}:recheck:{}",
-            next.message_id(),
-            at.map(instant_key).unwrap_or_default()
-        )
+        format!("{}:recheck:{}", next.message_id(), at.map(instant_key).unwrap_or_default())
     } else {
         next.message_id()
     };

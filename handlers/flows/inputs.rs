@@ -66,37 +66,25 @@ pub async fn prepare(
         return Ok(vec![PreparedRequest { body, key: None }]);
     }
     let blobs: Vec<(String, String, DataFormat)> = match trigger {
-        RunTrigger::Arrival {
-            dataset,
-            container,
-            path,
-        } => {
+        RunTrigger::Arrival { dataset, container, path } => {
             let format = deps
                 .catalog
                 .datasets
                 .values()
                 .find(|d| d.id.as_str() == dataset)
                 .map(|d| d.format)
-                .ok_or_else(|| {
-                    InputError::Unusable(format!("dataset `{dataset}` is no longer in the catalog"))
-                })?;
+                .ok_or_else(|| InputError::Unusable(format!("dataset `{dataset}` is no longer in the catalog")))?;
             vec![(container.clone(), path.clone(), format)]
         }
         _ => window_blobs(deps, job, logical_time).await?,
     };
     let mut out = Vec::new();
     for (container, path, format) in blobs {
-        let bytes = deps
-            .blobs
-            .read(&container, &path)
-            .await
-            .map_err(from_blob)?;
-        let records = parse_records(&bytes, format)
-            .map_err(|e| InputError::Unusable(format!("{container}/{path}: {e}")))?;
+        let bytes = deps.blobs.read(&container, &path).await.map_err(from_blob)?;
+        let records = parse_records(&bytes, format).map_err(|e| InputError::Unusable(format!("{container}/{path}: {e}")))?;
         for (i, rec) in records.into_iter().enumerate() {
-            let req = map_record(&job.request, &rec).map_err(|e| {
-                InputError::Unusable(format!("{container}/{path} record {}: {e}", i + 1))
-            })?;
+            let req =
+                map_record(&job.request, &rec).map_err(|e| InputError::Unusable(format!("{container}/{path} record {}: {e}", i + 1)))?;
             out.push(req);
         }
     }
@@ -104,45 +92,25 @@ pub async fn prepare(
 }
 
 /// Blobs of the job's input datasets that arrived after the previous slot, up to this one.
-async fn window_blobs(
-    deps: &Deps,
-    job: &Job,
-    logical_time: DateTime<Utc>,
-) -> Result<Vec<(String, String, DataFormat)>, InputError> {
+async fn window_blobs(deps: &Deps, job: &Job, logical_time: DateTime<Utc>) -> Result<Vec<(String, String, DataFormat)>, InputError> {
     let from = match &job.trigger {
         Trigger::Schedule(cron) => cron.prev_before(logical_time, job.timezone),
         _ => None,
     };
     let range = RowRange {
         from: from.map(|f| instant_key(f + chrono::Duration::milliseconds(1))),
-        to: Some(instant_key(
-            logical_time + chrono::Duration::milliseconds(1),
-        )),
+        to: Some(instant_key(logical_time + chrono::Duration::milliseconds(1))),
     };
     let mut out = Vec::new();
     for ds in &job.inputs {
-        let format = deps
-            .catalog
-            .datasets
-            .get(ds)
-            .map(|d| d.format)
-            .unwrap_or(DataFormat::Csv);
-        let rows = deps
-            .store
-            .query(
-                Table::ARRIVALS,
-                Some(ds.as_str()),
-                range.clone(),
-                usize::MAX,
-            )
-            .await
-            .map_err(|e| {
-                if e.is_retryable() {
-                    InputError::Transient(e.to_string())
-                } else {
-                    InputError::Unusable(e.to_string())
-                }
-            })?;
+        let format = deps.catalog.datasets.get(ds).map(|d| d.format).unwrap_or(DataFormat::Csv);
+        let rows = deps.store.query(Table::ARRIVALS, Some(ds.as_str()), range.clone(), usize::MAX).await.map_err(|e| {
+            if e.is_retryable() {
+                InputError::Transient(e.to_string())
+            } else {
+                InputError::Unusable(e.to_string())
+            }
+        })?;
         for e in rows {
             if let Ok(a) = serde_json::from_value::<ArrivalRecord>(e.body) {
                 out.push((a.container, a.path, format));
@@ -157,20 +125,11 @@ pub fn parse_records(bytes: &[u8], format: DataFormat) -> Result<Vec<Map<String,
     match format {
         DataFormat::Csv => {
             let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
-            let headers = rdr
-                .headers()
-                .map_err(|e| format!("unreadable CSV header: {e}"))?
-                .clone();
+            let headers = rdr.headers().map_err(|e| format!("unreadable CSV header: {e}"))?.clone();
             let mut out = Vec::new();
             for (i, row) in rdr.records().enumerate() {
                 let row = row.map_err(|e| format!("CSV row {}: {e}", i + 2))?;
-                out.push(
-                    headers
-                        .iter()
-                        .zip(row.iter())
-                        .map(|(h, v)| (h.to_string(), Value::String(v.to_string())))
-                        .collect(),
-                );
+                out.push(headers.iter().zip(row.iter()).map(|(h, v)| (h.to_string(), Value::String(v.to_string()))).collect());
             }
             Ok(out)
         }
@@ -200,23 +159,14 @@ fn map_record(t: &RequestTemplate, rec: &Map<String, Value>) -> Result<PreparedR
         }
     }
     for (input, column) in &t.fields {
-        let v = rec.get(column).ok_or_else(|| {
-            format!("has no column `{column}` (mapped to endpoint input `{input}`)")
-        })?;
+        let v = rec.get(column).ok_or_else(|| format!("has no column `{column}` (mapped to endpoint input `{input}`)"))?;
         body.insert(input.clone(), v.clone());
     }
     let key = match &t.key {
-        Some(k) => Some(
-            rec.get(k)
-                .cloned()
-                .ok_or_else(|| format!("has no key column `{k}`"))?,
-        ),
+        Some(k) => Some(rec.get(k).cloned().ok_or_else(|| format!("has no key column `{k}`"))?),
         None => None,
     };
-    Ok(PreparedRequest {
-        body: Value::Object(body),
-        key,
-    })
+    Ok(PreparedRequest { body: Value::Object(body), key })
 }
 
 #[cfg(test)]
@@ -227,14 +177,10 @@ mod tests {
     fn parses_csv_and_jsonl() {
         let r = parse_records(b"id,text\n1,hello\n2,\"a, b\"\n", DataFormat::Csv).unwrap();
         assert_eq!(r[1]["text"], "a, b");
-        assert!(parse_records(b"id,text\n1\n", DataFormat::Csv)
-            .unwrap_err()
-            .contains("row 2"));
+        assert!(parse_records(b"id,text\n1\n", DataFormat::Csv).unwrap_err().contains("row 2"));
         let r = parse_records(b"{\"a\":1}\n\n{\"a\":2}\n", DataFormat::Jsonl).unwrap();
         assert_eq!(r.len(), 2);
-        assert!(parse_records(b"[1]\n", DataFormat::Jsonl)
-            .unwrap_err()
-            .contains("line 1"));
+        assert!(parse_records(b"[1]\n", DataFormat::Jsonl).unwrap_err().contains("line 1"));
         assert!(parse_records(b"\xff\xfe", DataFormat::Jsonl).is_err());
         assert!(parse_records(b"", DataFormat::Csv).unwrap().is_empty());
     }
@@ -244,14 +190,9 @@ mod tests {
         let t = RequestTemplate {
             fields: [("text".to_string(), "body".to_string())].into(),
             key: Some("id".into()),
-            body: Some(
-                [("lang".to_string(), Value::from("en"))]
-                    .into_iter()
-                    .collect(),
-            ),
+            body: Some([("lang".to_string(), Value::from("en"))].into_iter().collect()),
         };
-        let rec: Map<String, Value> =
-            serde_json::from_str(r#"{"id":"7","body":"crash","email":"x@y"}"#).unwrap();
+        let rec: Map<String, Value> = serde_json::from_str(r#"{"id":"7","body":"crash","email":"x@y"}"#).unwrap();
         let p = map_record(&t, &rec).unwrap();
         assert_eq!(p.body, serde_json::json!({"lang":"en","text":"crash"}));
         assert_eq!(p.key, Some(Value::from("7")));

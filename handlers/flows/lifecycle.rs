@@ -45,38 +45,14 @@ pub async fn create(
     }
     let key = RunKey::new(job.id.clone(), logical);
     if status == RunStatus::Waiting {
-        let body = serde_json::to_value(WaitingRun {
-            job: job.id.clone(),
-            logical_time: logical,
-        })
-        .unwrap_or_default();
-        ignore_conflict(
-            deps.store
-                .insert(Table::SCHEDULES, WAITING, &key.to_string(), &body)
-                .await,
-        )?;
+        let body = serde_json::to_value(WaitingRun { job: job.id.clone(), logical_time: logical }).unwrap_or_default();
+        ignore_conflict(deps.store.insert(Table::SCHEDULES, WAITING, &key.to_string(), &body).await)?;
     }
     if status != RunStatus::Skipped {
-        if let Some(d) = job
-            .sla
-            .as_ref()
-            .and_then(|s| deadline(s, logical, job.timezone))
-        {
-            let open = OpenRun {
-                job: job.id.clone(),
-                logical_time: logical,
-                warn_at: d.warn_at,
-                breach_at: d.breach_at,
-            };
+        if let Some(d) = job.sla.as_ref().and_then(|s| deadline(s, logical, job.timezone)) {
+            let open = OpenRun { job: job.id.clone(), logical_time: logical, warn_at: d.warn_at, breach_at: d.breach_at };
             ignore_conflict(
-                deps.store
-                    .insert(
-                        Table::SCHEDULES,
-                        alerts::OPEN,
-                        &key.to_string(),
-                        &serde_json::to_value(open).unwrap_or_default(),
-                    )
-                    .await,
+                deps.store.insert(Table::SCHEDULES, alerts::OPEN, &key.to_string(), &serde_json::to_value(open).unwrap_or_default()).await,
             )?;
         }
     }
@@ -84,12 +60,7 @@ pub async fn create(
 }
 
 /// Sends a run's first attempt to the dispatch queue (duplicates collapse on the MessageId).
-pub async fn dispatch(
-    deps: &Deps,
-    key: &RunKey,
-    trigger: RunTrigger,
-    now: DateTime<Utc>,
-) -> Result<(), FlowError> {
+pub async fn dispatch(deps: &Deps, key: &RunKey, trigger: RunTrigger, now: DateTime<Utc>) -> Result<(), FlowError> {
     let msg = DispatchMessage::new(key, 1, trigger);
     deps.queue
         .send(
@@ -108,24 +79,9 @@ pub async fn dispatch(
 }
 
 /// Records a slot that will not run, with the reason. Runs that depend on it are blocked.
-pub async fn skip(
-    deps: &Deps,
-    job: &Job,
-    logical: DateTime<Utc>,
-    reason: String,
-    now: DateTime<Utc>,
-) -> Result<bool, FlowError> {
+pub async fn skip(deps: &Deps, job: &Job, logical: DateTime<Utc>, reason: String, now: DateTime<Utc>) -> Result<bool, FlowError> {
     tracing::info!(run = %RunKey::new(job.id.clone(), logical), reason = %reason, "slot skipped");
-    let created = create(
-        deps,
-        job,
-        logical,
-        RunTrigger::Schedule,
-        RunStatus::Skipped,
-        Some(reason),
-        now,
-    )
-    .await?;
+    let created = create(deps, job, logical, RunTrigger::Schedule, RunStatus::Skipped, Some(reason), now).await?;
     if created {
         ended(deps, &job.id, logical, RunStatus::Skipped, now).await?;
     }
@@ -134,31 +90,14 @@ pub async fn skip(
 
 /// What follows the end of a run: an SLA breach if it ended late (or never delivered), and a
 /// waiting run for each job that runs only after this one.
-pub async fn ended(
-    deps: &Deps,
-    job: &JobId,
-    logical: DateTime<Utc>,
-    status: RunStatus,
-    now: DateTime<Utc>,
-) -> Result<(), FlowError> {
+pub async fn ended(deps: &Deps, job: &JobId, logical: DateTime<Utc>, status: RunStatus, now: DateTime<Utc>) -> Result<(), FlowError> {
     alerts::run_ended(deps, job, logical, status, now).await?;
     let Some(upstream) = deps.catalog.jobs.get(job) else {
         return Ok(());
     };
     for dependent in deps.catalog.dependents_of(&upstream.id) {
-        let reason = Some(format!(
-            "waiting for its dependencies after `{job}` ended {status}"
-        ));
-        create(
-            deps,
-            dependent,
-            logical,
-            RunTrigger::Schedule,
-            RunStatus::Waiting,
-            reason,
-            now,
-        )
-        .await?;
+        let reason = Some(format!("waiting for its dependencies after `{job}` ended {status}"));
+        create(deps, dependent, logical, RunTrigger::Schedule, RunStatus::Waiting, reason, now).await?;
     }
     Ok(())
 }

@@ -28,6 +28,8 @@ pub struct Deps {
     pub runner: Arc<dyn JobRunner>,
     pub blobs: Arc<dyn BlobStore>,
     pub notifier: Arc<dyn Notifier>,
+    /// This instance's cache of the schedule state (see `schedule_tick::ScheduleCache`).
+    pub schedule_cache: Arc<schedule_tick::ScheduleCache>,
     pub settings: SettingLookup,
     /// A number in [0, 1) for retry jitter.
     pub random: fn() -> f64,

@@ -41,11 +41,7 @@ fn partition(kind: QuarantineKind) -> &'static str {
 /// Records the item (idempotently: the same id twice keeps the first) and announces it.
 pub async fn put(deps: &Deps, item: &QuarantineItem) -> Result<(), FlowError> {
     let body = serde_json::to_value(item).unwrap_or(Value::Null);
-    match deps
-        .store
-        .insert(Table::QUARANTINE, partition(item.kind), &item.id, &body)
-        .await
-    {
+    match deps.store.insert(Table::QUARANTINE, partition(item.kind), &item.id, &body).await {
         Ok(_) | Err(StoreError::Conflict(_)) => {}
         Err(e) => return Err(e.into()),
     }

@@ -4,7 +4,7 @@
 //! raise SLA warnings and breaches and stale-data alerts, and retry undelivered alerts.
 //! Two ticks at once are harmless: runs and alerts are created once, duplicate messages collapse.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -18,7 +18,7 @@ use crate::domain::ids::{instant_key, InvocationId, JobId, RunKey};
 use crate::domain::run::{RunStatus, RunTrigger};
 use crate::domain::schedule::LocalMapping;
 use crate::domain::scheduling::{decide_overlap, decide_slots, OverlapDecision, SlotDecision};
-use crate::ports::{ETag, Entity, RowRange, StoreError, Table};
+use crate::ports::{ETag, RowRange, StoreError, Table};
 
 /// Slots decided per job per tick at most; a longer backlog continues on the next tick.
 pub const MAX_SLOTS_PER_TICK: usize = 500;
@@ -68,45 +68,114 @@ pub struct JobState {
     pub dirty: bool,
 }
 
+/// Each instance's copy of the jobs' schedule state and when each is next due, so that a tick
+/// touches only the jobs with a slot due. The Store stays the truth: every write is conditional
+/// on the ETag the cache holds, and a lost race reloads the job.
+#[derive(Default)]
+pub struct ScheduleCache {
+    inner: tokio::sync::Mutex<CacheInner>,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    loaded: bool,
+    /// Whether every scheduled job has been looked at once (and so is in `due`).
+    indexed: bool,
+    states: HashMap<JobId, JobState>,
+    /// Jobs by the instant their next slot is due; a job not in it is looked at every tick.
+    due: BTreeMap<DateTime<Utc>, Vec<JobId>>,
+    next_due: HashMap<JobId, DateTime<Utc>>,
+}
+
+impl CacheInner {
+    /// The scheduled jobs to look at now: every one on the first tick, then those due.
+    fn take_due(&mut self, catalog: &crate::domain::catalog::Catalog, now: DateTime<Utc>) -> Vec<JobId> {
+        if !self.indexed {
+            self.indexed = true;
+            return catalog
+                .jobs
+                .values()
+                .filter(|j| j.enabled && matches!(j.trigger, Trigger::Schedule(_)))
+                .map(|j| j.id.clone())
+                .collect();
+        }
+        let mut out: Vec<JobId> = Vec::new();
+        while let Some(entry) = self.due.first_entry() {
+            if *entry.key() > now {
+                break;
+            }
+            for job in entry.remove() {
+                self.next_due.remove(&job);
+                out.push(job);
+            }
+        }
+        out
+    }
+
+    fn set_due(&mut self, job: &JobId, at: DateTime<Utc>) {
+        if let Some(old) = self.next_due.insert(job.clone(), at) {
+            if let Some(list) = self.due.get_mut(&old) {
+                list.retain(|j| j != job);
+            }
+        }
+        self.due.entry(at).or_default().push(job.clone());
+    }
+
+    /// Looks at a job again on the next tick (after its state was reloaded).
+    fn forget(&mut self, job: &JobId) {
+        self.set_due(job, DateTime::<Utc>::MIN_UTC);
+    }
+}
+
 pub async fn schedule_tick(deps: &Deps, input: TickInput) -> Result<TickReport, FlowError> {
     let now = input.now;
-    let rows = deps
-        .store
-        .query(Table::SCHEDULES, None, RowRange::default(), usize::MAX)
-        .await?;
-    let part = |p: &str| {
-        rows.iter()
-            .filter(|e| e.partition == p)
-            .cloned()
-            .collect::<Vec<Entity>>()
-    };
-    let mut states: HashMap<JobId, JobState> = HashMap::new();
-    for e in rows.iter().filter(|e| e.partition == JOBS) {
-        if let (Ok(job), Ok(mut st)) = (
-            JobId::parse(e.row.clone()),
-            serde_json::from_value::<JobState>(e.body.clone()),
-        ) {
-            st.etag = Some(e.etag.clone());
-            states.insert(job, st);
+    let mut cache = deps.schedule_cache.inner.lock().await;
+    if !cache.loaded {
+        for e in deps.store.query(Table::SCHEDULES, Some(JOBS), RowRange::default(), usize::MAX).await? {
+            if let (Ok(job), Ok(mut st)) = (JobId::parse(e.row.clone()), serde_json::from_value::<JobState>(e.body)) {
+                st.etag = Some(e.etag);
+                cache.states.insert(job, st);
+            }
         }
+        cache.loaded = true;
     }
+    let part = |p: &'static str| async move { deps.store.query(Table::SCHEDULES, Some(p), RowRange::default(), usize::MAX).await };
+    let waiting = part(WAITING).await?;
     let mut report = TickReport::default();
-    for job in deps.catalog.jobs.values() {
-        if job.enabled && matches!(job.trigger, Trigger::Schedule(_)) {
-            slot_pass(deps, job, now, &mut states, &mut report).await?;
+    let due = cache.take_due(&deps.catalog, now);
+    for id in &due {
+        let Some(job) = deps.catalog.jobs.get(id) else {
+            continue;
+        };
+        let Trigger::Schedule(cron) = &job.trigger else {
+            continue;
+        };
+        slot_pass(deps, job, now, &mut cache.states, &mut report).await?;
+        let last = cache.states.get(id).map_or(now, |s| s.last_slot);
+        let next = cron.next_after(last, job.timezone).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        cache.set_due(id, next);
+    }
+    report.dependencies = waiting_pass(deps, now, &waiting, &mut cache.states).await?;
+    let dirty: Vec<JobId> = cache.states.iter().filter(|(_, s)| s.dirty).map(|(j, _)| j.clone()).collect();
+    for job in dirty {
+        let Some(st) = cache.states.get_mut(&job) else {
+            continue;
+        };
+        if !write_state(deps, &job, st).await? {
+            // Another instance moved this job on: reload it and decide again next tick.
+            if let Some(e) = deps.store.get(Table::SCHEDULES, JOBS, job.as_str()).await? {
+                if let Ok(mut fresh) = serde_json::from_value::<JobState>(e.body) {
+                    fresh.etag = Some(e.etag);
+                    *st = fresh;
+                }
+            }
+            cache.forget(&job);
         }
     }
-    report.dependencies = waiting_pass(deps, now, &part(WAITING), &mut states).await?;
-    for (job, st) in states.iter().filter(|(_, s)| s.dirty) {
-        write_state(deps, job, st).await?;
-    }
-    report
-        .alerts
-        .extend(alerts::sla_pass(deps, now, &part(alerts::OPEN)).await?);
-    report
-        .alerts
-        .extend(alerts::freshness_pass(deps, now, &part(alerts::FRESHNESS)).await?);
-    alerts::outbox_pass(deps, &part(alerts::OUTBOX)).await?;
+    drop(cache);
+    report.alerts.extend(alerts::sla_pass(deps, now, &part(alerts::OPEN).await?).await?);
+    report.alerts.extend(alerts::freshness_pass(deps, now, &part(alerts::FRESHNESS).await?).await?);
+    alerts::outbox_pass(deps, &part(alerts::OUTBOX).await?).await?;
     Ok(report)
 }
 
@@ -146,9 +215,7 @@ async fn slot_pass(
                     slot.at
                 };
                 if lifecycle::skip(deps, job, at, reason.clone(), now).await? {
-                    report
-                        .skipped
-                        .push((RunKey::new(job.id.clone(), at), reason));
+                    report.skipped.push((RunKey::new(job.id.clone(), at), reason));
                 }
             }
             SlotDecision::Run(slot) => start_slot(deps, job, slot.at, now, state, report).await?,
@@ -172,9 +239,7 @@ async fn start_slot(
 ) -> Result<(), FlowError> {
     let key = RunKey::new(job.id.clone(), at);
     let previous = match state.active {
-        Some(a) => runs::load(deps.store.as_ref(), &RunKey::new(job.id.clone(), a))
-            .await?
-            .map(|(r, _)| (a, r.status)),
+        Some(a) => runs::load(deps.store.as_ref(), &RunKey::new(job.id.clone(), a)).await?.map(|(r, _)| (a, r.status)),
         None => None,
     };
     match decide_overlap(job.overlap, previous, state.queued) {
@@ -188,49 +253,21 @@ async fn start_slot(
                 replace_queued(deps, job, old, at, now, report).await?;
             }
             let active = state.active.map(instant_key).unwrap_or_default();
-            let reason =
-                format!("waiting for the previous run ({active}) to finish (overlap: queue_one)");
-            lifecycle::create(
-                deps,
-                job,
-                at,
-                RunTrigger::Schedule,
-                RunStatus::Waiting,
-                Some(reason),
-                now,
-            )
-            .await?;
+            let reason = format!("waiting for the previous run ({active}) to finish (overlap: queue_one)");
+            lifecycle::create(deps, job, at, RunTrigger::Schedule, RunStatus::Waiting, Some(reason), now).await?;
             state.queued = Some(at);
             state.dirty = true;
             report.waiting.push(key);
         }
         OverlapDecision::Run => {
             if job.depends_on.is_empty() {
-                lifecycle::create(
-                    deps,
-                    job,
-                    at,
-                    RunTrigger::Schedule,
-                    RunStatus::Pending,
-                    None,
-                    now,
-                )
-                .await?;
+                lifecycle::create(deps, job, at, RunTrigger::Schedule, RunStatus::Pending, None, now).await?;
                 lifecycle::dispatch(deps, &key, RunTrigger::Schedule, now).await?;
                 tracing::info!(run = %key, "scheduled");
                 report.enqueued.push(key);
             } else {
                 let reason = Some("waiting for its dependencies".to_string());
-                lifecycle::create(
-                    deps,
-                    job,
-                    at,
-                    RunTrigger::Schedule,
-                    RunStatus::Waiting,
-                    reason,
-                    now,
-                )
-                .await?;
+                lifecycle::create(deps, job, at, RunTrigger::Schedule, RunStatus::Waiting, reason, now).await?;
                 report.waiting.push(key);
             }
             state.active = Some(at);
@@ -256,10 +293,7 @@ async fn replace_queued(
     if rec.status != RunStatus::Waiting {
         return Ok(());
     }
-    let reason = format!(
-        "replaced by the newer slot {} while the previous run was still going (overlap: queue_one)",
-        instant_key(newer)
-    );
+    let reason = format!("replaced by the newer slot {} while the previous run was still going (overlap: queue_one)", instant_key(newer));
     rec.status = RunStatus::Skipped;
     rec.reason = Some(reason.clone());
     rec.finished_at = Some(now);
@@ -268,32 +302,26 @@ async fn replace_queued(
         Err(StoreError::PreconditionFailed(_)) => return Ok(()),
         Err(e) => return Err(e.into()),
     }
-    let _ = deps
-        .store
-        .delete(Table::SCHEDULES, WAITING, &key.to_string(), None)
-        .await;
+    let _ = deps.store.delete(Table::SCHEDULES, WAITING, &key.to_string(), None).await;
     lifecycle::ended(deps, &job.id, old, RunStatus::Skipped, now).await?;
     report.skipped.push((key, reason));
     Ok(())
 }
 
-/// Writes a job's state; losing a race to another tick is fine (it decided the same slots).
-async fn write_state(deps: &Deps, job: &JobId, st: &JobState) -> Result<(), FlowError> {
-    let body = serde_json::to_value(st).unwrap_or_default();
+/// Writes a job's state and keeps its new ETag. `Ok(false)` when another tick changed it first.
+async fn write_state(deps: &Deps, job: &JobId, st: &mut JobState) -> Result<bool, FlowError> {
+    let body = serde_json::to_value(&*st).unwrap_or_default();
     let r = match &st.etag {
-        Some(e) => {
-            deps.store
-                .replace(Table::SCHEDULES, JOBS, job.as_str(), &body, e)
-                .await
-        }
-        None => {
-            deps.store
-                .insert(Table::SCHEDULES, JOBS, job.as_str(), &body)
-                .await
-        }
+        Some(e) => deps.store.replace(Table::SCHEDULES, JOBS, job.as_str(), &body, e).await,
+        None => deps.store.insert(Table::SCHEDULES, JOBS, job.as_str(), &body).await,
     };
     match r {
-        Ok(_) | Err(StoreError::PreconditionFailed(_) | StoreError::Conflict(_)) => Ok(()),
+        Ok(etag) => {
+            st.etag = Some(etag);
+            st.dirty = false;
+            Ok(true)
+        }
+        Err(StoreError::PreconditionFailed(_) | StoreError::Conflict(_)) => Ok(false),
         Err(e) => Err(e.into()),
     }
 }

@@ -30,21 +30,13 @@ async fn upstream_run(
     window: std::time::Duration,
 ) -> Result<Option<(DateTime<Utc>, RunStatus)>, FlowError> {
     if window.is_zero() {
-        return Ok(
-            runs::load(deps.store.as_ref(), &RunKey::new(upstream.clone(), logical))
-                .await?
-                .map(|(r, _)| (r.logical_time, r.status)),
-        );
+        return Ok(runs::load(deps.store.as_ref(), &RunKey::new(upstream.clone(), logical))
+            .await?
+            .map(|(r, _)| (r.logical_time, r.status)));
     }
     let from = logical - chrono::Duration::from_std(window).unwrap_or_default();
-    let range = RowRange {
-        from: Some(instant_key(from)),
-        to: Some(instant_key(logical + chrono::Duration::milliseconds(1))),
-    };
-    let rows = deps
-        .store
-        .query(Table::RUNS, Some(upstream.as_str()), range, usize::MAX)
-        .await?;
+    let range = RowRange { from: Some(instant_key(from)), to: Some(instant_key(logical + chrono::Duration::milliseconds(1))) };
+    let rows = deps.store.query(Table::RUNS, Some(upstream.as_str()), range, usize::MAX).await?;
     let latest = rows
         .into_iter()
         .filter_map(|e| serde_json::from_value::<crate::domain::run::RunRecord>(e.body).ok())
@@ -60,21 +52,12 @@ pub async fn waiting_pass(
     states: &mut HashMap<JobId, JobState>,
 ) -> Result<WaitingReport, FlowError> {
     let mut report = WaitingReport::default();
-    let mut entries: Vec<(String, WaitingRun)> = rows
-        .iter()
-        .filter_map(|e| {
-            serde_json::from_value(e.body.clone())
-                .ok()
-                .map(|w| (e.row.clone(), w))
-        })
-        .collect();
+    let mut entries: Vec<(String, WaitingRun)> =
+        rows.iter().filter_map(|e| serde_json::from_value(e.body.clone()).ok().map(|w| (e.row.clone(), w))).collect();
     entries.sort_by_key(|(_, w)| w.logical_time);
     for (row, w) in entries {
         let key = RunKey::new(w.job.clone(), w.logical_time);
-        let (Some(job), Some((mut rec, etag))) = (
-            deps.catalog.jobs.get(&w.job),
-            runs::load(deps.store.as_ref(), &key).await?,
-        ) else {
+        let (Some(job), Some((mut rec, etag))) = (deps.catalog.jobs.get(&w.job), runs::load(deps.store.as_ref(), &key).await?) else {
             drop_entry(deps, &row).await?;
             continue;
         };
@@ -83,10 +66,7 @@ pub async fn waiting_pass(
             continue;
         }
         // overlap: queue_one — wait while the job's previous run is going.
-        if let Some(state) = states
-            .get(&job.id)
-            .filter(|s| s.queued == Some(w.logical_time))
-        {
+        if let Some(state) = states.get(&job.id).filter(|s| s.queued == Some(w.logical_time)) {
             if let Some(active) = state.active {
                 let busy = runs::load(deps.store.as_ref(), &RunKey::new(job.id.clone(), active))
                     .await?
@@ -105,9 +85,7 @@ pub async fn waiting_pass(
                 rec.reason = (!waited.is_zero()).then(|| {
                     format!(
                         "started after waiting {} for its dependencies or the previous run",
-                        crate::domain::duration::format_duration(std::time::Duration::from_secs(
-                            waited.as_secs()
-                        ))
+                        crate::domain::duration::format_duration(std::time::Duration::from_secs(waited.as_secs()))
                     )
                 });
                 if !replaced(runs::replace(deps.store.as_ref(), &rec, &etag).await)? {
@@ -154,18 +132,10 @@ pub async fn waiting_pass(
     Ok(report)
 }
 
-async fn check(
-    deps: &Deps,
-    job: &Job,
-    logical: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<Readiness, FlowError> {
+async fn check(deps: &Deps, job: &Job, logical: DateTime<Utc>, now: DateTime<Utc>) -> Result<Readiness, FlowError> {
     let mut ups = Vec::with_capacity(job.depends_on.len());
     for dep in &job.depends_on {
-        ups.push((
-            dep.clone(),
-            upstream_run(deps, dep, logical, job.wait.window).await?,
-        ));
+        ups.push((dep.clone(), upstream_run(deps, dep, logical, job.wait.window).await?));
     }
     Ok(readiness(&ups, logical, now, job.wait))
 }
@@ -180,11 +150,7 @@ fn replaced<T>(r: Result<T, StoreError>) -> Result<bool, FlowError> {
 }
 
 async fn drop_entry(deps: &Deps, row: &str) -> Result<(), FlowError> {
-    match deps
-        .store
-        .delete(Table::SCHEDULES, WAITING, row, None)
-        .await
-    {
+    match deps.store.delete(Table::SCHEDULES, WAITING, row, None).await {
         Ok(()) | Err(StoreError::NotFound(_)) => Ok(()),
         Err(e) => Err(e.into()),
     }

@@ -19,44 +19,15 @@ use chrono_tz::Tz;
 use serde_json::{json, Value};
 
 const KEYWORDS: [(&str, &[&str]); 3] = [
-    (
-        "fnol",
-        &[
-            "accident",
-            "collision",
-            "first notice",
-            "damage",
-            "stolen",
-            "theft",
-            "crash",
-        ],
-    ),
-    (
-        "billing",
-        &[
-            "invoice", "premium", "payment", "refund", "charge", "billing",
-        ],
-    ),
-    (
-        "complaint",
-        &[
-            "complain",
-            "unacceptable",
-            "disappointed",
-            "ombudsman",
-            "angry",
-            "escalate",
-        ],
-    ),
+    ("fnol", &["accident", "collision", "first notice", "damage", "stolen", "theft", "crash"]),
+    ("billing", &["invoice", "premium", "payment", "refund", "charge", "billing"]),
+    ("complaint", &["complain", "unacceptable", "disappointed", "ombudsman", "angry", "escalate"]),
 ];
 
 /// The same rules as `examples/claims/flow/classify.py`.
 pub fn classify(text: &str) -> (String, f64) {
     let t = text.to_lowercase();
-    let hits: Vec<(&str, usize)> = KEYWORDS
-        .iter()
-        .map(|(label, kws)| (*label, kws.iter().filter(|k| t.contains(*k)).count()))
-        .collect();
+    let hits: Vec<(&str, usize)> = KEYWORDS.iter().map(|(label, kws)| (*label, kws.iter().filter(|k| t.contains(*k)).count())).collect();
     let total: usize = hits.iter().map(|(_, n)| n).sum();
     if total == 0 {
         return ("other".into(), 0.5);
@@ -68,10 +39,7 @@ pub fn classify(text: &str) -> (String, f64) {
             best = *h;
         }
     }
-    (
-        best.0.to_string(),
-        (best.1 as f64 / total as f64 * 1000.0).round() / 1000.0,
-    )
+    (best.0.to_string(), (best.1 as f64 / total as f64 * 1000.0).round() / 1000.0)
 }
 
 struct Scorer {
@@ -92,17 +60,19 @@ async fn score(State(s): State<Arc<Scorer>>, body: Option<Json<Value>>) -> Respo
             .into_response();
     }
     if n % 47 == 0 {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"error": {"code": "ServiceUnavailable", "message": "demo outage"}})),
-        )
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": {"code": "ServiceUnavailable", "message": "demo outage"}})))
             .into_response();
     }
     let Some(Json(Value::Object(input))) = body else {
-        return (StatusCode::BAD_REQUEST, Json(json!({"error": {"code": "UserError", "message": "the request is not a JSON object"}}))).into_response();
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": {"code": "UserError", "message": "the request is not a JSON object"}})))
+            .into_response();
     };
     let Some(text) = input.get("text").and_then(Value::as_str) else {
-        return (StatusCode::BAD_REQUEST, Json(json!({"error": {"code": "UserError", "message": "Required input fields ['text'] are missing"}}))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": {"code": "UserError", "message": "Required input fields ['text'] are missing"}})),
+        )
+            .into_response();
     };
     let (label, confidence) = classify(text);
     Json(json!({ "label": label, "confidence": confidence })).into_response()
@@ -110,21 +80,12 @@ async fn score(State(s): State<Arc<Scorer>>, body: Option<Json<Value>>) -> Respo
 
 /// Starts the demo scorer on a free loopback port; returns its `/score` URL.
 pub async fn start_scorer() -> Result<(String, tokio::task::JoinHandle<()>), String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| format!("demo scorer: {e}"))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| format!("demo scorer: {e}"))?;
     let addr: SocketAddr = listener.local_addr().map_err(|e| e.to_string())?;
     let app = Router::new()
         .route("/score", post(score))
-        .route(
-            "/health",
-            get(|| async {
-                Json(json!({"status": "Healthy", "stand_in": "flowgate demo scorer"}))
-            }),
-        )
-        .with_state(Arc::new(Scorer {
-            calls: AtomicU64::new(0),
-        }));
+        .route("/health", get(|| async { Json(json!({"status": "Healthy", "stand_in": "flowgate demo scorer"})) }))
+        .with_state(Arc::new(Scorer { calls: AtomicU64::new(0) }));
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -153,9 +114,7 @@ const CHANNELS: [&str; 3] = ["email", "letter", "portal"];
 /// the 13:05 file comes from a misconfigured export (its `body` column is named `text`), so the
 /// demo shows a run that retrying cannot fix being quarantined. Returns the number of files.
 pub fn generate_week(data_dir: &Path, from: DateTime<Utc>, days: u32) -> Result<usize, String> {
-    let london: Tz = "Europe/London"
-        .parse()
-        .map_err(|_| "no Europe/London zone".to_string())?;
+    let london: Tz = "Europe/London".parse().map_err(|_| "no Europe/London zone".to_string())?;
     let inbox = data_dir.join("landing/claims/correspondence");
     let urgent = data_dir.join("landing/claims/urgent");
     for d in [&inbox, &urgent] {
@@ -170,10 +129,7 @@ pub fn generate_week(data_dir: &Path, from: DateTime<Utc>, days: u32) -> Result<
             continue;
         }
         for hour in 8..=18u32 {
-            let Some(local) = london
-                .with_ymd_and_hms(date.year(), date.month(), date.day(), hour, 5, 0)
-                .single()
-            else {
+            let Some(local) = london.with_ymd_and_hms(date.year(), date.month(), date.day(), hour, 5, 0).single() else {
                 continue;
             };
             let at = local.with_timezone(&Utc);
@@ -212,11 +168,7 @@ pub fn generate_week(data_dir: &Path, from: DateTime<Utc>, days: u32) -> Result<
                     "policyholder_email": format!("policyholder{seq}@example.com"),
                 });
                 let name = format!("{}.jsonl", urgent_at.format("%Y-%m-%dT%H%MZ"));
-                write_at(
-                    &urgent.join(name),
-                    format!("{line}\n").as_bytes(),
-                    urgent_at,
-                )?;
+                write_at(&urgent.join(name), format!("{line}\n").as_bytes(), urgent_at)?;
                 files += 1;
             }
         }
@@ -226,14 +178,9 @@ pub fn generate_week(data_dir: &Path, from: DateTime<Utc>, days: u32) -> Result<
 
 fn write_at(path: &Path, bytes: &[u8], at: DateTime<Utc>) -> Result<(), String> {
     std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    let f = std::fs::File::options()
-        .write(true)
-        .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let when = SystemTime::UNIX_EPOCH
-        + Duration::from_millis(u64::try_from(at.timestamp_millis()).unwrap_or(0));
-    f.set_modified(when)
-        .map_err(|e| format!("{}: {e}", path.display()))
+    let f = std::fs::File::options().write(true).open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let when = SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(at.timestamp_millis()).unwrap_or(0));
+    f.set_modified(when).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The Monday 00:00 UTC on or before `t`: where the demo week starts.
@@ -248,15 +195,9 @@ mod tests {
 
     #[test]
     fn classifier_matches_the_prompt_flow_rules() {
-        assert_eq!(
-            classify("I had an accident, my car has damage"),
-            ("fnol".into(), 1.0)
-        );
+        assert_eq!(classify("I had an accident, my car has damage"), ("fnol".into(), 1.0));
         assert_eq!(classify("please update my address"), ("other".into(), 0.5));
-        assert_eq!(
-            classify("refund the premium, this is unacceptable"),
-            ("billing".into(), 0.667)
-        );
+        assert_eq!(classify("refund the premium, this is unacceptable"), ("billing".into(), 0.667));
     }
 
     #[test]
@@ -265,18 +206,9 @@ mod tests {
         let from = Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap();
         let n = generate_week(dir.path(), from, 7).unwrap();
         assert_eq!(n, 5 * 11 + 5 * 3);
-        let first = dir
-            .path()
-            .join("landing/claims/correspondence/2026-11-02T0805Z.csv");
-        let m: DateTime<Utc> = std::fs::metadata(&first)
-            .unwrap()
-            .modified()
-            .unwrap()
-            .into();
+        let first = dir.path().join("landing/claims/correspondence/2026-11-02T0805Z.csv");
+        let m: DateTime<Utc> = std::fs::metadata(&first).unwrap().modified().unwrap().into();
         assert_eq!(m, Utc.with_ymd_and_hms(2026, 11, 2, 8, 5, 0).unwrap());
-        assert_eq!(
-            week_start(Utc.with_ymd_and_hms(2026, 11, 27, 13, 0, 0).unwrap()),
-            Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap()
-        );
+        assert_eq!(week_start(Utc.with_ymd_and_hms(2026, 11, 27, 13, 0, 0).unwrap()), Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap());
     }
 }

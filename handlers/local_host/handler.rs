@@ -14,70 +14,32 @@ use super::LocalOptions;
 pub(super) struct Handler {
     child: Child,
     invoker: Invoker,
-    command: (
-        std::path::PathBuf,
-        Vec<String>,
-        std::path::PathBuf,
-        Vec<(String, String)>,
-    ),
+    command: (std::path::PathBuf, Vec<String>, std::path::PathBuf, Vec<(String, String)>),
     log: std::path::PathBuf,
     timeout: Duration,
 }
 
 fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free port: {e}"))
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).map_err(|e| format!("no free port: {e}"))
 }
 
 impl Handler {
     pub(super) async fn start(opts: &LocalOptions, app: &AppDef) -> Result<Self, String> {
         let abs = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
         let mut env = vec![
-            (
-                "FLOWGATE_CATALOG".to_string(),
-                abs(&opts.catalog).display().to_string(),
-            ),
-            (
-                "FLOWGATE_STATE".to_string(),
-                abs(&opts.state).display().to_string(),
-            ),
-            (
-                "FLOWGATE_DATA_DIR".to_string(),
-                abs(&opts.data_dir).display().to_string(),
-            ),
+            ("FLOWGATE_CATALOG".to_string(), abs(&opts.catalog).display().to_string()),
+            ("FLOWGATE_STATE".to_string(), abs(&opts.state).display().to_string()),
+            ("FLOWGATE_DATA_DIR".to_string(), abs(&opts.data_dir).display().to_string()),
             ("FLOWGATE_LOG_FORMAT".to_string(), "text".to_string()),
             ("FUNCTIONS_WORKER_RUNTIME".to_string(), "custom".to_string()),
-            (
-                "FUNCTIONS_APP_ROOT_PATH".to_string(),
-                abs(&app.root).display().to_string(),
-            ),
+            ("FUNCTIONS_APP_ROOT_PATH".to_string(), abs(&app.root).display().to_string()),
         ];
         env.extend(opts.settings.iter().cloned());
         let log = opts.state.join("handler.log");
         let timeout = app.function_timeout;
-        let (child, invoker) = spawn(
-            &opts.handler_exe,
-            &app.arguments,
-            &app.root,
-            &env,
-            &log,
-            free_port()?,
-            timeout,
-        )?;
-        let mut h = Self {
-            child,
-            invoker,
-            command: (
-                opts.handler_exe.clone(),
-                app.arguments.clone(),
-                app.root.clone(),
-                env,
-            ),
-            log,
-            timeout,
-        };
+        let (child, invoker) = spawn(&opts.handler_exe, &app.arguments, &app.root, &env, &log, free_port()?, timeout)?;
+        let mut h =
+            Self { child, invoker, command: (opts.handler_exe.clone(), app.arguments.clone(), app.root.clone(), env), log, timeout };
         h.wait_ready().await?;
         Ok(h)
     }
@@ -133,11 +95,7 @@ fn spawn(
     port: u16,
     timeout: Duration,
 ) -> Result<(Child, Invoker), String> {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .map_err(|e| format!("{}: {e}", log.display()))?;
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(|e| format!("{}: {e}", log.display()))?;
     let err = file.try_clone().map_err(|e| e.to_string())?;
     let child = Command::new(exe)
         .args(args)

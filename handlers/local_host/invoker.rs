@@ -45,54 +45,30 @@ fn sys(function: &str, now: DateTime<Utc>) -> Value {
 
 impl Invoker {
     pub fn new(port: u16, timeout: Duration) -> Self {
-        Self {
-            client: reqwest::Client::new(),
-            base: format!("http://127.0.0.1:{port}"),
-            timeout,
-        }
+        Self { client: reqwest::Client::new(), base: format!("http://127.0.0.1:{port}"), timeout }
     }
 
     /// `GET /`: any answer means the handler is up.
     pub async fn ping(&self) -> bool {
-        self.client
-            .get(format!("{}/", self.base))
-            .timeout(Duration::from_secs(1))
-            .send()
-            .await
-            .is_ok()
+        self.client.get(format!("{}/", self.base)).timeout(Duration::from_secs(1)).send().await.is_ok()
     }
 
-    pub async fn invoke(
-        &self,
-        function: &str,
-        envelope: &Value,
-    ) -> Result<InvocationResult, String> {
+    pub async fn invoke(&self, function: &str, envelope: &Value) -> Result<InvocationResult, String> {
         let r = self
             .client
             .post(format!("{}/{function}", self.base))
             .timeout(self.timeout)
-            .header(
-                "X-Azure-Functions-InvocationId",
-                uuid::Uuid::new_v4().to_string(),
-            )
+            .header("X-Azure-Functions-InvocationId", uuid::Uuid::new_v4().to_string())
             .header("X-Azure-Functions-HostVersion", "flowgate-local")
-            .header(
-                "User-Agent",
-                concat!("flowgate-local/", env!("CARGO_PKG_VERSION")),
-            )
+            .header("User-Agent", concat!("flowgate-local/", env!("CARGO_PKG_VERSION")))
             .header("Content-Type", "application/json; charset=utf-8")
             .body(envelope.to_string())
             .send()
             .await
             .map_err(|e| format!("invoking {function}: {e}"))?;
         let status = r.status().as_u16();
-        let bytes = r
-            .bytes()
-            .await
-            .map_err(|e| format!("reading {function}'s answer: {e}"))?;
-        let body = serde_json::from_slice(&bytes).map_err(|e| {
-            format!("{function} answered {status} with a body that is not JSON: {e}")
-        })?;
+        let bytes = r.bytes().await.map_err(|e| format!("reading {function}'s answer: {e}"))?;
+        let body = serde_json::from_slice(&bytes).map_err(|e| format!("{function} answered {status} with a body that is not JSON: {e}"))?;
         Ok(InvocationResult { status, body })
     }
 }
@@ -119,12 +95,7 @@ pub fn timer_envelope(
 }
 
 /// The Service Bus trigger's envelope (extension v5, string body).
-pub fn service_bus_envelope(
-    function: &str,
-    binding: &str,
-    m: &ReceivedMessage,
-    now: DateTime<Utc>,
-) -> Value {
+pub fn service_bus_envelope(function: &str, binding: &str, m: &ReceivedMessage, now: DateTime<Utc>) -> Value {
     let mut meta = Map::new();
     // Body properties first: the host merges them in, and system keys are then set over them.
     if let Ok(Value::Object(props)) = serde_json::from_str::<Value>(&m.body) {
@@ -140,28 +111,16 @@ pub fn service_bus_envelope(
         }
     }
     let naive = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S").to_string();
-    meta.insert(
-        "DeliveryCount".into(),
-        Value::String(m.delivery_count.to_string()),
-    );
+    meta.insert("DeliveryCount".into(), Value::String(m.delivery_count.to_string()));
     meta.insert("LockToken".into(), twice(&m.lock_token));
-    meta.insert(
-        "SequenceNumber".into(),
-        Value::String(m.sequence_number.to_string()),
-    );
+    meta.insert("SequenceNumber".into(), Value::String(m.sequence_number.to_string()));
     meta.insert("MessageId".into(), twice(&m.message_id));
     if let Some(c) = &m.correlation_id {
         meta.insert("CorrelationId".into(), twice(c));
     }
     meta.insert("ContentType".into(), twice("application/json"));
-    meta.insert(
-        "EnqueuedTimeUtc".into(),
-        Value::String(naive(m.enqueued_at)),
-    );
-    meta.insert(
-        "EnqueuedTime".into(),
-        Value::String(m.enqueued_at.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()),
-    );
+    meta.insert("EnqueuedTimeUtc".into(), Value::String(naive(m.enqueued_at)));
+    meta.insert("EnqueuedTime".into(), Value::String(m.enqueued_at.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()));
     meta.insert("ExpiresAtUtc".into(), Value::String(naive(m.expires_at)));
     meta.insert("ApplicationProperties".into(), json!({}));
     meta.insert("sys".into(), sys(function, now));
@@ -214,17 +173,8 @@ pub struct WrappedRequest<'a> {
 }
 
 /// A wrapped HTTP trigger's envelope.
-pub fn http_envelope(
-    function: &str,
-    binding: &str,
-    req: &WrappedRequest<'_>,
-    now: DateTime<Utc>,
-) -> Value {
-    let single: Map<String, Value> = req
-        .headers
-        .iter()
-        .map(|(k, v)| (k.clone(), v.get(0).cloned().unwrap_or(Value::Null)))
-        .collect();
+pub fn http_envelope(function: &str, binding: &str, req: &WrappedRequest<'_>, now: DateTime<Utc>) -> Value {
+    let single: Map<String, Value> = req.headers.iter().map(|(k, v)| (k.clone(), v.get(0).cloned().unwrap_or(Value::Null))).collect();
     json!({
         "Data": { binding: {
             "Url": req.url, "Method": req.method, "Query": req.query, "Headers": req.headers, "Params": {}, "Identities": [], "Body": req.body

@@ -35,10 +35,7 @@ pub enum Clock {
     /// Wall time, until Ctrl-C or `until`.
     Real { until: Option<DateTime<Utc>> },
     /// Simulated time from `from` to `until`, as fast as the machine allows.
-    Virtual {
-        from: DateTime<Utc>,
-        until: DateTime<Utc>,
-    },
+    Virtual { from: DateTime<Utc>, until: DateTime<Utc> },
 }
 
 /// Everything `flowgate local` is told.
@@ -85,10 +82,7 @@ impl Host {
                     if let Err(e) = h.restart().await {
                         tracing::error!(error = %e, "the handler could not be restarted");
                     }
-                    self.counters
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .handler_restarts += 1;
+                    self.counters.lock().unwrap_or_else(|p| p.into_inner()).handler_restarts += 1;
                 }
                 false
             }
@@ -108,28 +102,15 @@ impl Host {
             let TriggerDef::ServiceBus { binding, queue } = &f.trigger else {
                 continue;
             };
-            while let Some(m) = self
-                .queue
-                .receive(queue, now)
-                .await
-                .map_err(|e| e.to_string())?
-            {
+            while let Some(m) = self.queue.receive(queue, now).await.map_err(|e| e.to_string())? {
                 any = true;
                 let env = invoker::service_bus_envelope(&f.name, binding, &m, now);
                 if self.invoke(&f.name, &env).await {
-                    if !self
-                        .queue
-                        .complete(&m.lock_token, now)
-                        .await
-                        .map_err(|e| e.to_string())?
-                    {
+                    if !self.queue.complete(&m.lock_token, now).await.map_err(|e| e.to_string())? {
                         tracing::warn!(message_id = %m.message_id, "lock lost before completion; the message will be redelivered");
                     }
                 } else {
-                    self.queue
-                        .abandon(&m.lock_token, now)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    self.queue.abandon(&m.lock_token, now).await.map_err(|e| e.to_string())?;
                 }
             }
         }
@@ -142,27 +123,14 @@ impl Host {
                 continue;
             };
             for a in &arrivals {
-                let env = invoker::blob_created_envelope(
-                    &f.name,
-                    binding,
-                    &a.container,
-                    &a.path,
-                    a.size,
-                    a.at,
-                    now,
-                );
+                let env = invoker::blob_created_envelope(&f.name, binding, &a.container, &a.path, a.size, a.at, now);
                 self.invoke(&f.name, &env).await;
             }
         }
     }
 
     /// Runs everything due at `now` until nothing more is.
-    async fn settle(
-        &self,
-        watcher: &mut Watcher,
-        now: DateTime<Utc>,
-        mut rescan: bool,
-    ) -> Result<(), String> {
+    async fn settle(&self, watcher: &mut Watcher, now: DateTime<Utc>, mut rescan: bool) -> Result<(), String> {
         for _ in 0..100_000 {
             let arrivals = watcher.due(now, rescan);
             let announced = !arrivals.is_empty();
@@ -180,12 +148,7 @@ impl Host {
         let mut next: Option<DateTime<Utc>> = None;
         for f in &self.app.functions {
             if let TriggerDef::ServiceBus { queue, .. } = &f.trigger {
-                if let Some(t) = self
-                    .queue
-                    .next_visible_after(queue, now)
-                    .await
-                    .map_err(|e| e.to_string())?
-                {
+                if let Some(t) = self.queue.next_visible_after(queue, now).await.map_err(|e| e.to_string())? {
                     next = Some(next.map_or(t, |n: DateTime<Utc>| n.min(t)));
                 }
             }
@@ -204,24 +167,22 @@ struct TimerState {
 
 /// Runs the host until the clock's end (or Ctrl-C on the real clock) and summarises.
 pub async fn run(opts: LocalOptions) -> Result<Summary, String> {
-    let app = functions::load(&opts.app_root).map_err(|e| format!("cannot read the function app in {} (set --app-root to the folder holding host.json and function-defs/): {e}", opts.app_root.display()))?;
+    let app = functions::load(&opts.app_root).map_err(|e| {
+        format!(
+            "cannot read the function app in {} (set --app-root to the folder holding host.json and function-defs/): {e}",
+            opts.app_root.display()
+        )
+    })?;
     std::fs::create_dir_all(&opts.state).map_err(|e| format!("{}: {e}", opts.state.display()))?;
-    std::fs::create_dir_all(&opts.data_dir)
-        .map_err(|e| format!("{}: {e}", opts.data_dir.display()))?;
+    std::fs::create_dir_all(&opts.data_dir).map_err(|e| format!("{}: {e}", opts.data_dir.display()))?;
     let store = SqliteStore::open(&store_path(&opts.state)).map_err(|e| e.to_string())?;
-    let queue = LocalQueue::open(&queue_path(&opts.state), QueueSettings::default())
-        .map_err(|e| e.to_string())?;
+    let queue = LocalQueue::open(&queue_path(&opts.state), QueueSettings::default()).map_err(|e| e.to_string())?;
     let handler = Handler::start(&opts, &app).await?;
     let (from, virtual_clock) = match opts.clock {
         Clock::Virtual { from, .. } => (from, true),
         Clock::Real { .. } => (Utc::now(), false),
     };
-    let host = Arc::new(Host {
-        app,
-        handler: Mutex::new(handler),
-        queue: queue.clone(),
-        counters: Default::default(),
-    });
+    let host = Arc::new(Host { app, handler: Mutex::new(handler), queue: queue.clone(), counters: Default::default() });
     let mut watcher = Watcher::new(&opts.data_dir, virtual_clock.then_some(from));
     let mut timers: Vec<TimerState> = host
         .app
@@ -233,8 +194,7 @@ pub async fn run(opts: LocalOptions) -> Result<Summary, String> {
                 binding: binding.clone(),
                 schedule: schedule.clone(),
                 last: None,
-                next: schedule
-                    .next_after(from - chrono::Duration::milliseconds(1), chrono_tz::Tz::UTC),
+                next: schedule.next_after(from - chrono::Duration::milliseconds(1), chrono_tz::Tz::UTC),
             }),
             _ => None,
         })
@@ -266,9 +226,7 @@ pub async fn run(opts: LocalOptions) -> Result<Summary, String> {
                 _ => break,
             }
         } else {
-            let wake = next
-                .unwrap_or(now + chrono::Duration::seconds(60))
-                .min(Utc::now() + chrono::Duration::milliseconds(250));
+            let wake = next.unwrap_or(now + chrono::Duration::seconds(60)).min(Utc::now() + chrono::Duration::milliseconds(250));
             let sleep = (wake - Utc::now()).to_std().unwrap_or(Duration::ZERO);
             tokio::select! {
                 _ = tokio::time::sleep(sleep) => {}
@@ -284,14 +242,7 @@ pub async fn run(opts: LocalOptions) -> Result<Summary, String> {
                 let scheduled = t.next.unwrap_or(now);
                 let upcoming = t.schedule.next_after(now, chrono_tz::Tz::UTC);
                 let past_due = (now - scheduled) > chrono::Duration::seconds(60);
-                let env = invoker::timer_envelope(
-                    &t.function,
-                    &t.binding,
-                    t.last.or(Some(scheduled)),
-                    upcoming,
-                    now,
-                    past_due,
-                );
+                let env = invoker::timer_envelope(&t.function, &t.binding, t.last.or(Some(scheduled)), upcoming, now, past_due);
                 host.invoke(&t.function, &env).await;
                 t.last = Some(scheduled);
                 t.next = upcoming;
@@ -301,25 +252,8 @@ pub async fn run(opts: LocalOptions) -> Result<Summary, String> {
     if let Some(h) = http {
         h.abort();
     }
-    let end = if virtual_clock {
-        until.unwrap_or(now)
-    } else {
-        Utc::now()
-    };
+    let end = if virtual_clock { until.unwrap_or(now) } else { Utc::now() };
     host.handler.lock().await.stop().await;
-    let counters = host
-        .counters
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    summary::collect(
-        &store,
-        &queue,
-        counters,
-        from,
-        end,
-        started.elapsed().as_secs_f64(),
-        opts.state.clone(),
-    )
-    .await
+    let counters = host.counters.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    summary::collect(&store, &queue, counters, from, end, started.elapsed().as_secs_f64(), opts.state.clone()).await
 }

@@ -59,13 +59,8 @@ pub async fn collect(
     wall_seconds: f64,
     state: PathBuf,
 ) -> Result<Summary, String> {
-    let list = runs::list(store, None, usize::MAX)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut by: BTreeMap<String, u64> = RunStatus::ALL
-        .iter()
-        .map(|s| (s.as_str().to_string(), 0))
-        .collect();
+    let list = runs::list(store, None, usize::MAX).await.map_err(|e| e.to_string())?;
+    let mut by: BTreeMap<String, u64> = RunStatus::ALL.iter().map(|s| (s.as_str().to_string(), 0)).collect();
     let mut latencies = Vec::new();
     let mut attempts = 0u64;
     let mut retried = 0u64;
@@ -79,24 +74,11 @@ pub async fn collect(
     }
     latencies.sort_unstable();
     let mut alerts: BTreeMap<String, u64> = BTreeMap::new();
-    for e in store
-        .query(Table::ALERTS, None, RowRange::default(), usize::MAX)
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        let kind = e
-            .body
-            .get("kind")
-            .and_then(|k| k.as_str())
-            .unwrap_or("unknown")
-            .to_string();
+    for e in store.query(Table::ALERTS, None, RowRange::default(), usize::MAX).await.map_err(|e| e.to_string())? {
+        let kind = e.body.get("kind").and_then(|k| k.as_str()).unwrap_or("unknown").to_string();
         *alerts.entry(kind).or_default() += 1;
     }
-    let quarantined = store
-        .query(Table::QUARANTINE, None, RowRange::default(), usize::MAX)
-        .await
-        .map_err(|e| e.to_string())?
-        .len() as u64;
+    let quarantined = store.query(Table::QUARANTINE, None, RowRange::default(), usize::MAX).await.map_err(|e| e.to_string())?.len() as u64;
     Ok(Summary {
         from,
         until,
@@ -109,14 +91,8 @@ pub async fn collect(
         latency_p95_ms: percentile(&latencies, 95.0),
         quarantined_items: quarantined,
         alerts,
-        dispatch: queue
-            .counts(queues::DISPATCH, until)
-            .await
-            .map_err(|e| e.to_string())?,
-        quarantine_queue: queue
-            .counts(queues::QUARANTINE, until)
-            .await
-            .map_err(|e| e.to_string())?,
+        dispatch: queue.counts(queues::DISPATCH, until).await.map_err(|e| e.to_string())?,
+        quarantine_queue: queue.counts(queues::QUARANTINE, until).await.map_err(|e| e.to_string())?,
         host,
         state,
     })
@@ -124,55 +100,14 @@ pub async fn collect(
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "flowgate local: {} → {} ({:.1} s of wall time)",
-            instant_key(self.from),
-            instant_key(self.until),
-            self.wall_seconds
-        )?;
-        let outcomes: Vec<String> = self
-            .runs_by_status
-            .iter()
-            .filter(|(_, n)| **n > 0)
-            .map(|(s, n)| format!("{s} {n}"))
-            .collect();
-        writeln!(
-            f,
-            "  runs        {} ({})",
-            self.runs,
-            if outcomes.is_empty() {
-                "none".into()
-            } else {
-                outcomes.join(", ")
-            }
-        )?;
-        writeln!(
-            f,
-            "  attempts    {} ({} run(s) needed more than one)",
-            self.attempts, self.retried_runs
-        )?;
-        let alerts: Vec<String> = self
-            .alerts
-            .iter()
-            .map(|(k, n)| format!("{} {n}", k.replace('_', " ")))
-            .collect();
-        writeln!(
-            f,
-            "  alerts      {}",
-            if alerts.is_empty() {
-                "none".to_string()
-            } else {
-                alerts.join(", ")
-            }
-        )?;
+        writeln!(f, "flowgate local: {} → {} ({:.1} s of wall time)", instant_key(self.from), instant_key(self.until), self.wall_seconds)?;
+        let outcomes: Vec<String> = self.runs_by_status.iter().filter(|(_, n)| **n > 0).map(|(s, n)| format!("{s} {n}")).collect();
+        writeln!(f, "  runs        {} ({})", self.runs, if outcomes.is_empty() { "none".into() } else { outcomes.join(", ") })?;
+        writeln!(f, "  attempts    {} ({} run(s) needed more than one)", self.attempts, self.retried_runs)?;
+        let alerts: Vec<String> = self.alerts.iter().map(|(k, n)| format!("{} {n}", k.replace('_', " "))).collect();
+        writeln!(f, "  alerts      {}", if alerts.is_empty() { "none".to_string() } else { alerts.join(", ") })?;
         let ms = |v: Option<u64>| v.map(|x| format!("{x} ms")).unwrap_or_else(|| "-".into());
-        writeln!(
-            f,
-            "  latency     p50 {}, p95 {} (per attempt)",
-            ms(self.latency_p50_ms),
-            ms(self.latency_p95_ms)
-        )?;
+        writeln!(f, "  latency     p50 {}, p95 {} (per attempt)", ms(self.latency_p50_ms), ms(self.latency_p95_ms))?;
         writeln!(
             f,
             "  quarantine  {} item(s); quarantine queue {} message(s)",
@@ -184,12 +119,7 @@ impl fmt::Display for Summary {
             "  dispatch    active {}, scheduled {}, dead-lettered {}",
             self.dispatch.active, self.dispatch.scheduled, self.dispatch.dead_letter
         )?;
-        let inv: Vec<String> = self
-            .host
-            .invocations
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect();
+        let inv: Vec<String> = self.host.invocations.iter().map(|(k, v)| format!("{k} {v}")).collect();
         writeln!(
             f,
             "  invocations {} ({} failed, {} handler restart(s))",
@@ -198,11 +128,7 @@ impl fmt::Display for Summary {
             self.host.handler_restarts
         )?;
         writeln!(f, "  state       {}", self.state.display())?;
-        write!(
-            f,
-            "  inspect     flowgate runs --state {}",
-            self.state.display()
-        )
+        write!(f, "  inspect     flowgate runs --state {}", self.state.display())
     }
 }
 

@@ -36,11 +36,7 @@ fn walk(dir: &Path, out: &mut Vec<(PathBuf, SystemTime, u64)>) {
         if meta.is_dir() {
             walk(&p, out);
         } else if meta.is_file() && !p.to_string_lossy().contains(".partial-") {
-            out.push((
-                p,
-                meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-                meta.len(),
-            ));
+            out.push((p, meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len()));
         }
     }
 }
@@ -49,12 +45,8 @@ impl Watcher {
     /// Takes the folder's current contents: on a virtual clock starting at `from`, files modified
     /// after `from` are pending arrivals; everything else counts as already there.
     pub(super) fn new(root: &Path, virtual_from: Option<DateTime<Utc>>) -> Self {
-        let mut w = Self {
-            root: root.to_path_buf(),
-            known: HashMap::new(),
-            pending: BTreeSet::new(),
-            virtual_clock: virtual_from.is_some(),
-        };
+        let mut w =
+            Self { root: root.to_path_buf(), known: HashMap::new(), pending: BTreeSet::new(), virtual_clock: virtual_from.is_some() };
         let mut files = Vec::new();
         walk(root, &mut files);
         for (p, mtime, _) in files {
@@ -80,8 +72,7 @@ impl Watcher {
             }
             self.pending.pop_first();
             if let Ok(meta) = std::fs::metadata(&p) {
-                self.known
-                    .insert(p.clone(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH));
+                self.known.insert(p.clone(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH));
                 if let Some(a) = self.arrival(&p, at, meta.len()) {
                     out.push(a);
                 }
@@ -98,11 +89,7 @@ impl Watcher {
                     continue;
                 }
                 self.known.insert(p.clone(), mtime);
-                let at = if self.virtual_clock {
-                    now
-                } else {
-                    mtime.into()
-                };
+                let at = if self.virtual_clock { now } else { mtime.into() };
                 if let Some(a) = self.arrival(&p, at, len) {
                     out.push(a);
                 }
@@ -119,19 +106,12 @@ impl Watcher {
 
     fn arrival(&self, p: &Path, at: DateTime<Utc>, size: u64) -> Option<Arrival> {
         let rel = p.strip_prefix(&self.root).ok()?;
-        let mut parts = rel
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned());
+        let mut parts = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned());
         let container = parts.next()?;
         let path: Vec<String> = parts.collect();
         if path.is_empty() {
             return None;
         }
-        Some(Arrival {
-            at,
-            container,
-            path: path.join("/"),
-            size,
-        })
+        Some(Arrival { at, container, path: path.join("/"), size })
     }
 }

@@ -82,11 +82,7 @@ async fn answer(State(scripts): State<Scripts>, Json(body): Json<Value>) -> Resp
     if status == 200 {
         Json(json!({"ok": true})).into_response()
     } else {
-        (
-            StatusCode::from_u16(status).unwrap(),
-            Json(json!({"error": "scripted"})),
-        )
-            .into_response()
+        (StatusCode::from_u16(status).unwrap(), Json(json!({"error": "scripted"}))).into_response()
     }
 }
 
@@ -95,17 +91,12 @@ async fn a_fortnight_with_late_and_missing_upstream_runs() {
     // extract: day 3 fails twice then succeeds 40 minutes late; day 6 fails all three attempts.
     // poll: the first attempt of its first slot fails, so the 12:30 slot finds it still retrying.
     let scripts: Scripts = Arc::new(Mutex::new(HashMap::from([
-        (
-            "extract".to_string(),
-            vec![200, 200, 503, 503, 200, 200, 200, 503, 503, 503],
-        ),
+        ("extract".to_string(), vec![200, 200, 503, 503, 200, 200, 200, 503, 503, 503]),
         ("poll".to_string(), vec![503]),
     ])));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/score", listener.local_addr().unwrap());
-    let app = Router::new()
-        .route("/score", post(answer))
-        .with_state(scripts.clone());
+    let app = Router::new().route("/score", post(answer)).with_state(scripts.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let dir = tempfile::tempdir().unwrap();
@@ -115,29 +106,19 @@ async fn a_fortnight_with_late_and_missing_upstream_runs() {
     // The feed lands every 4 hours for the first 9 days, then stops.
     let feed = state.join("data/landing/feed");
     std::fs::create_dir_all(&feed).unwrap();
-    let start = chrono::DateTime::parse_from_rfc3339("2026-11-02T00:00:00Z")
-        .unwrap()
-        .with_timezone(&chrono::Utc);
+    let start = chrono::DateTime::parse_from_rfc3339("2026-11-02T00:00:00Z").unwrap().with_timezone(&chrono::Utc);
     for i in 1..=(9 * 6) {
         let at = start + chrono::Duration::hours(4 * i);
         let path = feed.join(format!("{i:03}.jsonl"));
         std::fs::write(&path, "{\"n\":1}\n").unwrap();
         let f = std::fs::File::options().write(true).open(&path).unwrap();
-        f.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(at.timestamp() as u64))
-            .unwrap();
+        f.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(at.timestamp() as u64)).unwrap();
     }
 
     let run = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_flowgate"))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args([
-                "local",
-                "--from",
-                "2026-11-02T00:00:00Z",
-                "--days",
-                "14",
-                "--catalog",
-            ])
+            .args(["local", "--from", "2026-11-02T00:00:00Z", "--days", "14", "--catalog"])
             .arg(&catalog)
             .arg("--state")
             .arg(&state)
@@ -148,12 +129,7 @@ async fn a_fortnight_with_late_and_missing_upstream_runs() {
     });
     let out = run.await.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let state = dir.path().join("state");
 
     let runs: Vec<Value> = serde_json::from_slice(
@@ -165,98 +141,41 @@ async fn a_fortnight_with_late_and_missing_upstream_runs() {
             .stdout,
     )
     .unwrap();
-    let of = |job: &str, status: &str| {
-        runs.iter()
-            .filter(|r| r["job"] == job && r["status"] == status)
-            .count()
-    };
-    let find = |job: &str, t: &str| {
-        runs.iter()
-            .find(|r| r["job"] == job && r["logical_time"] == t)
-            .unwrap_or_else(|| panic!("no run {job}@{t}"))
-    };
+    let of = |job: &str, status: &str| runs.iter().filter(|r| r["job"] == job && r["status"] == status).count();
+    let find =
+        |job: &str, t: &str| runs.iter().find(|r| r["job"] == job && r["logical_time"] == t).unwrap_or_else(|| panic!("no run {job}@{t}"));
 
     // extract: 13 good days (day 3 late), day 6 failed after three attempts.
-    assert_eq!(
-        (of("extract", "succeeded"), of("extract", "failed")),
-        (13, 1),
-        "{stdout}"
-    );
+    assert_eq!((of("extract", "succeeded"), of("extract", "failed")), (13, 1), "{stdout}");
     assert_eq!(find("extract", "2026-11-04T06:00:00Z")["attempts"], 3);
     // score waited for day 3's late extract, and was blocked by day 6's failure.
     let waited = find("score", "2026-11-04T06:00:00Z");
     assert_eq!(waited["status"], "succeeded");
-    assert!(
-        waited["reason"]
-            .as_str()
-            .unwrap()
-            .contains("started after waiting 41m"),
-        "{waited}"
-    );
+    assert!(waited["reason"].as_str().unwrap().contains("started after waiting 41m"), "{waited}");
     let blocked = find("score", "2026-11-07T06:00:00Z");
     assert_eq!(blocked["status"], "blocked");
-    assert!(
-        blocked["reason"]
-            .as_str()
-            .unwrap()
-            .contains("upstream `extract` run 2026-11-07T06:00:00.000Z ended failed"),
-        "{blocked}"
-    );
+    assert!(blocked["reason"].as_str().unwrap().contains("upstream `extract` run 2026-11-07T06:00:00.000Z ended failed"), "{blocked}");
     assert_eq!((of("score", "succeeded"), of("score", "blocked")), (13, 1));
     // report runs after score only, and is blocked downstream of the blocked score.
-    assert_eq!(
-        (of("report", "succeeded"), of("report", "blocked")),
-        (13, 1)
-    );
+    assert_eq!((of("report", "succeeded"), of("report", "blocked")), (13, 1));
     // combine: the weekday extract never runs at weekends; combine gives up after 3 hours.
-    assert_eq!(
-        (of("combine", "succeeded"), of("combine", "blocked")),
-        (10, 4)
-    );
+    assert_eq!((of("combine", "succeeded"), of("combine", "blocked")), (10, 4));
     let weekend = find("combine", "2026-11-07T07:00:00Z");
-    assert!(
-        weekend["reason"]
-            .as_str()
-            .unwrap()
-            .contains("gave up after waiting 3h for `extract_weekdays` (no run yet)"),
-        "{weekend}"
-    );
+    assert!(weekend["reason"].as_str().unwrap().contains("gave up after waiting 3h for `extract_weekdays` (no run yet)"), "{weekend}");
     // poll: the 12:30 slot of the first day is skipped while 12:00 is still retrying.
     let skipped = find("poll", "2026-11-02T12:30:00Z");
     assert_eq!(skipped["status"], "skipped");
-    assert!(
-        skipped["reason"]
-            .as_str()
-            .unwrap()
-            .contains("(overlap: skip)"),
-        "{skipped}"
-    );
+    assert!(skipped["reason"].as_str().unwrap().contains("(overlap: skip)"), "{skipped}");
     assert_eq!(of("poll", "skipped"), 1);
 
     // Alerts: one warning and one breach per late or failed extract, one each for the blocked
     // score, one stale-data alert for the feed, and nothing twice.
-    let alerts: Vec<Value> = std::fs::read_to_string(state.join("alerts.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let count = |kind: &str, key: &str| {
-        alerts
-            .iter()
-            .filter(|a| a["kind"] == kind && a["key"].as_str().unwrap().starts_with(key))
-            .count()
-    };
+    let alerts: Vec<Value> =
+        std::fs::read_to_string(state.join("alerts.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let count = |kind: &str, key: &str| alerts.iter().filter(|a| a["kind"] == kind && a["key"].as_str().unwrap().starts_with(key)).count();
     for day in ["2026-11-04", "2026-11-07"] {
-        assert_eq!(
-            count("sla_warning", &format!("extract@{day}")),
-            1,
-            "{alerts:#?}"
-        );
-        assert_eq!(
-            count("sla_breach", &format!("extract@{day}")),
-            1,
-            "{alerts:#?}"
-        );
+        assert_eq!(count("sla_warning", &format!("extract@{day}")), 1, "{alerts:#?}");
+        assert_eq!(count("sla_breach", &format!("extract@{day}")), 1, "{alerts:#?}");
     }
     assert_eq!(count("sla_warning", "score@2026-11-07"), 1);
     assert_eq!(count("sla_breach", "score@2026-11-07"), 1);
@@ -264,8 +183,5 @@ async fn a_fortnight_with_late_and_missing_upstream_runs() {
     let stale = alerts.iter().find(|a| a["kind"] == "stale_data").unwrap();
     assert_eq!(stale["due_at"], "2026-11-11T06:00:00Z");
     assert_eq!(alerts.len(), 7, "{alerts:#?}");
-    assert!(
-        stdout.contains("alerts      sla breach 3, sla warning 3, stale data 1"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("alerts      sla breach 3, sla warning 3, stale data 1"), "{stdout}");
 }

@@ -53,16 +53,7 @@ pub struct TestApp {
 pub fn catalog(text: &str) -> flowgate::domain::catalog::Catalog {
     let exists = |p: &Path| p.exists();
     let setting = |_: &str| None;
-    load(
-        text,
-        &Environment {
-            base_dir: Path::new("."),
-            file_exists: &exists,
-            setting: &setting,
-        },
-    )
-    .expect("test catalog is valid")
-    .catalog
+    load(text, &Environment { base_dir: Path::new("."), file_exists: &exists, setting: &setting }).expect("test catalog is valid").catalog
 }
 
 pub fn app_with(catalog_text: &str, scoring_url: &str) -> TestApp {
@@ -76,18 +67,12 @@ pub fn app_with(catalog_text: &str, scoring_url: &str) -> TestApp {
         queue: Arc::new(queue.clone()),
         runner: Arc::new(HttpRunner::new(None).unwrap()),
         blobs: Arc::new(FileBlobs::new(dir.path().join("data"))),
-        notifier: Arc::new(flowgate::adapters::local::JsonlNotifier::new(
-            dir.path().join("alerts.jsonl"),
-        )),
+        notifier: Arc::new(flowgate::adapters::local::JsonlNotifier::new(dir.path().join("alerts.jsonl"))),
+        schedule_cache: Arc::default(),
         settings: Arc::new(move |k: &str| (k == "TEST_SCORING_URL").then(|| url.clone())),
         random: || 0.5,
     };
-    TestApp {
-        deps,
-        store,
-        queue,
-        dir,
-    }
+    TestApp { deps, store, queue, dir }
 }
 
 /// POSTs a body to a function through the router (no socket).
@@ -100,28 +85,15 @@ pub async fn invoke(app: &TestApp, function: &str, body: impl Into<Body>) -> (u1
         .unwrap();
     let res = router.oneshot(req).await.unwrap();
     let status = res.status().as_u16();
-    let ct = res
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
+    let ct = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    assert!(
-        ct.starts_with("application/json"),
-        "{function} answered {ct}"
-    );
-    let v: Value = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|e| panic!("{function} answered non-JSON ({e}): {bytes:?}"));
+    assert!(ct.starts_with("application/json"), "{function} answered {ct}");
+    let v: Value = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{function} answered non-JSON ({e}): {bytes:?}"));
     (status, v)
 }
 
 pub fn fixture(name: &str) -> String {
-    std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(name),
-    )
-    .unwrap()
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)).unwrap()
 }
 
 /// Every invocation answer has the three keys the host expects.

@@ -27,11 +27,7 @@ jobs:
 "#;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,14 +41,7 @@ async fn a_dropped_file_is_announced_run_and_listed_over_http() {
     let http_port = free_port();
     let mut host = Command::new(env!("CARGO_BIN_EXE_flowgate"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "local",
-            "--stop-after",
-            "60s",
-            "--http-port",
-            &http_port.to_string(),
-            "--catalog",
-        ])
+        .args(["local", "--stop-after", "60s", "--http-port", &http_port.to_string(), "--catalog"])
         .arg(&catalog)
         .arg("--state")
         .arg(&state)
@@ -66,27 +55,17 @@ async fn a_dropped_file_is_announced_run_and_listed_over_http() {
     let started = Instant::now();
     // Wait for the host's front door, then drop a file.
     while client.get(&api).send().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the local host did not come up"
-        );
+        assert!(started.elapsed() < Duration::from_secs(20), "the local host did not come up");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let landing = state.join("data/landing/urgent");
     std::fs::create_dir_all(&landing).unwrap();
-    std::fs::write(
-        landing.join("x.jsonl.partial-tmp"),
-        "{\"claim_id\":\"U1\",\"body\":\"my car was stolen\"}\n",
-    )
-    .unwrap();
+    std::fs::write(landing.join("x.jsonl.partial-tmp"), "{\"claim_id\":\"U1\",\"body\":\"my car was stolen\"}\n").unwrap();
     std::fs::rename(landing.join("x.jsonl.partial-tmp"), landing.join("x.jsonl")).unwrap();
     let mut runs = serde_json::Value::Null;
     while started.elapsed() < Duration::from_secs(30) {
         runs = client.get(&api).send().await.unwrap().json().await.unwrap();
-        if runs["runs"]
-            .as_array()
-            .is_some_and(|r| r.iter().any(|x| x["status"] == "succeeded"))
-        {
+        if runs["runs"].as_array().is_some_and(|r| r.iter().any(|x| x["status"] == "succeeded")) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -20,16 +20,9 @@ fn inputs_by_claim(dir: &Path, out: &mut HashMap<String, String>) {
             inputs_by_claim(&p, out);
             continue;
         }
-        let format = if p.extension().is_some_and(|x| x == "csv") {
-            DataFormat::Csv
-        } else {
-            DataFormat::Jsonl
-        };
+        let format = if p.extension().is_some_and(|x| x == "csv") { DataFormat::Csv } else { DataFormat::Jsonl };
         for rec in parse_records(&std::fs::read(&p).unwrap(), format).unwrap() {
-            out.insert(
-                rec["claim_id"].as_str().unwrap().to_string(),
-                rec["body"].as_str().unwrap().to_string(),
-            );
+            out.insert(rec["claim_id"].as_str().unwrap().to_string(), rec["body"].as_str().unwrap().to_string());
         }
     }
 }
@@ -37,10 +30,7 @@ fn inputs_by_claim(dir: &Path, out: &mut HashMap<String, String>) {
 #[test]
 fn the_claims_catalog_runs_unchanged_against_pf_flow_serve() {
     let Ok(url) = std::env::var("FLOWGATE_PF_SCORING_URL") else {
-        assert!(
-            std::env::var_os("FLOWGATE_REQUIRE_PF").is_none(),
-            "FLOWGATE_REQUIRE_PF is set but no prompt flow server was given"
-        );
+        assert!(std::env::var_os("FLOWGATE_REQUIRE_PF").is_none(), "FLOWGATE_REQUIRE_PF is set but no prompt flow server was given");
         eprintln!("skipped: FLOWGATE_PF_SCORING_URL is not set (scripts/test serves the prompt flow and sets it)");
         return;
     };
@@ -51,27 +41,13 @@ fn the_claims_catalog_runs_unchanged_against_pf_flow_serve() {
     assert_eq!(files, 14);
     let out = Command::new(env!("CARGO_BIN_EXE_flowgate"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "local",
-            "--catalog",
-            "examples/claims/catalog.yaml",
-            "--from",
-            "2026-11-02T00:00:00Z",
-            "--days",
-            "1",
-            "--state",
-        ])
+        .args(["local", "--catalog", "examples/claims/catalog.yaml", "--from", "2026-11-02T00:00:00Z", "--days", "1", "--state"])
         .arg(&state)
         .env("CLAIMS_SCORING_URL", &url)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("runs        14 (succeeded 14)"), "{stdout}");
 
     // Every classification the flow returned agrees with the demo scorer's rules.
@@ -79,26 +55,16 @@ fn the_claims_catalog_runs_unchanged_against_pf_flow_serve() {
     inputs_by_claim(&state.join("data/landing"), &mut bodies);
     let mut checked = 0;
     for job in ["classify_correspondence", "triage_urgent"] {
-        for e in std::fs::read_dir(state.join("data/curated/claims/classified").join(job))
-            .unwrap()
-            .flatten()
-        {
+        for e in std::fs::read_dir(state.join("data/curated/claims/classified").join(job)).unwrap().flatten() {
             for line in std::fs::read_to_string(e.path()).unwrap().lines() {
                 let v: Value = serde_json::from_str(line).unwrap();
                 let claim = v["claim_id"].as_str().unwrap();
                 let (label, confidence) = demo::classify(&bodies[claim]);
                 assert_eq!(v["output"]["label"], label.as_str(), "{claim}: {line}");
-                assert!(
-                    (v["output"]["confidence"].as_f64().unwrap() - confidence).abs() < 1e-9,
-                    "{claim}: {line}"
-                );
+                assert!((v["output"]["confidence"].as_f64().unwrap() - confidence).abs() < 1e-9, "{claim}: {line}");
                 checked += 1;
             }
         }
     }
-    assert_eq!(
-        checked,
-        bodies.len(),
-        "every input record was classified once"
-    );
+    assert_eq!(checked, bodies.len(), "every input record was classified once");
 }

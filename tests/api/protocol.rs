@@ -7,64 +7,32 @@ use std::time::Duration;
 use flowgate::ports::{queues, Queue, RowRange, Store, Table};
 use serde_json::{json, Value};
 
-use crate::helpers::{
-    app_with, assert_invocation_shape, fixture, invoke, scoring::FakeScoring, CATALOG,
-};
+use crate::helpers::{app_with, assert_invocation_shape, fixture, invoke, scoring::FakeScoring, CATALOG};
 
 #[test]
 fn routes_match_the_function_folders() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("function-defs");
-    let mut folders: Vec<String> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let mut folders: Vec<String> =
+        std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     folders.sort();
-    let mut routes: Vec<String> = flowgate::edge::FUNCTIONS
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut routes: Vec<String> = flowgate::edge::FUNCTIONS.iter().map(|s| s.to_string()).collect();
     routes.sort();
-    assert_eq!(
-        folders, routes,
-        "function-defs/ and edge::FUNCTIONS must list the same functions"
-    );
+    assert_eq!(folders, routes, "function-defs/ and edge::FUNCTIONS must list the same functions");
     // The binding names the edge reads are the ones function.json declares.
     for (name, binding) in [
-        (
-            flowgate::edge::schedule_tick::NAME,
-            flowgate::edge::schedule_tick::BINDING,
-        ),
-        (
-            flowgate::edge::dispatch_run::NAME,
-            flowgate::edge::dispatch_run::BINDING,
-        ),
-        (
-            flowgate::edge::data_arrived::NAME,
-            flowgate::edge::data_arrived::BINDING,
-        ),
+        (flowgate::edge::schedule_tick::NAME, flowgate::edge::schedule_tick::BINDING),
+        (flowgate::edge::dispatch_run::NAME, flowgate::edge::dispatch_run::BINDING),
+        (flowgate::edge::data_arrived::NAME, flowgate::edge::data_arrived::BINDING),
         (flowgate::edge::runs::NAME, flowgate::edge::runs::BINDING),
     ] {
-        let def: Value = serde_json::from_str(
-            &std::fs::read_to_string(root.join(name).join("function.json")).unwrap(),
-        )
-        .unwrap();
-        let trigger = def["bindings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|b| b["direction"] == "in")
-            .unwrap();
+        let def: Value = serde_json::from_str(&std::fs::read_to_string(root.join(name).join("function.json")).unwrap()).unwrap();
+        let trigger = def["bindings"].as_array().unwrap().iter().find(|b| b["direction"] == "in").unwrap();
         assert_eq!(trigger["name"], binding, "{name}");
     }
-    let host: Value = serde_json::from_str(
-        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("host.json")).unwrap(),
-    )
-    .unwrap();
+    let host: Value =
+        serde_json::from_str(&std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("host.json")).unwrap()).unwrap();
     assert_eq!(host["extensionBundle"]["version"], "[4.*, 5.0.0)");
-    assert_eq!(
-        host["customHandler"]["description"]["arguments"],
-        json!(["serve"])
-    );
+    assert_eq!(host["customHandler"]["description"]["arguments"], json!(["serve"]));
 }
 
 #[tokio::test]
@@ -72,15 +40,7 @@ async fn health_and_unknown_functions() {
     let app = app_with(CATALOG, "http://127.0.0.1:9/score");
     let router = flowgate::edge::app(std::sync::Arc::new(app.deps.clone()));
     use tower::ServiceExt;
-    let res = router
-        .clone()
-        .oneshot(
-            axum::http::Request::get("/")
-                .body(axum::body::Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let res = router.clone().oneshot(axum::http::Request::get("/").body(axum::body::Body::empty()).unwrap()).await.unwrap();
     assert_eq!(res.status(), 200);
     let (status, v) = invoke(&app, "NoSuchFunction", "{}").await;
     assert_eq!(status, 404);
@@ -94,41 +54,21 @@ async fn health_and_unknown_functions() {
 async fn timer_fixtures_enqueue_due_slots() {
     let fake = FakeScoring::default();
     let url = fake.start().await;
-    for name in [
-        "timer-schedule-status.json",
-        "timer-null-status.json",
-        "timer-past-due.json",
-    ] {
+    for name in ["timer-schedule-status.json", "timer-null-status.json", "timer-past-due.json"] {
         let app = app_with(CATALOG, &url);
         let (status, v) = invoke(&app, "ScheduleTick", fixture(name)).await;
         assert_eq!(status, 200, "{name}: {v}");
         assert_invocation_shape(&v);
         // Each fixture's UtcNow is at 02:00 and the job runs every minute: the 02:00 slot is due.
-        let runs = app
-            .store
-            .query(Table::RUNS, Some("score"), RowRange::default(), 100)
-            .await
-            .unwrap();
+        let runs = app.store.query(Table::RUNS, Some("score"), RowRange::default(), 100).await.unwrap();
         assert_eq!(runs.len(), 1, "{name}");
         assert_eq!(runs[0].row, "2026-11-13T02:00:00.000Z", "{name}");
-        let counts = app
-            .queue
-            .counts(queues::DISPATCH, chrono::Utc::now())
-            .await
-            .unwrap();
+        let counts = app.queue.counts(queues::DISPATCH, chrono::Utc::now()).await.unwrap();
         assert_eq!(counts.active, 1, "{name}");
         // A second tick at the same instant enqueues nothing new.
         let (status, _) = invoke(&app, "ScheduleTick", fixture(name)).await;
         assert_eq!(status, 200);
-        assert_eq!(
-            app.queue
-                .counts(queues::DISPATCH, chrono::Utc::now())
-                .await
-                .unwrap()
-                .active,
-            1,
-            "{name}"
-        );
+        assert_eq!(app.queue.counts(queues::DISPATCH, chrono::Utc::now()).await.unwrap().active, 1, "{name}");
     }
 }
 
@@ -148,29 +88,14 @@ async fn dispatch_fixtures_in_every_encoding_run_the_job() {
         assert_eq!(status, 200, "{name}: {v}");
         assert_invocation_shape(&v);
         assert_eq!(fake.call_count(), before + 1, "{name}");
-        let rec = app
-            .store
-            .get(Table::RUNS, "score", "2026-11-13T02:40:00.000Z")
-            .await
-            .unwrap()
-            .unwrap();
+        let rec = app.store.get(Table::RUNS, "score", "2026-11-13T02:40:00.000Z").await.unwrap().unwrap();
         assert_eq!(rec.body["status"], "succeeded", "{name}");
-        assert_eq!(
-            rec.body["invocation_id"], "inv-test-1",
-            "{name}: the host's invocation id is kept with the run"
-        );
+        assert_eq!(rec.body["invocation_id"], "inv-test-1", "{name}: the host's invocation id is kept with the run");
         // Delivered again (a duplicate): acknowledged, not run again.
         let (status, v) = invoke(&app, "DispatchRun", fixture(name)).await;
         assert_eq!(status, 200);
-        assert!(
-            v["Logs"][0].as_str().unwrap().contains("already succeeded"),
-            "{v}"
-        );
-        assert_eq!(
-            fake.call_count(),
-            before + 1,
-            "{name}: a finished run key must not execute twice"
-        );
+        assert!(v["Logs"][0].as_str().unwrap().contains("already succeeded"), "{v}");
+        assert_eq!(fake.call_count(), before + 1, "{name}: a finished run key must not execute twice");
     }
 }
 
@@ -180,70 +105,33 @@ async fn garbage_messages_are_quarantined_with_2xx() {
     for name in ["servicebus-garbage.json", "servicebus-reference-body.json"] {
         let (status, v) = invoke(&app, "DispatchRun", fixture(name)).await;
         assert_eq!(status, 200, "{name}: {v}");
-        assert!(
-            v["Logs"][0].as_str().unwrap().contains("quarantined"),
-            "{v}"
-        );
+        assert!(v["Logs"][0].as_str().unwrap().contains("quarantined"), "{v}");
     }
-    let items = app
-        .store
-        .query(Table::QUARANTINE, Some("poison"), RowRange::default(), 100)
-        .await
-        .unwrap();
+    let items = app.store.query(Table::QUARANTINE, Some("poison"), RowRange::default(), 100).await.unwrap();
     assert_eq!(items.len(), 2);
-    assert!(
-        items
-            .iter()
-            .any(|i| i.row == "poison:garbage-1" && i.body["attempts"] == 3),
-        "{items:?}"
-    );
-    let q = app
-        .queue
-        .counts(queues::QUARANTINE, chrono::Utc::now())
-        .await
-        .unwrap();
+    assert!(items.iter().any(|i| i.row == "poison:garbage-1" && i.body["attempts"] == 3), "{items:?}");
+    let q = app.queue.counts(queues::QUARANTINE, chrono::Utc::now()).await.unwrap();
     assert_eq!(q.active, 2);
 }
 
 #[tokio::test]
 async fn event_grid_fixtures_record_arrivals_and_trigger_jobs() {
-    for name in [
-        "eventgrid-blobcreated-object.json",
-        "eventgrid-blobcreated-string.json",
-        "eventgrid-cloudevent.json",
-    ] {
+    for name in ["eventgrid-blobcreated-object.json", "eventgrid-blobcreated-string.json", "eventgrid-cloudevent.json"] {
         let app = app_with(CATALOG, "http://127.0.0.1:9/score");
         let (status, v) = invoke(&app, "DataArrived", fixture(name)).await;
         assert_eq!(status, 200, "{name}: {v}");
-        assert!(
-            v["Logs"][0].as_str().unwrap().contains("1 run(s) enqueued"),
-            "{name}: {v}"
-        );
-        let arrivals = app
-            .store
-            .query(Table::ARRIVALS, Some("urgent"), RowRange::default(), 10)
-            .await
-            .unwrap();
+        assert!(v["Logs"][0].as_str().unwrap().contains("1 run(s) enqueued"), "{name}: {v}");
+        let arrivals = app.store.query(Table::ARRIVALS, Some("urgent"), RowRange::default(), 10).await.unwrap();
         assert_eq!(arrivals.len(), 1, "{name}");
         // The same event again is one arrival.
         invoke(&app, "DataArrived", fixture(name)).await;
-        assert_eq!(
-            app.store
-                .query(Table::ARRIVALS, Some("urgent"), RowRange::default(), 10)
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
+        assert_eq!(app.store.query(Table::ARRIVALS, Some("urgent"), RowRange::default(), 10).await.unwrap().len(), 1);
     }
 }
 
 #[tokio::test]
 async fn wrapped_http_runs_function() {
-    for name in [
-        "http-wrapped-runs.json",
-        "http-wrapped-query-as-string.json",
-    ] {
+    for name in ["http-wrapped-runs.json", "http-wrapped-query-as-string.json"] {
         let app = app_with(CATALOG, "http://127.0.0.1:9/score");
         let (status, v) = invoke(&app, "Runs", fixture(name)).await;
         assert_eq!(status, 200);
@@ -257,10 +145,7 @@ async fn wrapped_http_runs_function() {
 #[tokio::test]
 async fn no_request_shape_panics_or_hangs() {
     let app = app_with(CATALOG, "http://127.0.0.1:9/score");
-    let huge = format!(
-        "{{\"Data\":{{\"msg\":\"{}\"}},\"Metadata\":{{}}}}",
-        "x".repeat(3 * 1024 * 1024)
-    );
+    let huge = format!("{{\"Data\":{{\"msg\":\"{}\"}},\"Metadata\":{{}}}}", "x".repeat(3 * 1024 * 1024));
     let deep = "[".repeat(10_000) + &"]".repeat(10_000);
     let bodies: Vec<Vec<u8>> = vec![
         b"".to_vec(),
@@ -281,29 +166,15 @@ async fn no_request_shape_panics_or_hangs() {
     ];
     for function in flowgate::edge::FUNCTIONS {
         for body in &bodies {
-            let r = tokio::time::timeout(
-                Duration::from_secs(10),
-                invoke(&app, function, body.clone()),
-            )
-            .await;
+            let r = tokio::time::timeout(Duration::from_secs(10), invoke(&app, function, body.clone())).await;
             let (status, v) = r.unwrap_or_else(|_| panic!("{function} hung"));
-            assert!(
-                status < 500 || status == 500 && v["Logs"].is_array(),
-                "{function}: {status} {v}"
-            );
+            assert!(status < 500 || status == 500 && v["Logs"].is_array(), "{function}: {status} {v}");
             if function != "Runs" && status == 200 {
                 assert_invocation_shape(&v);
             }
         }
     }
     // An unknown job is quarantined, not retried.
-    let items = app
-        .store
-        .query(Table::QUARANTINE, Some("run"), RowRange::default(), 10)
-        .await
-        .unwrap();
-    assert!(items.iter().any(|i| i.body["reason"]
-        .as_str()
-        .unwrap()
-        .contains("not in the active catalog")));
+    let items = app.store.query(Table::QUARANTINE, Some("run"), RowRange::default(), 10).await.unwrap();
+    assert!(items.iter().any(|i| i.body["reason"].as_str().unwrap().contains("not in the active catalog")));
 }

@@ -27,9 +27,7 @@ async fn score(State(f): State<FakeScoring>, Json(body): Json<Value>) -> Respons
         Some((status, retry_after)) if status != 200 => {
             let mut r = (
                 StatusCode::from_u16(status).unwrap(),
-                Json(
-                    json!({"error": {"code": "Scripted", "message": format!("scripted {status}")}}),
-                ),
+                Json(json!({"error": {"code": "Scripted", "message": format!("scripted {status}")}})),
             )
                 .into_response();
             if let Some(ra) = retry_after {
@@ -46,9 +44,7 @@ impl FakeScoring {
     pub async fn start(&self) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = Router::new()
-            .route("/score", post(score))
-            .with_state(self.clone());
+        let app = Router::new().route("/score", post(score)).with_state(self.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         format!("http://{addr}/score")
     }

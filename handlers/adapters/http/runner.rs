@@ -42,35 +42,19 @@ impl HttpRunner {
 }
 
 /// Reads `retry-after-ms` (Azure ML / OpenAI) or `Retry-After` (seconds or an HTTP date).
-pub fn parse_retry_after(
-    headers: &HeaderMap,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Option<Duration> {
-    if let Some(ms) = headers
-        .get("retry-after-ms")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.trim().parse::<f64>().ok())
-    {
+pub fn parse_retry_after(headers: &HeaderMap, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    if let Some(ms) = headers.get("retry-after-ms").and_then(|v| v.to_str().ok()).and_then(|s| s.trim().parse::<f64>().ok()) {
         if ms.is_finite() && ms >= 0.0 {
             return Some(Duration::from_secs_f64((ms / 1000.0).min(86_400.0)));
         }
     }
-    let raw = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
+    let raw = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = raw.parse::<u64>() {
         return Some(Duration::from_secs(secs.min(86_400)));
     }
     let when = chrono::DateTime::parse_from_rfc2822(raw).ok()?;
     let delta = when.with_timezone(&chrono::Utc) - now;
-    Some(
-        delta
-            .to_std()
-            .unwrap_or(Duration::ZERO)
-            .min(Duration::from_secs(86_400)),
-    )
+    Some(delta.to_std().unwrap_or(Duration::ZERO).min(Duration::from_secs(86_400)))
 }
 
 fn truncate(s: &str) -> String {
@@ -87,12 +71,8 @@ fn truncate(s: &str) -> String {
 #[async_trait]
 impl JobRunner for HttpRunner {
     async fn invoke(&self, req: &JobRequest) -> Result<Value, RunnerError> {
-        let mut builder = self
-            .client
-            .post(&req.endpoint)
-            .timeout(req.timeout)
-            .header("x-ms-client-request-id", &req.correlation_id)
-            .json(&req.body);
+        let mut builder =
+            self.client.post(&req.endpoint).timeout(req.timeout).header("x-ms-client-request-id", &req.correlation_id).json(&req.body);
         if let Some(d) = &req.deployment {
             builder = builder.header("azureml-model-deployment", d);
         }
@@ -104,11 +84,7 @@ impl JobRunner for HttpRunner {
         let response = match builder.send().await {
             Ok(r) => r,
             Err(e) if e.is_builder() => {
-                return Err(RunnerError::Permanent {
-                    message: format!("cannot call `{}`: {e}", req.endpoint),
-                    status: None,
-                    body: None,
-                })
+                return Err(RunnerError::Permanent { message: format!("cannot call `{}`: {e}", req.endpoint), status: None, body: None })
             }
             Err(e) => {
                 let what = if e.is_timeout() {
@@ -118,18 +94,12 @@ impl JobRunner for HttpRunner {
                 } else {
                     "failed"
                 };
-                return Err(RunnerError::Retryable {
-                    message: format!("request to the endpoint {what}: {e}"),
-                    retry_after: None,
-                });
+                return Err(RunnerError::Retryable { message: format!("request to the endpoint {what}: {e}"), retry_after: None });
             }
         };
         let status = response.status();
         let retry_after = parse_retry_after(response.headers(), chrono::Utc::now());
-        if response
-            .content_length()
-            .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
-        {
+        if response.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
             return Err(RunnerError::Permanent {
                 message: "response larger than 16 MiB".into(),
                 status: Some(status.as_u16()),
@@ -138,12 +108,7 @@ impl JobRunner for HttpRunner {
         }
         let bytes = match response.bytes().await {
             Ok(b) => b,
-            Err(e) => {
-                return Err(RunnerError::Retryable {
-                    message: format!("reading the response failed: {e}"),
-                    retry_after,
-                })
-            }
+            Err(e) => return Err(RunnerError::Retryable { message: format!("reading the response failed: {e}"), retry_after }),
         };
         let text = String::from_utf8_lossy(&bytes);
         let code = status.as_u16();
@@ -155,10 +120,7 @@ impl JobRunner for HttpRunner {
             });
         }
         if code == 408 || code == 429 || status.is_server_error() {
-            return Err(RunnerError::Retryable {
-                message: format!("HTTP {code}: {}", truncate(&text)),
-                retry_after,
-            });
+            return Err(RunnerError::Retryable { message: format!("HTTP {code}: {}", truncate(&text)), retry_after });
         }
         Err(RunnerError::Permanent {
             message: format!("HTTP {code}: {}", truncate(&text)),
@@ -175,23 +137,15 @@ mod tests {
 
     #[test]
     fn retry_after_forms() {
-        let now = chrono::DateTime::parse_from_rfc3339("2026-11-27T10:00:00Z")
-            .unwrap()
-            .with_timezone(&chrono::Utc);
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-27T10:00:00Z").unwrap().with_timezone(&chrono::Utc);
         let mut h = HeaderMap::new();
         assert_eq!(parse_retry_after(&h, now), None);
         h.insert("retry-after", HeaderValue::from_static("7"));
         assert_eq!(parse_retry_after(&h, now), Some(Duration::from_secs(7)));
-        h.insert(
-            "retry-after",
-            HeaderValue::from_static("Fri, 27 Nov 2026 10:00:30 GMT"),
-        );
+        h.insert("retry-after", HeaderValue::from_static("Fri, 27 Nov 2026 10:00:30 GMT"));
         assert_eq!(parse_retry_after(&h, now), Some(Duration::from_secs(30)));
         h.insert("retry-after-ms", HeaderValue::from_static("1500"));
-        assert_eq!(
-            parse_retry_after(&h, now),
-            Some(Duration::from_millis(1500))
-        );
+        assert_eq!(parse_retry_after(&h, now), Some(Duration::from_millis(1500)));
         h.remove("retry-after-ms");
         h.insert("retry-after", HeaderValue::from_static("soon"));
         assert_eq!(parse_retry_after(&h, now), None);

@@ -18,16 +18,10 @@ pub struct WebhookNotifier {
 
 impl WebhookNotifier {
     pub fn new(url: String) -> Result<Self, String> {
-        if !(url.starts_with("https://")
-            || url.starts_with("http://127.0.0.1")
-            || url.starts_with("http://localhost"))
-        {
+        if !(url.starts_with("https://") || url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost")) {
             return Err("the alert webhook must be an https:// URL".into());
         }
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| e.to_string())?;
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(|e| e.to_string())?;
         Ok(Self { client, url })
     }
 }
@@ -41,11 +35,7 @@ impl std::fmt::Debug for WebhookNotifier {
 #[async_trait]
 impl Notifier for WebhookNotifier {
     async fn notify(&self, alert: &Alert) -> Result<(), NotifyError> {
-        let owner = alert
-            .owner
-            .as_deref()
-            .map(|o| format!(" (owner: {o})"))
-            .unwrap_or_default();
+        let owner = alert.owner.as_deref().map(|o| format!(" (owner: {o})")).unwrap_or_default();
         let body = json!({
             "text": format!("[flowgate] {}: {}{owner}", alert.kind.as_str().replace('_', " "), alert.message),
             "flowgate": alert,
@@ -60,10 +50,7 @@ impl Notifier for WebhookNotifier {
         if r.status().is_success() {
             Ok(())
         } else {
-            Err(NotifyError(format!(
-                "webhook answered HTTP {}",
-                r.status().as_u16()
-            )))
+            Err(NotifyError(format!("webhook answered HTTP {}", r.status().as_u16())))
         }
     }
 }

@@ -26,12 +26,7 @@ impl Notifier for JsonlNotifier {
         let mut line = serde_json::to_string(alert).map_err(|e| NotifyError(e.to_string()))?;
         line.push('\n');
         let fail = |e: std::io::Error| NotifyError(format!("{}: {e}", self.path.display()));
-        let mut f = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .await
-            .map_err(fail)?;
+        let mut f = tokio::fs::OpenOptions::new().create(true).append(true).open(&self.path).await.map_err(fail)?;
         f.write_all(line.as_bytes()).await.map_err(fail)?;
         f.flush().await.map_err(fail)
     }

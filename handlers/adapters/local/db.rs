@@ -20,9 +20,7 @@ impl Db {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(schema)?;
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-        })
+        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
     }
 
     pub(crate) async fn call<T, F>(&self, f: F) -> Result<T, String>
@@ -40,14 +38,8 @@ impl Db {
     }
 
     /// Runs `f` on the calling thread (for synchronous callers such as the CLI).
-    pub(crate) fn call_blocking<T>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
-    ) -> Result<T, String> {
-        let mut guard = self
-            .conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+    pub(crate) fn call_blocking<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, String> {
+        let mut guard = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&mut guard).map_err(|e| e.to_string())
     }
 }

@@ -25,9 +25,7 @@ impl FileBlobs {
     /// The file behind a blob, refusing absolute paths and `..`.
     pub fn file_of(&self, container: &str, path: &str) -> Result<PathBuf, BlobError> {
         let rel = Path::new(container).join(path);
-        let ok = !container.is_empty()
-            && !path.is_empty()
-            && rel.components().all(|c| matches!(c, Component::Normal(_)));
+        let ok = !container.is_empty() && !path.is_empty() && rel.components().all(|c| matches!(c, Component::Normal(_)));
         if ok {
             Ok(self.root.join(rel))
         } else {
@@ -42,17 +40,14 @@ impl BlobStore for FileBlobs {
         let file = self.file_of(container, path)?;
         match tokio::fs::read(&file).await {
             Ok(b) => Ok(b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Err(BlobError::NotFound(format!("{container}/{path}")))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::NotFound(format!("{container}/{path}"))),
             Err(e) => Err(BlobError::Unavailable(format!("{}: {e}", file.display()))),
         }
     }
 
     async fn write(&self, container: &str, path: &str, content: &[u8]) -> Result<(), BlobError> {
         let file = self.file_of(container, path)?;
-        let unavailable =
-            |e: std::io::Error| BlobError::Unavailable(format!("{}: {e}", file.display()));
+        let unavailable = |e: std::io::Error| BlobError::Unavailable(format!("{}: {e}", file.display()));
         if let Some(dir) = file.parent() {
             tokio::fs::create_dir_all(dir).await.map_err(unavailable)?;
         }
@@ -73,21 +68,9 @@ mod tests {
         let b = FileBlobs::new(dir.path());
         b.write("out", "a/b.jsonl", b"{}\n").await.unwrap();
         assert_eq!(b.read("out", "a/b.jsonl").await.unwrap(), b"{}\n");
-        assert!(matches!(
-            b.read("out", "nope").await,
-            Err(BlobError::NotFound(_))
-        ));
-        for (c, p) in [
-            ("out", "../x"),
-            ("..", "x"),
-            ("out", "/etc/passwd"),
-            ("", "x"),
-            ("out", ""),
-        ] {
-            assert!(
-                matches!(b.read(c, p).await, Err(BlobError::BadPath(_))),
-                "{c}/{p}"
-            );
+        assert!(matches!(b.read("out", "nope").await, Err(BlobError::NotFound(_))));
+        for (c, p) in [("out", "../x"), ("..", "x"), ("out", "/etc/passwd"), ("", "x"), ("out", "")] {
+            assert!(matches!(b.read(c, p).await, Err(BlobError::BadPath(_))), "{c}/{p}");
         }
     }
 }

@@ -98,9 +98,7 @@ fn unavailable(e: String) -> QueueError {
 
 impl LocalQueue {
     pub fn open(path: &Path, settings: QueueSettings) -> Result<Self, QueueError> {
-        Db::open(path, SCHEMA)
-            .map(|db| Self { db, settings })
-            .map_err(|e| QueueError::Unavailable(format!("{}: {e}", path.display())))
+        Db::open(path, SCHEMA).map(|db| Self { db, settings }).map_err(|e| QueueError::Unavailable(format!("{}: {e}", path.display())))
     }
 
     pub fn settings(&self) -> &QueueSettings {
@@ -109,11 +107,7 @@ impl LocalQueue {
 
     /// Locks the next visible message, or returns `None`. Messages whose lock expired after the
     /// last allowed delivery, or whose time to live ran out, are dead-lettered on the way.
-    pub async fn receive(
-        &self,
-        queue: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<ReceivedMessage>, QueueError> {
+    pub async fn receive(&self, queue: &str, now: DateTime<Utc>) -> Result<Option<ReceivedMessage>, QueueError> {
         let (q, now_ms) = (queue.to_string(), ms(now));
         let lock_ms = dur_ms(self.settings.lock_duration);
         let max = i64::from(self.settings.max_delivery_count);
@@ -180,12 +174,7 @@ impl LocalQueue {
     pub async fn complete(&self, lock_token: &str, now: DateTime<Utc>) -> Result<bool, QueueError> {
         let (t, now_ms) = (lock_token.to_string(), ms(now));
         self.db
-            .call(move |conn| {
-                conn.execute(
-                    "DELETE FROM messages WHERE lock_token=?1 AND locked_until_ms>?2",
-                    params![t, now_ms],
-                )
-            })
+            .call(move |conn| conn.execute("DELETE FROM messages WHERE lock_token=?1 AND locked_until_ms>?2", params![t, now_ms]))
             .await
             .map(|n| n == 1)
             .map_err(unavailable)
@@ -211,11 +200,7 @@ impl LocalQueue {
     }
 
     /// The earliest instant after `now` at which a message of `queue` becomes receivable.
-    pub async fn next_visible_after(
-        &self,
-        queue: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, QueueError> {
+    pub async fn next_visible_after(&self, queue: &str, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, QueueError> {
         let (q, now_ms) = (queue.to_string(), ms(now));
         self.db
             .call(move |conn| {
@@ -338,31 +323,11 @@ mod tests {
     async fn duplicates_inside_the_window_are_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let q = queue(&dir, QueueSettings::default());
-        assert_eq!(
-            q.send("d", msg("a", "2026-11-27T10:00:00Z")).await.unwrap(),
-            SendOutcome::Accepted
-        );
-        assert_eq!(
-            q.send("d", msg("a", "2026-11-27T10:09:00Z")).await.unwrap(),
-            SendOutcome::Duplicate
-        );
-        assert_eq!(
-            q.send("other", msg("a", "2026-11-27T10:09:00Z"))
-                .await
-                .unwrap(),
-            SendOutcome::Accepted
-        );
-        assert_eq!(
-            q.send("d", msg("a", "2026-11-27T10:11:00Z")).await.unwrap(),
-            SendOutcome::Accepted
-        );
-        assert_eq!(
-            q.counts("d", t("2026-11-27T10:11:00Z"))
-                .await
-                .unwrap()
-                .active,
-            2
-        );
+        assert_eq!(q.send("d", msg("a", "2026-11-27T10:00:00Z")).await.unwrap(), SendOutcome::Accepted);
+        assert_eq!(q.send("d", msg("a", "2026-11-27T10:09:00Z")).await.unwrap(), SendOutcome::Duplicate);
+        assert_eq!(q.send("other", msg("a", "2026-11-27T10:09:00Z")).await.unwrap(), SendOutcome::Accepted);
+        assert_eq!(q.send("d", msg("a", "2026-11-27T10:11:00Z")).await.unwrap(), SendOutcome::Accepted);
+        assert_eq!(q.counts("d", t("2026-11-27T10:11:00Z")).await.unwrap().active, 2);
     }
 
     #[tokio::test]
@@ -374,34 +339,15 @@ mod tests {
         q.send("d", m).await.unwrap();
         let c = q.counts("d", t("2026-11-27T10:01:00Z")).await.unwrap();
         assert_eq!((c.active, c.scheduled), (0, 1));
-        assert!(q
-            .receive("d", t("2026-11-27T10:04:59Z"))
-            .await
-            .unwrap()
-            .is_none());
-        assert_eq!(
-            q.next_visible_after("d", t("2026-11-27T10:01:00Z"))
-                .await
-                .unwrap(),
-            Some(t("2026-11-27T10:05:00Z"))
-        );
-        assert!(q
-            .receive("d", t("2026-11-27T10:05:00Z"))
-            .await
-            .unwrap()
-            .is_some());
+        assert!(q.receive("d", t("2026-11-27T10:04:59Z")).await.unwrap().is_none());
+        assert_eq!(q.next_visible_after("d", t("2026-11-27T10:01:00Z")).await.unwrap(), Some(t("2026-11-27T10:05:00Z")));
+        assert!(q.receive("d", t("2026-11-27T10:05:00Z")).await.unwrap().is_some());
     }
 
     #[tokio::test]
     async fn peek_lock_redelivers_and_dead_letters() {
         let dir = tempfile::tempdir().unwrap();
-        let q = queue(
-            &dir,
-            QueueSettings {
-                max_delivery_count: 3,
-                ..QueueSettings::default()
-            },
-        );
+        let q = queue(&dir, QueueSettings { max_delivery_count: 3, ..QueueSettings::default() });
         q.send("d", msg("p", "2026-11-27T10:00:00Z")).await.unwrap();
         let now = t("2026-11-27T10:00:00Z");
         let m1 = q.receive("d", now).await.unwrap().unwrap();
@@ -415,23 +361,13 @@ mod tests {
         let later = now + chrono::Duration::seconds(61);
         let m3 = q.receive("d", later).await.unwrap().unwrap();
         assert_eq!(m3.delivery_count, 3);
-        assert!(
-            !q.complete(&m2.lock_token, later).await.unwrap(),
-            "an expired lock cannot complete"
-        );
+        assert!(!q.complete(&m2.lock_token, later).await.unwrap(), "an expired lock cannot complete");
         assert!(q.abandon(&m3.lock_token, later).await.unwrap());
         assert!(q.receive("d", later).await.unwrap().is_none());
         let dl = q.dead_letters("d").await.unwrap();
         assert_eq!(dl.len(), 1);
         assert_eq!(dl[0].reason, "MaxDeliveryCountExceeded");
-        assert_eq!(
-            q.counts("d", later).await.unwrap(),
-            QueueCounts {
-                active: 0,
-                scheduled: 0,
-                dead_letter: 1
-            }
-        );
+        assert_eq!(q.counts("d", later).await.unwrap(), QueueCounts { active: 0, scheduled: 0, dead_letter: 1 });
     }
 
     #[tokio::test]
@@ -445,10 +381,7 @@ mod tests {
         assert_eq!(q.counts("d", now).await.unwrap(), QueueCounts::default());
         let mut big = msg("big", "2026-11-27T10:00:00Z");
         big.body = "x".repeat(300 * 1024);
-        assert!(matches!(
-            q.send("d", big).await,
-            Err(QueueError::TooLarge(_))
-        ));
+        assert!(matches!(q.send("d", big).await, Err(QueueError::TooLarge(_))));
     }
 
     #[tokio::test]
@@ -458,14 +391,7 @@ mod tests {
         let mut m = msg("e", "2026-11-27T10:00:00Z");
         m.time_to_live = Some(Duration::from_secs(60));
         q.send("d", m).await.unwrap();
-        assert!(q
-            .receive("d", t("2026-11-27T10:02:00Z"))
-            .await
-            .unwrap()
-            .is_none());
-        assert_eq!(
-            q.dead_letters("d").await.unwrap()[0].reason,
-            "TTLExpiredException"
-        );
+        assert!(q.receive("d", t("2026-11-27T10:02:00Z")).await.unwrap().is_none());
+        assert_eq!(q.dead_letters("d").await.unwrap()[0].reason, "TTLExpiredException");
     }
 }

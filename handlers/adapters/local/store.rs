@@ -55,19 +55,12 @@ fn write_in(
     how: &Write,
 ) -> Result<Result<i64, StoreError>, rusqlite::Error> {
     let text = body.to_string();
-    let current: Option<i64> = tx
-        .query_row(
-            "SELECT version FROM entities WHERE tbl=?1 AND pk=?2 AND rk=?3",
-            params![t.0, pk, rk],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let current: Option<i64> =
+        tx.query_row("SELECT version FROM entities WHERE tbl=?1 AND pk=?2 AND rk=?3", params![t.0, pk, rk], |r| r.get(0)).optional()?;
     let next = match (how, current) {
         (Write::Insert, Some(_)) => return Ok(Err(StoreError::Conflict(name(t, pk, rk)))),
         (Write::Replace(_), None) => return Ok(Err(StoreError::NotFound(name(t, pk, rk)))),
-        (Write::Replace(e), Some(v)) if version_of(e) != Some(v) => {
-            return Ok(Err(StoreError::PreconditionFailed(name(t, pk, rk))))
-        }
+        (Write::Replace(e), Some(v)) if version_of(e) != Some(v) => return Ok(Err(StoreError::PreconditionFailed(name(t, pk, rk)))),
         (_, Some(v)) => v + 1,
         (_, None) => 1,
     };
@@ -82,24 +75,14 @@ fn write_in(
 impl SqliteStore {
     /// Opens or creates the store file.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Db::open(path, SCHEMA)
-            .map(|db| Self { db })
-            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))
+        Db::open(path, SCHEMA).map(|db| Self { db }).map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))
     }
 
-    async fn write(
-        &self,
-        t: Table,
-        pk: &str,
-        rk: &str,
-        body: &Value,
-        how: Write,
-    ) -> Result<ETag, StoreError> {
+    async fn write(&self, t: Table, pk: &str, rk: &str, body: &Value, how: Write) -> Result<ETag, StoreError> {
         let (pk, rk, body) = (pk.to_string(), rk.to_string(), body.clone());
         self.db
             .call(move |conn| {
-                let tx =
-                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 let r = write_in(&tx, t, &pk, &rk, &body, &how)?;
                 if r.is_ok() {
                     tx.commit()?;
@@ -115,16 +98,9 @@ impl SqliteStore {
     pub fn scan_blocking(&self, t: Table) -> Result<Vec<Entity>, StoreError> {
         self.db
             .call_blocking(|conn| {
-                let mut st = conn.prepare(
-                    "SELECT pk, rk, version, body FROM entities WHERE tbl=?1 ORDER BY pk, rk",
-                )?;
+                let mut st = conn.prepare("SELECT pk, rk, version, body FROM entities WHERE tbl=?1 ORDER BY pk, rk")?;
                 let rows = st.query_map(params![t.0], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, String>(3)?,
-                    ))
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?))
                 })?;
                 rows.collect::<rusqlite::Result<Vec<_>>>()
             })
@@ -137,14 +113,8 @@ impl SqliteStore {
 
 fn to_entity(t: Table) -> impl Fn((String, String, i64, String)) -> Result<Entity, StoreError> {
     move |(pk, rk, v, body)| {
-        let body = serde_json::from_str(&body)
-            .map_err(|e| StoreError::Corrupt(name(t, &pk, &rk), e.to_string()))?;
-        Ok(Entity {
-            partition: pk,
-            row: rk,
-            etag: etag(v),
-            body,
-        })
+        let body = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(name(t, &pk, &rk), e.to_string()))?;
+        Ok(Entity { partition: pk, row: rk, etag: etag(v), body })
     }
 }
 
@@ -155,31 +125,21 @@ impl Store for SqliteStore {
         let row = self
             .db
             .call(move |conn| {
-                conn.query_row(
-                    "SELECT version, body FROM entities WHERE tbl=?1 AND pk=?2 AND rk=?3",
-                    params![t.0, p, r],
-                    |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
-                )
+                conn.query_row("SELECT version, body FROM entities WHERE tbl=?1 AND pk=?2 AND rk=?3", params![t.0, p, r], |row| {
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+                })
                 .optional()
             })
             .await
             .map_err(unavailable)?;
-        row.map(|(v, body)| to_entity(t)((pk.to_string(), rk.to_string(), v, body)))
-            .transpose()
+        row.map(|(v, body)| to_entity(t)((pk.to_string(), rk.to_string(), v, body))).transpose()
     }
 
     async fn insert(&self, t: Table, pk: &str, rk: &str, body: &Value) -> Result<ETag, StoreError> {
         self.write(t, pk, rk, body, Write::Insert).await
     }
 
-    async fn replace(
-        &self,
-        t: Table,
-        pk: &str,
-        rk: &str,
-        body: &Value,
-        e: &ETag,
-    ) -> Result<ETag, StoreError> {
+    async fn replace(&self, t: Table, pk: &str, rk: &str, body: &Value, e: &ETag) -> Result<ETag, StoreError> {
         self.write(t, pk, rk, body, Write::Replace(e.clone())).await
     }
 
@@ -187,34 +147,20 @@ impl Store for SqliteStore {
         self.write(t, pk, rk, body, Write::Upsert).await
     }
 
-    async fn delete(
-        &self,
-        t: Table,
-        pk: &str,
-        rk: &str,
-        e: Option<&ETag>,
-    ) -> Result<(), StoreError> {
+    async fn delete(&self, t: Table, pk: &str, rk: &str, e: Option<&ETag>) -> Result<(), StoreError> {
         let (p, r, want) = (pk.to_string(), rk.to_string(), e.map(version_of));
         let n = name(t, pk, rk);
         self.db
             .call(move |conn| {
-                let tx =
-                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 let current: Option<i64> = tx
-                    .query_row(
-                        "SELECT version FROM entities WHERE tbl=?1 AND pk=?2 AND rk=?3",
-                        params![t.0, p, r],
-                        |x| x.get(0),
-                    )
+                    .query_row("SELECT version FROM entities WHERE tbl=?1 AND pk=?2 AND rk=?3", params![t.0, p, r], |x| x.get(0))
                     .optional()?;
                 let result = match (current, want) {
                     (None, _) => Err(StoreError::NotFound(n)),
                     (Some(v), Some(w)) if w != Some(v) => Err(StoreError::PreconditionFailed(n)),
                     _ => {
-                        tx.execute(
-                            "DELETE FROM entities WHERE tbl=?1 AND pk=?2 AND rk=?3",
-                            params![t.0, p, r],
-                        )?;
+                        tx.execute("DELETE FROM entities WHERE tbl=?1 AND pk=?2 AND rk=?3", params![t.0, p, r])?;
                         Ok(())
                     }
                 };
@@ -225,24 +171,24 @@ impl Store for SqliteStore {
             .map_err(unavailable)?
     }
 
-    async fn query(
-        &self,
-        t: Table,
-        pk: Option<&str>,
-        rows: RowRange,
-        limit: usize,
-    ) -> Result<Vec<Entity>, StoreError> {
+    async fn query(&self, t: Table, pk: Option<&str>, rows: RowRange, limit: usize) -> Result<Vec<Entity>, StoreError> {
         let pk = pk.map(str::to_string);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // Only the conditions that apply, so that SQLite uses the primary key's index.
+        let mut sql = String::from("SELECT pk, rk, version, body FROM entities WHERE tbl = ?1");
+        let mut args: Vec<String> = vec![t.0.to_string()];
+        for (column, op, value) in [("pk", "=", pk), ("rk", ">=", rows.from), ("rk", "<", rows.to)] {
+            if let Some(v) = value {
+                args.push(v);
+                sql.push_str(&format!(" AND {column} {op} ?{}", args.len()));
+            }
+        }
+        sql.push_str(&format!(" ORDER BY pk, rk LIMIT {limit}"));
         let raw = self
             .db
             .call(move |conn| {
-                let mut st = conn.prepare(
-                    "SELECT pk, rk, version, body FROM entities
-                     WHERE tbl=?1 AND (?2 IS NULL OR pk=?2) AND (?3 IS NULL OR rk>=?3) AND (?4 IS NULL OR rk<?4)
-                     ORDER BY pk, rk LIMIT ?5",
-                )?;
-                let it = st.query_map(params![t.0, pk, rows.from, rows.to, limit], |r| {
+                let mut st = conn.prepare_cached(&sql)?;
+                let it = st.query_map(rusqlite::params_from_iter(args.iter()), |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?))
                 })?;
                 it.collect::<rusqlite::Result<Vec<_>>>()
@@ -254,29 +200,19 @@ impl Store for SqliteStore {
 
     async fn batch(&self, t: Table, pk: &str, ops: Vec<BatchOp>) -> Result<Vec<ETag>, StoreError> {
         if ops.len() > 100 {
-            return Err(StoreError::Unavailable(format!(
-                "a batch holds at most 100 operations, not {}",
-                ops.len()
-            )));
+            return Err(StoreError::Unavailable(format!("a batch holds at most 100 operations, not {}", ops.len())));
         }
         let pk = pk.to_string();
         let out = self
             .db
             .call(move |conn| {
-                let tx =
-                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 let mut versions = Vec::with_capacity(ops.len());
                 for op in &ops {
                     let r = match op {
-                        BatchOp::Insert { row, body } => {
-                            write_in(&tx, t, &pk, row, body, &Write::Insert)?
-                        }
-                        BatchOp::Upsert { row, body } => {
-                            write_in(&tx, t, &pk, row, body, &Write::Upsert)?
-                        }
-                        BatchOp::Replace { row, body, etag } => {
-                            write_in(&tx, t, &pk, row, body, &Write::Replace(etag.clone()))?
-                        }
+                        BatchOp::Insert { row, body } => write_in(&tx, t, &pk, row, body, &Write::Insert)?,
+                        BatchOp::Upsert { row, body } => write_in(&tx, t, &pk, row, body, &Write::Upsert)?,
+                        BatchOp::Replace { row, body, etag } => write_in(&tx, t, &pk, row, body, &Write::Replace(etag.clone()))?,
                     };
                     match r {
                         Ok(v) => versions.push(v),

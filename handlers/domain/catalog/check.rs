@@ -11,13 +11,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::model::{
-    BreakerPolicy, Catalog, CatchUp, Dataset, DependencyWait, Gates, Job, Location, OverlapPolicy,
-    RequestTemplate, Sla, Trigger,
+    BreakerPolicy, Catalog, CatchUp, Dataset, DependencyWait, Gates, Job, Location, OverlapPolicy, RequestTemplate, Sla, Trigger,
 };
-use super::spec::{
-    self, CatalogSpec, CatchUpPolicy, CatchUpSpec, DatasetSpec, JobKind, JobSpec, RetrySpec,
-    WaitSpec,
-};
+use super::spec::{self, CatalogSpec, CatchUpPolicy, CatchUpSpec, DatasetSpec, JobKind, JobSpec, RetrySpec, WaitSpec};
 use super::yaml::{self, pointer_segment, Document, Pos};
 use crate::domain::duration::parse_duration;
 use crate::domain::ids::{DatasetId, JobId};
@@ -58,25 +54,13 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn at(&mut self, pointer: &str, message: impl Into<String>) {
-        self.problems.push(Problem {
-            pos: self.doc.pos_of(pointer),
-            pointer: pointer.to_string(),
-            message: message.into(),
-        });
+        self.problems.push(Problem { pos: self.doc.pos_of(pointer), pointer: pointer.to_string(), message: message.into() });
     }
     fn at_value(&mut self, pointer: &str, message: impl Into<String>) {
-        self.problems.push(Problem {
-            pos: self.doc.value_pos(pointer),
-            pointer: pointer.to_string(),
-            message: message.into(),
-        });
+        self.problems.push(Problem { pos: self.doc.value_pos(pointer), pointer: pointer.to_string(), message: message.into() });
     }
     fn warn(&mut self, pointer: &str, message: impl Into<String>) {
-        self.warnings.push(Problem {
-            pos: self.doc.value_pos(pointer),
-            pointer: pointer.to_string(),
-            message: message.into(),
-        });
+        self.warnings.push(Problem { pos: self.doc.value_pos(pointer), pointer: pointer.to_string(), message: message.into() });
     }
     fn duration(&mut self, pointer: &str, text: Option<&String>) -> Option<Duration> {
         let text = text?;
@@ -105,12 +89,8 @@ impl Checker<'_> {
                 let mut p = pointer.to_string();
                 for seg in e.path().iter() {
                     match seg {
-                        serde_path_to_error::Segment::Map { key } => {
-                            p.push_str(&format!("/{}", pointer_segment(key)))
-                        }
-                        serde_path_to_error::Segment::Seq { index } => {
-                            p.push_str(&format!("/{index}"))
-                        }
+                        serde_path_to_error::Segment::Map { key } => p.push_str(&format!("/{}", pointer_segment(key))),
+                        serde_path_to_error::Segment::Seq { index } => p.push_str(&format!("/{index}")),
                         _ => {}
                     }
                 }
@@ -124,29 +104,15 @@ impl Checker<'_> {
 
 /// Reads and checks a catalog. `Err` holds every problem found, in file order.
 pub fn load(text: &str, env: &Environment<'_>) -> Result<Loaded, Vec<Problem>> {
-    let doc = yaml::parse(text).map_err(|errs| {
-        errs.into_iter()
-            .map(|l| Problem {
-                pos: l.pos,
-                pointer: String::new(),
-                message: l.message,
-            })
-            .collect::<Vec<_>>()
-    })?;
-    let mut c = Checker {
-        doc: &doc,
-        problems: Vec::new(),
-        warnings: Vec::new(),
-    };
+    let doc = yaml::parse(text)
+        .map_err(|errs| errs.into_iter().map(|l| Problem { pos: l.pos, pointer: String::new(), message: l.message }).collect::<Vec<_>>())?;
+    let mut c = Checker { doc: &doc, problems: Vec::new(), warnings: Vec::new() };
     let catalog = check_document(&mut c, env);
     let mut problems = c.problems;
     problems.sort_by_key(|p| (p.pos.line, p.pos.col));
     problems.dedup();
     match catalog {
-        Some(catalog) if problems.is_empty() => Ok(Loaded {
-            catalog,
-            warnings: c.warnings,
-        }),
+        Some(catalog) if problems.is_empty() => Ok(Loaded { catalog, warnings: c.warnings }),
         _ => Err(problems),
     }
 }
@@ -163,21 +129,18 @@ fn check_document(c: &mut Checker<'_>, env: &Environment<'_>) -> Option<Catalog>
     let mut unknown = Vec::new();
     walk_unknown(schema(), schema(), &value, String::new(), &mut unknown);
     for (pointer, key, valid) in &unknown {
-        let hint = closest(key, valid)
-            .map(|k| format!("; did you mean `{k}`?"))
-            .unwrap_or_default();
-        let listing = if valid.len() <= 12 {
-            format!(" (valid here: {})", valid.join(", "))
-        } else {
-            String::new()
-        };
+        let hint = closest(key, valid).map(|k| format!("; did you mean `{k}`?")).unwrap_or_default();
+        let listing = if valid.len() <= 12 { format!(" (valid here: {})", valid.join(", ")) } else { String::new() };
         c.at(pointer, format!("unknown key `{key}`{hint}{listing}"));
         remove_pointer(&mut value, pointer);
     }
 
     let shell: CatalogSpec<Value, Value> = c.typed("", value)?;
     if shell.version != SUPPORTED_VERSION {
-        c.at_value("/version", format!("catalog format version {} is not supported; this release reads version {SUPPORTED_VERSION}", shell.version));
+        c.at_value(
+            "/version",
+            format!("catalog format version {} is not supported; this release reads version {SUPPORTED_VERSION}", shell.version),
+        );
     }
     let timezone = c.zone("/timezone", shell.timezone.as_ref(), Tz::UTC);
 
@@ -207,42 +170,14 @@ fn check_document(c: &mut Checker<'_>, env: &Environment<'_>) -> Option<Catalog>
     let known_jobs: HashSet<&str> = jobs_spec.keys().map(String::as_str).collect();
 
     let defaults = &shell.defaults;
-    let default_retry = retry_policy(
-        c,
-        "/defaults/retry",
-        defaults.retry.as_ref(),
-        &RetryPolicy::default(),
-    );
-    let default_timeout = c
-        .duration("/defaults/timeout", defaults.timeout.as_ref())
-        .unwrap_or(Duration::from_secs(60));
-    let default_breaker = breaker_policy(
-        c,
-        "/defaults/breaker",
-        defaults.breaker.as_ref(),
-        &BreakerPolicy::default(),
-    );
-    let default_gates = gates(
-        defaults.gates.as_ref(),
-        &Gates {
-            contracts: true,
-            freshness: true,
-        },
-    );
+    let default_retry = retry_policy(c, "/defaults/retry", defaults.retry.as_ref(), &RetryPolicy::default());
+    let default_timeout = c.duration("/defaults/timeout", defaults.timeout.as_ref()).unwrap_or(Duration::from_secs(60));
+    let default_breaker = breaker_policy(c, "/defaults/breaker", defaults.breaker.as_ref(), &BreakerPolicy::default());
+    let default_gates = gates(defaults.gates.as_ref(), &Gates { contracts: true, freshness: true });
 
-    let default_catch_up = catch_up(
-        c,
-        "/defaults/catch_up",
-        defaults.catch_up.as_ref(),
-        CatchUp::Latest,
-    );
+    let default_catch_up = catch_up(c, "/defaults/catch_up", defaults.catch_up.as_ref(), CatchUp::Latest);
     let default_overlap = defaults.overlap.unwrap_or(OverlapPolicy::QueueOne);
-    let default_wait = dependency_wait(
-        c,
-        "/defaults/wait",
-        defaults.wait.as_ref(),
-        DependencyWait::default(),
-    );
+    let default_wait = dependency_wait(c, "/defaults/wait", defaults.wait.as_ref(), DependencyWait::default());
 
     let mut jobs = BTreeMap::new();
     for (name, j) in &jobs_spec {
@@ -268,23 +203,13 @@ fn check_document(c: &mut Checker<'_>, env: &Environment<'_>) -> Option<Catalog>
     check_cycles(c, &jobs_spec);
 
     if c.problems.is_empty() {
-        Some(Catalog {
-            timezone,
-            datasets,
-            jobs,
-        })
+        Some(Catalog { timezone, datasets, jobs })
     } else {
         None
     }
 }
 
-fn check_dataset(
-    c: &mut Checker<'_>,
-    env: &Environment<'_>,
-    p: &str,
-    name: &str,
-    d: &DatasetSpec,
-) -> Option<Dataset> {
+fn check_dataset(c: &mut Checker<'_>, env: &Environment<'_>, p: &str, name: &str, d: &DatasetSpec) -> Option<Dataset> {
     let id = match DatasetId::parse(name) {
         Ok(id) => Some(id),
         Err(e) => {
@@ -304,28 +229,15 @@ fn check_dataset(
         if (env.file_exists)(&path) {
             Some(path)
         } else {
-            c.at_value(
-                &format!("{p}/contract"),
-                format!("contract file `{}` does not exist", path.display()),
-            );
+            c.at_value(&format!("{p}/contract"), format!("contract file `{}` does not exist", path.display()));
             None
         }
     });
     let expected_every = c.duration(&format!("{p}/expected_every"), d.expected_every.as_ref());
     if expected_every == Some(Duration::ZERO) {
-        c.at_value(
-            &format!("{p}/expected_every"),
-            "`expected_every` must be longer than zero",
-        );
+        c.at_value(&format!("{p}/expected_every"), "`expected_every` must be longer than zero");
     }
-    Some(Dataset {
-        id: id?,
-        location: location?,
-        format: d.format,
-        contract,
-        expected_every,
-        owner: d.owner.clone(),
-    })
+    Some(Dataset { id: id?, location: location?, format: d.format, contract, expected_every, owner: d.owner.clone() })
 }
 
 struct JobContext<'a> {
@@ -343,24 +255,13 @@ struct JobContext<'a> {
     env: &'a Environment<'a>,
 }
 
-fn check_job(
-    c: &mut Checker<'_>,
-    p: &str,
-    name: &str,
-    j: &JobSpec,
-    ctx: &JobContext<'_>,
-) -> Option<Job> {
-    let id = JobId::parse(name)
-        .map_err(|e| c.at(p, format!("job name: {e}")))
-        .ok();
+fn check_job(c: &mut Checker<'_>, p: &str, name: &str, j: &JobSpec, ctx: &JobContext<'_>) -> Option<Job> {
+    let id = JobId::parse(name).map_err(|e| c.at(p, format!("job name: {e}"))).ok();
     let timezone = c.zone(&format!("{p}/timezone"), j.timezone.as_ref(), ctx.timezone);
 
     let trigger = match (&j.schedule, &j.on_arrival) {
         (Some(_), Some(_)) => {
-            c.at(
-                &format!("{p}/on_arrival"),
-                "a job has either `schedule` or `on_arrival`, not both",
-            );
+            c.at(&format!("{p}/on_arrival"), "a job has either `schedule` or `on_arrival`, not both");
             None
         }
         (Some(expr), None) => match Ncrontab::parse(expr) {
@@ -374,22 +275,14 @@ fn check_job(
             if ctx.known_datasets.contains(ds.as_str()) {
                 DatasetId::parse(ds.clone()).ok().map(Trigger::Arrival)
             } else {
-                let hint = closest(ds, &sorted(ctx.known_datasets))
-                    .map(|k| format!("; did you mean `{k}`?"))
-                    .unwrap_or_default();
-                c.at_value(
-                    &format!("{p}/on_arrival"),
-                    format!("unknown dataset `{ds}`{hint}"),
-                );
+                let hint = closest(ds, &sorted(ctx.known_datasets)).map(|k| format!("; did you mean `{k}`?")).unwrap_or_default();
+                c.at_value(&format!("{p}/on_arrival"), format!("unknown dataset `{ds}`{hint}"));
                 None
             }
         }
         (None, None) if !j.depends_on.is_empty() => Some(Trigger::Dependencies),
         (None, None) => {
-            c.at(
-                p,
-                "a job needs `schedule` (NCRONTAB), `on_arrival` (a dataset) or `depends_on`",
-            );
+            c.at(p, "a job needs `schedule` (NCRONTAB), `on_arrival` (a dataset) or `depends_on`");
             None
         }
     };
@@ -403,13 +296,8 @@ fn check_job(
         } else if dep == name {
             c.at_value(&dp, format!("job `{name}` depends on itself"));
         } else if !ctx.known_jobs.contains(dep.as_str()) {
-            let hint = closest(dep, &sorted(ctx.known_jobs))
-                .map(|k| format!("; did you mean `{k}`?"))
-                .unwrap_or_default();
-            c.at_value(
-                &dp,
-                format!("unknown dependency `{dep}`: no job has that name{hint}"),
-            );
+            let hint = closest(dep, &sorted(ctx.known_jobs)).map(|k| format!("; did you mean `{k}`?")).unwrap_or_default();
+            c.at_value(&dp, format!("unknown dependency `{dep}`: no job has that name{hint}"));
         } else if let Ok(d) = JobId::parse(dep.clone()) {
             depends_on.push(d);
         }
@@ -423,49 +311,24 @@ fn check_job(
         match super::model::expand_settings(&j.endpoint, &|_| Some("x".into())) {
             Err(e) => c.at_value(&format!("{p}/endpoint"), e),
             Ok(_) => {
-                if !(j.endpoint.starts_with("http://")
-                    || j.endpoint.starts_with("https://")
-                    || j.endpoint.starts_with("${"))
-                {
-                    c.at_value(
-                        &format!("{p}/endpoint"),
-                        format!(
-                            "`{}` is not an http(s) URL or a `${{SETTING}}` reference",
-                            j.endpoint
-                        ),
-                    );
+                if !(j.endpoint.starts_with("http://") || j.endpoint.starts_with("https://") || j.endpoint.starts_with("${")) {
+                    c.at_value(&format!("{p}/endpoint"), format!("`{}` is not an http(s) URL or a `${{SETTING}}` reference", j.endpoint));
                 } else if let Err(e) = super::model::expand_settings(&j.endpoint, ctx.env.setting) {
-                    c.warn(
-                        &format!("{p}/endpoint"),
-                        format!("{e}; runs of `{name}` will fail until it is set"),
-                    );
+                    c.warn(&format!("{p}/endpoint"), format!("{e}; runs of `{name}` will fail until it is set"));
                 }
             }
         }
     }
     if j.deployment.is_some() && j.kind != JobKind::OnlineEndpoint {
-        c.at(
-            &format!("{p}/deployment"),
-            "`deployment` applies to `kind: online_endpoint` only",
-        );
+        c.at(&format!("{p}/deployment"), "`deployment` applies to `kind: online_endpoint` only");
     }
 
-    let request = request_template(
-        c,
-        &format!("{p}/request"),
-        j.request.as_ref(),
-        !inputs.is_empty(),
-    );
+    let request = request_template(c, &format!("{p}/request"), j.request.as_ref(), !inputs.is_empty());
     let sla = sla(c, &format!("{p}/sla"), j.sla.as_ref());
     let retry = retry_policy(c, &format!("{p}/retry"), j.retry.as_ref(), ctx.retry);
-    let timeout = c
-        .duration(&format!("{p}/timeout"), j.timeout.as_ref())
-        .unwrap_or(ctx.timeout);
+    let timeout = c.duration(&format!("{p}/timeout"), j.timeout.as_ref()).unwrap_or(ctx.timeout);
     if timeout.is_zero() {
-        c.at_value(
-            &format!("{p}/timeout"),
-            "`timeout` must be longer than zero",
-        );
+        c.at_value(&format!("{p}/timeout"), "`timeout` must be longer than zero");
     }
     let breaker = breaker_policy(c, &format!("{p}/breaker"), j.breaker.as_ref(), ctx.breaker);
     let gates = gates(j.gates.as_ref(), ctx.gates);
@@ -488,12 +351,7 @@ fn check_job(
         breaker,
         gates,
         enabled: j.enabled.unwrap_or(true),
-        catch_up: catch_up(
-            c,
-            &format!("{p}/catch_up"),
-            j.catch_up.as_ref(),
-            ctx.catch_up,
-        ),
+        catch_up: catch_up(c, &format!("{p}/catch_up"), j.catch_up.as_ref(), ctx.catch_up),
         overlap: j.overlap.unwrap_or(ctx.overlap),
         wait: dependency_wait(c, &format!("{p}/wait"), j.wait.as_ref(), ctx.wait),
     })
@@ -512,46 +370,27 @@ fn catch_up(c: &mut Checker<'_>, p: &str, spec: Option<&CatchUpSpec>, base: Catc
         CatchUpPolicy::None => CatchUp::None,
         CatchUpPolicy::Latest => CatchUp::Latest,
         CatchUpPolicy::All => {
-            let window = c
-                .duration(&format!("{p}/window"), window)
-                .unwrap_or(Duration::from_secs(24 * 3600));
+            let window = c.duration(&format!("{p}/window"), window).unwrap_or(Duration::from_secs(24 * 3600));
             let max = max.unwrap_or(24);
             if max == 0 || max > 10_000 {
-                c.at_value(
-                    &format!("{p}/max"),
-                    format!("`max` must be between 1 and 10000, not {max}"),
-                );
+                c.at_value(&format!("{p}/max"), format!("`max` must be between 1 and 10000, not {max}"));
             }
             CatchUp::All { window, max }
         }
     }
 }
 
-fn dependency_wait(
-    c: &mut Checker<'_>,
-    p: &str,
-    spec: Option<&WaitSpec>,
-    base: DependencyWait,
-) -> DependencyWait {
+fn dependency_wait(c: &mut Checker<'_>, p: &str, spec: Option<&WaitSpec>, base: DependencyWait) -> DependencyWait {
     let Some(spec) = spec else { return base };
-    let limit = c
-        .duration(&format!("{p}/limit"), spec.limit.as_ref())
-        .unwrap_or(base.limit);
-    let window = c
-        .duration(&format!("{p}/window"), spec.window.as_ref())
-        .unwrap_or(base.window);
+    let limit = c.duration(&format!("{p}/limit"), spec.limit.as_ref()).unwrap_or(base.limit);
+    let window = c.duration(&format!("{p}/window"), spec.window.as_ref()).unwrap_or(base.window);
     if limit.is_zero() {
         c.at_value(&format!("{p}/limit"), "`limit` must be longer than zero");
     }
     DependencyWait { limit, window }
 }
 
-fn dataset_refs(
-    c: &mut Checker<'_>,
-    p: &str,
-    names: &[String],
-    known: &HashSet<&str>,
-) -> Vec<DatasetId> {
+fn dataset_refs(c: &mut Checker<'_>, p: &str, names: &[String], known: &HashSet<&str>) -> Vec<DatasetId> {
     let mut out = Vec::new();
     for (i, n) in names.iter().enumerate() {
         if known.contains(n.as_str()) {
@@ -561,21 +400,14 @@ fn dataset_refs(
                 }
             }
         } else {
-            let hint = closest(n, &sorted(known))
-                .map(|k| format!("; did you mean `{k}`?"))
-                .unwrap_or_default();
+            let hint = closest(n, &sorted(known)).map(|k| format!("; did you mean `{k}`?")).unwrap_or_default();
             c.at_value(&format!("{p}/{i}"), format!("unknown dataset `{n}`{hint}"));
         }
     }
     out
 }
 
-fn request_template(
-    c: &mut Checker<'_>,
-    p: &str,
-    r: Option<&spec::RequestSpec>,
-    has_inputs: bool,
-) -> Option<RequestTemplate> {
+fn request_template(c: &mut Checker<'_>, p: &str, r: Option<&spec::RequestSpec>, has_inputs: bool) -> Option<RequestTemplate> {
     let Some(r) = r else {
         return Some(RequestTemplate::default());
     };
@@ -583,27 +415,14 @@ fn request_template(
         None => None,
         Some(Value::Object(m)) => Some(m.clone()),
         Some(other) => {
-            c.at_value(
-                &format!("{p}/body"),
-                format!(
-                    "`body` must be a mapping (JSON object), not {}",
-                    kind_of(other)
-                ),
-            );
+            c.at_value(&format!("{p}/body"), format!("`body` must be a mapping (JSON object), not {}", kind_of(other)));
             return None;
         }
     };
     if !has_inputs && !r.fields.is_empty() {
-        c.at(
-            &format!("{p}/fields"),
-            "`fields` maps input record columns, but the job has no `inputs`",
-        );
+        c.at(&format!("{p}/fields"), "`fields` maps input record columns, but the job has no `inputs`");
     }
-    Some(RequestTemplate {
-        fields: r.fields.clone(),
-        key: r.key.clone(),
-        body,
-    })
+    Some(RequestTemplate { fields: r.fields.clone(), key: r.key.clone(), body })
 }
 
 fn sla(c: &mut Checker<'_>, p: &str, s: Option<&spec::SlaSpec>) -> Option<Sla> {
@@ -611,68 +430,41 @@ fn sla(c: &mut Checker<'_>, p: &str, s: Option<&spec::SlaSpec>) -> Option<Sla> {
     let complete_within = c.duration(&format!("{p}/complete_within"), s.complete_within.as_ref());
     let warn_before = c.duration(&format!("{p}/warn_before"), s.warn_before.as_ref());
     let by_minute_of_day = s.by.as_ref().and_then(|t| {
-        let parsed = t
-            .split_once(':')
-            .and_then(|(h, m)| Some((h.parse::<u32>().ok()?, m.parse::<u32>().ok()?)));
+        let parsed = t.split_once(':').and_then(|(h, m)| Some((h.parse::<u32>().ok()?, m.parse::<u32>().ok()?)));
         match parsed {
             Some((h, m)) if h < 24 && m < 60 && t.len() == 5 => Some(h * 60 + m),
             _ => {
-                c.at_value(
-                    &format!("{p}/by"),
-                    format!("`{t}` is not a time of day; write `HH:MM` (24-hour)"),
-                );
+                c.at_value(&format!("{p}/by"), format!("`{t}` is not a time of day; write `HH:MM` (24-hour)"));
                 None
             }
         }
     });
-    if complete_within.is_none()
-        && by_minute_of_day.is_none()
-        && s.complete_within.is_none()
-        && s.by.is_none()
-    {
+    if complete_within.is_none() && by_minute_of_day.is_none() && s.complete_within.is_none() && s.by.is_none() {
         c.at(p, "an `sla` needs `complete_within` or `by`");
     }
     if let (Some(w), Some(cw)) = (warn_before, complete_within) {
         if w >= cw {
-            c.at_value(
-                &format!("{p}/warn_before"),
-                "`warn_before` must be shorter than `complete_within`",
-            );
+            c.at_value(&format!("{p}/warn_before"), "`warn_before` must be shorter than `complete_within`");
         }
     }
-    Some(Sla {
-        complete_within,
-        by_minute_of_day,
-        warn_before,
-    })
+    Some(Sla { complete_within, by_minute_of_day, warn_before })
 }
 
-fn retry_policy(
-    c: &mut Checker<'_>,
-    p: &str,
-    r: Option<&RetrySpec>,
-    base: &RetryPolicy,
-) -> RetryPolicy {
+fn retry_policy(c: &mut Checker<'_>, p: &str, r: Option<&RetrySpec>, base: &RetryPolicy) -> RetryPolicy {
     let Some(r) = r else { return base.clone() };
     let mut out = base.clone();
     if let Some(n) = r.max_attempts {
         if (1..=100).contains(&n) {
             out.max_attempts = n;
         } else {
-            c.at_value(
-                &format!("{p}/max_attempts"),
-                format!("`max_attempts` must be between 1 and 100, not {n}"),
-            );
+            c.at_value(&format!("{p}/max_attempts"), format!("`max_attempts` must be between 1 and 100, not {n}"));
         }
     }
     if let Some(m) = r.multiplier {
         if (1.0..=10.0).contains(&m) {
             out.multiplier = m;
         } else {
-            c.at_value(
-                &format!("{p}/multiplier"),
-                format!("`multiplier` must be between 1.0 and 10.0, not {m}"),
-            );
+            c.at_value(&format!("{p}/multiplier"), format!("`multiplier` must be between 1.0 and 10.0, not {m}"));
         }
     }
     if let Some(d) = c.duration(&format!("{p}/initial_delay"), r.initial_delay.as_ref()) {
@@ -687,22 +479,14 @@ fn retry_policy(
     out
 }
 
-fn breaker_policy(
-    c: &mut Checker<'_>,
-    p: &str,
-    b: Option<&spec::BreakerSpec>,
-    base: &BreakerPolicy,
-) -> BreakerPolicy {
+fn breaker_policy(c: &mut Checker<'_>, p: &str, b: Option<&spec::BreakerSpec>, base: &BreakerPolicy) -> BreakerPolicy {
     let Some(b) = b else { return base.clone() };
     let mut out = base.clone();
     if let Some(n) = b.consecutive_failures {
         if n >= 1 {
             out.consecutive_failures = n;
         } else {
-            c.at_value(
-                &format!("{p}/consecutive_failures"),
-                "`consecutive_failures` must be at least 1",
-            );
+            c.at_value(&format!("{p}/consecutive_failures"), "`consecutive_failures` must be at least 1");
         }
     }
     if let Some(d) = c.duration(&format!("{p}/cooldown"), b.cooldown.as_ref()) {
@@ -714,10 +498,7 @@ fn breaker_policy(
 fn gates(g: Option<&spec::GatesSpec>, base: &Gates) -> Gates {
     match g {
         None => base.clone(),
-        Some(g) => Gates {
-            contracts: g.contracts.unwrap_or(base.contracts),
-            freshness: g.freshness.unwrap_or(base.freshness),
-        },
+        Some(g) => Gates { contracts: g.contracts.unwrap_or(base.contracts), freshness: g.freshness.unwrap_or(base.freshness) },
     }
 }
 
@@ -755,8 +536,7 @@ fn check_cycles(c: &mut Checker<'_>, jobs: &BTreeMap<String, JobSpec>) {
                 }
                 Some(Mark::Active) => {
                     let from = stack.iter().position(|(n, _)| *n == dep).unwrap_or(0);
-                    let mut cycle: Vec<String> =
-                        stack[from..].iter().map(|(n, _)| n.to_string()).collect();
+                    let mut cycle: Vec<String> = stack[from..].iter().map(|(n, _)| n.to_string()).collect();
                     let mut canon = cycle.clone();
                     canon.sort();
                     if dep == node {
@@ -765,11 +545,7 @@ fn check_cycles(c: &mut Checker<'_>, jobs: &BTreeMap<String, JobSpec>) {
                     if reported.insert(canon) {
                         cycle.push(dep.to_string());
                         let first = &cycle[0];
-                        let i = jobs[first.as_str()]
-                            .depends_on
-                            .iter()
-                            .position(|d| *d == cycle[1])
-                            .unwrap_or(0);
+                        let i = jobs[first.as_str()].depends_on.iter().position(|d| *d == cycle[1]).unwrap_or(0);
                         let p = format!("/jobs/{}/depends_on/{i}", pointer_segment(first));
                         c.at_value(&p, format!("dependency cycle: {}", cycle.join(" -> ")));
                     }
@@ -786,11 +562,7 @@ fn schema() -> &'static Value {
 
 fn resolve<'a>(root: &'a Value, mut s: &'a Value) -> &'a Value {
     for _ in 0..32 {
-        match s
-            .get("$ref")
-            .and_then(Value::as_str)
-            .and_then(|r| r.strip_prefix("#/$defs/"))
-        {
+        match s.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/$defs/")) {
             Some(name) => match root.get("$defs").and_then(|d| d.get(name)) {
                 Some(t) => s = t,
                 None => return s,
@@ -833,13 +605,7 @@ fn array_items<'a>(root: &'a Value, s: &'a Value) -> Option<&'a Value> {
 }
 
 /// Collects `(pointer, key, valid keys)` for every key the schema does not allow.
-fn walk_unknown(
-    root: &Value,
-    s: &Value,
-    v: &Value,
-    ptr: String,
-    out: &mut Vec<(String, String, Vec<String>)>,
-) {
+fn walk_unknown(root: &Value, s: &Value, v: &Value, ptr: String, out: &mut Vec<(String, String, Vec<String>)>) {
     match v {
         Value::Object(map) => {
             let Some(os) = object_schema(root, s) else {
@@ -854,9 +620,7 @@ fn walk_unknown(
                 } else {
                     match additional {
                         Some(Value::Bool(false)) => {
-                            let valid = props
-                                .map(|p| p.keys().cloned().collect())
-                                .unwrap_or_default();
+                            let valid = props.map(|p| p.keys().cloned().collect()).unwrap_or_default();
                             out.push((cp, k.clone(), valid));
                         }
                         Some(a @ Value::Object(_)) => walk_unknown(root, a, child, cp, out),
@@ -938,12 +702,5 @@ pub fn load_file(path: &Path) -> Result<Loaded, Vec<Problem>> {
     let base: PathBuf = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let exists = |p: &Path| p.is_file();
     let setting = |k: &str| std::env::var(k).ok();
-    load(
-        &text,
-        &Environment {
-            base_dir: &base,
-            file_exists: &exists,
-            setting: &setting,
-        },
-    )
+    load(&text, &Environment { base_dir: &base, file_exists: &exists, setting: &setting })
 }

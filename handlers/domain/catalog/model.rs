@@ -36,9 +36,7 @@ impl Location {
         let s = s.trim().trim_start_matches('/');
         let (container, prefix) = s.split_once('/').unwrap_or((s, ""));
         let ok = (3..=63).contains(&container.len())
-            && container
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && container.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !container.starts_with('-')
             && !container.ends_with('-');
         if !ok {
@@ -53,10 +51,7 @@ impl Location {
         if !prefix.is_empty() && !prefix.ends_with('/') {
             prefix.push('/');
         }
-        Ok(Self {
-            container: container.to_string(),
-            prefix,
-        })
+        Ok(Self { container: container.to_string(), prefix })
     }
 
     /// Whether a blob at `container`/`path` belongs here.
@@ -105,10 +100,7 @@ pub struct BreakerPolicy {
 
 impl Default for BreakerPolicy {
     fn default() -> Self {
-        Self {
-            consecutive_failures: 5,
-            cooldown: Duration::from_secs(900),
-        }
+        Self { consecutive_failures: 5, cooldown: Duration::from_secs(900) }
     }
 }
 
@@ -147,10 +139,7 @@ pub struct DependencyWait {
 
 impl Default for DependencyWait {
     fn default() -> Self {
-        Self {
-            limit: Duration::from_secs(6 * 3600),
-            window: Duration::ZERO,
-        }
+        Self { limit: Duration::from_secs(6 * 3600), window: Duration::ZERO }
     }
 }
 
@@ -183,45 +172,28 @@ pub struct Job {
 impl Catalog {
     /// The dataset a blob belongs to: the one with the longest matching location prefix.
     pub fn dataset_for_blob(&self, container: &str, path: &str) -> Option<&Dataset> {
-        self.datasets
-            .values()
-            .filter(|d| d.location.contains(container, path))
-            .max_by_key(|d| d.location.prefix.len())
+        self.datasets.values().filter(|d| d.location.contains(container, path)).max_by_key(|d| d.location.prefix.len())
     }
 
     /// Enabled jobs that run only after `upstream` (no schedule, no arrival trigger).
     pub fn dependents_of<'a>(&'a self, upstream: &'a JobId) -> impl Iterator<Item = &'a Job> + 'a {
-        self.jobs.values().filter(move |j| {
-            j.enabled
-                && matches!(j.trigger, Trigger::Dependencies)
-                && j.depends_on.contains(upstream)
-        })
+        self.jobs.values().filter(move |j| j.enabled && matches!(j.trigger, Trigger::Dependencies) && j.depends_on.contains(upstream))
     }
 
     /// Enabled jobs triggered by arrivals of `dataset`.
-    pub fn jobs_on_arrival<'a>(
-        &'a self,
-        dataset: &'a DatasetId,
-    ) -> impl Iterator<Item = &'a Job> + 'a {
-        self.jobs
-            .values()
-            .filter(move |j| j.enabled && matches!(&j.trigger, Trigger::Arrival(d) if d == dataset))
+    pub fn jobs_on_arrival<'a>(&'a self, dataset: &'a DatasetId) -> impl Iterator<Item = &'a Job> + 'a {
+        self.jobs.values().filter(move |j| j.enabled && matches!(&j.trigger, Trigger::Arrival(d) if d == dataset))
     }
 }
 
 /// Replaces `${NAME}` and `${NAME:-default}` using `lookup`. Errors name the missing variable.
-pub fn expand_settings(
-    template: &str,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, String> {
+pub fn expand_settings(template: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("`{template}` has an unclosed `${{`"))?;
+        let end = after.find('}').ok_or_else(|| format!("`{template}` has an unclosed `${{`"))?;
         let inner = &after[..end];
         let (name, default) = match inner.split_once(":-") {
             Some((n, d)) => (n, Some(d)),
@@ -230,16 +202,9 @@ pub fn expand_settings(
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             return Err(format!("`${{{inner}}}` is not a setting reference; write `${{NAME}}` or `${{NAME:-default}}`"));
         }
-        match lookup(name)
-            .filter(|v| !v.is_empty())
-            .or_else(|| default.map(str::to_string))
-        {
+        match lookup(name).filter(|v| !v.is_empty()).or_else(|| default.map(str::to_string)) {
             Some(v) => out.push_str(&v),
-            None => {
-                return Err(format!(
-                    "app setting `{name}` is not set (referenced by `{template}`)"
-                ))
-            }
+            None => return Err(format!("app setting `{name}` is not set (referenced by `{template}`)")),
         }
         rest = &after[end + 1..];
     }
@@ -254,13 +219,7 @@ mod tests {
     #[test]
     fn locations_parse_like_containers() {
         let l = Location::parse("landing/claims").unwrap();
-        assert_eq!(
-            l,
-            Location {
-                container: "landing".into(),
-                prefix: "claims/".into()
-            }
-        );
+        assert_eq!(l, Location { container: "landing".into(), prefix: "claims/".into() });
         assert!(l.contains("landing", "claims/2026/x.csv"));
         assert!(!l.contains("landing", "claimsx.csv"));
         assert!(Location::parse("Landing/x").is_err());
@@ -273,13 +232,8 @@ mod tests {
     fn settings_expand() {
         let env = |k: &str| (k == "URL").then(|| "http://x/score".to_string());
         assert_eq!(expand_settings("${URL}", &env).unwrap(), "http://x/score");
-        assert_eq!(
-            expand_settings("${NOPE:-http://d}", &env).unwrap(),
-            "http://d"
-        );
-        assert!(expand_settings("${NOPE}", &env)
-            .unwrap_err()
-            .contains("`NOPE`"));
+        assert_eq!(expand_settings("${NOPE:-http://d}", &env).unwrap(), "http://d");
+        assert!(expand_settings("${NOPE}", &env).unwrap_err().contains("`NOPE`"));
         assert!(expand_settings("${URL", &env).is_err());
         assert!(expand_settings("${a b}", &env).is_err());
         assert_eq!(expand_settings("plain", &env).unwrap(), "plain");

@@ -47,10 +47,7 @@ impl Document {
     }
     /// The position of a node's value (falls back like [`Document::pos_of`]).
     pub fn value_pos(&self, pointer: &str) -> Pos {
-        self.values
-            .get(pointer)
-            .copied()
-            .unwrap_or_else(|| self.pos_of(pointer))
+        self.values.get(pointer).copied().unwrap_or_else(|| self.pos_of(pointer))
     }
 }
 
@@ -63,24 +60,12 @@ const MAX_DEPTH: usize = 64;
 const MAX_NODES: usize = 1_000_000;
 
 enum Frame {
-    Seq {
-        items: Vec<Value>,
-        anchor: usize,
-        path: String,
-    },
-    Map {
-        map: Map<String, Value>,
-        key: Option<String>,
-        anchor: usize,
-        path: String,
-    },
+    Seq { items: Vec<Value>, anchor: usize, path: String },
+    Map { map: Map<String, Value>, key: Option<String>, anchor: usize, path: String },
 }
 
 fn pos(span: &Span) -> Pos {
-    Pos {
-        line: span.start.line(),
-        col: span.start.col() + 1,
-    }
+    Pos { line: span.start.line(), col: span.start.col() + 1 }
 }
 
 /// Parses one YAML document. Returns every problem it can find (syntax errors stop the parse).
@@ -98,13 +83,7 @@ pub fn parse(text: &str) -> Result<Document, Vec<Located>> {
             Ok(x) => x,
             Err(e) => {
                 let m = e.marker();
-                errors.push(Located {
-                    pos: Pos {
-                        line: m.line(),
-                        col: m.col() + 1,
-                    },
-                    message: format!("YAML syntax error: {}", e.info()),
-                });
+                errors.push(Located { pos: Pos { line: m.line(), col: m.col() + 1 }, message: format!("YAML syntax error: {}", e.info()) });
                 return Err(errors);
             }
         };
@@ -114,9 +93,7 @@ pub fn parse(text: &str) -> Result<Document, Vec<Located>> {
             match stack.last() {
                 None => Some(String::new()),
                 Some(Frame::Seq { items, path, .. }) => Some(format!("{path}/{}", items.len())),
-                Some(Frame::Map {
-                    key: Some(k), path, ..
-                }) => Some(format!("{path}/{}", pointer_segment(k))),
+                Some(Frame::Map { key: Some(k), path, .. }) => Some(format!("{path}/{}", pointer_segment(k))),
                 Some(Frame::Map { key: None, .. }) => None,
             }
         };
@@ -125,57 +102,34 @@ pub fn parse(text: &str) -> Result<Document, Vec<Located>> {
             Event::DocumentStart(_) => {
                 documents += 1;
                 if documents > 1 {
-                    errors.push(Located {
-                        pos: here,
-                        message: "a catalog is one YAML document; remove the second `---`".into(),
-                    });
+                    errors.push(Located { pos: here, message: "a catalog is one YAML document; remove the second `---`".into() });
                     return Err(errors);
                 }
                 continue;
             }
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
                 if stack.len() >= MAX_DEPTH {
-                    errors.push(Located {
-                        pos: here,
-                        message: format!("nesting deeper than {MAX_DEPTH} levels"),
-                    });
+                    errors.push(Located { pos: here, message: format!("nesting deeper than {MAX_DEPTH} levels") });
                     return Err(errors);
                 }
                 let Some(path) = child_path(&stack) else {
-                    errors.push(Located {
-                        pos: here,
-                        message: "a mapping key must be a plain string, not a list or mapping"
-                            .into(),
-                    });
+                    errors.push(Located { pos: here, message: "a mapping key must be a plain string, not a list or mapping".into() });
                     return Err(errors);
                 };
                 doc.values.insert(path.clone(), here);
                 stack.push(if matches!(event, Event::SequenceStart(..)) {
-                    Frame::Seq {
-                        items: Vec::new(),
-                        anchor,
-                        path,
-                    }
+                    Frame::Seq { items: Vec::new(), anchor, path }
                 } else {
-                    Frame::Map {
-                        map: Map::new(),
-                        key: None,
-                        anchor,
-                        path,
-                    }
+                    Frame::Map { map: Map::new(), key: None, anchor, path }
                 });
                 continue;
             }
             Event::SequenceEnd => match stack.pop() {
-                Some(Frame::Seq { items, anchor, .. }) => {
-                    remember(&mut anchors, anchor, Value::Array(items))
-                }
+                Some(Frame::Seq { items, anchor, .. }) => remember(&mut anchors, anchor, Value::Array(items)),
                 _ => continue,
             },
             Event::MappingEnd => match stack.pop() {
-                Some(Frame::Map { map, anchor, .. }) => {
-                    remember(&mut anchors, anchor, Value::Object(map))
-                }
+                Some(Frame::Map { map, anchor, .. }) => remember(&mut anchors, anchor, Value::Object(map)),
                 _ => continue,
             },
             Event::Alias(id) => match anchors.get(&id) {
@@ -184,28 +138,20 @@ pub fn parse(text: &str) -> Result<Document, Vec<Located>> {
                     v.clone()
                 }
                 None => {
-                    errors.push(Located {
-                        pos: here,
-                        message: "alias refers to an unknown anchor".into(),
-                    });
+                    errors.push(Located { pos: here, message: "alias refers to an unknown anchor".into() });
                     return Err(errors);
                 }
             },
             Event::Scalar(text, style, anchor, tag) => {
                 let is_key = matches!(stack.last(), Some(Frame::Map { key: None, .. }));
                 if is_key {
-                    let Some(Frame::Map { map, key, path, .. }) = stack.last_mut() else {
-                        unreachable!()
-                    };
+                    let Some(Frame::Map { map, key, path, .. }) = stack.last_mut() else { unreachable!() };
                     let k = text.to_string();
                     let kp = format!("{path}/{}", pointer_segment(&k));
                     if map.contains_key(&k) {
                         errors.push(Located {
                             pos: here,
-                            message: format!(
-                                "duplicate key `{k}` (first at line {})",
-                                doc.keys.get(&kp).map_or(0, |p| p.line)
-                            ),
+                            message: format!("duplicate key `{k}` (first at line {})", doc.keys.get(&kp).map_or(0, |p| p.line)),
                         });
                     } else {
                         doc.keys.insert(kp, here);
@@ -218,22 +164,13 @@ pub fn parse(text: &str) -> Result<Document, Vec<Located>> {
                 };
                 doc.values.insert(path, here);
                 let tagged_str = tag.as_ref().is_some_and(|t| t.suffix == "str");
-                let v = if style == ScalarStyle::Plain && !tagged_str {
-                    resolve_plain(&text)
-                } else {
-                    Value::String(text.to_string())
-                };
+                let v = if style == ScalarStyle::Plain && !tagged_str { resolve_plain(&text) } else { Value::String(text.to_string()) };
                 remember(&mut anchors, anchor, v)
             }
         };
         nodes += 1;
         if nodes > MAX_NODES {
-            errors.push(Located {
-                pos: here,
-                message: format!(
-                    "the document expands to more than {MAX_NODES} nodes (alias bomb?)"
-                ),
-            });
+            errors.push(Located { pos: here, message: format!("the document expands to more than {MAX_NODES} nodes (alias bomb?)") });
             return Err(errors);
         }
         match stack.last_mut() {
@@ -292,13 +229,8 @@ fn resolve_plain(s: &str) -> Value {
             return Value::Number(i.into());
         }
     }
-    let looks_float = body
-        .bytes()
-        .next()
-        .is_some_and(|b| b.is_ascii_digit() || b == b'.')
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
+    let looks_float = body.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'.')
+        && body.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
     if looks_float {
         if let Some(n) = s.parse::<f64>().ok().and_then(Number::from_f64) {
             return Value::Number(n);
@@ -314,10 +246,7 @@ mod tests {
     #[test]
     fn records_positions_of_keys_and_values() {
         let d = parse("a: 1\nb:\n  c: [x, y]\n  d: \"7\"\n").unwrap();
-        assert_eq!(
-            d.value,
-            serde_json::json!({"a": 1, "b": {"c": ["x", "y"], "d": "7"}})
-        );
+        assert_eq!(d.value, serde_json::json!({"a": 1, "b": {"c": ["x", "y"], "d": "7"}}));
         assert_eq!(d.keys["/b/c"], Pos { line: 3, col: 3 });
         assert_eq!(d.values["/b/c/1"], Pos { line: 3, col: 10 });
         assert_eq!(d.pos_of("/b/c/1/zz"), Pos { line: 3, col: 10 });
@@ -326,10 +255,7 @@ mod tests {
     #[test]
     fn resolves_core_schema_scalars() {
         let d = parse("[~, true, 'true', 12, -3, 1.5, 0x1F, 2h, 1e3, .5, 08]").unwrap();
-        assert_eq!(
-            d.value,
-            serde_json::json!([null, true, "true", 12, -3, 1.5, 31, "2h", 1000.0, 0.5, 8])
-        );
+        assert_eq!(d.value, serde_json::json!([null, true, "true", 12, -3, 1.5, 31, "2h", 1000.0, 0.5, 8]));
     }
 
     #[test]
