@@ -1,6 +1,7 @@
 //! Integration tests: the handler behind its router, the CLI, the local host and the adapters.
 #![allow(unreachable_pub)]
 
+mod alerts;
 mod cli;
 mod dispatch;
 mod fortnight;
