@@ -3,6 +3,7 @@
 
 pub mod alert;
 pub mod catalog;
+pub mod contract;
 pub mod duration;
 pub mod ids;
 pub mod messages;

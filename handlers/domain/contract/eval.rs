@@ -1,0 +1,617 @@
+//! The streaming evaluator: reads CSV or JSON Lines (gzip too) once, in bounded memory, and
+//! measures every rule of one schema object. Only uniqueness keeps per-row state, as 64-bit
+//! hashes. Failing rows are kept by number, at most ten per rule; cell values are never kept.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Read};
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use serde_json::Value;
+
+use super::model::{Contract, LogicalType, Metric, Property, Rule, TableSpec};
+use super::result::{ContractReport, RuleResult, MAX_FAILING_ROWS};
+
+/// The file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Jsonl,
+}
+
+/// How to read the data.
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    pub format: Format,
+    pub gzip: bool,
+    /// Which schema object the data is; needed when the contract has several.
+    pub table: Option<String>,
+    /// "Now", for freshness.
+    pub now: DateTime<Utc>,
+    /// The longest line accepted.
+    pub max_line_bytes: usize,
+}
+
+impl EvalOptions {
+    pub fn new(format: Format, now: DateTime<Utc>) -> Self {
+        Self { format, gzip: false, table: None, now, max_line_bytes: 16 * 1024 * 1024 }
+    }
+}
+
+/// Data that cannot be evaluated at all (as opposed to data that fails rules).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unusable(pub String);
+
+/// Failing-row sampler and counter.
+#[derive(Debug, Default, Clone)]
+struct Tally {
+    count: u64,
+    rows: Vec<u64>,
+}
+
+impl Tally {
+    fn hit(&mut self, row: u64) {
+        self.count += 1;
+        if self.rows.len() < MAX_FAILING_ROWS {
+            self.rows.push(row);
+        }
+    }
+}
+
+/// What one column accumulates.
+struct ColumnState<'a> {
+    prop: &'a Property,
+    index: Option<usize>,
+    nulls: Tally,
+    type_errors: Tally,
+    /// Per quality rule (same order as `prop.quality`).
+    rule_tallies: Vec<Tally>,
+    valid_sets: Vec<Option<HashSet<String>>>,
+    missing_sets: Vec<(bool, HashSet<String>)>,
+    patterns: Vec<Option<regex::Regex>>,
+    seen: Option<HashSet<u64>>,
+    duplicated: HashSet<u64>,
+    dup_tally: Tally,
+    newest: Option<DateTime<Utc>>,
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl<'a> ColumnState<'a> {
+    fn new(prop: &'a Property) -> Self {
+        let needs_unique = prop.unique || prop.primary_key || prop.quality.iter().any(|r| r.metric == Metric::DuplicateValues);
+        let mut valid_sets = Vec::new();
+        let mut missing_sets = Vec::new();
+        let mut patterns = Vec::new();
+        for r in &prop.quality {
+            match &r.metric {
+                Metric::InvalidValues { valid_values, pattern } => {
+                    valid_sets.push(valid_values.as_ref().map(|v| v.iter().map(value_text).collect()));
+                    patterns.push(pattern.as_ref().and_then(|p| regex::Regex::new(&format!("^(?:{p})$")).ok()));
+                    missing_sets.push((false, HashSet::new()));
+                }
+                Metric::MissingValues(list) => {
+                    let null = list.iter().any(Value::is_null);
+                    missing_sets.push((null, list.iter().filter(|v| !v.is_null()).map(value_text).collect()));
+                    valid_sets.push(None);
+                    patterns.push(None);
+                }
+                _ => {
+                    valid_sets.push(None);
+                    patterns.push(None);
+                    missing_sets.push((false, HashSet::new()));
+                }
+            }
+        }
+        Self {
+            prop,
+            index: None,
+            nulls: Tally::default(),
+            type_errors: Tally::default(),
+            rule_tallies: vec![Tally::default(); prop.quality.len()],
+            valid_sets,
+            missing_sets,
+            patterns,
+            seen: needs_unique.then(HashSet::new),
+            duplicated: HashSet::new(),
+            dup_tally: Tally::default(),
+            newest: None,
+        }
+    }
+
+    /// One cell. `text` is the value as text (None: null); `json` the JSON value for JSON Lines.
+    fn observe(&mut self, row: u64, text: Option<&str>, json: Option<&Value>, freshness: bool) {
+        let Some(t) = text else {
+            self.nulls.hit(row);
+            for (i, r) in self.prop.quality.iter().enumerate() {
+                match &r.metric {
+                    Metric::NullValues => self.rule_tallies[i].hit(row),
+                    Metric::MissingValues(_) if self.missing_sets[i].0 => self.rule_tallies[i].hit(row),
+                    _ => {}
+                }
+            }
+            return;
+        };
+        if !type_ok(self.prop.logical_type, t, json) {
+            self.type_errors.hit(row);
+        }
+        if freshness {
+            if let Some(ts) = parse_timestamp(t) {
+                if self.newest.is_none_or(|n| ts > n) {
+                    self.newest = Some(ts);
+                }
+            }
+        }
+        for (i, r) in self.prop.quality.iter().enumerate() {
+            match &r.metric {
+                Metric::MissingValues(_) if self.missing_sets[i].1.contains(t) => self.rule_tallies[i].hit(row),
+                Metric::InvalidValues { .. } => {
+                    let bad_value = self.valid_sets[i].as_ref().is_some_and(|set| !set.contains(t));
+                    let bad_pattern = self.patterns[i].as_ref().is_some_and(|re| !re.is_match(t));
+                    if bad_value || bad_pattern {
+                        self.rule_tallies[i].hit(row);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(seen) = &mut self.seen {
+            let h = xxhash_rust::xxh3::xxh3_64(t.as_bytes());
+            if !seen.insert(h) && self.duplicated.insert(h) {
+                self.dup_tally.hit(row);
+            } else if self.duplicated.contains(&h) && !self.dup_tally.rows.contains(&row) && self.dup_tally.rows.len() < MAX_FAILING_ROWS {
+                self.dup_tally.rows.push(row);
+            }
+        }
+    }
+}
+
+fn type_ok(t: LogicalType, text: &str, json: Option<&Value>) -> bool {
+    if let Some(v) = json {
+        return match t {
+            LogicalType::String => v.is_string(),
+            LogicalType::Integer => v.is_i64() || v.is_u64(),
+            LogicalType::Number => v.is_number(),
+            LogicalType::Boolean => v.is_boolean(),
+            LogicalType::Date => v.as_str().is_some_and(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()),
+            LogicalType::Timestamp => v.as_str().is_some_and(|s| parse_timestamp(s).is_some()),
+            LogicalType::Other => true,
+        };
+    }
+    match t {
+        LogicalType::String | LogicalType::Other => true,
+        LogicalType::Integer => text.trim().parse::<i64>().is_ok(),
+        LogicalType::Number => text.trim().parse::<f64>().is_ok_and(f64::is_finite),
+        LogicalType::Boolean => matches!(text.trim().to_ascii_lowercase().as_str(), "true" | "false"),
+        LogicalType::Date => NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").is_ok(),
+        LogicalType::Timestamp => parse_timestamp(text).is_some(),
+    }
+}
+
+/// RFC 3339, or `YYYY-MM-DD[ T]HH:MM:SS[.f]` taken as UTC, or a date (midnight UTC).
+pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    for f in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f%#z"] {
+        if let Ok(n) = NaiveDateTime::parse_from_str(s, f) {
+            return Some(n.and_utc());
+        }
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|n| n.and_utc())
+}
+
+/// A reader that refuses lines longer than a limit and NUL bytes (binary files), so that neither
+/// a single huge line nor a binary file can make the evaluator grow without bound.
+struct Guard<R> {
+    inner: R,
+    limit: usize,
+    since_newline: usize,
+    offset: u64,
+}
+
+impl<R: Read> Read for Guard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let chunk = &buf[..n];
+        if let Some(i) = memchr::memchr(0, chunk) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("byte {} is NUL: this is a binary file, not CSV or JSON Lines text", self.offset + i as u64 + 1),
+            ));
+        }
+        match memchr::memchr(b'\n', chunk) {
+            Some(first) => {
+                // The line that ends here started in earlier chunks; lines wholly inside this chunk
+                // can only be too long if the chunk itself is longer than the limit.
+                if self.since_newline + first > self.limit {
+                    return Err(too_long(self.limit));
+                }
+                if n > self.limit {
+                    let mut prev = first;
+                    for nl in memchr::memchr_iter(b'\n', &chunk[first + 1..]) {
+                        let pos = first + 1 + nl;
+                        if pos - prev - 1 > self.limit {
+                            return Err(too_long(self.limit));
+                        }
+                        prev = pos;
+                    }
+                }
+                let last = memchr::memrchr(b'\n', chunk).unwrap_or(first);
+                self.since_newline = n - last - 1;
+            }
+            None => self.since_newline += n,
+        }
+        if self.since_newline > self.limit {
+            return Err(too_long(self.limit));
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+fn too_long(limit: usize) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("a line is longer than {} MiB; the file is not line-oriented data", limit / (1024 * 1024)),
+    )
+}
+
+fn pick_table<'a>(c: &'a Contract, name: Option<&str>) -> Result<&'a TableSpec, Unusable> {
+    match name {
+        Some(n) => c.tables.iter().find(|t| t.name == n).ok_or_else(|| Unusable(format!("the contract has no schema object `{n}`"))),
+        None => match c.tables.as_slice() {
+            [t] => Ok(t),
+            [] => Err(Unusable("the contract declares no schema object".into())),
+            _ => Err(Unusable(format!("the contract declares {} schema objects; name the one to check", c.tables.len()))),
+        },
+    }
+}
+
+/// Checks `data` against the contract's schema object.
+pub fn evaluate<R: Read>(contract: &Contract, data: R, opts: &EvalOptions) -> Result<ContractReport, Unusable> {
+    let table = pick_table(contract, opts.table.as_deref())?;
+    let freshness_col = contract.freshness.as_ref().filter(|f| f.table == table.name).map(|f| f.column.clone());
+    let mut cols: Vec<ColumnState<'_>> = table.properties.iter().map(ColumnState::new).collect();
+    let raw: Box<dyn Read> = if opts.gzip { Box::new(flate2::read::MultiGzDecoder::new(data)) } else { Box::new(data) };
+    let reader = Guard { inner: raw, limit: opts.max_line_bytes, since_newline: 0, offset: 0 };
+    let rows = match opts.format {
+        Format::Csv => read_csv(reader, &mut cols, freshness_col.as_deref())?,
+        Format::Jsonl => read_jsonl(reader, &mut cols, freshness_col.as_deref())?,
+    };
+    Ok(report(contract, table, rows, &cols, opts.now))
+}
+
+fn io_error(e: std::io::Error) -> Unusable {
+    match e.kind() {
+        std::io::ErrorKind::InvalidData => Unusable(e.to_string()),
+        std::io::ErrorKind::UnexpectedEof => Unusable("the file ends early (truncated)".into()),
+        _ => Unusable(format!("reading the data failed: {e}")),
+    }
+}
+
+fn read_csv<R: Read>(reader: R, cols: &mut [ColumnState<'_>], freshness: Option<&str>) -> Result<u64, Unusable> {
+    let mut rdr = csv::ReaderBuilder::new().flexible(false).buffer_capacity(256 * 1024).from_reader(reader);
+    let headers = match rdr.byte_headers() {
+        Ok(h) => h.clone(),
+        Err(e) => return Err(csv_error(e)),
+    };
+    if headers.is_empty() || (headers.len() == 1 && headers[0].is_empty()) {
+        return Err(Unusable("the file is empty: a CSV needs at least a header row".into()));
+    }
+    if std::str::from_utf8(headers.as_slice()).is_err() {
+        return Err(Unusable("the header row is not valid UTF-8 text".into()));
+    }
+    for c in cols.iter_mut() {
+        c.index = headers.iter().position(|h| h == c.prop.name.as_bytes() || trim_bom(h) == c.prop.name.as_bytes());
+    }
+    let fresh_idx: Option<usize> = freshness.and_then(|f| cols.iter().position(|c| c.prop.name == f));
+    let mut record = csv::ByteRecord::new();
+    let mut row = 0u64;
+    loop {
+        match rdr.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(csv_error(e)),
+        }
+        row += 1;
+        if std::str::from_utf8(record.as_slice()).is_err() {
+            return Err(Unusable(format!("row {row} is not valid UTF-8 text")));
+        }
+        for (ci, c) in cols.iter_mut().enumerate() {
+            let Some(i) = c.index else { continue };
+            let field = record.get(i).unwrap_or(b"");
+            // Checked as UTF-8 above, so this cannot fail.
+            let text = std::str::from_utf8(field).unwrap_or("");
+            c.observe(row, (!field.is_empty()).then_some(text), None, fresh_idx == Some(ci));
+        }
+    }
+    Ok(row)
+}
+
+fn trim_bom(h: &[u8]) -> &[u8] {
+    h.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(h)
+}
+
+fn csv_error(e: csv::Error) -> Unusable {
+    let row = e.position().map(|p| p.record()).unwrap_or(0);
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => io_error(io),
+        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+            Unusable(format!("row {row} has {len} field(s) but the header has {expected_len} (a ragged or truncated CSV)"))
+        }
+        csv::ErrorKind::Utf8 { .. } => Unusable(format!("row {row} is not valid UTF-8 text")),
+        other => Unusable(format!("unreadable CSV at row {row}: {other:?}")),
+    }
+}
+
+fn read_jsonl<R: Read>(reader: R, cols: &mut [ColumnState<'_>], freshness: Option<&str>) -> Result<u64, Unusable> {
+    let mut buf = BufReader::with_capacity(256 * 1024, reader);
+    let mut line = Vec::new();
+    let mut row = 0u64;
+    let mut line_no = 0u64;
+    let fresh_idx: Option<usize> = freshness.and_then(|f| cols.iter().position(|c| c.prop.name == f));
+    let mut present = vec![false; cols.len()];
+    loop {
+        line.clear();
+        let n = buf.read_until(b'\n', &mut line).map_err(io_error)?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let trimmed = line.trim_ascii();
+        if trimmed.is_empty() {
+            continue;
+        }
+        row += 1;
+        let v: Value = match serde_json::from_slice(trimmed) {
+            Ok(v) => v,
+            Err(e) if e.is_eof() => return Err(Unusable(format!("line {line_no} is cut off (a truncated file?)"))),
+            Err(e) => return Err(Unusable(format!("line {line_no} is not JSON: {e}"))),
+        };
+        let Value::Object(obj) = v else {
+            return Err(Unusable(format!("line {line_no} is not a JSON object")));
+        };
+        for (ci, c) in cols.iter_mut().enumerate() {
+            let cell = obj.get(&c.prop.name).filter(|v| !v.is_null());
+            if obj.contains_key(&c.prop.name) {
+                present[ci] = true;
+            }
+            let text = cell.map(value_text);
+            c.observe(row, text.as_deref(), cell, fresh_idx == Some(ci));
+        }
+    }
+    for (ci, c) in cols.iter_mut().enumerate() {
+        // A JSON Lines file "has" a column when any row has the key (or it has no rows).
+        c.index = (present[ci] || row == 0).then_some(ci);
+    }
+    Ok(row)
+}
+
+fn pct(n: u64, rows: u64) -> f64 {
+    if rows == 0 {
+        0.0
+    } else {
+        (n as f64) * 100.0 / rows as f64
+    }
+}
+
+fn report(contract: &Contract, table: &TableSpec, rows: u64, cols: &[ColumnState<'_>], now: DateTime<Utc>) -> ContractReport {
+    let mut out = Vec::new();
+    for r in &table.quality {
+        if r.metric == Metric::RowCount {
+            out.push(rule_result(&table.name, "rowCount", r, rows, rows, Vec::new()));
+        }
+    }
+    for c in cols {
+        let target = format!("{}.{}", table.name, c.prop.name);
+        let present = c.index.is_some();
+        out.push(RuleResult {
+            target: target.clone(),
+            rule: "present".into(),
+            observed: if present { 1.0 } else { 0.0 },
+            threshold: "= 1".into(),
+            passed: present,
+            failing_rows: Vec::new(),
+            detail: (!present).then(|| format!("the data has no `{}` field", c.prop.name)),
+        });
+        if !present {
+            continue;
+        }
+        if c.prop.required || c.prop.primary_key {
+            out.push(count_result(&target, "required", &c.nulls, rows, "null or empty"));
+        }
+        if c.prop.logical_type != LogicalType::Other && c.prop.logical_type != LogicalType::String || c.type_errors.count > 0 {
+            let name = format!("{:?}", c.prop.logical_type).to_lowercase();
+            out.push(count_result(&target, "type", &c.type_errors, rows, &format!("not a valid {name}")));
+        }
+        if c.prop.unique || c.prop.primary_key {
+            out.push(count_result(&target, "unique", &c.dup_tally, rows, "duplicated value(s)"));
+        }
+        for (i, r) in c.prop.quality.iter().enumerate() {
+            let (name, tally) = match &r.metric {
+                Metric::NullValues => ("nullValues", &c.rule_tallies[i]),
+                Metric::MissingValues(_) => ("missingValues", &c.rule_tallies[i]),
+                Metric::InvalidValues { .. } => ("invalidValues", &c.rule_tallies[i]),
+                Metric::DuplicateValues => ("duplicateValues", &c.dup_tally),
+                Metric::RowCount => continue,
+            };
+            out.push(rule_result(&target, name, r, tally.count, rows, tally.rows.clone()));
+        }
+    }
+    if let Some(f) = contract.freshness.as_ref().filter(|f| f.table == table.name) {
+        let newest = cols.iter().find(|c| c.prop.name == f.column).and_then(|c| c.newest);
+        let max = f.max_age.as_secs_f64();
+        let (observed, passed, detail) = match newest {
+            Some(t) => {
+                let age = (now - t).num_milliseconds() as f64 / 1000.0;
+                (age, age <= max, Some(format!("newest `{}` is {}", f.column, t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))))
+            }
+            None => (f64::INFINITY, false, Some(format!("no readable timestamp in `{}`", f.column))),
+        };
+        out.push(RuleResult {
+            target: format!("{}.{}", f.table, f.column),
+            rule: "freshness".into(),
+            observed: if observed.is_finite() { observed } else { -1.0 },
+            threshold: format!("<= {max}s"),
+            passed,
+            failing_rows: Vec::new(),
+            detail,
+        });
+    }
+    let passed = out.iter().all(|r| r.passed);
+    ContractReport { contract: contract.id.clone(), version: contract.version.clone(), table: table.name.clone(), rows, passed, rules: out }
+}
+
+fn count_result(target: &str, rule: &str, t: &Tally, rows: u64, what: &str) -> RuleResult {
+    RuleResult {
+        target: target.to_string(),
+        rule: rule.to_string(),
+        observed: t.count as f64,
+        threshold: "= 0".into(),
+        passed: t.count == 0,
+        failing_rows: t.rows.clone(),
+        detail: (t.count > 0).then(|| format!("{} of {rows} row(s) {what}", t.count)),
+    }
+}
+
+fn rule_result(target: &str, name: &str, r: &Rule, count: u64, rows: u64, failing_rows: Vec<u64>) -> RuleResult {
+    let observed = if r.percent { pct(count, rows) } else { count as f64 };
+    let passed = r.operator.holds(observed);
+    let threshold = if r.percent { format!("{}%", r.operator.describe()) } else { r.operator.describe() };
+    RuleResult {
+        target: target.to_string(),
+        rule: name.to_string(),
+        observed,
+        threshold,
+        passed,
+        failing_rows: if passed { Vec::new() } else { failing_rows },
+        detail: (r.percent && name != "rowCount").then(|| format!("{count} of {rows} row(s)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::contract::model::parse;
+
+    const CONTRACT: &str = include_str!("../../../examples/claims/contracts/claims_correspondence.odcs.yaml");
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-27T10:30:00Z").unwrap().with_timezone(&Utc)
+    }
+
+    fn check(data: &[u8]) -> Result<ContractReport, Unusable> {
+        let (c, _) = parse(CONTRACT).unwrap();
+        evaluate(&c, data, &EvalOptions::new(Format::Csv, now()))
+    }
+
+    fn rule<'a>(r: &'a ContractReport, target: &str, rule: &str) -> &'a RuleResult {
+        r.rules
+            .iter()
+            .find(|x| x.target.ends_with(target) && x.rule == rule)
+            .unwrap_or_else(|| panic!("no {rule} on {target}: {:#?}", r.rules))
+    }
+
+    const HEADER: &str = "claim_id,received_at,channel,body,policyholder_email\n";
+
+    #[test]
+    fn good_data_passes_every_rule() {
+        let data = format!("{HEADER}C1,2026-11-27T10:00:00Z,email,hello,a@b.example\nC2,2026-11-27T09:59:00Z,portal,crash,c@d.example\n");
+        let r = check(data.as_bytes()).unwrap();
+        assert!(r.passed, "{:#?}", r.failed().collect::<Vec<_>>());
+        assert_eq!(r.rows, 2);
+        assert_eq!(rule(&r, "claims_correspondence", "rowCount").observed, 2.0);
+        assert_eq!(rule(&r, ".received_at", "freshness").observed, 1800.0);
+    }
+
+    #[test]
+    fn bad_data_fails_the_right_rules_with_rows_and_no_values() {
+        let data =
+            format!("{HEADER}C1,2026-11-27T10:00:00Z,email,hello,a@b.example\nC1,2026-11-27T10:00:00Z,fax,,\nC3,yesterday,email,x,\n");
+        let r = check(data.as_bytes()).unwrap();
+        assert!(!r.passed);
+        let failed: Vec<String> = r.failed().map(|x| format!("{} {}", x.target, x.rule)).collect();
+        assert_eq!(
+            failed,
+            vec![
+                "claims_correspondence.claim_id unique",
+                "claims_correspondence.received_at type",
+                "claims_correspondence.channel invalidValues",
+                "claims_correspondence.body nullValues",
+                "claims_correspondence.policyholder_email nullValues",
+            ]
+        );
+        assert_eq!(rule(&r, ".claim_id", "unique").failing_rows, vec![2]);
+        assert_eq!(rule(&r, ".channel", "invalidValues").failing_rows, vec![2]);
+        let pct = rule(&r, ".policyholder_email", "nullValues");
+        assert!((pct.observed - 66.666).abs() < 0.01, "{pct:?}");
+        assert_eq!(pct.threshold, "<= 5%");
+        let text = serde_json::to_string(&r).unwrap();
+        for value in ["a@b.example", "hello", "fax", "yesterday"] {
+            assert!(!text.contains(value), "a cell value leaked into the evidence: {value}");
+        }
+    }
+
+    #[test]
+    fn stale_data_fails_freshness() {
+        let data = format!("{HEADER}C1,2026-11-26T10:00:00Z,email,hello,a@b.example\n");
+        let r = check(data.as_bytes()).unwrap();
+        let f = rule(&r, ".received_at", "freshness");
+        assert!(!f.passed);
+        assert_eq!(f.observed, 88_200.0);
+    }
+
+    #[test]
+    fn missing_columns_and_empty_files() {
+        let r = check(b"claim_id,received_at\nC1,2026-11-27T10:00:00Z\n").unwrap();
+        assert!(!rule(&r, ".channel", "present").passed);
+        let r = check(HEADER.as_bytes()).unwrap();
+        assert!(!rule(&r, "claims_correspondence", "rowCount").passed, "a header-only file has no rows");
+        assert!(check(b"").unwrap_err().0.contains("empty"));
+    }
+
+    #[test]
+    fn unusable_inputs_are_named_not_panicked_on() {
+        let ragged = format!("{HEADER}C1,2026-11-27T10:00:00Z,email\n");
+        assert!(check(ragged.as_bytes()).unwrap_err().0.contains("row 1 has 3 field(s) but the header has 5"));
+        let mut binary = HEADER.as_bytes().to_vec();
+        binary.extend_from_slice(b"C1,\0\x01\x02,x,y,z\n");
+        assert!(check(&binary).unwrap_err().0.contains("binary"));
+        let bad_utf8 = [HEADER.as_bytes(), b"C1,2026-11-27T10:00:00Z,email,\xff\xfe,x\n"].concat();
+        assert!(check(&bad_utf8).unwrap_err().0.contains("not valid UTF-8"));
+        let (c, _) = parse(CONTRACT).unwrap();
+        let mut opts = EvalOptions::new(Format::Csv, now());
+        opts.max_line_bytes = 1024;
+        let long = format!("{HEADER}{}\n", "x".repeat(5000));
+        assert!(evaluate(&c, long.as_bytes(), &opts).unwrap_err().0.contains("longer than"));
+        opts.gzip = true;
+        assert!(evaluate(&c, &b"\x1f\x8b\x08\x00garbage"[..], &opts).is_err());
+    }
+
+    #[test]
+    fn gzip_and_json_lines() {
+        use std::io::Write;
+        let data = format!("{HEADER}C1,2026-11-27T10:00:00Z,email,hello,a@b.example\n");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(data.as_bytes()).unwrap();
+        let bytes = gz.finish().unwrap();
+        let (c, _) = parse(CONTRACT).unwrap();
+        let mut opts = EvalOptions::new(Format::Csv, now());
+        opts.gzip = true;
+        assert!(evaluate(&c, &bytes[..], &opts).unwrap().passed);
+        let truncated = &bytes[..bytes.len() - 6];
+        assert!(evaluate(&c, truncated, &opts).is_err());
+        let jsonl = b"{\"claim_id\":\"C1\",\"received_at\":\"2026-11-27T10:00:00Z\",\"channel\":\"email\",\"body\":\"x\",\"policyholder_email\":null}\n{\"claim_id\":2,\"received_at\":\"2026-11-27T10:00:00Z\",\"channel\":\"email\",\"body\":\"y\",\"policyholder_email\":\"p@q.example\"}\n";
+        let r = evaluate(&c, &jsonl[..], &EvalOptions::new(Format::Jsonl, now())).unwrap();
+        assert_eq!(rule(&r, ".claim_id", "type").failing_rows, vec![2], "a number where a string is declared");
+        assert!(evaluate(&c, &b"{\"claim_id\": \"C1\""[..], &EvalOptions::new(Format::Jsonl, now())).unwrap_err().0.contains("cut off"));
+        assert!(evaluate(&c, &b"[1,2]\n"[..], &EvalOptions::new(Format::Jsonl, now())).unwrap_err().0.contains("not a JSON object"));
+    }
+}

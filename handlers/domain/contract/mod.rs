@@ -1,0 +1,10 @@
+//! Data contracts in the Open Data Contract Standard (ODCS v3): `model` reads a contract into the
+//! rules flowgate enforces (and lists what it does not), `eval` checks data against them in one
+//! streaming pass, `result` is the evidence.
+
+pub mod eval;
+pub mod model;
+pub mod result;
+
+pub use model::{parse, Contract, LintFinding};
+pub use result::{ContractReport, RuleResult};
