@@ -6,7 +6,8 @@ use std::sync::Arc;
 use crate::adapters::http::{HttpRunner, WebhookNotifier};
 use crate::adapters::local::{FileBlobs, JsonlNotifier, LocalQueue, QueueSettings, SqliteStore};
 use crate::domain::catalog::check::{load_file, Loaded, Problem};
-use crate::flows::Deps;
+use crate::domain::catalog::Catalog;
+use crate::flows::{Contracts, Deps};
 use crate::ports::Notifier;
 
 /// Why the app could not be assembled.
@@ -16,6 +17,37 @@ pub enum StartError {
     Catalog { path: String, problems: Vec<Problem> },
     #[error("{0}")]
     State(String),
+    #[error("a data contract cannot be used:\n{0}")]
+    Contracts(String),
+}
+
+/// Reads every dataset's contract. `Err` lists each problem as `path:line:col: message`.
+pub fn load_contracts(catalog: &Catalog) -> Result<Contracts, Vec<String>> {
+    let mut out = Contracts::new();
+    let mut problems = Vec::new();
+    for ds in catalog.datasets.values() {
+        let Some(path) = &ds.contract else { continue };
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                problems.push(format!("{}: {e}", path.display()));
+                continue;
+            }
+        };
+        match crate::domain::contract::parse(&text) {
+            Ok((c, _)) => {
+                out.insert(ds.id.clone(), Arc::new(c));
+            }
+            Err(findings) => problems.extend(
+                findings.iter().filter(|f| f.error).map(|f| format!("{}:{}:{}: {}", path.display(), f.pos.line, f.pos.col, f.message)),
+            ),
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
 }
 
 /// `path:line:col: message`, one per line.
@@ -34,12 +66,14 @@ pub fn queue_path(state: &Path) -> std::path::PathBuf {
 /// Loads the catalog and opens the local adapters.
 pub fn local_deps(catalog: &Path, state: &Path, data_dir: &Path) -> Result<(Deps, Loaded), StartError> {
     let loaded = load_file(catalog).map_err(|problems| StartError::Catalog { path: catalog.display().to_string(), problems })?;
+    let contracts = load_contracts(&loaded.catalog).map_err(|lines| StartError::Contracts(lines.join("\n")))?;
     std::fs::create_dir_all(state).map_err(|e| StartError::State(format!("cannot create {}: {e}", state.display())))?;
     let store = SqliteStore::open(&store_path(state)).map_err(|e| StartError::State(e.to_string()))?;
     let queue = LocalQueue::open(&queue_path(state), QueueSettings::default()).map_err(|e| StartError::State(e.to_string()))?;
     let runner = HttpRunner::new(None).map_err(StartError::State)?;
     let deps = Deps {
         catalog: Arc::new(loaded.catalog.clone()),
+        contracts: Arc::new(contracts),
         store: Arc::new(store),
         queue: Arc::new(queue),
         runner: Arc::new(runner),

@@ -82,6 +82,39 @@ enum Command {
     /// Check a schedule before shipping it.
     #[command(subcommand)]
     Schedule(ScheduleCommand),
+    /// Data contracts (ODCS v3): lint one, or check a data file against one.
+    #[command(subcommand)]
+    Contract(ContractCommand),
+}
+
+#[derive(Subcommand)]
+enum ContractCommand {
+    /// Exit 0 if flowgate can enforce the contract (listing what it does not), 2 with every error.
+    Lint {
+        /// The contract file (YAML).
+        file: PathBuf,
+    },
+    /// Check a data file: exit 0 when every rule passes, 1 when any fails, 2 for unusable input.
+    Check {
+        /// The contract file (YAML).
+        #[arg(long)]
+        contract: PathBuf,
+        /// The data: CSV with a header row, or JSON Lines; `.gz` is decompressed.
+        #[arg(long)]
+        data: PathBuf,
+        /// "Now" for freshness, an RFC 3339 instant (default: the clock).
+        #[arg(long)]
+        now: Option<String>,
+        /// The schema object the data is, when the contract has several.
+        #[arg(long)]
+        table: Option<String>,
+        /// csv or jsonl (default: from the file name).
+        #[arg(long)]
+        format: Option<String>,
+        /// Print the results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -322,6 +355,10 @@ fn main() -> ExitCode {
             Command::Validate { catalog, json } => commands::validate::run(&catalog, json),
             Command::Runs { state, job, limit, json } => commands::runs::run(&state, job.as_deref(), limit, json).await,
             Command::Schema => commands::schema(),
+            Command::Contract(ContractCommand::Lint { file }) => commands::contract::lint(&file),
+            Command::Contract(ContractCommand::Check { contract, data, now, table, format, json }) => {
+                commands::contract::check(&contract, &data, now.as_deref(), table, format.as_deref(), json)
+            }
             Command::Plan { catalog, from, hours, state, json } => {
                 commands::plan::run(&catalog, &from, hours, state.as_deref(), json).await
             }

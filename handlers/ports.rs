@@ -24,6 +24,8 @@ impl Table {
     pub const ARRIVALS: Table = Table("arrivals");
     /// Quarantine items: partition = `run` or `poison`, row = item id.
     pub const QUARANTINE: Table = Table("quarantine");
+    /// Contract results: partition = dataset, row = the arrival's row key.
+    pub const CONTRACT_RESULTS: Table = Table("contract_results");
     /// Alerts: partition = the job or dataset, row = kind + `|` + key (one row per alert, ever).
     pub const ALERTS: Table = Table("alerts");
 }
@@ -212,11 +214,18 @@ impl BlobError {
 
 #[async_trait]
 pub trait BlobStore: Send + Sync {
-    /// Reads a whole blob (inputs of scoring runs are small; contracts stream in a later release).
+    /// Reads a whole blob (the inputs of scoring runs, which are small).
     async fn read(&self, container: &str, path: &str) -> Result<Vec<u8>, BlobError>;
+    /// Opens a blob for streaming (contract checks read large blobs once, never whole in memory).
+    async fn open(&self, container: &str, path: &str) -> Result<Box<dyn std::io::Read + Send>, BlobError>;
+    /// The blob's metadata (Azure: `x-ms-meta-*`; locally: the sidecar `<blob>.meta.json`).
+    async fn metadata(&self, container: &str, path: &str) -> Result<std::collections::BTreeMap<String, String>, BlobError>;
     /// Writes a blob, replacing any previous content.
     async fn write(&self, container: &str, path: &str, content: &[u8]) -> Result<(), BlobError>;
 }
+
+/// The sidecar holding a local blob's metadata: `<blob>.meta.json`, a JSON object of strings.
+pub const SIDECAR_SUFFIX: &str = ".meta.json";
 
 // ---------------------------------------------------------------------------------------------
 // Notifier: where alerts go (a JSON Lines file locally; a Teams/Slack-style incoming webhook).

@@ -57,6 +57,8 @@ pub enum QuarantineKind {
     Run,
     /// A message that could not be read at all.
     PoisonMessage,
+    /// A landed blob that failed its data contract (the blob itself stays where it landed).
+    Data,
 }
 
 #[cfg(test)]

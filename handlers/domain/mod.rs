@@ -5,6 +5,7 @@ pub mod alert;
 pub mod catalog;
 pub mod contract;
 pub mod duration;
+pub mod gate;
 pub mod ids;
 pub mod messages;
 pub mod plan;

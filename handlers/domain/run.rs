@@ -129,6 +129,9 @@ pub struct RunRecord {
     /// Why the run is waiting, or why it was blocked or skipped.
     #[serde(default)]
     pub reason: Option<String>,
+    /// The readiness gates' decision before the last attempt.
+    #[serde(default)]
+    pub gate: Option<crate::domain::gate::GateDecision>,
 }
 
 impl RunRecord {
@@ -152,6 +155,7 @@ impl RunRecord {
             output: None,
             invocation_id: None,
             reason: None,
+            gate: None,
         }
     }
 }
@@ -165,6 +169,8 @@ pub enum Outcome {
     Retry { reason: String, after: Option<Duration> },
     /// Retrying will not help.
     Quarantine { reason: String },
+    /// A readiness gate held the run: try again per the retry policy, then end blocked.
+    Held { reason: String },
 }
 
 #[cfg(test)]

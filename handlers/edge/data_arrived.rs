@@ -56,6 +56,9 @@ async fn handle(State(deps): State<AppState>, Extension(id): Extension<Invocatio
             if duplicate { " (duplicate event)" } else { "" },
             enqueued.len()
         ))),
+        Ok(ArrivalReport::Rejected { dataset, reason }) => {
+            reply::ok(InvocationResponse::default().log(format!("arrival of `{dataset}` quarantined: {reason}")))
+        }
         Ok(ArrivalReport::Unmatched) => reply::ok(InvocationResponse::default().log("the blob belongs to no dataset; ignored")),
         Err(e) => reply::flow_error(&e),
     }

@@ -3,9 +3,13 @@
 
 use chrono::{DateTime, Utc};
 
+use super::contract_check::{self, ContractVerdict};
 use super::inputs::{arrival_row, ArrivalRecord};
+use super::quarantine::{self, QuarantineItem};
 use super::{lifecycle, Deps, FlowError};
+use crate::domain::contract::RuleResult;
 use crate::domain::ids::{InvocationId, RunKey};
+use crate::domain::messages::QuarantineKind;
 use crate::domain::run::{RunStatus, RunTrigger};
 use crate::ports::{StoreError, Table};
 
@@ -30,6 +34,11 @@ pub enum ArrivalReport {
     },
     /// No dataset's location matches the blob.
     Unmatched,
+    /// The blob failed its contract: quarantined, no job runs on it.
+    Rejected {
+        dataset: String,
+        reason: String,
+    },
 }
 
 pub async fn data_arrived(
@@ -51,16 +60,35 @@ pub async fn data_arrived(
         event_id: event.event_id.clone(),
         arrived_at: event.event_time,
         invocation_id: Some(invocation.to_string()),
+        contract_passed: None,
     };
+    let row = arrival_row(event.event_time, &event.path);
     let body = serde_json::to_value(&record).unwrap_or_default();
-    let duplicate = match deps.store.insert(Table::ARRIVALS, dataset.id.as_str(), &arrival_row(event.event_time, &event.path), &body).await
-    {
+    let duplicate = match deps.store.insert(Table::ARRIVALS, dataset.id.as_str(), &row, &body).await {
         Ok(_) => false,
         Err(StoreError::Conflict(_)) => true,
         Err(e) => return Err(e.into()),
     };
     let mut enqueued = Vec::new();
     super::alerts::arrived(deps, &dataset.id, event.event_time).await?;
+    if let Some(contract) = deps.contracts.get(&dataset.id).cloned() {
+        let verdict = match contract_check::for_arrival(deps, dataset.id.as_str(), &row).await? {
+            Some(v) => v, // a duplicate event: the blob was checked already
+            None => {
+                let v = contract_check::check_blob(deps, dataset, &contract, &event.container, &event.path, event.event_time, now).await?;
+                contract_check::record(deps, &v, &row).await?;
+                let mut rec = record.clone();
+                rec.contract_passed = Some(v.passed);
+                deps.store.upsert(Table::ARRIVALS, dataset.id.as_str(), &row, &serde_json::to_value(&rec).unwrap_or_default()).await?;
+                v
+            }
+        };
+        if !verdict.passed {
+            quarantine_blob(deps, &verdict, invocation, now).await?;
+            tracing::warn!(dataset = %dataset.id, path = %event.path, "arrival failed its contract: {}", verdict.summary());
+            return Ok(ArrivalReport::Rejected { dataset: dataset.id.to_string(), reason: verdict.summary() });
+        }
+    }
     for job in deps.catalog.jobs_on_arrival(&dataset.id) {
         let key = RunKey::new(job.id.clone(), event.event_time);
         let trigger = RunTrigger::Arrival { dataset: dataset.id.to_string(), container: event.container.clone(), path: event.path.clone() };
@@ -75,4 +103,29 @@ pub async fn data_arrived(
     }
     tracing::info!(dataset = %dataset.id, path = %event.path, duplicate, jobs = enqueued.len(), "arrival recorded");
     Ok(ArrivalReport::Recorded { dataset: dataset.id.to_string(), duplicate, enqueued })
+}
+
+/// Quarantines a blob that failed its contract: a record with the failing rules as evidence (no
+/// cell values); the blob stays where it landed.
+async fn quarantine_blob(deps: &Deps, v: &ContractVerdict, invocation: &InvocationId, now: DateTime<Utc>) -> Result<(), FlowError> {
+    let failed: Vec<&RuleResult> = v.report.iter().flat_map(|r| r.failed()).collect();
+    let item = QuarantineItem {
+        id: format!("data:{}:{}/{}", v.dataset, v.container, v.path),
+        kind: QuarantineKind::Data,
+        reason: format!("`{}` failed its data contract: {}", v.path, v.summary()),
+        at: now,
+        job: None,
+        logical_time: Some(v.arrived_at),
+        attempts: 1,
+        last_error: v.unusable.clone(),
+        evidence: serde_json::json!({
+            "dataset": v.dataset,
+            "blob": format!("{}/{}", v.container, v.path),
+            "schema_version": v.schema_version,
+            "rows": v.report.as_ref().map(|r| r.rows),
+            "failed_rules": failed,
+        }),
+        invocation_id: Some(invocation.to_string()),
+    };
+    quarantine::put(deps, &item).await
 }

@@ -29,6 +29,10 @@ pub struct DispatchInput {
 /// How the invocation ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DispatchReport {
+    /// A readiness gate held the run and its attempts ran out.
+    Blocked {
+        reason: String,
+    },
     Succeeded {
         attempts: u32,
         records: u64,
@@ -78,8 +82,22 @@ pub async fn dispatch_run(deps: &Deps, input: DispatchInput) -> Result<DispatchR
         Claim::Won(rec, etag) => (*rec, etag),
         Claim::Skip(report) => return Ok(report),
     };
+    let (mut rec, etag) = (rec, etag);
     let started = Instant::now();
-    let outcome = attempt(deps, job, &key, &rec, started + attempt_budget(job)).await?;
+    let outcome = if job.inputs.is_empty() {
+        attempt(deps, job, &key, &rec, started + attempt_budget(job)).await?
+    } else {
+        let decision = super::gates::decide(deps, job, key.logical_time, &rec.trigger, input.now).await?;
+        let passed = decision.passed;
+        let summary = decision.summary();
+        rec.gate = Some(decision);
+        if passed {
+            attempt(deps, job, &key, &rec, started + attempt_budget(job)).await?
+        } else {
+            tracing::info!(run = %key, "{summary}");
+            Outcome::Held { reason: summary }
+        }
+    };
     let latency = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     settle(deps, job, rec, etag, outcome, latency, &input).await
 }
@@ -152,6 +170,9 @@ async fn settle(
             rec.status = RunStatus::Succeeded;
             rec.finished_at = Some(now);
             rec.error = None;
+            if rec.reason.as_deref().is_some_and(|r| r.starts_with("held:")) {
+                rec.reason = None;
+            }
             rec.records_in = records_in;
             rec.records_out = records_out;
             rec.output = output;
@@ -181,6 +202,22 @@ async fn settle(
             rec.finished_at = Some(now);
             rec.error = Some(reason.clone());
             DispatchReport::Quarantined { reason }
+        }
+        Outcome::Held { reason } if job.retry.allows_another(rec.attempts) => {
+            let delay = job.retry.delay(rec.attempts, (deps.random)(), None);
+            let at = now + chrono::Duration::from_std(delay).unwrap_or_default();
+            send_dispatch(deps, &key, msg, rec.attempts + 1, Some(at), now, "retry").await?;
+            rec.status = RunStatus::Retrying;
+            rec.next_attempt_at = Some(at);
+            rec.reason = Some(reason.clone());
+            DispatchReport::RetryScheduled { attempt: rec.attempts + 1, at, reason }
+        }
+        Outcome::Held { reason } => {
+            let reason = format!("{reason} (still held after {} attempts)", rec.attempts);
+            rec.status = RunStatus::Blocked;
+            rec.finished_at = Some(now);
+            rec.reason = Some(reason.clone());
+            DispatchReport::Blocked { reason }
         }
     };
     match runs::replace(deps.store.as_ref(), &rec, &etag).await {

@@ -23,6 +23,9 @@ pub struct ArrivalRecord {
     pub event_id: Option<String>,
     pub arrived_at: DateTime<Utc>,
     pub invocation_id: Option<String>,
+    /// The contract verdict, when the dataset has a contract (a failed blob is never read by runs).
+    #[serde(default)]
+    pub contract_passed: Option<bool>,
 }
 
 /// The row key of an arrival: time first so a range query finds a window.
@@ -113,7 +116,9 @@ async fn window_blobs(deps: &Deps, job: &Job, logical_time: DateTime<Utc>) -> Re
         })?;
         for e in rows {
             if let Ok(a) = serde_json::from_value::<ArrivalRecord>(e.body) {
-                out.push((a.container, a.path, format));
+                if a.contract_passed != Some(false) {
+                    out.push((a.container, a.path, format));
+                }
             }
         }
     }

@@ -2,8 +2,10 @@
 //! ports, never an adapter or the host envelope.
 
 pub mod alerts;
+pub mod contract_check;
 pub mod data_arrived;
 pub mod dispatch_run;
+pub mod gates;
 pub mod inputs;
 pub mod lifecycle;
 pub mod quarantine;
@@ -16,6 +18,9 @@ use std::sync::Arc;
 use crate::domain::catalog::Catalog;
 use crate::ports::{BlobStore, JobRunner, Notifier, Queue, QueueError, Store, StoreError};
 
+/// Parsed contracts by dataset.
+pub type Contracts = std::collections::BTreeMap<crate::domain::ids::DatasetId, Arc<crate::domain::contract::Contract>>;
+
 /// Looks up an app setting (an environment variable in Azure and locally).
 pub type SettingLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
@@ -23,6 +28,8 @@ pub type SettingLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 #[derive(Clone)]
 pub struct Deps {
     pub catalog: Arc<Catalog>,
+    /// Each dataset's parsed contract (datasets without one are absent).
+    pub contracts: Arc<Contracts>,
     pub store: Arc<dyn Store>,
     pub queue: Arc<dyn Queue>,
     pub runner: Arc<dyn JobRunner>,

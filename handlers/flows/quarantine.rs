@@ -35,6 +35,7 @@ fn partition(kind: QuarantineKind) -> &'static str {
     match kind {
         QuarantineKind::Run => "run",
         QuarantineKind::PoisonMessage => "poison",
+        QuarantineKind::Data => "data",
     }
 }
 

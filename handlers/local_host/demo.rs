@@ -176,7 +176,12 @@ pub fn generate_week(data_dir: &Path, from: DateTime<Utc>, days: u32) -> Result<
     Ok(files)
 }
 
+/// Writes a file with its modification time set to `at`, and its metadata sidecar stamping the
+/// contract's schema version (what a producer sets as blob metadata in Azure).
 fn write_at(path: &Path, bytes: &[u8], at: DateTime<Utc>) -> Result<(), String> {
+    let sidecar = format!("{}{}", path.display(), crate::ports::SIDECAR_SUFFIX);
+    std::fs::write(&sidecar, "{\"schema_version\": \"1.0.0\", \"producer\": \"claims-intake\"}\n")
+        .map_err(|e| format!("{sidecar}: {e}"))?;
     std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     let f = std::fs::File::options().write(true).open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let when = SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(at.timestamp_millis()).unwrap_or(0));

@@ -35,7 +35,10 @@ fn walk(dir: &Path, out: &mut Vec<(PathBuf, SystemTime, u64)>) {
         let Ok(meta) = e.metadata() else { continue };
         if meta.is_dir() {
             walk(&p, out);
-        } else if meta.is_file() && !p.to_string_lossy().contains(".partial-") {
+        } else if meta.is_file()
+            && !p.to_string_lossy().contains(".partial-")
+            && !p.to_string_lossy().ends_with(crate::ports::SIDECAR_SUFFIX)
+        {
             out.push((p, meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len()));
         }
     }

@@ -5,7 +5,9 @@ use std::path::{Component, Path, PathBuf};
 
 use async_trait::async_trait;
 
-use crate::ports::{BlobError, BlobStore};
+use std::collections::BTreeMap;
+
+use crate::ports::{BlobError, BlobStore, SIDECAR_SUFFIX};
 
 /// Files under a root folder, addressed like blobs.
 #[derive(Debug, Clone)]
@@ -42,6 +44,32 @@ impl BlobStore for FileBlobs {
             Ok(b) => Ok(b),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::NotFound(format!("{container}/{path}"))),
             Err(e) => Err(BlobError::Unavailable(format!("{}: {e}", file.display()))),
+        }
+    }
+
+    async fn open(&self, container: &str, path: &str) -> Result<Box<dyn std::io::Read + Send>, BlobError> {
+        let file = self.file_of(container, path)?;
+        match std::fs::File::open(&file) {
+            Ok(f) => Ok(Box::new(f)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::NotFound(format!("{container}/{path}"))),
+            Err(e) => Err(BlobError::Unavailable(format!("{}: {e}", file.display()))),
+        }
+    }
+
+    async fn metadata(&self, container: &str, path: &str) -> Result<BTreeMap<String, String>, BlobError> {
+        let sidecar = self.file_of(container, &format!("{path}{SIDECAR_SUFFIX}"))?;
+        let text = match tokio::fs::read_to_string(&sidecar).await {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+            Err(e) => return Err(BlobError::Unavailable(format!("{}: {e}", sidecar.display()))),
+        };
+        // A sidecar that is not an object of strings counts as no metadata, named in the log.
+        match serde_json::from_str::<BTreeMap<String, serde_json::Value>>(&text) {
+            Ok(m) => Ok(m.into_iter().filter_map(|(k, v)| v.as_str().map(|s| (k.to_ascii_lowercase(), s.to_string()))).collect()),
+            Err(e) => {
+                tracing::warn!(sidecar = %sidecar.display(), error = %e, "unreadable blob metadata sidecar");
+                Ok(BTreeMap::new())
+            }
         }
     }
 
