@@ -26,6 +26,17 @@ pub fn run(path: &Path, as_json: bool) -> u8 {
             exit::BAD_INPUT
         }
         Ok(loaded) => {
+            if let Err(problems) = crate::app::load_contracts(&loaded.catalog) {
+                if as_json {
+                    println!("{}", json!({ "valid": false, "file": shown, "contract_problems": problems }));
+                } else {
+                    for p in &problems {
+                        eprintln!("{p}");
+                    }
+                    eprintln!("{shown}: {} problem(s) in its data contracts; the catalog was not accepted", problems.len());
+                }
+                return exit::BAD_INPUT;
+            }
             if as_json {
                 println!("{}", summary_json(&shown, &loaded.catalog, &loaded.warnings));
             } else {

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod cli;
+mod contracts;
 mod dispatch;
 mod fortnight;
 mod helpers;

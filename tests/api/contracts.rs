@@ -1,0 +1,220 @@
+//! Data contracts in the flows: DataArrived checks each blob and quarantines failures; runs are
+//! held by contract and freshness gates, retried per policy, then blocked. And the CLI.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use flowgate::domain::ids::{InvocationId, JobId, RunKey};
+use flowgate::domain::messages::DispatchMessage;
+use flowgate::domain::run::RunTrigger;
+use flowgate::flows::data_arrived::{data_arrived, ArrivalReport, BlobCreated};
+use flowgate::flows::dispatch_run::{dispatch_run, DispatchInput, DispatchReport};
+use flowgate::ports::{RowRange, Store, Table};
+
+use crate::helpers::{app_with, scoring::FakeScoring, TestApp};
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn catalog() -> String {
+    let contract = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/claims/contracts/claims_correspondence.odcs.yaml");
+    format!(
+        r#"
+version: 1
+datasets:
+  inbox:
+    location: landing/inbox/
+    format: csv
+    contract: {}
+    expected_every: 2h
+  out:
+    location: curated/out/
+    format: jsonl
+jobs:
+  on_inbox:
+    kind: http
+    endpoint: ${{TEST_SCORING_URL}}
+    on_arrival: inbox
+    inputs: [inbox]
+    outputs: [out]
+    request: {{ fields: {{ text: body }}, key: claim_id }}
+  hourly:
+    kind: http
+    endpoint: ${{TEST_SCORING_URL}}
+    schedule: "0 15 * * * *"
+    inputs: [inbox]
+    outputs: [out]
+    request: {{ fields: {{ text: body }}, key: claim_id }}
+    retry: {{ max_attempts: 2, initial_delay: 1m, max_delay: 1m }}
+"#,
+        contract.display()
+    )
+}
+
+async fn app(url: &str) -> TestApp {
+    let mut app = app_with(&catalog(), url);
+    app.deps.contracts = Arc::new(flowgate::app::load_contracts(&app.deps.catalog).unwrap());
+    app
+}
+
+fn land(app: &TestApp, name: &str, csv: &str, schema_version: Option<&str>) {
+    let dir = app.dir.path().join("data/landing/inbox");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(name), csv).unwrap();
+    if let Some(v) = schema_version {
+        std::fs::write(dir.join(format!("{name}.meta.json")), format!("{{\"schema_version\":\"{v}\"}}")).unwrap();
+    }
+}
+
+async fn arrive(app: &TestApp, name: &str, at: &str) -> ArrivalReport {
+    let event = BlobCreated {
+        container: "landing".into(),
+        path: format!("inbox/{name}"),
+        size: None,
+        content_type: None,
+        event_id: None,
+        event_time: t(at),
+    };
+    data_arrived(&app.deps, event, t(at), &InvocationId::generate()).await.unwrap()
+}
+
+const GOOD: &str =
+    "claim_id,received_at,channel,body,policyholder_email\nC1,2026-11-27T09:30:00Z,email,my car was stolen,ann@example.com\n";
+const BAD: &str = "claim_id,received_at,channel,body,policyholder_email\nC1,2026-11-27T09:30:00Z,fax,,ann@example.com\nC1,2026-11-27T09:31:00Z,email,x,\n";
+
+#[tokio::test]
+async fn a_passing_blob_triggers_its_job_and_a_failing_one_is_quarantined() {
+    let fake = FakeScoring::default();
+    let app = app(&fake.start().await).await;
+    land(&app, "good.csv", GOOD, Some("1.0.0"));
+    let r = arrive(&app, "good.csv", "2026-11-27T10:00:00Z").await;
+    assert!(matches!(&r, ArrivalReport::Recorded { enqueued, .. } if enqueued.len() == 1), "{r:?}");
+
+    land(&app, "bad.csv", BAD, Some("1.0.0"));
+    let r = arrive(&app, "bad.csv", "2026-11-27T10:05:00Z").await;
+    let ArrivalReport::Rejected { reason, .. } = &r else { panic!("{r:?}") };
+    assert!(reason.contains("claim_id unique") && reason.contains("channel invalidValues"), "{reason}");
+    let runs = app.store.query(Table::RUNS, Some("on_inbox"), RowRange::default(), 10).await.unwrap();
+    assert_eq!(runs.len(), 1, "no run for the rejected blob");
+    let items = app.store.query(Table::QUARANTINE, Some("data"), RowRange::default(), 10).await.unwrap();
+    assert_eq!(items.len(), 1);
+    let evidence = items[0].body.to_string();
+    assert!(evidence.contains("failed_rules") && evidence.contains("nullValues"), "{evidence}");
+    assert!(!evidence.contains("ann@example.com"), "PII never reaches a quarantine record");
+    assert!(app.dir.path().join("data/landing/inbox/bad.csv").is_file(), "the original stays untouched");
+
+    // No schema_version stamped: rejected by the version pin.
+    land(&app, "unstamped.csv", GOOD, None);
+    let r = arrive(&app, "unstamped.csv", "2026-11-27T10:06:00Z").await;
+    assert!(matches!(&r, ArrivalReport::Rejected { reason, .. } if reason.contains("schemaVersion")), "{r:?}");
+    land(&app, "v2.csv", GOOD, Some("2.0.0"));
+    let r = arrive(&app, "v2.csv", "2026-11-27T10:07:00Z").await;
+    assert!(matches!(&r, ArrivalReport::Rejected { .. }), "{r:?}");
+}
+
+#[tokio::test]
+async fn gates_hold_a_run_then_block_it_and_record_why() {
+    let fake = FakeScoring::default();
+    let app = app(&fake.start().await).await;
+    let key = RunKey::new(JobId::parse("hourly").unwrap(), t("2026-11-27T10:15:00Z"));
+    let input = |attempt: u32, now: &str| DispatchInput {
+        message: DispatchMessage::new(&key, attempt, RunTrigger::Schedule),
+        now: t(now),
+        invocation: InvocationId::generate(),
+    };
+    // Nothing has arrived: both gates hold the run.
+    let r = dispatch_run(&app.deps, input(1, "2026-11-27T10:15:00Z")).await.unwrap();
+    let DispatchReport::RetryScheduled { reason, .. } = &r else { panic!("{r:?}") };
+    assert!(
+        reason.contains("contract gate on `inbox`: no arrival has been checked")
+            && reason.contains("freshness gate on `inbox`: nothing has arrived"),
+        "{reason}"
+    );
+    // A failing arrival lands: the contract gate still holds; attempts run out: blocked.
+    land(&app, "bad.csv", BAD, Some("1.0.0"));
+    arrive(&app, "bad.csv", "2026-11-27T10:15:30Z").await;
+    let r = dispatch_run(&app.deps, input(2, "2026-11-27T10:16:00Z")).await.unwrap();
+    let DispatchReport::Blocked { reason } = &r else { panic!("{r:?}") };
+    assert!(reason.contains("claims_correspondence.claim_id unique observed 1 must be = 0 (rows 2)"), "{reason}");
+    let rec = app.store.get(Table::RUNS, "hourly", &key.row()).await.unwrap().unwrap().body;
+    assert_eq!(rec["status"], "blocked");
+    assert_eq!(rec["gate"]["passed"], false);
+    assert_eq!(rec["gate"]["checks"][1]["gate"], "freshness");
+    assert_eq!(rec["gate"]["checks"][1]["passed"], true);
+    assert_eq!(fake.call_count(), 0, "a held run sends nothing");
+    // A good arrival later: the next slot passes its gates and reads only the good blob.
+    land(&app, "good.csv", &GOOD.replace("09:30", "10:55"), Some("1.0.0"));
+    arrive(&app, "good.csv", "2026-11-27T11:00:00Z").await;
+    let key2 = RunKey::new(JobId::parse("hourly").unwrap(), t("2026-11-27T11:15:00Z"));
+    let r = dispatch_run(
+        &app.deps,
+        DispatchInput {
+            message: DispatchMessage::new(&key2, 1, RunTrigger::Schedule),
+            now: t("2026-11-27T11:15:00Z"),
+            invocation: InvocationId::generate(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(r, DispatchReport::Succeeded { attempts: 1, records: 1 });
+}
+
+fn flowgate() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_flowgate"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+#[test]
+fn contract_check_exit_codes_and_ugly_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let contract = "examples/claims/contracts/claims_correspondence.odcs.yaml";
+    let run = |name: &str, bytes: &[u8], extra: &[&str]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        let out = flowgate()
+            .args(["contract", "check", "--contract", contract, "--now", "2026-11-27T10:00:00Z", "--data"])
+            .arg(&p)
+            .args(extra)
+            .output()
+            .unwrap();
+        (out.status.code().unwrap(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, out, _) = run("good.csv", GOOD.as_bytes(), &[]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out, _) = run("bad.csv", BAD.as_bytes(), &["--json"]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["passed"], false);
+    assert!(v["rules"].as_array().unwrap().iter().all(|r| r.get("observed").is_some() && r.get("threshold").is_some()));
+    assert!(!out.contains("ann@example.com"));
+    for (name, bytes, needle) in [
+        ("empty.csv", b"".to_vec(), "empty"),
+        ("binary.csv", b"claim_id\n\x00\x01\x02".to_vec(), "binary"),
+        ("ragged.csv", b"claim_id,received_at,channel,body,policyholder_email\nC1,x\n".to_vec(), "row 1 has 2 field(s)"),
+        ("utf8.csv", b"claim_id,received_at,channel,body,policyholder_email\nC1,\xff,email,x,y\n".to_vec(), "UTF-8"),
+        ("data.txt", b"x".to_vec(), "--format"),
+    ] {
+        let (code, _, err) = run(name, &bytes, &[]);
+        assert_eq!(code, 2, "{name}: {err}");
+        assert!(err.contains(needle), "{name}: {err}");
+    }
+    // A contract with unknown keys and unsupported rules: lint names them; errors exit 2.
+    let odd = dir.path().join("odd.yaml");
+    std::fs::write(&odd, "apiVersion: v3.1.0\nkind: DataContract\nid: x\nversion: 1.0.0\nfrobnicate: yes\nschema:\n  - name: t\n    properties:\n      - name: a\n        quality:\n          - type: sql\n            query: select 1\n").unwrap();
+    let out = flowgate().args(["contract", "lint"]).arg(&odd).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(":5:1: warning: `frobnicate`") && text.contains("type `sql` are not enforced"), "{text}");
+    std::fs::write(&odd, "apiVersion: v2.2.0\nkind: DataContract\nid: x\nversion: 1\n").unwrap();
+    let out = flowgate().args(["contract", "lint"]).arg(&odd).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(":1:1: error: apiVersion `v2.2.0` is not ODCS v3"));
+    for contract in ["claims_correspondence", "urgent_correspondence"] {
+        let out = flowgate().args(["contract", "lint", &format!("examples/claims/contracts/{contract}.odcs.yaml")]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{contract}");
+    }
+}
