@@ -4,6 +4,7 @@
 mod alerts;
 mod cli;
 mod contracts;
+mod differential;
 mod dispatch;
 mod fortnight;
 mod helpers;

@@ -325,7 +325,11 @@ fn read_csv<R: Read>(reader: R, cols: &mut [ColumnState<'_>], freshness: Option<
             return Err(Unusable(format!("row {row} is not valid UTF-8 text")));
         }
         for (ci, c) in cols.iter_mut().enumerate() {
-            let Some(i) = c.index else { continue };
+            // A column missing from the file is null in every row (as a database would read it).
+            let Some(i) = c.index else {
+                c.observe(row, None, None, false);
+                continue;
+            };
             let field = record.get(i).unwrap_or(b"");
             // Checked as UTF-8 above, so this cannot fail.
             let text = std::str::from_utf8(field).unwrap_or("");
@@ -421,9 +425,6 @@ fn report(contract: &Contract, table: &TableSpec, rows: u64, cols: &[ColumnState
             failing_rows: Vec::new(),
             detail: (!present).then(|| format!("the data has no `{}` field", c.prop.name)),
         });
-        if !present {
-            continue;
-        }
         if c.prop.required || c.prop.primary_key {
             out.push(count_result(&target, "required", &c.nulls, rows, "null or empty"));
         }
