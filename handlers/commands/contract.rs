@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::exit;
-use crate::domain::contract::eval::{evaluate, EvalOptions, Format};
+use crate::domain::contract::eval::{evaluate_file, EvalOptions, Format};
 use crate::domain::contract::{parse, Contract, LintFinding};
 
 fn render(path: &Path, f: &LintFinding) -> String {
@@ -100,17 +100,14 @@ pub fn check(contract: &Path, data: &Path, now: Option<&str>, table: Option<Stri
             return exit::BAD_INPUT;
         }
     };
-    let file = match File::open(data) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: --data {}: {e}", data.display());
-            return exit::BAD_INPUT;
-        }
-    };
+    if let Err(e) = File::open(data) {
+        eprintln!("error: --data {}: {e}", data.display());
+        return exit::BAD_INPUT;
+    }
     let mut opts = EvalOptions::new(fmt, now);
     opts.gzip = gzip;
     opts.table = table;
-    let report = match evaluate(&c, file, &opts) {
+    let report = match evaluate_file(&c, data, &opts) {
         Ok(r) => r,
         Err(e) => {
             if as_json {

@@ -1,0 +1,90 @@
+//! Contract check benchmark (run: `cargo bench --bench contracts`): on a generated 200 MB CSV
+//! (about 1.1 million rows) and the example contract, the whole-process wall time and peak memory
+//! of `flowgate contract check` and, side by side in the same run, of `datacontract test`
+//! (datacontract-cli, from FLOWGATE_DATACONTRACT; `scripts/test` installs it). Prints the ratios.
+//! Targets: at least 20 times faster and at most a tenth of datacontract-cli's memory.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TARGET_BYTES: u64 = 200 * 1024 * 1024;
+
+fn generate(path: &Path) -> u64 {
+    let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
+    let now = chrono::Utc::now();
+    let bodies = [
+        "I had an accident on the A40 and the car has damage to the rear bumper, photos attached for the assessor",
+        "Please explain the extra charge on my latest invoice, I was told the premium would not change this year",
+        "This is unacceptable, I have waited six weeks for a decision and I want to escalate to the ombudsman",
+        "Please update my correspondence address to the new flat, the old one is no longer in use from next month",
+    ];
+    let channels = ["email", "letter", "portal"];
+    writeln!(f, "claim_id,received_at,channel,body,policyholder_email").unwrap();
+    let (mut written, mut rows) = (0u64, 0u64);
+    while written < TARGET_BYTES {
+        let t = (now - chrono::Duration::seconds((rows % 3000) as i64)).format("%Y-%m-%dT%H:%M:%SZ");
+        let line = format!(
+            "CLM-{rows:09},{t},{},\"{}\",policyholder{rows}@example.com\n",
+            channels[(rows % 3) as usize],
+            bodies[(rows % 4) as usize]
+        );
+        f.write_all(line.as_bytes()).unwrap();
+        written += line.len() as u64;
+        rows += 1;
+    }
+    f.flush().unwrap();
+    rows
+}
+
+/// Runs a command to completion; returns (wall seconds, peak resident MB, exit code).
+fn measure(mut cmd: Command) -> (f64, f64, i32) {
+    let t = Instant::now();
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start");
+    let pid = child.id();
+    let mut peak_kb = 0u64;
+    loop {
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            if let Some(kb) = status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                peak_kb = peak_kb.max(kb);
+            }
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            return (t.elapsed().as_secs_f64(), peak_kb as f64 / 1024.0, status.code().unwrap_or(-1));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(root.join("examples/claims/contracts/claims_correspondence.odcs.yaml"), dir.path().join("contract.yaml")).unwrap();
+    let data = dir.path().join("claims_correspondence.csv");
+    let rows = generate(&data);
+    let size_mb = std::fs::metadata(&data).unwrap().len() as f64 / (1024.0 * 1024.0);
+
+    let mut ours = Command::new(env!("CARGO_BIN_EXE_flowgate"));
+    ours.args(["contract", "check", "--contract", "contract.yaml", "--data", "claims_correspondence.csv"]).current_dir(dir.path());
+    let (ours_s, ours_mb, ours_code) = measure(ours);
+    println!("contract benchmark: {size_mb:.0} MB CSV, {rows} rows, the example contract (13 rules)");
+    println!("  flowgate contract check: {ours_s:.2} s, peak {ours_mb:.0} MB (exit {ours_code})");
+    assert_eq!(ours_code, 0, "the generated data meets the contract");
+
+    match std::env::var("FLOWGATE_DATACONTRACT") {
+        Err(_) => println!("  datacontract test: not measured (set FLOWGATE_DATACONTRACT to datacontract-cli)"),
+        Ok(tool) => {
+            let mut theirs = Command::new(tool);
+            theirs.args(["test", "contract.yaml"]).current_dir(dir.path());
+            let (s, mb, code) = measure(theirs);
+            println!("  datacontract test:       {s:.2} s, peak {mb:.0} MB (exit {code})");
+            println!("  ratios: {:.1}x faster (target >= 20x), {:.1}% of the memory (target <= 10%)", s / ours_s, ours_mb * 100.0 / mb);
+        }
+    }
+}
