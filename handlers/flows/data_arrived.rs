@@ -61,6 +61,7 @@ pub async fn data_arrived(
         arrived_at: event.event_time,
         invocation_id: Some(invocation.to_string()),
         contract_passed: None,
+        schema_version: None,
     };
     let row = arrival_row(event.event_time, &event.path);
     let body = serde_json::to_value(&record).unwrap_or_default();
@@ -79,6 +80,7 @@ pub async fn data_arrived(
                 contract_check::record(deps, &v, &row).await?;
                 let mut rec = record.clone();
                 rec.contract_passed = Some(v.passed);
+                rec.schema_version = v.schema_version.clone();
                 deps.store.upsert(Table::ARRIVALS, dataset.id.as_str(), &row, &serde_json::to_value(&rec).unwrap_or_default()).await?;
                 v
             }

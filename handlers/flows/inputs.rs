@@ -26,6 +26,9 @@ pub struct ArrivalRecord {
     /// The contract verdict, when the dataset has a contract (a failed blob is never read by runs).
     #[serde(default)]
     pub contract_passed: Option<bool>,
+    /// The schema version the producer stamped on the blob, when the dataset has a contract.
+    #[serde(default)]
+    pub schema_version: Option<String>,
 }
 
 /// The row key of an arrival: time first so a range query finds a window.

@@ -202,6 +202,14 @@ fn contract_check_exit_codes_and_ugly_files() {
         assert_eq!(code, 2, "{name}: {err}");
         assert!(err.contains(needle), "{name}: {err}");
     }
+    // A single line of 20 MB is refused without reading it into memory.
+    let huge = format!("claim_id,received_at,channel,body,policyholder_email\nC1,2026-11-27T09:30:00Z,email,{},x\n", "y".repeat(20 * 1024 * 1024));
+    let (code, _, err) = run("huge.csv", huge.as_bytes(), &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("longer than 16 MiB"), "{err}");
+    // A truncated gzip file.
+    let (code, _, err) = run("cut.csv.gz", &[0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00], &[]);
+    assert_eq!(code, 2, "{err}");
     // A contract with unknown keys and unsupported rules: lint names them; errors exit 2.
     let odd = dir.path().join("odd.yaml");
     std::fs::write(&odd, "apiVersion: v3.1.0\nkind: DataContract\nid: x\nversion: 1.0.0\nfrobnicate: yes\nschema:\n  - name: t\n    properties:\n      - name: a\n        quality:\n          - type: sql\n            query: select 1\n").unwrap();
