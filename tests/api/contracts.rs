@@ -203,7 +203,8 @@ fn contract_check_exit_codes_and_ugly_files() {
         assert!(err.contains(needle), "{name}: {err}");
     }
     // A single line of 20 MB is refused without reading it into memory.
-    let huge = format!("claim_id,received_at,channel,body,policyholder_email\nC1,2026-11-27T09:30:00Z,email,{},x\n", "y".repeat(20 * 1024 * 1024));
+    let huge =
+        format!("claim_id,received_at,channel,body,policyholder_email\nC1,2026-11-27T09:30:00Z,email,{},x\n", "y".repeat(20 * 1024 * 1024));
     let (code, _, err) = run("huge.csv", huge.as_bytes(), &[]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("longer than 16 MiB"), "{err}");
