@@ -85,6 +85,43 @@ enum Command {
     /// Data contracts (ODCS v3): lint one, or check a data file against one.
     #[command(subcommand)]
     Contract(ContractCommand),
+    /// What could not succeed: list, show, replay or discard quarantined items.
+    Quarantine {
+        /// The state folder.
+        #[arg(long, global = true)]
+        state: Option<PathBuf>,
+        /// Who is acting (recorded with replays and discards; default: $USER).
+        #[arg(long, global = true)]
+        by: Option<String>,
+        #[command(subcommand)]
+        action: QuarantineCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum QuarantineCommand {
+    /// Open items, newest first.
+    List {
+        /// Include replayed and discarded items.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One item, with its evidence and history.
+    Show { id: String },
+    /// Replay quarantined runs: a fresh attempt series under the same run key.
+    Replay {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Close an item without replaying it; the reason is required and recorded.
+    Discard {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -355,6 +392,19 @@ fn main() -> ExitCode {
             Command::Validate { catalog, json } => commands::validate::run(&catalog, json),
             Command::Runs { state, job, limit, json } => commands::runs::run(&state, job.as_deref(), limit, json).await,
             Command::Schema => commands::schema(),
+            Command::Quarantine { state, by, action } => {
+                let Some(state) = state else {
+                    eprintln!("error: --state is required");
+                    return exit::BAD_INPUT;
+                };
+                let by = by.or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "cli".into());
+                match action {
+                    QuarantineCommand::List { all, json } => commands::quarantine::list(&state, all, json).await,
+                    QuarantineCommand::Show { id } => commands::quarantine::show(&state, &id).await,
+                    QuarantineCommand::Replay { ids } => commands::quarantine::replay(&state, &ids, &by).await,
+                    QuarantineCommand::Discard { id, reason } => commands::quarantine::discard(&state, &id, &reason, &by).await,
+                }
+            }
             Command::Contract(ContractCommand::Lint { file }) => commands::contract::lint(&file),
             Command::Contract(ContractCommand::Check { contract, data, now, table, format, json }) => {
                 commands::contract::check(&contract, &data, now.as_deref(), table, format.as_deref(), json)

@@ -3,6 +3,7 @@
 
 pub mod contract;
 pub mod plan;
+pub mod quarantine;
 pub mod runs;
 pub mod schedule;
 pub mod validate;

@@ -132,6 +132,12 @@ pub struct RunRecord {
     /// The readiness gates' decision before the last attempt.
     #[serde(default)]
     pub gate: Option<crate::domain::gate::GateDecision>,
+    /// How often the run was replayed from quarantine.
+    #[serde(default)]
+    pub replays: u32,
+    /// Attempts of the series before the last replay.
+    #[serde(default)]
+    pub prior_attempts: u32,
 }
 
 impl RunRecord {
@@ -156,6 +162,8 @@ impl RunRecord {
             invocation_id: None,
             reason: None,
             gate: None,
+            replays: 0,
+            prior_attempts: 0,
         }
     }
 }

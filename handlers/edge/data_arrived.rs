@@ -76,6 +76,8 @@ async fn poison(deps: &Deps, id: &InvocationId, reason: String, raw: &str) -> Re
         last_error: Some(reason.clone()),
         evidence: json!({ "source": "event_grid", "body_excerpt": excerpt(raw, 2048) }),
         invocation_id: Some(id.to_string()),
+        status: Default::default(),
+        history: Vec::new(),
     };
     tracing::warn!(reason = %reason, "unreadable event quarantined");
     match quarantine::put(deps, &item).await {

@@ -86,6 +86,8 @@ async fn poison(
         last_error: Some(reason.clone()),
         evidence: json!({ "queue": "dispatch", "message_id": message_id, "body_excerpt": excerpt(raw, 2048) }),
         invocation_id: Some(id.to_string()),
+        status: Default::default(),
+        history: Vec::new(),
     };
     tracing::warn!(reason = %reason, "poison message quarantined");
     match quarantine::put(deps, &item).await {

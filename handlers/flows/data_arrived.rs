@@ -128,6 +128,8 @@ async fn quarantine_blob(deps: &Deps, v: &ContractVerdict, invocation: &Invocati
             "failed_rules": failed,
         }),
         invocation_id: Some(invocation.to_string()),
+        status: Default::default(),
+        history: Vec::new(),
     };
     quarantine::put(deps, &item).await
 }

@@ -355,6 +355,8 @@ async fn quarantine_run(
             last_error: Some(reason.to_string()),
             evidence,
             invocation_id: Some(input.invocation.to_string()),
+            status: Default::default(),
+            history: Vec::new(),
         },
     )
     .await

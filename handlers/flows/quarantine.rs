@@ -5,9 +5,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Deps, FlowError};
-use crate::domain::messages::{QuarantineKind, QuarantineMessage, QUARANTINE_V1};
-use crate::ports::{queues, OutgoingMessage, StoreError, Table};
+use super::{runs, Deps, FlowError};
+use crate::domain::ids::{JobId, RunKey};
+use crate::domain::messages::{DispatchMessage, QuarantineKind, QuarantineMessage, QUARANTINE_V1};
+use crate::domain::run::RunStatus;
+use crate::ports::{queues, ETag, OutgoingMessage, Queue, RowRange, Store, StoreError, Table};
 
 /// A quarantine item as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +31,32 @@ pub struct QuarantineItem {
     pub evidence: Value,
     #[serde(default)]
     pub invocation_id: Option<String>,
+    #[serde(default)]
+    pub status: ItemStatus,
+    /// What people did with it, oldest first.
+    #[serde(default)]
+    pub history: Vec<ItemEvent>,
+}
+
+/// Where a quarantine item stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatus {
+    #[default]
+    Open,
+    Replayed,
+    Discarded,
+}
+
+/// One thing done to an item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemEvent {
+    pub at: DateTime<Utc>,
+    /// `quarantined`, `replayed` or `discarded`.
+    pub action: String,
+    pub by: String,
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 fn partition(kind: QuarantineKind) -> &'static str {
@@ -39,11 +67,32 @@ fn partition(kind: QuarantineKind) -> &'static str {
     }
 }
 
-/// Records the item (idempotently: the same id twice keeps the first) and announces it.
+/// Records the item (idempotently: while an item is open, the same id again keeps the first; an
+/// item that was replayed and failed again is reopened with its history) and announces it.
 pub async fn put(deps: &Deps, item: &QuarantineItem) -> Result<(), FlowError> {
+    let part = partition(item.kind);
     let body = serde_json::to_value(item).unwrap_or(Value::Null);
-    match deps.store.insert(Table::QUARANTINE, partition(item.kind), &item.id, &body).await {
-        Ok(_) | Err(StoreError::Conflict(_)) => {}
+    match deps.store.insert(Table::QUARANTINE, part, &item.id, &body).await {
+        Ok(_) => {}
+        Err(StoreError::Conflict(_)) => {
+            let Some(e) = deps.store.get(Table::QUARANTINE, part, &item.id).await? else { return Ok(()) };
+            let Ok(old) = serde_json::from_value::<QuarantineItem>(e.body) else { return Ok(()) };
+            if old.status == ItemStatus::Open {
+                return Ok(());
+            }
+            let mut again = item.clone();
+            again.history = old.history;
+            again.history.push(ItemEvent {
+                at: item.at,
+                action: "quarantined".into(),
+                by: "system".into(),
+                note: Some(item.reason.clone()),
+            });
+            match deps.store.replace(Table::QUARANTINE, part, &item.id, &serde_json::to_value(&again).unwrap_or_default(), &e.etag).await {
+                Ok(_) | Err(StoreError::PreconditionFailed(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         Err(e) => return Err(e.into()),
     }
     let msg = QuarantineMessage {
@@ -79,4 +128,130 @@ pub fn excerpt(text: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}… ({} bytes in all)", &text[..end], text.len())
+}
+
+/// Why a quarantine operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum QuarantineError {
+    #[error("no quarantine item `{0}`")]
+    NotFound(String),
+    #[error("`{id}` is {status:?}, not open")]
+    Closed { id: String, status: ItemStatus },
+    #[error("`{0}` cannot be replayed: {1}")]
+    NotReplayable(String, &'static str),
+    #[error("a reason is required to discard an item")]
+    NoReason,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] crate::ports::QueueError),
+}
+
+const PARTITIONS: [&str; 3] = ["run", "data", "poison"];
+
+/// Every item, newest first; closed ones only with `include_closed`.
+pub async fn list(store: &dyn Store, include_closed: bool) -> Result<Vec<QuarantineItem>, StoreError> {
+    let mut out = Vec::new();
+    for e in store.query(Table::QUARANTINE, None, RowRange::default(), usize::MAX).await? {
+        if let Ok(item) = serde_json::from_value::<QuarantineItem>(e.body) {
+            if include_closed || item.status == ItemStatus::Open {
+                out.push(item);
+            }
+        }
+    }
+    out.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| a.id.cmp(&b.id)));
+    Ok(out)
+}
+
+/// One item and its ETag.
+pub async fn find(store: &dyn Store, id: &str) -> Result<(QuarantineItem, ETag, &'static str), QuarantineError> {
+    for part in PARTITIONS {
+        if let Some(e) = store.get(Table::QUARANTINE, part, id).await? {
+            let item = serde_json::from_value(e.body).map_err(|err| StoreError::Corrupt(id.to_string(), err.to_string()))?;
+            return Ok((item, e.etag, part));
+        }
+    }
+    Err(QuarantineError::NotFound(id.to_string()))
+}
+
+async fn close(
+    store: &dyn Store,
+    id: &str,
+    status: ItemStatus,
+    by: &str,
+    note: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<QuarantineItem, QuarantineError> {
+    let (mut item, etag, part) = find(store, id).await?;
+    if item.status != ItemStatus::Open {
+        return Err(QuarantineError::Closed { id: id.to_string(), status: item.status });
+    }
+    item.status = status;
+    let action = if status == ItemStatus::Replayed { "replayed" } else { "discarded" };
+    item.history.push(ItemEvent { at: now, action: action.into(), by: by.to_string(), note });
+    store.replace(Table::QUARANTINE, part, id, &serde_json::to_value(&item).unwrap_or_default(), &etag).await?;
+    Ok(item)
+}
+
+/// Discards an item, with the reason and who did it. The run or blob it names is left as it is.
+pub async fn discard(store: &dyn Store, id: &str, reason: &str, by: &str, now: DateTime<Utc>) -> Result<QuarantineItem, QuarantineError> {
+    if reason.trim().is_empty() {
+        return Err(QuarantineError::NoReason);
+    }
+    close(store, id, ItemStatus::Discarded, by, Some(reason.trim().to_string()), now).await
+}
+
+/// Replays a quarantined run: a fresh attempt series under the same run key (its earlier attempts
+/// are kept in the record). Data items are fixed at their source (land a corrected blob), and
+/// unreadable messages can only be discarded.
+pub async fn replay(store: &dyn Store, queue: &dyn Queue, id: &str, by: &str, now: DateTime<Utc>) -> Result<RunKey, QuarantineError> {
+    let (item, _, _) = find(store, id).await?;
+    if item.status != ItemStatus::Open {
+        return Err(QuarantineError::Closed { id: id.to_string(), status: item.status });
+    }
+    let key = match (item.kind, &item.job, item.logical_time) {
+        (QuarantineKind::Run, Some(job), Some(t)) => match JobId::parse(job.clone()) {
+            Ok(j) => RunKey::new(j, t),
+            Err(_) => return Err(QuarantineError::NotReplayable(id.to_string(), "its job name is not valid")),
+        },
+        (QuarantineKind::Run, _, _) => return Err(QuarantineError::NotReplayable(id.to_string(), "it names no run")),
+        (QuarantineKind::Data, _, _) => {
+            return Err(QuarantineError::NotReplayable(id.to_string(), "data is fixed at its source: land a corrected blob"))
+        }
+        (QuarantineKind::PoisonMessage, _, _) => {
+            return Err(QuarantineError::NotReplayable(id.to_string(), "an unreadable message can only be discarded"))
+        }
+    };
+    let Some((mut rec, etag)) = runs::load(store, &key).await? else {
+        return Err(QuarantineError::NotReplayable(id.to_string(), "its run record is gone"));
+    };
+    if !rec.status.is_terminal() {
+        return Err(QuarantineError::NotReplayable(id.to_string(), "its run is still going"));
+    }
+    rec.prior_attempts += rec.attempts;
+    rec.replays += 1;
+    rec.attempts = 0;
+    rec.status = RunStatus::Pending;
+    rec.finished_at = None;
+    rec.next_attempt_at = None;
+    rec.lease_until = None;
+    rec.error = None;
+    rec.reason = Some(format!("replayed by {by}"));
+    runs::replace(store, &rec, &etag).await?;
+    let msg = DispatchMessage::new(&key, 1, rec.trigger.clone());
+    queue
+        .send(
+            queues::DISPATCH,
+            OutgoingMessage {
+                message_id: format!("{}:replay{}", msg.message_id(), rec.replays),
+                correlation_id: Some(key.to_string()),
+                body: serde_json::to_string(&msg).unwrap_or_default(),
+                scheduled_enqueue_time: None,
+                time_to_live: None,
+                sent_at: now,
+            },
+        )
+        .await?;
+    close(store, id, ItemStatus::Replayed, by, None, now).await?;
+    Ok(key)
 }

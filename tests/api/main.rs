@@ -12,5 +12,6 @@ mod local;
 mod local_real_clock;
 mod prompt_flow;
 mod protocol;
+mod quarantine;
 mod store_contract;
 mod ticks;

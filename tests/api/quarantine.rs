@@ -1,0 +1,78 @@
+//! Quarantine operations: replay starts a fresh attempt series under the same run key, discard
+//! needs a reason, both are recorded; a replayed run that fails again reopens its item.
+
+use chrono::{DateTime, Utc};
+use flowgate::domain::ids::{InvocationId, JobId, RunKey};
+use flowgate::domain::messages::DispatchMessage;
+use flowgate::domain::run::RunTrigger;
+use flowgate::flows::dispatch_run::{dispatch_run, DispatchInput, DispatchReport};
+use flowgate::flows::quarantine::{self, ItemStatus, QuarantineError};
+use flowgate::ports::{queues, Queue, Store, Table};
+
+use crate::helpers::{app_with, scoring::FakeScoring, CATALOG};
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+#[tokio::test]
+async fn replay_runs_a_fresh_series_and_discard_needs_a_reason() {
+    let fake = FakeScoring::default();
+    fake.push(400, None);
+    fake.push(400, None);
+    let app = app_with(CATALOG, &fake.start().await);
+    let key = RunKey::new(JobId::parse("score").unwrap(), t("2026-11-13T02:00:00Z"));
+    let run = |attempt: u32, now: &str| DispatchInput {
+        message: DispatchMessage::new(&key, attempt, RunTrigger::Schedule),
+        now: t(now),
+        invocation: InvocationId::generate(),
+    };
+    let r = dispatch_run(&app.deps, run(1, "2026-11-13T02:00:00Z")).await.unwrap();
+    assert!(matches!(r, DispatchReport::Quarantined { .. }));
+    let id = key.to_string();
+    let open = quarantine::list(&app.store, false).await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].id, id);
+
+    // Replay: the run is pending again with a fresh series; its dispatch message is queued.
+    let before = app.queue.counts(queues::DISPATCH, t("2026-11-13T03:00:00Z")).await.unwrap().active;
+    quarantine::replay(&app.store, &app.queue, &id, "ops@contoso", t("2026-11-13T03:00:00Z")).await.unwrap();
+    assert_eq!(app.queue.counts(queues::DISPATCH, t("2026-11-13T03:00:00Z")).await.unwrap().active, before + 1);
+    let rec = app.store.get(Table::RUNS, "score", &key.row()).await.unwrap().unwrap().body;
+    assert_eq!(
+        (rec["status"].as_str(), rec["attempts"].as_u64(), rec["prior_attempts"].as_u64(), rec["replays"].as_u64()),
+        (Some("pending"), Some(0), Some(1), Some(1))
+    );
+    assert!(matches!(
+        quarantine::replay(&app.store, &app.queue, &id, "ops", t("2026-11-13T03:00:01Z")).await,
+        Err(QuarantineError::Closed { .. })
+    ));
+
+    // It fails again: the item is reopened, its history kept.
+    let r = dispatch_run(&app.deps, run(1, "2026-11-13T03:00:05Z")).await.unwrap();
+    assert!(matches!(r, DispatchReport::Quarantined { .. }), "{r:?}");
+    let (item, _, _) = quarantine::find(&app.store, &id).await.unwrap();
+    assert_eq!(item.status, ItemStatus::Open);
+    let actions: Vec<&str> = item.history.iter().map(|h| h.action.as_str()).collect();
+    assert_eq!(actions, vec!["replayed", "quarantined"]);
+    assert_eq!(item.history[0].by, "ops@contoso");
+
+    // Discard needs a reason, and is recorded.
+    assert!(matches!(quarantine::discard(&app.store, &id, "  ", "ops", t("2026-11-13T04:00:00Z")).await, Err(QuarantineError::NoReason)));
+    let item = quarantine::discard(&app.store, &id, "customer withdrew the claim", "ops", t("2026-11-13T04:00:00Z")).await.unwrap();
+    assert_eq!(item.status, ItemStatus::Discarded);
+    assert_eq!(item.history.last().unwrap().note.as_deref(), Some("customer withdrew the claim"));
+    assert!(quarantine::list(&app.store, false).await.unwrap().is_empty());
+    assert_eq!(quarantine::list(&app.store, true).await.unwrap().len(), 1);
+    assert!(matches!(quarantine::find(&app.store, "nope").await, Err(QuarantineError::NotFound(_))));
+}
+
+#[tokio::test]
+async fn poison_messages_can_only_be_discarded() {
+    let app = app_with(CATALOG, "http://127.0.0.1:9/score");
+    let (status, _) = crate::helpers::invoke(&app, "DispatchRun", crate::helpers::fixture("servicebus-garbage.json")).await;
+    assert_eq!(status, 200);
+    let err = quarantine::replay(&app.store, &app.queue, "poison:garbage-1", "ops", Utc::now()).await.unwrap_err();
+    assert!(err.to_string().contains("can only be discarded"), "{err}");
+    quarantine::discard(&app.store, "poison:garbage-1", "garbage from a test", "ops", Utc::now()).await.unwrap();
+}
