@@ -24,6 +24,8 @@ impl Table {
     pub const ARRIVALS: Table = Table("arrivals");
     /// Quarantine items: partition = `run` or `poison`, row = item id.
     pub const QUARANTINE: Table = Table("quarantine");
+    /// Circuit breakers: partition = `job` or `endpoint`, row = the job or the endpoint's host.
+    pub const BREAKERS: Table = Table("breakers");
     /// Contract results: partition = dataset, row = the arrival's row key.
     pub const CONTRACT_RESULTS: Table = Table("contract_results");
     /// Alerts: partition = the job or dataset, row = kind + `|` + key (one row per alert, ever).

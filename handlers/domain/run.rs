@@ -179,6 +179,8 @@ pub enum Outcome {
     Quarantine { reason: String },
     /// A readiness gate held the run: try again per the retry policy, then end blocked.
     Held { reason: String },
+    /// A circuit breaker kept the run from calling: not an attempt; try again at `until`.
+    Deferred { until: chrono::DateTime<Utc>, reason: String },
 }
 
 #[cfg(test)]

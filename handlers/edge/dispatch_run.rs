@@ -55,6 +55,7 @@ fn describe(r: &DispatchReport) -> String {
         DispatchReport::RetryScheduled { attempt, at, reason } => format!("attempt {attempt} scheduled for {at}: {reason}"),
         DispatchReport::Quarantined { reason } => format!("quarantined: {reason}"),
         DispatchReport::Blocked { reason } => format!("blocked: {reason}"),
+        DispatchReport::Deferred { until, reason } => format!("deferred to {until}: {reason}"),
         DispatchReport::AlreadyFinished { status } => format!("already {status}; nothing to do"),
         DispatchReport::InFlight { recheck_at } => {
             format!("another attempt is in flight; re-check at {recheck_at}")

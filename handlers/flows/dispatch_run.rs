@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use super::inputs::{self, InputError};
 use super::quarantine::{self, QuarantineItem};
 use super::{runs, Deps, FlowError};
+use crate::domain::breaker::Admission;
 use crate::domain::catalog::model::expand_settings;
 use crate::domain::catalog::Job;
 use crate::domain::ids::{instant_key, InvocationId, RunKey};
@@ -29,6 +30,11 @@ pub struct DispatchInput {
 /// How the invocation ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DispatchReport {
+    /// A circuit breaker is open: the run comes back when it may try.
+    Deferred {
+        until: DateTime<Utc>,
+        reason: String,
+    },
     /// A readiness gate held the run and its attempts ran out.
     Blocked {
         reason: String,
@@ -85,14 +91,14 @@ pub async fn dispatch_run(deps: &Deps, input: DispatchInput) -> Result<DispatchR
     let (mut rec, etag) = (rec, etag);
     let started = Instant::now();
     let outcome = if job.inputs.is_empty() {
-        attempt(deps, job, &key, &rec, started + attempt_budget(job)).await?
+        call_endpoint(deps, job, &key, &rec, started + attempt_budget(job), input.now).await?
     } else {
         let decision = super::gates::decide(deps, job, key.logical_time, &rec.trigger, input.now).await?;
         let passed = decision.passed;
         let summary = decision.summary();
         rec.gate = Some(decision);
         if passed {
-            attempt(deps, job, &key, &rec, started + attempt_budget(job)).await?
+            call_endpoint(deps, job, &key, &rec, started + attempt_budget(job), input.now).await?
         } else {
             tracing::info!(run = %key, "{summary}");
             Outcome::Held { reason: summary }
@@ -203,6 +209,16 @@ async fn settle(
             rec.error = Some(reason.clone());
             DispatchReport::Quarantined { reason }
         }
+        Outcome::Deferred { until, reason } => {
+            // Not an attempt: the breaker kept it from calling. The same attempt comes back then.
+            rec.attempts = rec.attempts.saturating_sub(1);
+            rec.status = if rec.attempts == 0 { RunStatus::Pending } else { RunStatus::Retrying };
+            rec.next_attempt_at = Some(until);
+            rec.reason = Some(format!("held: {reason}"));
+            rec.latencies_ms.pop();
+            send_dispatch(deps, &key, msg, rec.attempts + 1, Some(until), now, "deferred").await?;
+            DispatchReport::Deferred { until, reason }
+        }
         Outcome::Held { reason } if job.retry.allows_another(rec.attempts) => {
             let delay = job.retry.delay(rec.attempts, (deps.random)(), None);
             let at = now + chrono::Duration::from_std(delay).unwrap_or_default();
@@ -236,16 +252,49 @@ async fn settle(
 }
 
 /// Sends the run's requests. Failures become outcomes; only store/queue trouble is an error.
-async fn attempt(deps: &Deps, job: &Job, key: &RunKey, rec: &RunRecord, deadline: Instant) -> Result<Outcome, FlowError> {
+/// The job's endpoint with its app settings filled in.
+fn endpoint_of(deps: &Deps, job: &Job) -> Result<String, String> {
     let settings = deps.settings.clone();
-    let endpoint = match expand_settings(&job.endpoint, &move |k| settings(k)) {
+    expand_settings(&job.endpoint, &move |k| settings(k))
+}
+
+/// Asks the circuit breakers, then runs the attempt and tells them how the endpoint answered.
+async fn call_endpoint(
+    deps: &Deps,
+    job: &Job,
+    key: &RunKey,
+    rec: &RunRecord,
+    deadline: Instant,
+    now: DateTime<Utc>,
+) -> Result<Outcome, FlowError> {
+    let endpoint = endpoint_of(deps, job).unwrap_or_else(|_| job.endpoint.clone());
+    let admission = super::breakers::admit(deps, job, &endpoint, now).await?;
+    if let Admission::No { until, reason } = admission {
+        tracing::info!(run = %key, %reason, "deferred");
+        return Ok(Outcome::Deferred { until, reason });
+    }
+    let (outcome, health) = attempt(deps, job, key, rec, deadline).await?;
+    match health {
+        Some(ok) => {
+            super::breakers::record(deps, job, &endpoint, ok, now).await?;
+        }
+        None if admission == Admission::Probe => super::breakers::release_probe(deps, job, &endpoint).await?,
+        None => {}
+    }
+    Ok(outcome)
+}
+
+/// Sends the run's requests. Returns the outcome and, when the endpoint was called, whether it
+/// answered well (timeouts, 408, 429 and 5xx count against its breakers; other answers do not).
+async fn attempt(deps: &Deps, job: &Job, key: &RunKey, rec: &RunRecord, deadline: Instant) -> Result<(Outcome, Option<bool>), FlowError> {
+    let endpoint = match endpoint_of(deps, job) {
         Ok(e) => e,
-        Err(reason) => return Ok(Outcome::Quarantine { reason }),
+        Err(reason) => return Ok((Outcome::Quarantine { reason }, None)),
     };
     let requests = match inputs::prepare(deps, job, key.logical_time, &rec.trigger).await {
         Ok(r) => r,
-        Err(InputError::Unusable(reason)) => return Ok(Outcome::Quarantine { reason }),
-        Err(InputError::Transient(reason)) => return Ok(Outcome::Retry { reason, after: None }),
+        Err(InputError::Unusable(reason)) => return Ok((Outcome::Quarantine { reason }, None)),
+        Err(InputError::Transient(reason)) => return Ok((Outcome::Retry { reason, after: None }, None)),
     };
     let records_in = requests.len() as u64;
     let mut lines = Vec::with_capacity(requests.len());
@@ -253,7 +302,7 @@ async fn attempt(deps: &Deps, job: &Job, key: &RunKey, rec: &RunRecord, deadline
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             let reason = format!("the attempt reached its deadline after {i} of {records_in} requests");
-            return Ok(Outcome::Retry { reason, after: None });
+            return Ok((Outcome::Retry { reason, after: None }, (i > 0).then_some(true)));
         }
         let request = JobRequest {
             endpoint: endpoint.clone(),
@@ -272,10 +321,13 @@ async fn attempt(deps: &Deps, job: &Job, key: &RunKey, rec: &RunRecord, deadline
                 lines.push(Value::Object(line));
             }
             Err(RunnerError::Retryable { message, retry_after }) => {
-                return Ok(Outcome::Retry { reason: format!("request {} of {records_in}: {message}", i + 1), after: retry_after })
+                return Ok((
+                    Outcome::Retry { reason: format!("request {} of {records_in}: {message}", i + 1), after: retry_after },
+                    Some(false),
+                ))
             }
             Err(RunnerError::Permanent { message, .. }) => {
-                return Ok(Outcome::Quarantine { reason: format!("request {} of {records_in}: {message}", i + 1) })
+                return Ok((Outcome::Quarantine { reason: format!("request {} of {records_in}: {message}", i + 1) }, Some(true)))
             }
         }
     }
@@ -289,17 +341,22 @@ async fn attempt(deps: &Deps, job: &Job, key: &RunKey, rec: &RunRecord, deadline
                 text.push('\n');
             }
             if let Err(e) = deps.blobs.write(&ds.location.container, &path, text.as_bytes()).await {
-                return Ok(if e.is_retryable() {
-                    Outcome::Retry { reason: format!("writing the output failed: {e}"), after: None }
-                } else {
-                    Outcome::Quarantine { reason: format!("writing the output failed: {e}") }
-                });
+                let called = (!lines.is_empty()).then_some(true);
+                return Ok((
+                    if e.is_retryable() {
+                        Outcome::Retry { reason: format!("writing the output failed: {e}"), after: None }
+                    } else {
+                        Outcome::Quarantine { reason: format!("writing the output failed: {e}") }
+                    },
+                    called,
+                ));
             }
             Some(format!("{}/{path}", ds.location.container))
         }
         _ => None,
     };
-    Ok(Outcome::Done { records_in, records_out: lines.len() as u64, output })
+    let called = (!lines.is_empty()).then_some(true);
+    Ok((Outcome::Done { records_in, records_out: lines.len() as u64, output }, called))
 }
 
 async fn send_dispatch(
@@ -312,10 +369,10 @@ async fn send_dispatch(
     purpose: &str,
 ) -> Result<(), FlowError> {
     let next = DispatchMessage::new(key, attempt, msg.trigger.clone());
-    let id = if purpose == "recheck" {
-        format!("{}:recheck:{}", next.message_id(), at.map(instant_key).unwrap_or_default())
-    } else {
+    let id = if purpose == "retry" {
         next.message_id()
+    } else {
+        format!("{}:{purpose}:{}", next.message_id(), at.map(instant_key).unwrap_or_default())
     };
     deps.queue
         .send(

@@ -2,6 +2,7 @@
 //! ports, never an adapter or the host envelope.
 
 pub mod alerts;
+pub mod breakers;
 pub mod contract_check;
 pub mod data_arrived;
 pub mod dispatch_run;

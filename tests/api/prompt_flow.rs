@@ -20,6 +20,9 @@ fn inputs_by_claim(dir: &Path, out: &mut HashMap<String, String>) {
             inputs_by_claim(&p, out);
             continue;
         }
+        if p.to_string_lossy().ends_with(flowgate::ports::SIDECAR_SUFFIX) {
+            continue;
+        }
         let format = if p.extension().is_some_and(|x| x == "csv") { DataFormat::Csv } else { DataFormat::Jsonl };
         for rec in parse_records(&std::fs::read(&p).unwrap(), format).unwrap() {
             out.insert(rec["claim_id"].as_str().unwrap().to_string(), rec["body"].as_str().unwrap().to_string());

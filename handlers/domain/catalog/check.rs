@@ -492,6 +492,26 @@ fn breaker_policy(c: &mut Checker<'_>, p: &str, b: Option<&spec::BreakerSpec>, b
     if let Some(d) = c.duration(&format!("{p}/cooldown"), b.cooldown.as_ref()) {
         out.cooldown = d;
     }
+    if let Some(r) = b.failure_ratio {
+        if r > 0.0 && r <= 1.0 {
+            out.failure_ratio = r;
+        } else {
+            c.at_value(&format!("{p}/failure_ratio"), format!("`failure_ratio` must be above 0 and at most 1, not {r}"));
+        }
+    }
+    if let Some(d) = c.duration(&format!("{p}/window"), b.window.as_ref()) {
+        out.window = d;
+    }
+    if let Some(n) = b.min_calls {
+        out.min_calls = n.max(1);
+    }
+    if let Some(n) = b.half_open_probes {
+        if n >= 1 {
+            out.half_open_probes = n;
+        } else {
+            c.at_value(&format!("{p}/half_open_probes"), "`half_open_probes` must be at least 1");
+        }
+    }
     out
 }
 

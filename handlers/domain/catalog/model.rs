@@ -96,11 +96,22 @@ pub struct RequestTemplate {
 pub struct BreakerPolicy {
     pub consecutive_failures: u32,
     pub cooldown: Duration,
+    pub failure_ratio: f64,
+    pub window: Duration,
+    pub min_calls: u32,
+    pub half_open_probes: u32,
 }
 
 impl Default for BreakerPolicy {
     fn default() -> Self {
-        Self { consecutive_failures: 5, cooldown: Duration::from_secs(900) }
+        Self {
+            consecutive_failures: 5,
+            cooldown: Duration::from_secs(900),
+            failure_ratio: 0.5,
+            window: Duration::from_secs(86_400),
+            min_calls: 4,
+            half_open_probes: 1,
+        }
     }
 }
 

@@ -294,6 +294,18 @@ pub struct BreakerSpec {
     /// Stay open this long before letting a probe through, e.g. `15m`. Default `15m`.
     #[serde(default)]
     pub cooldown: Option<String>,
+    /// Also open when this share of the calls in `window` failed (0.0–1.0). Default 0.5.
+    #[serde(default)]
+    pub failure_ratio: Option<f64>,
+    /// The window for `failure_ratio`, e.g. `24h` (low-volume jobs trip too). Default `24h`.
+    #[serde(default)]
+    pub window: Option<String>,
+    /// `failure_ratio` needs at least this many calls in the window. Default 4.
+    #[serde(default)]
+    pub min_calls: Option<u32>,
+    /// Calls let through at once while half open. Default 1.
+    #[serde(default)]
+    pub half_open_probes: Option<u32>,
 }
 
 /// Readiness gates.

@@ -1,0 +1,87 @@
+//! Circuit breakers in the Store, one per job and one per endpoint (instances are ephemeral, so
+//! the state is not kept in memory). Every change is a conditional write; a lost race is re-read.
+
+use chrono::{DateTime, Utc};
+
+use super::{Deps, FlowError};
+use crate::domain::breaker::{Admission, Breaker, Transition};
+use crate::domain::catalog::model::BreakerPolicy;
+use crate::domain::catalog::Job;
+use crate::ports::{StoreError, Table};
+
+/// Breakers' partitions.
+pub const JOB: &str = "job";
+pub const ENDPOINT: &str = "endpoint";
+
+/// An endpoint's breaker key: its scheme, host and port (all paths of a host share it).
+pub fn endpoint_key(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    format!("{scheme}://{host}").replace('/', "_")
+}
+
+/// Reads, changes and writes one breaker; retried on a lost race.
+async fn update<T>(deps: &Deps, part: &str, row: &str, mut f: impl FnMut(&mut Breaker) -> T) -> Result<T, FlowError> {
+    for _ in 0..8 {
+        let current = deps.store.get(Table::BREAKERS, part, row).await?;
+        let (mut b, etag) = match current {
+            Some(e) => (serde_json::from_value::<Breaker>(e.body).unwrap_or_default(), Some(e.etag)),
+            None => (Breaker::default(), None),
+        };
+        let before = b.clone();
+        let out = f(&mut b);
+        if b == before {
+            return Ok(out);
+        }
+        let body = serde_json::to_value(&b).unwrap_or_default();
+        let r = match &etag {
+            Some(e) => deps.store.replace(Table::BREAKERS, part, row, &body, e).await,
+            None => deps.store.insert(Table::BREAKERS, part, row, &body).await,
+        };
+        match r {
+            Ok(_) => return Ok(out),
+            Err(StoreError::PreconditionFailed(_) | StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(FlowError::Store(StoreError::Unavailable(format!("breaker {part}/{row} kept changing under us"))))
+}
+
+/// Whether the job may call its endpoint now (both breakers must agree).
+pub async fn admit(deps: &Deps, job: &Job, endpoint: &str, now: DateTime<Utc>) -> Result<Admission, FlowError> {
+    let p: &BreakerPolicy = &job.breaker;
+    let j = update(deps, JOB, job.id.as_str(), |b| b.admit(p, now)).await?;
+    if let Admission::No { .. } = j {
+        return Ok(j);
+    }
+    let e = update(deps, ENDPOINT, &endpoint_key(endpoint), |b| b.admit(p, now)).await?;
+    Ok(match (j, e) {
+        (_, no @ Admission::No { .. }) => no,
+        (Admission::Probe, _) | (_, Admission::Probe) => Admission::Probe,
+        _ => Admission::Yes,
+    })
+}
+
+/// Records whether the endpoint answered well; returns the transitions it caused.
+pub async fn record(deps: &Deps, job: &Job, endpoint: &str, ok: bool, now: DateTime<Utc>) -> Result<Vec<(String, Transition)>, FlowError> {
+    let p = &job.breaker;
+    let mut out = Vec::new();
+    if let Some(t) = update(deps, JOB, job.id.as_str(), |b| b.record(p, ok, now)).await? {
+        out.push((format!("job {}", job.id), t));
+    }
+    let key = endpoint_key(endpoint);
+    if let Some(t) = update(deps, ENDPOINT, &key, |b| b.record(p, ok, now)).await? {
+        out.push((format!("endpoint {key}"), t));
+    }
+    for (what, t) in &out {
+        tracing::warn!(breaker = %what, from = %t.from, to = %t.to, reason = %t.reason, "circuit breaker");
+    }
+    Ok(out)
+}
+
+/// Gives back a half-open probe that did not call the endpoint after all.
+pub async fn release_probe(deps: &Deps, job: &Job, endpoint: &str) -> Result<(), FlowError> {
+    update(deps, JOB, job.id.as_str(), |b| b.probes_in_flight = b.probes_in_flight.saturating_sub(1)).await?;
+    update(deps, ENDPOINT, &endpoint_key(endpoint), |b| b.probes_in_flight = b.probes_in_flight.saturating_sub(1)).await?;
+    Ok(())
+}
