@@ -87,6 +87,17 @@ async fn read_state(dir: &Path) -> Result<PlanState, String> {
             }
         }
     }
+    for e in
+        store.query(Table::BREAKERS, Some(crate::flows::breakers::JOB), RowRange::default(), usize::MAX).await.map_err(|e| e.to_string())?
+    {
+        if let (Ok(job), Ok(b)) =
+            (crate::domain::ids::JobId::parse(e.row.clone()), serde_json::from_value::<crate::domain::breaker::Breaker>(e.body))
+        {
+            if let (crate::domain::breaker::BreakerState::Open, Some(until)) = (b.state, b.open_until) {
+                s.open_breakers.insert(job, until);
+            }
+        }
+    }
     Ok(s)
 }
 

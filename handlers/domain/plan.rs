@@ -70,6 +70,8 @@ pub struct PlanState {
     pub unfinished: Vec<(JobId, DateTime<Utc>, RunStatus)>,
     /// Each dataset's last arrival.
     pub last_arrivals: HashMap<DatasetId, DateTime<Utc>>,
+    /// Jobs whose circuit breaker is open, and until when.
+    pub open_breakers: HashMap<JobId, DateTime<Utc>>,
 }
 
 /// Plans `(from, until]`. At most `cap` runs (the earliest), so that a huge catalog cannot
@@ -193,6 +195,11 @@ fn entry(job: &Job, shared: &Shared, at: DateTime<Utc>, why: Why, state: &PlanSt
             v.push(format!("previous run {} is {st} (overlap: {})", crate::domain::ids::instant_key(*t), overlap_name(job.overlap)));
             blockers = v.into();
         }
+    }
+    if let Some(until) = state.open_breakers.get(&job.id).filter(|u| at < **u) {
+        let mut v = blockers.to_vec();
+        v.push(format!("circuit breaker open until {}", crate::domain::ids::instant_key(*until)));
+        blockers = v.into();
     }
     let d = job.sla.as_ref().and_then(|s| deadline(s, at, job.timezone));
     Planned {
