@@ -205,6 +205,15 @@ struct LocalArgs {
     /// Serve HTTP-triggered functions on this port (real clock only).
     #[arg(long, default_value_t = 7071)]
     http_port: u16,
+    /// Chaos run: deliver this share of Service Bus messages twice (0.0–1.0).
+    #[arg(long, hide = true)]
+    chaos_duplicates: Option<f64>,
+    /// Chaos run: SIGKILL the handler during every N-th DispatchRun invocation.
+    #[arg(long, hide = true)]
+    chaos_kill_every: Option<u64>,
+    /// Chaos run: seed of the fault choices.
+    #[arg(long, hide = true, default_value_t = 1)]
+    chaos_seed: u64,
 }
 
 fn parse_instant(arg: &str, value: &str) -> Result<DateTime<Utc>, String> {
@@ -304,8 +313,26 @@ async fn local(args: LocalArgs) -> u8 {
             return exit::FAILED;
         }
     };
-    let opts =
-        LocalOptions { app_root: args.app_root, catalog, state, data_dir, clock, http_port: Some(args.http_port), settings, handler_exe };
+    if args.chaos_duplicates.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
+        eprintln!("error: --chaos-duplicates must be between 0 and 1");
+        return exit::BAD_INPUT;
+    }
+    let chaos = (args.chaos_duplicates.is_some() || args.chaos_kill_every.is_some()).then_some(local_host::Chaos {
+        duplicate_ratio: args.chaos_duplicates.unwrap_or(0.0),
+        kill_every: args.chaos_kill_every.unwrap_or(0),
+        seed: args.chaos_seed,
+    });
+    let opts = LocalOptions {
+        app_root: args.app_root,
+        catalog,
+        state,
+        data_dir,
+        clock,
+        http_port: Some(args.http_port),
+        settings,
+        handler_exe,
+        chaos,
+    };
     let result = local_host::run(opts).await;
     if let Some(t) = scorer {
         t.abort();

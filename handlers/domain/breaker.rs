@@ -107,9 +107,24 @@ impl Breaker {
         }
     }
 
+    /// Closed with no failure in the window: a success would change nothing.
+    pub fn is_healthy(&self, p: &BreakerPolicy, now: DateTime<Utc>) -> bool {
+        let window = Duration::from_std(p.window).unwrap_or_default();
+        self.state == BreakerState::Closed
+            && self.consecutive_failures == 0
+            && !self.recent.iter().any(|(t, good)| !good && now - *t <= window)
+    }
+
     /// Records a call's result; returns the transition it caused, if any.
     pub fn record(&mut self, p: &BreakerPolicy, ok: bool, now: DateTime<Utc>) -> Option<Transition> {
         let window = Duration::from_std(p.window).unwrap_or_default();
+        // A success on a healthy breaker changes nothing that matters: it is not written, so that
+        // a busy job does not turn its breaker into a hot spot. The failure ratio is therefore
+        // over the calls since the first failure in the window (it can only trip sooner).
+        let failures_in_window = self.recent.iter().any(|(t, good)| !good && now - *t <= window);
+        if ok && self.state == BreakerState::Closed && self.consecutive_failures == 0 && !failures_in_window {
+            return None;
+        }
         self.recent.retain(|(t, _)| now - *t <= window);
         self.recent.push((now, ok));
         if self.recent.len() > 1000 {

@@ -22,7 +22,7 @@ pub fn endpoint_key(url: &str) -> String {
 
 /// Reads, changes and writes one breaker; retried on a lost race.
 async fn update<T>(deps: &Deps, part: &str, row: &str, mut f: impl FnMut(&mut Breaker) -> T) -> Result<T, FlowError> {
-    for _ in 0..8 {
+    for round in 0..32u64 {
         let current = deps.store.get(Table::BREAKERS, part, row).await?;
         let (mut b, etag) = match current {
             Some(e) => (serde_json::from_value::<Breaker>(e.body).unwrap_or_default(), Some(e.etag)),
@@ -40,26 +40,32 @@ async fn update<T>(deps: &Deps, part: &str, row: &str, mut f: impl FnMut(&mut Br
         };
         match r {
             Ok(_) => return Ok(out),
-            Err(StoreError::PreconditionFailed(_) | StoreError::Conflict(_)) => continue,
+            Err(StoreError::PreconditionFailed(_) | StoreError::Conflict(_)) => {
+                // Spread the retries of instances racing for the same breaker.
+                tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(0..=(1 + round * 2)))).await;
+                continue;
+            }
             Err(e) => return Err(e.into()),
         }
     }
     Err(FlowError::Store(StoreError::Unavailable(format!("breaker {part}/{row} kept changing under us"))))
 }
 
-/// Whether the job may call its endpoint now (both breakers must agree).
-pub async fn admit(deps: &Deps, job: &Job, endpoint: &str, now: DateTime<Utc>) -> Result<Admission, FlowError> {
+/// Whether the job may call its endpoint now (both breakers must agree), and whether both were
+/// healthy (then a success need not be recorded).
+pub async fn admit(deps: &Deps, job: &Job, endpoint: &str, now: DateTime<Utc>) -> Result<(Admission, bool), FlowError> {
     let p: &BreakerPolicy = &job.breaker;
-    let j = update(deps, JOB, job.id.as_str(), |b| b.admit(p, now)).await?;
+    let (j, j_ok) = update(deps, JOB, job.id.as_str(), |b| (b.admit(p, now), b.is_healthy(p, now))).await?;
     if let Admission::No { .. } = j {
-        return Ok(j);
+        return Ok((j, false));
     }
-    let e = update(deps, ENDPOINT, &endpoint_key(endpoint), |b| b.admit(p, now)).await?;
-    Ok(match (j, e) {
+    let (e, e_ok) = update(deps, ENDPOINT, &endpoint_key(endpoint), |b| (b.admit(p, now), b.is_healthy(p, now))).await?;
+    let admission = match (j, e) {
         (_, no @ Admission::No { .. }) => no,
         (Admission::Probe, _) | (_, Admission::Probe) => Admission::Probe,
         _ => Admission::Yes,
-    })
+    };
+    Ok((admission, j_ok && e_ok))
 }
 
 /// Records whether the endpoint answered well; returns the transitions it caused.

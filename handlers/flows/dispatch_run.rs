@@ -268,17 +268,26 @@ async fn call_endpoint(
     now: DateTime<Utc>,
 ) -> Result<Outcome, FlowError> {
     let endpoint = endpoint_of(deps, job).unwrap_or_else(|_| job.endpoint.clone());
-    let admission = super::breakers::admit(deps, job, &endpoint, now).await?;
+    let (admission, healthy) = super::breakers::admit(deps, job, &endpoint, now).await?;
     if let Admission::No { until, reason } = admission {
         tracing::info!(run = %key, %reason, "deferred");
         return Ok(Outcome::Deferred { until, reason });
     }
     let (outcome, health) = attempt(deps, job, key, rec, deadline).await?;
     match health {
+        // The outcome stands whatever happens to the breaker's bookkeeping: failing the invocation
+        // now would only get the attempt delivered again.
+        Some(true) if healthy && admission == Admission::Yes => {}
         Some(ok) => {
-            super::breakers::record(deps, job, &endpoint, ok, now).await?;
+            if let Err(e) = super::breakers::record(deps, job, &endpoint, ok, now).await {
+                tracing::warn!(run = %key, error = %e, "circuit breaker not updated");
+            }
         }
-        None if admission == Admission::Probe => super::breakers::release_probe(deps, job, &endpoint).await?,
+        None if admission == Admission::Probe => {
+            if let Err(e) = super::breakers::release_probe(deps, job, &endpoint).await {
+                tracing::warn!(run = %key, error = %e, "half-open probe not released");
+            }
+        }
         None => {}
     }
     Ok(outcome)

@@ -81,6 +81,11 @@ impl Handler {
         Err("the handler did not answer GET / within 30 s".into())
     }
 
+    /// SIGKILL, as a crash would.
+    pub(super) fn kill(&mut self) {
+        let _ = self.child.start_kill();
+    }
+
     pub(super) async fn stop(&mut self) {
         let _ = self.child.kill().await;
     }

@@ -52,6 +52,28 @@ pub struct LocalOptions {
     pub settings: Vec<(String, String)>,
     /// The flowgate binary that serves the handler.
     pub handler_exe: PathBuf,
+    /// Faults to inject (for the chaos run); `None` in normal use.
+    pub chaos: Option<Chaos>,
+}
+
+/// Faults the host injects to prove that nothing is lost or done twice: duplicate deliveries of
+/// Service Bus messages, and the handler killed with SIGKILL in the middle of invocations. What
+/// happened is written to `<state>/chaos.json`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Chaos {
+    /// Share of messages delivered twice.
+    pub duplicate_ratio: f64,
+    /// Kill the handler during every N-th DispatchRun invocation (0: never).
+    pub kill_every: u64,
+    pub seed: u64,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+struct ChaosLog {
+    kills: u64,
+    duplicate_deliveries: u64,
+    /// Run key → how many invocations answered that they completed it.
+    completions: std::collections::BTreeMap<String, u32>,
 }
 
 struct Host {
@@ -59,13 +81,36 @@ struct Host {
     handler: Mutex<Handler>,
     queue: LocalQueue,
     counters: std::sync::Mutex<HostCounters>,
+    chaos: Option<Chaos>,
+    rng: std::sync::Mutex<fastrand::Rng>,
+    dispatches: std::sync::atomic::AtomicU64,
+    chaos_log: std::sync::Mutex<ChaosLog>,
 }
 
 impl Host {
     /// Invokes a function, restarting the handler if it died. `true` when the answer was 2xx.
     async fn invoke(&self, function: &str, envelope: &serde_json::Value) -> bool {
+        self.invoke_for_body(function, envelope).await.is_some()
+    }
+
+    /// Invokes a function; the answer's body when it was 2xx.
+    async fn invoke_for_body(&self, function: &str, envelope: &serde_json::Value) -> Option<serde_json::Value> {
         let invoker = self.handler.lock().await.invoker();
-        let result = invoker.invoke(function, envelope).await;
+        let kill = self.chaos.is_some_and(|c| c.kill_every > 0 && function == "DispatchRun")
+            && (self.dispatches.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1) % self.chaos.map_or(1, |c| c.kill_every.max(1))
+                == 0;
+        let result = if kill {
+            let call = {
+                let (invoker, function, envelope) = (invoker.clone(), function.to_string(), envelope.clone());
+                tokio::spawn(async move { invoker.invoke(&function, &envelope).await })
+            };
+            tokio::time::sleep(Duration::from_millis(3)).await;
+            self.handler.lock().await.kill();
+            self.chaos_log.lock().unwrap_or_else(|p| p.into_inner()).kills += 1;
+            call.await.unwrap_or_else(|e| Err(e.to_string()))
+        } else {
+            invoker.invoke(function, envelope).await
+        };
         let ok = match &result {
             Ok(r) => {
                 if !r.ok() {
@@ -92,7 +137,22 @@ impl Host {
         if !ok {
             c.failed_invocations += 1;
         }
-        ok
+        if ok {
+            result.ok().map(|r| r.body)
+        } else {
+            None
+        }
+    }
+
+    /// Chaos bookkeeping: notes a DispatchRun answer that says it completed the run.
+    fn note_completion(&self, message_body: &str, answer: &serde_json::Value) {
+        if self.chaos.is_none() {
+            return;
+        }
+        let completed = answer.get("Logs").and_then(|l| l.get(0)).and_then(|l| l.as_str()).is_some_and(|l| l.starts_with("succeeded"));
+        if let (true, Ok(msg)) = (completed, serde_json::from_str::<crate::domain::messages::DispatchMessage>(message_body)) {
+            *self.chaos_log.lock().unwrap_or_else(|p| p.into_inner()).completions.entry(msg.key().to_string()).or_default() += 1;
+        }
     }
 
     /// Delivers every message of every Service Bus function that is receivable at `now`.
@@ -105,7 +165,19 @@ impl Host {
             while let Some(m) = self.queue.receive(queue, now).await.map_err(|e| e.to_string())? {
                 any = true;
                 let env = invoker::service_bus_envelope(&f.name, binding, &m, now);
-                if self.invoke(&f.name, &env).await {
+                let duplicate = self.chaos.is_some_and(|c| self.rng.lock().unwrap_or_else(|p| p.into_inner()).f64() < c.duplicate_ratio);
+                if duplicate {
+                    // The same message delivered twice (as after a lost lock).
+                    self.chaos_log.lock().unwrap_or_else(|p| p.into_inner()).duplicate_deliveries += 1;
+                    if let Some(answer) = self.invoke_for_body(&f.name, &env).await {
+                        self.note_completion(&m.body, &answer);
+                    }
+                }
+                let answer = self.invoke_for_body(&f.name, &env).await;
+                if let Some(a) = &answer {
+                    self.note_completion(&m.body, a);
+                }
+                if answer.is_some() {
                     if !self.queue.complete(&m.lock_token, now).await.map_err(|e| e.to_string())? {
                         tracing::warn!(message_id = %m.message_id, "lock lost before completion; the message will be redelivered");
                     }
@@ -182,7 +254,16 @@ pub async fn run(opts: LocalOptions) -> Result<Summary, String> {
         Clock::Virtual { from, .. } => (from, true),
         Clock::Real { .. } => (Utc::now(), false),
     };
-    let host = Arc::new(Host { app, handler: Mutex::new(handler), queue: queue.clone(), counters: Default::default() });
+    let host = Arc::new(Host {
+        app,
+        handler: Mutex::new(handler),
+        queue: queue.clone(),
+        counters: Default::default(),
+        chaos: opts.chaos,
+        rng: std::sync::Mutex::new(fastrand::Rng::with_seed(opts.chaos.map_or(0, |c| c.seed))),
+        dispatches: Default::default(),
+        chaos_log: Default::default(),
+    });
     let mut watcher = Watcher::new(&opts.data_dir, virtual_clock.then_some(from));
     let mut timers: Vec<TimerState> = host
         .app
@@ -254,6 +335,11 @@ pub async fn run(opts: LocalOptions) -> Result<Summary, String> {
     }
     let end = if virtual_clock { until.unwrap_or(now) } else { Utc::now() };
     host.handler.lock().await.stop().await;
+    if opts.chaos.is_some() {
+        let log = host.chaos_log.lock().unwrap_or_else(|p| p.into_inner());
+        let path = opts.state.join("chaos.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&*log).unwrap_or_default()).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
     let counters = host.counters.lock().unwrap_or_else(|p| p.into_inner()).clone();
     summary::collect(&store, &queue, counters, from, end, started.elapsed().as_secs_f64(), opts.state.clone()).await
 }

@@ -1,0 +1,107 @@
+//! The chaos run (run: `cargo bench --bench chaos`): about 2,100 runs through `flowgate local` on a
+//! virtual clock against an endpoint that answers 20% 503, 5% too slowly (timeouts) and 5% 429,
+//! with 10% of Service Bus messages delivered twice and the handler killed with SIGKILL during
+//! every 150th DispatchRun invocation. It ends with exactly one line:
+//! `chaos: runs=N completed=C quarantined=Q lost=L duplicate_completions=D`
+//! (target: L = 0, D = 0, C + Q = N). A duplicate completion is a run that more than one
+//! invocation reported as completed.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+const JOBS: usize = 5;
+/// Each job runs every minute from 00:00 to 06:59 (420 slots): 2,100 runs.
+const CATALOG_JOB: &str = r#"
+  chaos_JOB:
+    kind: http
+    endpoint: ${CHAOS_URL}
+    schedule: "0 * 0-6 * * *"
+    timeout: 250ms
+    overlap: allow
+    catch_up: { policy: all, window: 1h, max: 60 }
+    retry: { max_attempts: 10, initial_delay: 10s, multiplier: 2.0, max_delay: 2m }
+    breaker: { consecutive_failures: 1000, failure_ratio: 1.0, min_calls: 1000 }
+    request: { body: { job: JOB } }
+"#;
+
+async fn chaos(axum::extract::State(rng): axum::extract::State<Arc<Mutex<fastrand::Rng>>>, Json(_): Json<Value>) -> Response {
+    let roll = rng.lock().unwrap().f64();
+    if roll < 0.20 {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "chaos 503"}))).into_response()
+    } else if roll < 0.25 {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        Json(json!({"late": true})).into_response()
+    } else if roll < 0.30 {
+        (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "5")], Json(json!({"error": "chaos 429"}))).into_response()
+    } else {
+        Json(json!({"ok": true})).into_response()
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let url = format!("http://{}/score", listener.local_addr().unwrap());
+    let app = Router::new().route("/score", post(chaos)).with_state(Arc::new(Mutex::new(fastrand::Rng::with_seed(7))));
+    runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut catalog = String::from("version: 1\njobs:\n");
+    for j in 0..JOBS {
+        catalog.push_str(&CATALOG_JOB.replace("JOB", &j.to_string()));
+    }
+    let catalog_path = dir.path().join("catalog.yaml");
+    std::fs::write(&catalog_path, catalog).unwrap();
+    let state = dir.path().join("state");
+    let out = Command::new(env!("CARGO_BIN_EXE_flowgate"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "local",
+            "--from",
+            "2026-11-02T00:00:00Z",
+            "--days",
+            "1",
+            "--chaos-duplicates",
+            "0.1",
+            "--chaos-kill-every",
+            "150",
+            "--catalog",
+        ])
+        .arg(&catalog_path)
+        .arg("--state")
+        .arg(&state)
+        .env("CHAOS_URL", &url)
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{summary}\n{}", String::from_utf8_lossy(&out.stderr));
+    let runs: Vec<Value> = serde_json::from_slice(
+        &Command::new(env!("CARGO_BIN_EXE_flowgate"))
+            .args(["runs", "--json", "--limit", "100000", "--state"])
+            .arg(&state)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let log: Value = serde_json::from_str(&std::fs::read_to_string(state.join("chaos.json")).unwrap()).unwrap();
+    let status = |s: &[&str]| runs.iter().filter(|r| s.contains(&r["status"].as_str().unwrap_or(""))).count();
+    let n = runs.len();
+    let completed = status(&["succeeded"]);
+    let quarantined = status(&["failed", "quarantined"]);
+    let lost = n - completed - quarantined;
+    let completions: BTreeMap<String, u64> = serde_json::from_value(log["completions"].clone()).unwrap_or_default();
+    let duplicates = completions.values().filter(|c| **c > 1).count();
+    eprintln!("{summary}");
+    eprintln!("kills={} duplicate_deliveries={} (expected {} runs)", log["kills"], log["duplicate_deliveries"], JOBS * 420);
+    println!("chaos: runs={n} completed={completed} quarantined={quarantined} lost={lost} duplicate_completions={duplicates}");
+}
