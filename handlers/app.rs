@@ -70,7 +70,9 @@ pub fn local_deps(catalog: &Path, state: &Path, data_dir: &Path) -> Result<(Deps
     std::fs::create_dir_all(state).map_err(|e| StartError::State(format!("cannot create {}: {e}", state.display())))?;
     let store = SqliteStore::open(&store_path(state)).map_err(|e| StartError::State(e.to_string()))?;
     let queue = LocalQueue::open(&queue_path(state), QueueSettings::default()).map_err(|e| StartError::State(e.to_string()))?;
-    let runner = HttpRunner::new(None).map_err(StartError::State)?;
+    let tokens = crate::adapters::azure::identity::from_env(&|k| std::env::var(k).ok());
+    let bearer = crate::adapters::http::EntraBearer { tokens: Arc::new(crate::adapters::azure::identity::CachedTokens::new(tokens)) };
+    let runner = HttpRunner::new(Some(Arc::new(bearer))).map_err(StartError::State)?;
     let deps = Deps {
         catalog: Arc::new(loaded.catalog.clone()),
         contracts: Arc::new(contracts),

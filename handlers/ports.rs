@@ -241,3 +241,45 @@ pub struct NotifyError(pub String);
 pub trait Notifier: Send + Sync {
     async fn notify(&self, alert: &crate::domain::alert::Alert) -> Result<(), NotifyError>;
 }
+
+// ---------------------------------------------------------------------------------------------
+// TokenSource: Entra tokens without secrets (managed identity in Azure, the CLI on a laptop).
+
+/// A bearer token. Its value never appears in `Debug` output or logs.
+#[derive(Clone, PartialEq)]
+pub struct AccessToken {
+    secret: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl AccessToken {
+    pub fn new(secret: impl Into<String>, expires_at: DateTime<Utc>) -> Self {
+        Self { secret: secret.into(), expires_at }
+    }
+    /// The value, for an `Authorization` header only.
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AccessToken {{ secret: <redacted>, expires_at: {} }}", self.expires_at)
+    }
+}
+
+/// Why no token could be had.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct TokenError {
+    pub message: String,
+    /// Whether asking again later can help (429, 5xx, the endpoint unreachable).
+    pub retryable: bool,
+}
+
+/// Where tokens come from.
+#[async_trait]
+pub trait TokenSource: Send + Sync {
+    /// A token for `resource` (e.g. `https://ml.azure.com`), without the `/.default` suffix.
+    async fn token(&self, resource: &str) -> Result<AccessToken, TokenError>;
+}

@@ -1,5 +1,7 @@
 //! Adapters: one module per outside system, each implementing a port. `local` holds the laptop
-//! adapters (SQLite, local queues, files); `http` the HTTP job runner shared by both worlds.
+//! adapters (SQLite, local queues, files); `azure` the Azure REST clients; `http` the HTTP job
+//! runner and alert webhook shared by both worlds.
 
+pub mod azure;
 pub mod http;
 pub mod local;

@@ -151,3 +151,18 @@ async fn a_live_lease_defers_and_a_lost_attempt_runs_again() {
     assert_eq!(r, DispatchReport::Succeeded { attempts: 2, records: 1 });
     assert_eq!(fake.call_count(), 1);
 }
+
+#[tokio::test]
+async fn a_connection_reset_is_retried() {
+    // An endpoint that accepts the connection and closes it without answering.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/score", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            drop(socket);
+        }
+    });
+    let app = app_with(CATALOG, &url);
+    let r = dispatch_run(&app.deps, input("score", "2026-11-13T08:00:00Z", 1, "2026-11-13T08:00:00Z", RunTrigger::Schedule)).await.unwrap();
+    assert!(matches!(&r, DispatchReport::RetryScheduled { attempt: 2, reason, .. } if reason.contains("request to the endpoint")), "{r:?}");
+}

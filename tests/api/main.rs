@@ -9,6 +9,7 @@ mod differential;
 mod dispatch;
 mod fortnight;
 mod helpers;
+mod identity;
 mod local;
 mod local_real_clock;
 mod prompt_flow;

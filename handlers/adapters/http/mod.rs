@@ -4,5 +4,5 @@
 mod runner;
 mod webhook;
 
-pub use runner::{parse_retry_after, HttpRunner};
+pub use runner::{parse_retry_after, BearerSource, EntraBearer, HttpRunner};
 pub use webhook::WebhookNotifier;

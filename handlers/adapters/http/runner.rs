@@ -20,6 +20,33 @@ const EVIDENCE_BYTES: usize = 2048;
 #[async_trait]
 pub trait BearerSource: Send + Sync {
     async fn bearer(&self, endpoint: &str) -> Result<Option<String>, RunnerError>;
+    /// Forgets the token used for `endpoint` (the endpoint answered 401).
+    async fn invalidate(&self, _endpoint: &str) {}
+}
+
+/// Entra tokens for Foundry and Azure ML endpoints, by host (`identity::resource_for`); other
+/// hosts (a local `pf flow serve`) get none.
+pub struct EntraBearer {
+    pub tokens: Arc<crate::adapters::azure::identity::CachedTokens>,
+}
+
+#[async_trait]
+impl BearerSource for EntraBearer {
+    async fn bearer(&self, endpoint: &str) -> Result<Option<String>, RunnerError> {
+        use crate::ports::TokenSource;
+        let Some(resource) = crate::adapters::azure::identity::resource_for(endpoint) else { return Ok(None) };
+        match self.tokens.token(resource).await {
+            Ok(t) => Ok(Some(t.secret().to_string())),
+            Err(e) if e.retryable => Err(RunnerError::Retryable { message: format!("no token: {e}"), retry_after: None }),
+            Err(e) => Err(RunnerError::Permanent { message: format!("no token: {e}"), status: None, body: None }),
+        }
+    }
+
+    async fn invalidate(&self, endpoint: &str) {
+        if let Some(resource) = crate::adapters::azure::identity::resource_for(endpoint) {
+            self.tokens.invalidate(resource).await;
+        }
+    }
 }
 
 /// An HTTP [`JobRunner`] on one shared connection pool.
@@ -71,6 +98,21 @@ fn truncate(s: &str) -> String {
 #[async_trait]
 impl JobRunner for HttpRunner {
     async fn invoke(&self, req: &JobRequest) -> Result<Value, RunnerError> {
+        match self.invoke_once(req).await {
+            // A rejected token is refreshed once (it may have expired or been revoked early).
+            Err(RunnerError::Permanent { status: Some(401), .. }) if self.tokens.is_some() => {
+                if let Some(t) = &self.tokens {
+                    t.invalidate(&req.endpoint).await;
+                }
+                self.invoke_once(req).await
+            }
+            other => other,
+        }
+    }
+}
+
+impl HttpRunner {
+    async fn invoke_once(&self, req: &JobRequest) -> Result<Value, RunnerError> {
         let mut builder =
             self.client.post(&req.endpoint).timeout(req.timeout).header("x-ms-client-request-id", &req.correlation_id).json(&req.body);
         if let Some(d) = &req.deployment {
