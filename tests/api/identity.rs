@@ -11,11 +11,11 @@ use flowgate::adapters::http::{BearerSource, HttpRunner};
 use flowgate::ports::{JobRequest, JobRunner, RunnerError, TokenSource};
 
 #[path = "../fakes/identity.rs"]
-mod identity;
+mod fake_identity;
 
 #[tokio::test]
 async fn managed_identity_tokens_are_cached_refreshed_and_single_flight() {
-    let fake = identity::FakeIdentity::default();
+    let fake = fake_identity::FakeIdentity::default();
     let url = fake.start().await;
     let mi = Arc::new(AppServiceIdentity::new(url.clone(), "header-value".into(), Some("client-123".into())));
     let cached = Arc::new(CachedTokens::new(mi));
