@@ -143,6 +143,9 @@ pub enum QueueError {
     TooLarge(usize),
     #[error("queue unavailable: {0}")]
     Unavailable(String),
+    /// Refused for good (authorization, a malformed request): retrying will not help.
+    #[error("queue refused the request: {0}")]
+    Rejected(String),
 }
 
 impl QueueError {
@@ -154,6 +157,13 @@ impl QueueError {
 #[async_trait]
 pub trait Queue: Send + Sync {
     async fn send(&self, queue: &str, message: OutgoingMessage) -> Result<SendOutcome, QueueError>;
+    /// Sends several messages in one request where the broker allows it.
+    async fn send_batch(&self, queue: &str, messages: Vec<OutgoingMessage>) -> Result<(), QueueError> {
+        for m in messages {
+            self.send(queue, m).await?;
+        }
+        Ok(())
+    }
     async fn counts(&self, queue: &str, as_of: DateTime<Utc>) -> Result<QueueCounts, QueueError>;
 }
 

@@ -15,5 +15,6 @@ mod local_real_clock;
 mod prompt_flow;
 mod protocol;
 mod quarantine;
+mod servicebus;
 mod store_contract;
 mod ticks;
