@@ -5,6 +5,7 @@
 pub mod data_arrived;
 pub mod dispatch_run;
 pub mod envelope;
+pub mod quarantine;
 mod reply;
 pub mod runs;
 pub mod schedule_tick;
@@ -24,7 +25,7 @@ use crate::flows::Deps;
 pub use envelope::InvocationResponse;
 
 /// Every function this handler serves; a test keeps it equal to the folders of `function-defs/`.
-pub const FUNCTIONS: [&str; 4] = [schedule_tick::NAME, dispatch_run::NAME, data_arrived::NAME, runs::NAME];
+pub const FUNCTIONS: [&str; 5] = [schedule_tick::NAME, dispatch_run::NAME, data_arrived::NAME, runs::NAME, quarantine::NAME];
 
 /// The header carrying the host's id for an invocation.
 pub const INVOCATION_HEADER: &str = "x-azure-functions-invocationid";
@@ -43,6 +44,7 @@ pub fn app(deps: AppState) -> Router {
         .merge(dispatch_run::router())
         .merge(data_arrived::router())
         .merge(runs::router())
+        .merge(quarantine::router())
         .fallback(not_found)
         .with_state(deps)
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -76,3 +76,59 @@ async fn poison_messages_can_only_be_discarded() {
     assert!(err.to_string().contains("can only be discarded"), "{err}");
     quarantine::discard(&app.store, "poison:garbage-1", "garbage from a test", "ops", Utc::now()).await.unwrap();
 }
+
+fn wrapped(method: &str, query: serde_json::Value, body: &str, user: Option<&str>) -> String {
+    let identities = match user {
+        Some(u) => {
+            serde_json::json!([{"AuthenticationType": "aad", "IsAuthenticated": true, "Claims": [{"Type": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn", "Value": u}]}])
+        }
+        None => serde_json::json!([{"AuthenticationType": "WebJobsAuthLevel", "IsAuthenticated": true, "Claims": []}]),
+    };
+    serde_json::json!({
+        "Data": {"req": {"Url": "https://app/api/quarantine", "Method": method, "Query": query, "Headers": {}, "Params": {}, "Identities": identities, "Body": body}},
+        "Metadata": {"sys": {"MethodName": "Quarantine", "UtcNow": "2026-11-13T05:00:00Z", "RandGuid": "x"}}
+    })
+    .to_string()
+}
+
+fn res(v: &serde_json::Value) -> (u64, serde_json::Value) {
+    let r = &v["Outputs"]["res"];
+    (r["statusCode"].as_u64().unwrap(), serde_json::from_str(r["body"].as_str().unwrap()).unwrap())
+}
+
+#[tokio::test]
+async fn the_http_function_lists_shows_replays_and_discards() {
+    let fake = FakeScoring::default();
+    fake.push(400, None);
+    let app = app_with(CATALOG, &fake.start().await);
+    let key = RunKey::new(JobId::parse("score").unwrap(), t("2026-11-13T02:00:00Z"));
+    dispatch_run(
+        &app.deps,
+        DispatchInput {
+            message: DispatchMessage::new(&key, 1, RunTrigger::Schedule),
+            now: t("2026-11-13T02:00:00Z"),
+            invocation: InvocationId::generate(),
+        },
+    )
+    .await
+    .unwrap();
+    let (_, v) = crate::helpers::invoke(&app, "Quarantine", wrapped("GET", serde_json::json!({}), "", None)).await;
+    let (status, body) = res(&v);
+    assert_eq!(status, 200);
+    assert_eq!(body["items"].as_array().unwrap().len(), 1);
+    let (_, v) = crate::helpers::invoke(&app, "Quarantine", wrapped("GET", serde_json::json!({"id": "nope"}), "", None)).await;
+    assert_eq!(res(&v).0, 404);
+    let cmd = serde_json::json!({"action": "replay", "ids": [key.to_string(), "nope"]}).to_string();
+    let (_, v) =
+        crate::helpers::invoke(&app, "Quarantine", wrapped("POST", serde_json::json!({}), &cmd, Some("ana@contoso.example"))).await;
+    let (status, body) = res(&v);
+    assert_eq!(status, 200);
+    assert_eq!(body["by"], "ana@contoso.example");
+    assert_eq!(body["results"][0]["replayed"], true);
+    assert_eq!(body["results"][1]["replayed"], false);
+    let cmd = serde_json::json!({"action": "discard", "id": key.to_string()}).to_string();
+    let (_, v) = crate::helpers::invoke(&app, "Quarantine", wrapped("POST", serde_json::json!({}), &cmd, None)).await;
+    assert_eq!(res(&v).0, 400, "a discard without a reason is refused");
+    let (_, v) = crate::helpers::invoke(&app, "Quarantine", wrapped("POST", serde_json::json!({}), "not json", None)).await;
+    assert_eq!(res(&v).0, 400);
+}
