@@ -97,6 +97,7 @@ async fn main() {
         blobs: Arc::new(FileBlobs::new(dir.path().join("data"))),
         notifier: Arc::new(JsonlNotifier::new(dir.path().join("alerts.jsonl"))),
         schedule_cache: Arc::default(),
+        audit: Arc::new(flowgate::adapters::local::SqliteAudit::open(&dir.path().join("audit.db")).unwrap()),
         contracts: Arc::default(),
         settings: Arc::new(|_: &str| None),
         random: || 0.5,

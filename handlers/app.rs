@@ -62,6 +62,9 @@ pub fn store_path(state: &Path) -> std::path::PathBuf {
 pub fn queue_path(state: &Path) -> std::path::PathBuf {
     state.join("queues.db")
 }
+pub fn audit_path(state: &Path) -> std::path::PathBuf {
+    state.join("audit.db")
+}
 
 /// Loads the catalog and opens the local adapters.
 pub fn local_deps(catalog: &Path, state: &Path, data_dir: &Path) -> Result<(Deps, Loaded), StartError> {
@@ -81,6 +84,7 @@ pub fn local_deps(catalog: &Path, state: &Path, data_dir: &Path) -> Result<(Deps
         runner: Arc::new(runner),
         blobs: Arc::new(FileBlobs::new(data_dir)),
         notifier: notifier(state)?,
+        audit: Arc::new(crate::adapters::local::SqliteAudit::open(&audit_path(state)).map_err(|e| StartError::State(e.to_string()))?),
         schedule_cache: Arc::default(),
         settings: Arc::new(|k: &str| std::env::var(k).ok()),
         random: jitter_source(),

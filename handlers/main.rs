@@ -85,6 +85,9 @@ enum Command {
     /// Data contracts (ODCS v3): lint one, or check a data file against one.
     #[command(subcommand)]
     Contract(ContractCommand),
+    /// The hash-chained audit trail: export it, or verify that nothing was altered.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// What could not succeed: list, show, replay or discard quarantined items.
     Quarantine {
         /// The state folder.
@@ -95,6 +98,32 @@ enum Command {
         by: Option<String>,
         #[command(subcommand)]
         action: QuarantineCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Print the events as JSON Lines, oldest first.
+    Export {
+        #[arg(long)]
+        state: PathBuf,
+        /// Only events at or after this RFC 3339 instant.
+        #[arg(long)]
+        from: Option<String>,
+        /// Only events before this RFC 3339 instant.
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Exit 0 with the count and head hash if the chain is intact; 1 naming the first bad event.
+    Verify {
+        #[arg(long, conflicts_with = "file")]
+        state: Option<PathBuf>,
+        /// An exported JSON Lines file.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// The head hash the chain must end at (detects events cut from the end).
+        #[arg(long)]
+        head: Option<String>,
     },
 }
 
@@ -419,6 +448,12 @@ fn main() -> ExitCode {
             Command::Validate { catalog, json } => commands::validate::run(&catalog, json),
             Command::Runs { state, job, limit, json } => commands::runs::run(&state, job.as_deref(), limit, json).await,
             Command::Schema => commands::schema(),
+            Command::Audit(AuditCommand::Export { state, from, to }) => {
+                commands::audit::export(&state, from.as_deref(), to.as_deref()).await
+            }
+            Command::Audit(AuditCommand::Verify { state, file, head }) => {
+                commands::audit::verify(state.as_deref(), file.as_deref(), head.as_deref()).await
+            }
             Command::Quarantine { state, by, action } => {
                 let Some(state) = state else {
                     eprintln!("error: --state is required");

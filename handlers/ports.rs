@@ -293,3 +293,23 @@ pub trait TokenSource: Send + Sync {
     /// A token for `resource` (e.g. `https://ml.azure.com`), without the `/.default` suffix.
     async fn token(&self, resource: &str) -> Result<AccessToken, TokenError>;
 }
+
+// ---------------------------------------------------------------------------------------------
+// AuditSink: the hash-chained record of every decision.
+
+/// Why the audit trail could not be written or read.
+#[derive(Debug, thiserror::Error)]
+#[error("audit trail unavailable: {0}")]
+pub struct AuditError(pub String);
+
+#[async_trait]
+pub trait AuditSink: Send + Sync {
+    /// Chains and stores an event; safe with several writers (the chain stays linear).
+    async fn append(&self, draft: crate::domain::audit::AuditDraft) -> Result<crate::domain::audit::AuditEvent, AuditError>;
+    /// Events in sequence order, those at or after `from` and before `to` when given.
+    async fn read(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<crate::domain::audit::AuditEvent>, AuditError>;
+}

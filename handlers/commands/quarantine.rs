@@ -6,12 +6,12 @@ use std::path::Path;
 use chrono::Utc;
 
 use super::exit;
-use crate::adapters::local::{LocalQueue, QueueSettings, SqliteStore};
-use crate::app::{queue_path, store_path};
+use crate::adapters::local::{LocalQueue, QueueSettings, SqliteAudit, SqliteStore};
+use crate::app::{audit_path, queue_path, store_path};
 use crate::domain::ids::instant_key;
 use crate::flows::quarantine::{self, QuarantineError};
 
-fn open(state: &Path) -> Result<(SqliteStore, LocalQueue), u8> {
+fn open(state: &Path) -> Result<(SqliteStore, LocalQueue, SqliteAudit), u8> {
     let db = store_path(state);
     if !db.is_file() {
         eprintln!("error: --state {}: holds no flowgate state", state.display());
@@ -25,19 +25,23 @@ fn open(state: &Path) -> Result<(SqliteStore, LocalQueue), u8> {
         eprintln!("error: {e}");
         exit::FAILED
     })?;
-    Ok((store, queue))
+    let audit = SqliteAudit::open(&audit_path(state)).map_err(|e| {
+        eprintln!("error: {e}");
+        exit::FAILED
+    })?;
+    Ok((store, queue, audit))
 }
 
 fn refused(e: &QuarantineError) -> u8 {
     eprintln!("error: {e}");
     match e {
-        QuarantineError::Store(_) | QuarantineError::Queue(_) => exit::FAILED,
+        QuarantineError::Store(_) | QuarantineError::Queue(_) | QuarantineError::Audit(_) => exit::FAILED,
         _ => exit::BAD_INPUT,
     }
 }
 
 pub async fn list(state: &Path, all: bool, as_json: bool) -> u8 {
-    let (store, _) = match open(state) {
+    let (store, _, _) = match open(state) {
         Ok(x) => x,
         Err(c) => return c,
     };
@@ -70,7 +74,7 @@ pub async fn list(state: &Path, all: bool, as_json: bool) -> u8 {
 }
 
 pub async fn show(state: &Path, id: &str) -> u8 {
-    let (store, _) = match open(state) {
+    let (store, _, _) = match open(state) {
         Ok(x) => x,
         Err(c) => return c,
     };
@@ -84,13 +88,13 @@ pub async fn show(state: &Path, id: &str) -> u8 {
 }
 
 pub async fn replay(state: &Path, ids: &[String], by: &str) -> u8 {
-    let (store, queue) = match open(state) {
+    let (store, queue, audit) = match open(state) {
         Ok(x) => x,
         Err(c) => return c,
     };
     let mut code = exit::OK;
     for id in ids {
-        match quarantine::replay(&store, &queue, id, by, Utc::now()).await {
+        match quarantine::replay(&store, &queue, &audit, id, by, Utc::now()).await {
             Ok(key) => println!("replayed {id}: run {key} is pending again"),
             Err(e) => code = code.max(refused(&e)),
         }
@@ -99,11 +103,11 @@ pub async fn replay(state: &Path, ids: &[String], by: &str) -> u8 {
 }
 
 pub async fn discard(state: &Path, id: &str, reason: &str, by: &str) -> u8 {
-    let (store, _) = match open(state) {
+    let (store, _, audit) = match open(state) {
         Ok(x) => x,
         Err(c) => return c,
     };
-    match quarantine::discard(&store, id, reason, by, Utc::now()).await {
+    match quarantine::discard(&store, &audit, id, reason, by, Utc::now()).await {
         Ok(_) => {
             println!("discarded {id}");
             exit::OK

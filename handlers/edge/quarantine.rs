@@ -57,7 +57,7 @@ fn actor(req: &Value) -> String {
 fn refused(e: &QuarantineError) -> Response {
     let status = match e {
         QuarantineError::NotFound(_) => 404,
-        QuarantineError::Store(_) | QuarantineError::Queue(_) => 503,
+        QuarantineError::Store(_) | QuarantineError::Queue(_) | QuarantineError::Audit(_) => 503,
         _ => 409,
     };
     http_response(status, &json!({ "error": e.to_string() }))
@@ -102,10 +102,12 @@ async fn handle(State(deps): State<AppState>, body: Bytes) -> Response {
             }
             let mut results = Vec::new();
             for id in ids {
-                results.push(match quarantine::replay(deps.store.as_ref(), deps.queue.as_ref(), &id, &by, now).await {
-                    Ok(key) => json!({ "id": id, "replayed": true, "run": key.to_string() }),
-                    Err(e) => json!({ "id": id, "replayed": false, "error": e.to_string() }),
-                });
+                results.push(
+                    match quarantine::replay(deps.store.as_ref(), deps.queue.as_ref(), deps.audit.as_ref(), &id, &by, now).await {
+                        Ok(key) => json!({ "id": id, "replayed": true, "run": key.to_string() }),
+                        Err(e) => json!({ "id": id, "replayed": false, "error": e.to_string() }),
+                    },
+                );
             }
             http_response(200, &json!({ "by": by, "results": results }))
         }
@@ -113,7 +115,7 @@ async fn handle(State(deps): State<AppState>, body: Bytes) -> Response {
             let (Some(id), Some(reason)) = (cmd.get("id").and_then(Value::as_str), cmd.get("reason").and_then(Value::as_str)) else {
                 return http_response(400, &json!({ "error": "`discard` needs `id` and `reason`" }));
             };
-            match quarantine::discard(deps.store.as_ref(), id, reason, &by, now).await {
+            match quarantine::discard(deps.store.as_ref(), deps.audit.as_ref(), id, reason, &by, now).await {
                 Ok(item) => http_response(200, &json!(item)),
                 Err(QuarantineError::NoReason) => http_response(400, &json!({ "error": "a reason is required to discard an item" })),
                 Err(e) => refused(&e),

@@ -45,6 +45,16 @@ pub async fn raise(deps: &Deps, alert: Alert) -> Result<Option<Alert>, FlowError
         Err(e) => return Err(e.into()),
     }
     tracing::warn!(kind = alert.kind.as_str(), subject = %alert.subject, "{}", alert.message);
+    super::audit::record(
+        deps,
+        alert.raised_at,
+        crate::domain::audit::AuditKind::Alerted,
+        alert.id(),
+        alert.message.clone(),
+        body.clone(),
+        None,
+    )
+    .await?;
     if let Err(e) = deps.notifier.notify(&alert).await {
         tracing::warn!(error = %e, "alert kept in the outbox");
         ignore_conflict(deps.store.insert(Table::SCHEDULES, OUTBOX, &format!("{}|{}", alert.subject, alert.id()), &body).await)?;

@@ -81,6 +81,17 @@ pub async fn record(deps: &Deps, job: &Job, endpoint: &str, ok: bool, now: DateT
     }
     for (what, t) in &out {
         tracing::warn!(breaker = %what, from = %t.from, to = %t.to, reason = %t.reason, "circuit breaker");
+        let evidence = serde_json::to_value(t).unwrap_or_default();
+        super::audit::record(
+            deps,
+            now,
+            crate::domain::audit::AuditKind::BreakerTransition,
+            what.clone(),
+            format!("{} -> {}: {}", t.from, t.to, t.reason),
+            evidence,
+            None,
+        )
+        .await?;
     }
     Ok(out)
 }

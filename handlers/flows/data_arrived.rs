@@ -78,6 +78,19 @@ pub async fn data_arrived(
             None => {
                 let v = contract_check::check_blob(deps, dataset, &contract, &event.container, &event.path, event.event_time, now).await?;
                 contract_check::record(deps, &v, &row).await?;
+                let failed: Vec<&RuleResult> = v.report.iter().flat_map(|r| r.failed()).collect();
+                let evidence = serde_json::json!({ "blob": format!("{}/{}", v.container, v.path), "schema_version": v.schema_version, "rows": v.report.as_ref().map(|r| r.rows), "failed_rules": failed, "unusable": v.unusable });
+                let decision = if v.passed { "contract passed".to_string() } else { format!("contract failed: {}", v.summary()) };
+                super::audit::record(
+                    deps,
+                    now,
+                    crate::domain::audit::AuditKind::ArrivalChecked,
+                    format!("{}:{}", v.dataset, v.path),
+                    decision,
+                    evidence,
+                    Some(invocation.as_str()),
+                )
+                .await?;
                 let mut rec = record.clone();
                 rec.contract_passed = Some(v.passed);
                 rec.schema_version = v.schema_version.clone();

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use super::inputs::{self, InputError};
 use super::quarantine::{self, QuarantineItem};
 use super::{runs, Deps, FlowError};
+use crate::domain::audit::AuditKind;
 use crate::domain::breaker::Admission;
 use crate::domain::catalog::model::expand_settings;
 use crate::domain::catalog::Job;
@@ -96,6 +97,10 @@ pub async fn dispatch_run(deps: &Deps, input: DispatchInput) -> Result<DispatchR
         let decision = super::gates::decide(deps, job, key.logical_time, &rec.trigger, input.now).await?;
         let passed = decision.passed;
         let summary = decision.summary();
+        let evidence = serde_json::to_value(&decision).unwrap_or_default();
+        let verdict = if passed { "gates passed" } else { "held by a gate" };
+        super::audit::record(deps, input.now, AuditKind::GateDecided, key.to_string(), verdict, evidence, Some(input.invocation.as_str()))
+            .await?;
         rec.gate = Some(decision);
         if passed {
             call_endpoint(deps, job, &key, &rec, started + attempt_budget(job), input.now).await?
@@ -238,6 +243,9 @@ async fn settle(
     };
     match runs::replace(deps.store.as_ref(), &rec, &etag).await {
         Ok(_) => {
+            let (kind, decision) = audit_of(&report);
+            let evidence = json!({ "attempt": rec.attempts, "latency_ms": latency, "records_in": rec.records_in, "records_out": rec.records_out, "report": format!("{report:?}") });
+            super::audit::record(deps, now, kind, key.to_string(), decision, evidence, Some(input.invocation.as_str())).await?;
             if rec.status.is_terminal() {
                 super::lifecycle::ended(deps, &job.id, rec.logical_time, rec.status, now).await?;
             }
@@ -251,7 +259,20 @@ async fn settle(
     }
 }
 
-/// Sends the run's requests. Failures become outcomes; only store/queue trouble is an error.
+/// The audit kind and decision of an attempt's end.
+fn audit_of(r: &DispatchReport) -> (AuditKind, String) {
+    match r {
+        DispatchReport::Succeeded { attempts, .. } => (AuditKind::Attempted, format!("succeeded on attempt {attempts}")),
+        DispatchReport::RetryScheduled { attempt, at, reason } => {
+            (AuditKind::RetryScheduled, format!("attempt {attempt} at {}: {reason}", instant_key(*at)))
+        }
+        DispatchReport::Quarantined { reason } => (AuditKind::Quarantined, reason.clone()),
+        DispatchReport::Blocked { reason } => (AuditKind::Blocked, reason.clone()),
+        DispatchReport::Deferred { until, reason } => (AuditKind::Deferred, format!("until {}: {reason}", instant_key(*until))),
+        other => (AuditKind::Attempted, format!("{other:?}")),
+    }
+}
+
 /// The job's endpoint with its app settings filled in.
 fn endpoint_of(deps: &Deps, job: &Job) -> Result<String, String> {
     let settings = deps.settings.clone();

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::alerts::{self, OpenRun};
 use super::{runs, Deps, FlowError};
+use crate::domain::audit::AuditKind;
 use crate::domain::catalog::Job;
 use crate::domain::ids::{JobId, RunKey};
 use crate::domain::messages::DispatchMessage;
@@ -44,6 +45,12 @@ pub async fn create(
         return Ok(false);
     }
     let key = RunKey::new(job.id.clone(), logical);
+    let (kind, decision) = match status {
+        RunStatus::Skipped => (AuditKind::Skipped, rec.reason.clone().unwrap_or_else(|| "skipped".into())),
+        RunStatus::Waiting => (AuditKind::Scheduled, format!("waiting: {}", rec.reason.clone().unwrap_or_default())),
+        other => (AuditKind::Scheduled, other.to_string()),
+    };
+    super::audit::record(deps, now, kind, key.to_string(), decision, serde_json::to_value(&rec.trigger).unwrap_or_default(), None).await?;
     if status == RunStatus::Waiting {
         let body = serde_json::to_value(WaitingRun { job: job.id.clone(), logical_time: logical }).unwrap_or_default();
         ignore_conflict(deps.store.insert(Table::SCHEDULES, WAITING, &key.to_string(), &body).await)?;

@@ -2,6 +2,7 @@
 //! ports, never an adapter or the host envelope.
 
 pub mod alerts;
+pub mod audit;
 pub mod breakers;
 pub mod contract_check;
 pub mod data_arrived;
@@ -36,6 +37,8 @@ pub struct Deps {
     pub runner: Arc<dyn JobRunner>,
     pub blobs: Arc<dyn BlobStore>,
     pub notifier: Arc<dyn Notifier>,
+    /// The hash-chained record of every decision.
+    pub audit: Arc<dyn crate::ports::AuditSink>,
     /// This instance's cache of the schedule state (see `schedule_tick::ScheduleCache`).
     pub schedule_cache: Arc<schedule_tick::ScheduleCache>,
     pub settings: SettingLookup,
@@ -53,6 +56,8 @@ pub enum FlowError {
     Queue(#[from] QueueError),
     #[error("{0}")]
     Blob(String),
+    #[error(transparent)]
+    Audit(#[from] crate::ports::AuditError),
 }
 
 impl FlowError {
@@ -60,7 +65,7 @@ impl FlowError {
         match self {
             Self::Store(e) => e.is_retryable(),
             Self::Queue(e) => e.is_retryable(),
-            Self::Blob(_) => true,
+            Self::Blob(_) | Self::Audit(_) => true,
         }
     }
 }

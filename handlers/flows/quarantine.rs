@@ -6,10 +6,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{runs, Deps, FlowError};
+use crate::domain::audit::AuditKind;
 use crate::domain::ids::{JobId, RunKey};
 use crate::domain::messages::{DispatchMessage, QuarantineKind, QuarantineMessage, QUARANTINE_V1};
 use crate::domain::run::RunStatus;
-use crate::ports::{queues, ETag, OutgoingMessage, Queue, RowRange, Store, StoreError, Table};
+use crate::ports::{queues, AuditSink, ETag, OutgoingMessage, Queue, RowRange, Store, StoreError, Table};
 
 /// A quarantine item as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -145,6 +146,8 @@ pub enum QuarantineError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] crate::ports::QueueError),
+    #[error("audit trail unavailable: {0}")]
+    Audit(String),
 }
 
 const PARTITIONS: [&str; 3] = ["run", "data", "poison"];
@@ -194,17 +197,44 @@ async fn close(
 }
 
 /// Discards an item, with the reason and who did it. The run or blob it names is left as it is.
-pub async fn discard(store: &dyn Store, id: &str, reason: &str, by: &str, now: DateTime<Utc>) -> Result<QuarantineItem, QuarantineError> {
+pub async fn discard(
+    store: &dyn Store,
+    audit: &dyn AuditSink,
+    id: &str,
+    reason: &str,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<QuarantineItem, QuarantineError> {
     if reason.trim().is_empty() {
         return Err(QuarantineError::NoReason);
     }
-    close(store, id, ItemStatus::Discarded, by, Some(reason.trim().to_string()), now).await
+    let item = close(store, id, ItemStatus::Discarded, by, Some(reason.trim().to_string()), now).await?;
+    super::audit::record_by(
+        audit,
+        now,
+        AuditKind::Discarded,
+        by,
+        id,
+        reason.trim(),
+        serde_json::json!({ "kind": item.kind, "reason": item.reason }),
+        None,
+    )
+    .await
+    .map_err(|e| QuarantineError::Audit(e.to_string()))?;
+    Ok(item)
 }
 
 /// Replays a quarantined run: a fresh attempt series under the same run key (its earlier attempts
 /// are kept in the record). Data items are fixed at their source (land a corrected blob), and
 /// unreadable messages can only be discarded.
-pub async fn replay(store: &dyn Store, queue: &dyn Queue, id: &str, by: &str, now: DateTime<Utc>) -> Result<RunKey, QuarantineError> {
+pub async fn replay(
+    store: &dyn Store,
+    queue: &dyn Queue,
+    audit: &dyn AuditSink,
+    id: &str,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<RunKey, QuarantineError> {
     let (item, _, _) = find(store, id).await?;
     if item.status != ItemStatus::Open {
         return Err(QuarantineError::Closed { id: id.to_string(), status: item.status });
@@ -253,5 +283,17 @@ pub async fn replay(store: &dyn Store, queue: &dyn Queue, id: &str, by: &str, no
         )
         .await?;
     close(store, id, ItemStatus::Replayed, by, None, now).await?;
+    super::audit::record_by(
+        audit,
+        now,
+        AuditKind::Replayed,
+        by,
+        key.to_string(),
+        format!("replay {} of {id}", rec.replays),
+        serde_json::json!({ "prior_attempts": rec.prior_attempts }),
+        None,
+    )
+    .await
+    .map_err(|e| QuarantineError::Audit(e.to_string()))?;
     Ok(key)
 }

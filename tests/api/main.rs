@@ -2,6 +2,7 @@
 #![allow(unreachable_pub)]
 
 mod alerts;
+mod audit;
 mod breakers;
 mod cli;
 mod contracts;

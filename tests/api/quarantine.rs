@@ -36,7 +36,7 @@ async fn replay_runs_a_fresh_series_and_discard_needs_a_reason() {
 
     // Replay: the run is pending again with a fresh series; its dispatch message is queued.
     let before = app.queue.counts(queues::DISPATCH, t("2026-11-13T03:00:00Z")).await.unwrap().active;
-    quarantine::replay(&app.store, &app.queue, &id, "ops@contoso", t("2026-11-13T03:00:00Z")).await.unwrap();
+    quarantine::replay(&app.store, &app.queue, app.deps.audit.as_ref(), &id, "ops@contoso", t("2026-11-13T03:00:00Z")).await.unwrap();
     assert_eq!(app.queue.counts(queues::DISPATCH, t("2026-11-13T03:00:00Z")).await.unwrap().active, before + 1);
     let rec = app.store.get(Table::RUNS, "score", &key.row()).await.unwrap().unwrap().body;
     assert_eq!(
@@ -44,7 +44,7 @@ async fn replay_runs_a_fresh_series_and_discard_needs_a_reason() {
         (Some("pending"), Some(0), Some(1), Some(1))
     );
     assert!(matches!(
-        quarantine::replay(&app.store, &app.queue, &id, "ops", t("2026-11-13T03:00:01Z")).await,
+        quarantine::replay(&app.store, &app.queue, app.deps.audit.as_ref(), &id, "ops", t("2026-11-13T03:00:01Z")).await,
         Err(QuarantineError::Closed { .. })
     ));
 
@@ -58,8 +58,14 @@ async fn replay_runs_a_fresh_series_and_discard_needs_a_reason() {
     assert_eq!(item.history[0].by, "ops@contoso");
 
     // Discard needs a reason, and is recorded.
-    assert!(matches!(quarantine::discard(&app.store, &id, "  ", "ops", t("2026-11-13T04:00:00Z")).await, Err(QuarantineError::NoReason)));
-    let item = quarantine::discard(&app.store, &id, "customer withdrew the claim", "ops", t("2026-11-13T04:00:00Z")).await.unwrap();
+    assert!(matches!(
+        quarantine::discard(&app.store, app.deps.audit.as_ref(), &id, "  ", "ops", t("2026-11-13T04:00:00Z")).await,
+        Err(QuarantineError::NoReason)
+    ));
+    let item =
+        quarantine::discard(&app.store, app.deps.audit.as_ref(), &id, "customer withdrew the claim", "ops", t("2026-11-13T04:00:00Z"))
+            .await
+            .unwrap();
     assert_eq!(item.status, ItemStatus::Discarded);
     assert_eq!(item.history.last().unwrap().note.as_deref(), Some("customer withdrew the claim"));
     assert!(quarantine::list(&app.store, false).await.unwrap().is_empty());
@@ -72,9 +78,9 @@ async fn poison_messages_can_only_be_discarded() {
     let app = app_with(CATALOG, "http://127.0.0.1:9/score");
     let (status, _) = crate::helpers::invoke(&app, "DispatchRun", crate::helpers::fixture("servicebus-garbage.json")).await;
     assert_eq!(status, 200);
-    let err = quarantine::replay(&app.store, &app.queue, "poison:garbage-1", "ops", Utc::now()).await.unwrap_err();
+    let err = quarantine::replay(&app.store, &app.queue, app.deps.audit.as_ref(), "poison:garbage-1", "ops", Utc::now()).await.unwrap_err();
     assert!(err.to_string().contains("can only be discarded"), "{err}");
-    quarantine::discard(&app.store, "poison:garbage-1", "garbage from a test", "ops", Utc::now()).await.unwrap();
+    quarantine::discard(&app.store, app.deps.audit.as_ref(), "poison:garbage-1", "garbage from a test", "ops", Utc::now()).await.unwrap();
 }
 
 fn wrapped(method: &str, query: serde_json::Value, body: &str, user: Option<&str>) -> String {

@@ -3,12 +3,14 @@
 //! storage.
 
 pub mod alerts;
+pub mod audit;
 mod db;
 pub mod files;
 pub mod queue;
 pub mod store;
 
 pub use alerts::JsonlNotifier;
+pub use audit::SqliteAudit;
 pub use files::FileBlobs;
 pub use queue::{LocalQueue, QueueSettings, ReceivedMessage};
 pub use store::SqliteStore;

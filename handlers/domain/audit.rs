@@ -1,0 +1,266 @@
+//! The audit trail: every decision as a typed event, hash-chained. Each event carries the SHA-256
+//! of the previous one over its canonical JSON (RFC 8785, JSON Canonicalization Scheme), so that
+//! removing, reordering or changing any event is detectable by `verify`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// What was decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditKind {
+    Scheduled,
+    Skipped,
+    ArrivalChecked,
+    GateDecided,
+    Attempted,
+    RetryScheduled,
+    Quarantined,
+    Blocked,
+    Deferred,
+    Replayed,
+    Discarded,
+    BreakerTransition,
+    Alerted,
+}
+
+/// An event before it is chained (what the flows emit).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditDraft {
+    pub at: DateTime<Utc>,
+    pub kind: AuditKind,
+    /// `system`, a managed identity, or a user principal.
+    pub actor: String,
+    /// What it is about: a run key, a dataset, a breaker, a quarantine item.
+    pub subject: String,
+    /// The decision in a few words.
+    pub decision: String,
+    /// Counts, reasons, thresholds; never personal data.
+    pub evidence: Value,
+    pub invocation_id: Option<String>,
+}
+
+/// A chained event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub kind: AuditKind,
+    pub actor: String,
+    pub subject: String,
+    pub decision: String,
+    pub evidence: Value,
+    pub invocation_id: Option<String>,
+    /// The previous event's hash (64 zeros for the first).
+    pub prev_hash: String,
+    /// SHA-256 of this event's canonical JSON without `hash`.
+    pub hash: String,
+}
+
+/// The `prev_hash` of the first event.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+impl AuditEvent {
+    /// Chains a draft after the event with `seq - 1` and `prev_hash`.
+    pub fn chain(d: AuditDraft, seq: u64, prev_hash: &str) -> Self {
+        let mut e = Self {
+            seq,
+            at: d.at,
+            kind: d.kind,
+            actor: d.actor,
+            subject: d.subject,
+            decision: d.decision,
+            evidence: d.evidence,
+            invocation_id: d.invocation_id,
+            prev_hash: prev_hash.to_string(),
+            hash: String::new(),
+        };
+        e.hash = e.compute_hash();
+        e
+    }
+
+    /// The hash this event should have.
+    pub fn compute_hash(&self) -> String {
+        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut v {
+            m.remove("hash");
+        }
+        hex(&Sha256::digest(canonical(&v).as_bytes()))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// RFC 8785 canonical JSON: object members sorted by their UTF-16 code units, no whitespace,
+/// the minimal string escapes, numbers in the shortest form (`e+` exponents as ECMAScript writes
+/// them).
+pub fn canonical(v: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(v, &mut out);
+    out
+}
+
+fn write_canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&number(n)),
+        Value::String(s) => string(s, out),
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(x, out);
+            }
+            out.push(']');
+        }
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
+            out.push('{');
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                string(k, out);
+                out.push(':');
+                write_canonical(&m[k.as_str()], out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn number(n: &serde_json::Number) -> String {
+    if let Some(i) = n.as_i64() {
+        return i.to_string();
+    }
+    if let Some(u) = n.as_u64() {
+        return u.to_string();
+    }
+    let f = n.as_f64().unwrap_or(0.0);
+    // ECMAScript writes plain decimals from 1e-6 up to 1e21, and exponents (`1e+30`) outside.
+    if f == 0.0 || (f.abs() >= 1e-6 && f.abs() < 1e21) {
+        return format!("{f}");
+    }
+    let s = format!("{f:e}");
+    match s.split_once('e') {
+        Some((m, e)) if !e.starts_with('-') => format!("{m}e+{e}"),
+        _ => s,
+    }
+}
+
+fn string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Where a chain breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Break {
+    /// The position in the list (0-based) of the first bad event.
+    pub index: usize,
+    pub seq: Option<u64>,
+    pub why: String,
+}
+
+/// Checks a chain from its first event: sequence numbers consecutive from `first_seq`, each
+/// `prev_hash` the previous `hash` (the genesis value for seq 1), each `hash` correct.
+pub fn verify(events: &[AuditEvent]) -> Result<Option<String>, Break> {
+    let mut prev: Option<&AuditEvent> = None;
+    for (i, e) in events.iter().enumerate() {
+        let brk = |why: String| Break { index: i, seq: Some(e.seq), why };
+        match prev {
+            None if e.seq == 1 && e.prev_hash != GENESIS => return Err(brk("the first event does not start from the genesis hash".into())),
+            Some(p) if e.seq != p.seq + 1 => {
+                return Err(brk(format!("sequence jumps from {} to {} (an event removed or reordered)", p.seq, e.seq)))
+            }
+            Some(p) if e.prev_hash != p.hash => return Err(brk(format!("prev_hash does not match event {}", p.seq))),
+            _ => {}
+        }
+        if e.compute_hash() != e.hash {
+            return Err(brk("its content does not match its hash (changed after it was written)".into()));
+        }
+        prev = Some(e);
+    }
+    Ok(prev.map(|e| e.hash.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn canonical_json_follows_rfc_8785() {
+        // The RFC's own example (section 3.2.2), numbers aside.
+        let v = json!({"string": "\u{20ac}$\u{f}\nA'B\"\\\\\"/", "literals": [null, true, false], "numbers": [333333333, 4.5, 2e-3, 1e30]});
+        assert_eq!(
+            canonical(&v),
+            r#"{"literals":[null,true,false],"numbers":[333333333,4.5,0.002,1e+30],"string":"€$\u000f\nA'B\"\\\\\"/"}"#
+        );
+        // Keys sort by UTF-16 code units.
+        let v = json!({"\u{20ac}": 1, "\r": 2, "1": 3, "\u{1f600}": 4, "\u{80}": 5, "\u{fb33}": 6});
+        assert_eq!(canonical(&v), "{\"\\r\":2,\"1\":3,\"\u{80}\":5,\"\u{20ac}\":1,\"\u{1f600}\":4,\"\u{fb33}\":6}");
+    }
+
+    fn draft(n: u64) -> AuditDraft {
+        AuditDraft {
+            at: DateTime::from_timestamp(1_800_000_000 + n as i64, 0).unwrap(),
+            kind: AuditKind::Scheduled,
+            actor: "system".into(),
+            subject: format!("job@{n}"),
+            decision: "scheduled".into(),
+            evidence: json!({"n": n}),
+            invocation_id: None,
+        }
+    }
+
+    fn chain(n: u64) -> Vec<AuditEvent> {
+        let mut out: Vec<AuditEvent> = Vec::new();
+        for i in 1..=n {
+            let prev = out.last().map_or(GENESIS.to_string(), |e| e.hash.clone());
+            out.push(AuditEvent::chain(draft(i), i, &prev));
+        }
+        out
+    }
+
+    #[test]
+    fn any_change_is_detected_at_the_first_bad_event() {
+        let good = chain(6);
+        assert_eq!(verify(&good).unwrap(), Some(good[5].hash.clone()));
+        let mut changed = good.clone();
+        changed[3].decision = "skipped".into();
+        assert_eq!(verify(&changed).unwrap_err().seq, Some(4));
+        let mut removed = good.clone();
+        removed.remove(2);
+        assert_eq!(verify(&removed).unwrap_err().seq, Some(4));
+        let mut swapped = good.clone();
+        swapped.swap(1, 2);
+        assert_eq!(verify(&swapped).unwrap_err().index, 1);
+        let truncated = &good[..4];
+        assert!(verify(truncated).is_ok(), "a shorter chain verifies; its head hash shows how far it goes");
+        let mut evidence = good;
+        evidence[5].evidence = json!({"n": 7});
+        assert_eq!(verify(&evidence).unwrap_err().seq, Some(6));
+    }
+}
