@@ -166,3 +166,31 @@ async fn a_connection_reset_is_retried() {
     let r = dispatch_run(&app.deps, input("score", "2026-11-13T08:00:00Z", 1, "2026-11-13T08:00:00Z", RunTrigger::Schedule)).await.unwrap();
     assert!(matches!(&r, DispatchReport::RetryScheduled { attempt: 2, reason, .. } if reason.contains("request to the endpoint")), "{r:?}");
 }
+
+#[tokio::test]
+async fn a_slow_endpoint_times_out_and_is_retryable() {
+    use flowgate::adapters::http::HttpRunner;
+    use flowgate::ports::{JobRequest, JobRunner, RunnerError};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/score", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/score",
+        axum::routing::post(|| async {
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            "{}"
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let runner = HttpRunner::new(None).unwrap();
+    let req = JobRequest {
+        endpoint: url,
+        deployment: None,
+        body: serde_json::json!({}),
+        timeout: std::time::Duration::from_millis(200),
+        correlation_id: "t".into(),
+    };
+    let started = std::time::Instant::now();
+    let err = runner.invoke(&req).await.unwrap_err();
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    assert!(matches!(&err, RunnerError::Retryable { message, .. } if message.contains("timed out")), "{err:?}");
+}
