@@ -10,11 +10,19 @@ pub struct RetryPolicy {
     pub initial_delay: Duration,
     pub multiplier: f64,
     pub max_delay: Duration,
+    /// No attempt starts later than this after the first one.
+    pub deadline: Option<Duration>,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_attempts: 3, initial_delay: Duration::from_secs(30), multiplier: 2.0, max_delay: Duration::from_secs(600) }
+        Self {
+            max_attempts: 3,
+            initial_delay: Duration::from_secs(30),
+            multiplier: 2.0,
+            max_delay: Duration::from_secs(600),
+            deadline: None,
+        }
     }
 }
 
@@ -22,6 +30,11 @@ impl RetryPolicy {
     /// Whether another attempt may follow attempt number `attempt` (1-based).
     pub fn allows_another(&self, attempt: u32) -> bool {
         attempt < self.max_attempts
+    }
+
+    /// Whether an attempt at `next` is still inside the deadline counted from `first`.
+    pub fn within_deadline(&self, first: chrono::DateTime<chrono::Utc>, next: chrono::DateTime<chrono::Utc>) -> bool {
+        self.deadline.is_none_or(|d| next - first <= chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX))
     }
 
     /// The ceiling of the delay after attempt `attempt` (1-based): initial × multiplier^(attempt-1), capped.
@@ -49,8 +62,13 @@ mod tests {
 
     #[test]
     fn ceilings_grow_and_cap() {
-        let p =
-            RetryPolicy { max_attempts: 10, initial_delay: Duration::from_secs(1), multiplier: 2.0, max_delay: Duration::from_secs(10) };
+        let p = RetryPolicy {
+            max_attempts: 10,
+            initial_delay: Duration::from_secs(1),
+            multiplier: 2.0,
+            max_delay: Duration::from_secs(10),
+            deadline: None,
+        };
         let c: Vec<u64> = (1..=6).map(|a| p.ceiling(a).as_secs()).collect();
         assert_eq!(c, vec![1, 2, 4, 8, 10, 10]);
         assert!(p.allows_another(9));

@@ -189,23 +189,26 @@ async fn settle(
             rec.output = output;
             DispatchReport::Succeeded { attempts: rec.attempts, records: records_in }
         }
-        Outcome::Retry { reason, after } if job.retry.allows_another(rec.attempts) => {
+        Outcome::Retry { reason, after } => {
             let delay = job.retry.delay(rec.attempts, (deps.random)(), after);
             let at = now + chrono::Duration::from_std(delay).unwrap_or_default();
-            // Send first: if the record write below is lost, the next attempt still comes.
-            send_dispatch(deps, &key, msg, rec.attempts + 1, Some(at), now, "retry").await?;
-            rec.status = RunStatus::Retrying;
-            rec.next_attempt_at = Some(at);
-            rec.error = Some(reason.clone());
-            DispatchReport::RetryScheduled { attempt: rec.attempts + 1, at, reason }
-        }
-        Outcome::Retry { reason, .. } => {
-            let reason = format!("gave up after {} attempts: {reason}", rec.attempts);
-            quarantine_run(deps, &key, rec.attempts, &reason, json!({}), input).await?;
-            rec.status = RunStatus::Failed;
-            rec.finished_at = Some(now);
-            rec.error = Some(reason.clone());
-            DispatchReport::Quarantined { reason }
+            let left = job.retry.allows_another(rec.attempts);
+            if left && job.retry.within_deadline(rec.started_at.unwrap_or(now), at) {
+                // Send first: if the record write below is lost, the next attempt still comes.
+                send_dispatch(deps, &key, msg, rec.attempts + 1, Some(at), now, "retry").await?;
+                rec.status = RunStatus::Retrying;
+                rec.next_attempt_at = Some(at);
+                rec.error = Some(reason.clone());
+                DispatchReport::RetryScheduled { attempt: rec.attempts + 1, at, reason }
+            } else {
+                let why = if left { "the retry deadline would pass before the next attempt" } else { "no attempts left" };
+                let reason = format!("gave up after {} attempts ({why}): {reason}", rec.attempts);
+                quarantine_run(deps, &key, rec.attempts, &reason, json!({}), input).await?;
+                rec.status = RunStatus::Failed;
+                rec.finished_at = Some(now);
+                rec.error = Some(reason.clone());
+                DispatchReport::Quarantined { reason }
+            }
         }
         Outcome::Quarantine { reason } => {
             quarantine_run(deps, &key, rec.attempts, &reason, json!({}), input).await?;

@@ -194,3 +194,22 @@ async fn a_slow_endpoint_times_out_and_is_retryable() {
     assert!(started.elapsed() < std::time::Duration::from_secs(2));
     assert!(matches!(&err, RunnerError::Retryable { message, .. } if message.contains("timed out")), "{err:?}");
 }
+
+#[tokio::test]
+async fn a_retry_deadline_ends_the_series_early() {
+    let fake = FakeScoring::default();
+    for _ in 0..3 {
+        fake.push(503, None);
+    }
+    let catalog = CATALOG.replace(
+        "retry: { max_attempts: 3, initial_delay: 10s, max_delay: 1m }",
+        "retry: { max_attempts: 10, initial_delay: 40s, multiplier: 1.0, max_delay: 40s, deadline: 1m }",
+    );
+    let app = app_with(&catalog, &fake.start().await);
+    let r = dispatch_run(&app.deps, input("score", "2026-11-13T09:00:00Z", 1, "2026-11-13T09:00:00Z", RunTrigger::Schedule)).await.unwrap();
+    // Jitter 0.5 of 40 s: the second attempt at 09:00:20, inside the minute.
+    assert!(matches!(&r, DispatchReport::RetryScheduled { attempt: 2, .. }), "{r:?}");
+    let r = dispatch_run(&app.deps, input("score", "2026-11-13T09:00:00Z", 2, "2026-11-13T09:00:50Z", RunTrigger::Schedule)).await.unwrap();
+    // A third attempt at 09:01:10 would be past the deadline: the run gives up with attempts left.
+    assert!(matches!(&r, DispatchReport::Quarantined { reason } if reason.contains("retry deadline")), "{r:?}");
+}

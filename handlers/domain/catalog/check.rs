@@ -473,6 +473,9 @@ fn retry_policy(c: &mut Checker<'_>, p: &str, r: Option<&RetrySpec>, base: &Retr
     if let Some(d) = c.duration(&format!("{p}/max_delay"), r.max_delay.as_ref()) {
         out.max_delay = d;
     }
+    if let Some(d) = c.duration(&format!("{p}/deadline"), r.deadline.as_ref()) {
+        out.deadline = Some(d);
+    }
     if out.initial_delay > out.max_delay {
         c.at(p, "`initial_delay` is longer than `max_delay`");
     }

@@ -282,6 +282,10 @@ pub struct RetrySpec {
     /// Longest delay between attempts. Default `10m`.
     #[serde(default)]
     pub max_delay: Option<String>,
+    /// Give up when the next attempt would start later than this after the first one, e.g.
+    /// `2h`, whatever attempts are left. Default: no deadline.
+    #[serde(default)]
+    pub deadline: Option<String>,
 }
 
 /// Circuit breaker settings.
