@@ -18,7 +18,7 @@ use crate::domain::catalog::Job;
 use crate::domain::ids::{instant_key, InvocationId, RunKey};
 use crate::domain::messages::{DispatchMessage, QuarantineKind};
 use crate::domain::run::{Outcome, RunRecord, RunStatus};
-use crate::ports::{queues, ETag, JobRequest, OutgoingMessage, RunnerError, StoreError};
+use crate::ports::{ETag, JobRequest, RunnerError, StoreError};
 
 /// What an attempt is given.
 #[derive(Debug, Clone)]
@@ -401,25 +401,8 @@ async fn send_dispatch(
     now: DateTime<Utc>,
     purpose: &str,
 ) -> Result<(), FlowError> {
-    let next = DispatchMessage::new(key, attempt, msg.trigger.clone());
-    let id = if purpose == "retry" {
-        next.message_id()
-    } else {
-        format!("{}:{purpose}:{}", next.message_id(), at.map(instant_key).unwrap_or_default())
-    };
-    deps.queue
-        .send(
-            queues::DISPATCH,
-            OutgoingMessage {
-                message_id: id,
-                correlation_id: Some(key.to_string()),
-                body: serde_json::to_string(&next).unwrap_or_default(),
-                scheduled_enqueue_time: at,
-                time_to_live: None,
-                sent_at: now,
-            },
-        )
-        .await?;
+    let purpose = (purpose != "retry").then(|| format!("{purpose}:{}", at.map(instant_key).unwrap_or_default()));
+    super::lifecycle::send_attempt(deps.queue.as_ref(), key, attempt, msg.trigger.clone(), at, now, purpose).await?;
     Ok(())
 }
 

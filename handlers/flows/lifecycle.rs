@@ -13,7 +13,7 @@ use crate::domain::ids::{JobId, RunKey};
 use crate::domain::messages::DispatchMessage;
 use crate::domain::run::{RunRecord, RunStatus, RunTrigger};
 use crate::domain::sla::deadline;
-use crate::ports::{queues, OutgoingMessage, StoreError, Table};
+use crate::ports::{queues, OutgoingMessage, Queue, QueueError, StoreError, Table};
 
 /// Partition of the index of runs waiting for dependencies or for their job's previous run.
 pub const WAITING: &str = "waiting";
@@ -68,15 +68,35 @@ pub async fn create(
 
 /// Sends a run's first attempt to the dispatch queue (duplicates collapse on the MessageId).
 pub async fn dispatch(deps: &Deps, key: &RunKey, trigger: RunTrigger, now: DateTime<Utc>) -> Result<(), FlowError> {
-    let msg = DispatchMessage::new(key, 1, trigger);
-    deps.queue
+    send_attempt(deps.queue.as_ref(), key, 1, trigger, None, now, None).await?;
+    Ok(())
+}
+
+/// Sends attempt `attempt` of a run to the dispatch queue, visible at `at` (or at once). Its
+/// MessageId is `job@time#attempt`, so duplicates collapse in the broker; a `purpose` (a
+/// re-check, a deferral, a replay) is appended to keep it apart from the attempt's own message.
+pub async fn send_attempt(
+    queue: &dyn Queue,
+    key: &RunKey,
+    attempt: u32,
+    trigger: RunTrigger,
+    at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    purpose: Option<String>,
+) -> Result<(), QueueError> {
+    let msg = DispatchMessage::new(key, attempt, trigger);
+    let message_id = match purpose {
+        None => msg.message_id(),
+        Some(p) => format!("{}:{p}", msg.message_id()),
+    };
+    queue
         .send(
             queues::DISPATCH,
             OutgoingMessage {
-                message_id: msg.message_id(),
+                message_id,
                 correlation_id: Some(key.to_string()),
                 body: serde_json::to_string(&msg).unwrap_or_default(),
-                scheduled_enqueue_time: None,
+                scheduled_enqueue_time: at,
                 time_to_live: None,
                 sent_at: now,
             },

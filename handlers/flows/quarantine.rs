@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::{runs, Deps, FlowError};
 use crate::domain::audit::AuditKind;
 use crate::domain::ids::{JobId, RunKey};
-use crate::domain::messages::{DispatchMessage, QuarantineKind, QuarantineMessage, QUARANTINE_V1};
+use crate::domain::messages::{QuarantineKind, QuarantineMessage, QUARANTINE_V1};
 use crate::domain::run::RunStatus;
 use crate::ports::{queues, AuditSink, ETag, OutgoingMessage, Queue, RowRange, Store, StoreError, Table};
 
@@ -268,20 +268,7 @@ pub async fn replay(
     rec.error = None;
     rec.reason = Some(format!("replayed by {by}"));
     runs::replace(store, &rec, &etag).await?;
-    let msg = DispatchMessage::new(&key, 1, rec.trigger.clone());
-    queue
-        .send(
-            queues::DISPATCH,
-            OutgoingMessage {
-                message_id: format!("{}:replay{}", msg.message_id(), rec.replays),
-                correlation_id: Some(key.to_string()),
-                body: serde_json::to_string(&msg).unwrap_or_default(),
-                scheduled_enqueue_time: None,
-                time_to_live: None,
-                sent_at: now,
-            },
-        )
-        .await?;
+    super::lifecycle::send_attempt(queue, &key, 1, rec.trigger.clone(), None, now, Some(format!("replay{}", rec.replays))).await?;
     close(store, id, ItemStatus::Replayed, by, None, now).await?;
     super::audit::record_by(
         audit,
