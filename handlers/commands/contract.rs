@@ -45,15 +45,15 @@ pub fn lint(path: &Path) -> u8 {
             for f in &findings {
                 println!("{}", render(path, f));
             }
-            let rules: usize =
-                c.tables.iter().map(|t| t.quality.len() + t.properties.iter().map(|p| p.quality.len() + 3).sum::<usize>()).sum();
+            let properties: usize = c.tables.iter().map(|t| t.properties.len()).sum();
+            let quality: usize =
+                c.tables.iter().map(|t| t.quality.len() + t.properties.iter().map(|p| p.quality.len()).sum::<usize>()).sum();
             println!(
-                "{}: `{}` version {} is usable: {} schema object(s), {} property rule(s) and quality rule(s){}; {} part(s) not enforced",
+                "{}: `{}` version {} is usable: {} schema object(s), {properties} propert(ies), {quality} quality rule(s){}; {} part(s) not enforced",
                 path.display(),
                 c.id,
                 c.version,
                 c.tables.len(),
-                rules,
                 if c.freshness.is_some() { ", freshness" } else { "" },
                 findings.len()
             );

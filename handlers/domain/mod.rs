@@ -16,3 +16,4 @@ pub mod run;
 pub mod schedule;
 pub mod scheduling;
 pub mod sla;
+pub mod text;

@@ -2,7 +2,7 @@
 //! expected arrival, dependency), what could hold it, and its SLA deadline. Pure: the current
 //! state is passed in.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -219,15 +219,6 @@ fn overlap_name(p: OverlapPolicy) -> &'static str {
         OverlapPolicy::QueueOne => "queue_one",
         OverlapPolicy::Allow => "allow",
     }
-}
-
-/// Counts by job, for summaries.
-pub fn counts(plan: &[Planned]) -> BTreeMap<&str, usize> {
-    let mut m = BTreeMap::new();
-    for p in plan {
-        *m.entry(&*p.job).or_default() += 1;
-    }
-    m
 }
 
 /// A readable reason for a plan entry.

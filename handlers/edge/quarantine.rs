@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::envelope::{decode_text, Envelope, InvocationResponse};
 use super::{reply, AppState};
@@ -28,10 +28,7 @@ pub(crate) fn router() -> Router<AppState> {
 }
 
 fn http_response(status: u16, body: &Value) -> Response {
-    let mut outputs = Map::new();
-    outputs
-        .insert("res".into(), json!({ "statusCode": status, "headers": { "Content-Type": "application/json" }, "body": body.to_string() }));
-    reply::ok(InvocationResponse { outputs, ..InvocationResponse::default() })
+    reply::http_output(status, body)
 }
 
 /// The acting principal from the wrapped request's identities.

@@ -19,6 +19,20 @@ pub(crate) fn invocation(status: StatusCode, body: InvocationResponse) -> Respon
     json(status, &body)
 }
 
+/// The `name` of the `http` output binding of every HTTP function.
+pub(crate) const HTTP_OUTPUT: &str = "res";
+
+/// The answer of an HTTP-triggered function (wrapped mode): its `res` output as an object with
+/// `statusCode`, `headers` and a string `body` (a bare string would fail the host).
+pub(crate) fn http_output(status: u16, body: &serde_json::Value) -> Response {
+    let mut outputs = serde_json::Map::new();
+    outputs.insert(
+        HTTP_OUTPUT.into(),
+        serde_json::json!({ "statusCode": status, "headers": { "Content-Type": "application/json" }, "body": body.to_string() }),
+    );
+    ok(InvocationResponse { outputs, ..InvocationResponse::default() })
+}
+
 pub(crate) fn ok(body: InvocationResponse) -> Response {
     invocation(StatusCode::OK, body)
 }

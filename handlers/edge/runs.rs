@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::envelope::{decode_text, Envelope, InvocationResponse};
 use super::{reply, AppState};
@@ -16,20 +16,13 @@ use crate::flows::runs;
 pub const NAME: &str = "Runs";
 /// The trigger binding's `name` in function.json.
 pub const BINDING: &str = "req";
-/// The `http` output binding's `name`.
-pub const OUTPUT: &str = "res";
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new().route(&format!("/{NAME}"), post(handle))
 }
 
 fn http_response(status: u16, body: &Value) -> Response {
-    let mut outputs = Map::new();
-    outputs.insert(
-        OUTPUT.into(),
-        json!({ "statusCode": status, "headers": { "Content-Type": "application/json" }, "body": body.to_string() }),
-    );
-    reply::ok(InvocationResponse { outputs, ..InvocationResponse::default() })
+    reply::http_output(status, body)
 }
 
 async fn handle(State(deps): State<AppState>, body: Bytes) -> Response {

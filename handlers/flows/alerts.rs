@@ -27,6 +27,9 @@ pub struct OpenRun {
     pub logical_time: DateTime<Utc>,
     pub warn_at: Option<DateTime<Utc>>,
     pub breach_at: DateTime<Utc>,
+    /// The warning was raised: later ticks only watch for the breach.
+    #[serde(default)]
+    pub warned: bool,
 }
 
 /// A dataset's latest arrival, or since when flowgate has been watching it.
@@ -95,12 +98,22 @@ pub async fn sla_pass(deps: &Deps, now: DateTime<Utc>, open: &[Entity]) -> Resul
         let Ok(run) = serde_json::from_value::<OpenRun>(e.body.clone()) else {
             continue;
         };
+        let warn_due = !run.warned && run.warn_at.is_some_and(|w| now >= w);
+        if now < run.breach_at && !warn_due {
+            continue; // nothing due: no read of the run
+        }
         let status = super::runs::load(deps.store.as_ref(), &RunKey::new(run.job.clone(), run.logical_time)).await?.map(|(r, _)| r.status);
         if now >= run.breach_at {
             raised.extend(raise(deps, run_alert(deps, AlertKind::SlaBreach, &run, run.breach_at, now, status)).await?);
             ignore_missing(deps.store.delete(Table::SCHEDULES, OPEN, &e.row, None).await)?;
-        } else if run.warn_at.is_some_and(|w| now >= w) {
+        } else {
             raised.extend(raise(deps, run_alert(deps, AlertKind::SlaWarning, &run, run.breach_at, now, status)).await?);
+            // Remember it, so that the next ticks neither re-read the run nor try the alert again.
+            let marked = OpenRun { warned: true, ..run };
+            match deps.store.replace(Table::SCHEDULES, OPEN, &e.row, &serde_json::to_value(&marked).unwrap_or_default(), &e.etag).await {
+                Ok(_) | Err(StoreError::PreconditionFailed(_) | StoreError::NotFound(_)) => {}
+                Err(err) => return Err(err.into()),
+            }
         }
     }
     Ok(raised)

@@ -57,7 +57,7 @@ pub async fn create(
     }
     if status != RunStatus::Skipped {
         if let Some(d) = job.sla.as_ref().and_then(|s| deadline(s, logical, job.timezone)) {
-            let open = OpenRun { job: job.id.clone(), logical_time: logical, warn_at: d.warn_at, breach_at: d.breach_at };
+            let open = OpenRun { job: job.id.clone(), logical_time: logical, warn_at: d.warn_at, breach_at: d.breach_at, warned: false };
             ignore_conflict(
                 deps.store.insert(Table::SCHEDULES, alerts::OPEN, &key.to_string(), &serde_json::to_value(open).unwrap_or_default()).await,
             )?;

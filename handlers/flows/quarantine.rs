@@ -119,17 +119,7 @@ pub async fn put(deps: &Deps, item: &QuarantineItem) -> Result<(), FlowError> {
     Ok(())
 }
 
-/// Keeps at most `max` bytes of a text, on a character boundary.
-pub fn excerpt(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} bytes in all)", &text[..end], text.len())
-}
+pub use crate::domain::text::excerpt;
 
 /// Why a quarantine operation was refused.
 #[derive(Debug, thiserror::Error)]

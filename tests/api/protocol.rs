@@ -29,6 +29,10 @@ fn routes_match_the_function_folders() {
         let def: Value = serde_json::from_str(&std::fs::read_to_string(root.join(name).join("function.json")).unwrap()).unwrap();
         let trigger = def["bindings"].as_array().unwrap().iter().find(|b| b["direction"] == "in").unwrap();
         assert_eq!(trigger["name"], binding, "{name}");
+        if trigger["type"] == "httpTrigger" {
+            let out = def["bindings"].as_array().unwrap().iter().find(|b| b["type"] == "http").unwrap();
+            assert_eq!(out["name"], "res", "{name}: the edge answers through `res`");
+        }
     }
     let host: Value =
         serde_json::from_str(&std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("host.json")).unwrap()).unwrap();

@@ -85,14 +85,7 @@ pub fn parse_retry_after(headers: &HeaderMap, now: chrono::DateTime<chrono::Utc>
 }
 
 fn truncate(s: &str) -> String {
-    if s.len() <= EVIDENCE_BYTES {
-        return s.to_string();
-    }
-    let mut end = EVIDENCE_BYTES;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
+    crate::domain::text::excerpt(s, EVIDENCE_BYTES)
 }
 
 #[async_trait]
