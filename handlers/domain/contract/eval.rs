@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, Read};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::Value;
 
+use super::hashes::{HashSet64, BATCH};
 use super::model::{Contract, LogicalType, Metric, Property, Rule, TableSpec};
 use super::result::{ContractReport, RuleResult, MAX_FAILING_ROWS};
 
@@ -80,6 +81,9 @@ impl std::hash::Hasher for Prehashed {
 
 type HashSetOfHashes = HashSet<u64, std::hash::BuildHasherDefault<Prehashed>>;
 
+/// Marks a deferred row whose value already occurred earlier in its half.
+const REPEATED: u64 = 1 << 63;
+
 /// What one column accumulates.
 struct ColumnState<'a> {
     prop: &'a Property,
@@ -88,16 +92,24 @@ struct ColumnState<'a> {
     type_errors: Tally,
     /// Per quality rule (same order as `prop.quality`).
     rule_tallies: Vec<Tally>,
-    valid_sets: Vec<Option<Vec<String>>>,
-    missing_sets: Vec<(bool, HashSet<String>)>,
-    patterns: Vec<Option<regex::Regex>>,
-    seen: Option<HashSetOfHashes>,
-    /// The second half of a file read in parallel records its hashes in order instead; they are
-    /// replayed after the first half, so duplicates and their rows come out exactly as in one pass.
+    valid_sets: Vec<Option<Vec<Vec<u8>>>>,
+    missing_sets: Vec<(bool, HashSet<Vec<u8>>)>,
+    patterns: Vec<Option<regex::bytes::Regex>>,
+    seen: Option<HashSet64>,
+    /// Values waiting to be looked up in `seen`, a batch at a time (row, hash).
+    pending: Vec<(u64, u64)>,
+    /// The second half of a file read in parallel also records, in order, each row's hash and
+    /// whether the value already occurred in that half; after the first half, each is looked up in
+    /// the first half's set, so duplicates and their rows come out exactly as in one pass.
+    /// The row's top bit marks the repeat, keeping an entry at 16 bytes.
     deferred: Option<Vec<(u64, u64)>>,
     duplicated: HashSetOfHashes,
     dup_tally: Tally,
     newest: Option<DateTime<Utc>>,
+}
+
+fn value_bytes(v: &Value) -> Vec<u8> {
+    value_text(v).into_bytes()
 }
 
 fn value_text(v: &Value) -> String {
@@ -116,13 +128,13 @@ impl<'a> ColumnState<'a> {
         for r in &prop.quality {
             match &r.metric {
                 Metric::InvalidValues { valid_values, pattern } => {
-                    valid_sets.push(valid_values.as_ref().map(|v| v.iter().map(value_text).collect()));
-                    patterns.push(pattern.as_ref().and_then(|p| regex::Regex::new(&format!("^(?:{p})$")).ok()));
+                    valid_sets.push(valid_values.as_ref().map(|v| v.iter().map(value_bytes).collect()));
+                    patterns.push(pattern.as_ref().and_then(|p| regex::bytes::Regex::new(&format!("^(?:{p})$")).ok()));
                     missing_sets.push((false, HashSet::new()));
                 }
                 Metric::MissingValues(list) => {
                     let null = list.iter().any(Value::is_null);
-                    missing_sets.push((null, list.iter().filter(|v| !v.is_null()).map(value_text).collect()));
+                    missing_sets.push((null, list.iter().filter(|v| !v.is_null()).map(value_bytes).collect()));
                     valid_sets.push(None);
                     patterns.push(None);
                 }
@@ -142,7 +154,8 @@ impl<'a> ColumnState<'a> {
             valid_sets,
             missing_sets,
             patterns,
-            seen: needs_unique.then(HashSetOfHashes::default),
+            seen: needs_unique.then(HashSet64::default),
+            pending: Vec::new(),
             deferred: None,
             duplicated: HashSetOfHashes::default(),
             dup_tally: Tally::default(),
@@ -150,8 +163,9 @@ impl<'a> ColumnState<'a> {
         }
     }
 
-    /// One cell. `text` is the value as text (None: null); `json` the JSON value for JSON Lines.
-    fn observe(&mut self, row: u64, text: Option<&str>, json: Option<&Value>, freshness: bool) {
+    /// One cell. `text` is the value's UTF-8 text (None: null); `json` the JSON value for JSON
+    /// Lines. Text stays bytes: only the types that need parsing look at it as `str`.
+    fn observe(&mut self, row: u64, text: Option<&[u8]>, json: Option<&Value>, freshness: bool) {
         let Some(t) = text else {
             self.nulls.hit(row);
             for (i, r) in self.prop.quality.iter().enumerate() {
@@ -164,7 +178,7 @@ impl<'a> ColumnState<'a> {
             return;
         };
         // A timestamp is parsed once, for its type check and for freshness.
-        let ts = if freshness || (self.prop.logical_type == LogicalType::Timestamp && json.is_none()) { parse_timestamp(t) } else { None };
+        let ts = if freshness || (self.prop.logical_type == LogicalType::Timestamp && json.is_none()) { timestamp_of(t) } else { None };
         let typed = match (self.prop.logical_type, json) {
             (LogicalType::Timestamp, None) => ts.is_some(),
             (lt, _) => type_ok(lt, t, json),
@@ -181,7 +195,7 @@ impl<'a> ColumnState<'a> {
             match &r.metric {
                 Metric::MissingValues(_) if self.missing_sets[i].1.contains(t) => self.rule_tallies[i].hit(row),
                 Metric::InvalidValues { .. } => {
-                    let bad_value = self.valid_sets[i].as_ref().is_some_and(|set| !set.iter().any(|v| v == t));
+                    let bad_value = self.valid_sets[i].as_ref().is_some_and(|set| !set.iter().any(|v| v.as_slice() == t));
                     let bad_pattern = self.patterns[i].as_ref().is_some_and(|re| !re.is_match(t));
                     if bad_value || bad_pattern {
                         self.rule_tallies[i].hit(row);
@@ -190,18 +204,36 @@ impl<'a> ColumnState<'a> {
                 _ => {}
             }
         }
-        if let Some(list) = &mut self.deferred {
-            list.push((row, xxhash_rust::xxh3::xxh3_64(t.as_bytes())));
-        } else if let Some(seen) = &mut self.seen {
-            let h = xxhash_rust::xxh3::xxh3_64(t.as_bytes());
-            if !seen.insert(h) {
-                if self.duplicated.insert(h) {
-                    self.dup_tally.hit(row);
-                } else if self.dup_tally.rows.len() < MAX_FAILING_ROWS {
-                    self.dup_tally.rows.push(row);
-                }
+        if self.seen.is_some() {
+            self.pending.push((row, xxhash_rust::xxh3::xxh3_64(t)));
+            if self.pending.len() >= BATCH {
+                self.flush();
             }
         }
+    }
+
+    /// Looks up the waiting values in the uniqueness set, in row order.
+    fn flush(&mut self) {
+        let Some(seen) = &mut self.seen else { return };
+        let pending = &self.pending;
+        if let Some(list) = &mut self.deferred {
+            let base = list.len();
+            list.extend_from_slice(pending);
+            seen.insert_batch(pending, |row, _| {
+                let i = base + pending.partition_point(|(r, _)| *r < row);
+                list[i].0 |= REPEATED;
+            });
+        } else {
+            let (duplicated, tally) = (&mut self.duplicated, &mut self.dup_tally);
+            seen.insert_batch(pending, |row, h| {
+                if duplicated.insert(h) {
+                    tally.hit(row);
+                } else if tally.rows.len() < MAX_FAILING_ROWS {
+                    tally.rows.push(row);
+                }
+            });
+        }
+        self.pending.clear();
     }
 }
 
@@ -218,6 +250,16 @@ impl Tally {
 }
 
 impl ColumnState<'_> {
+    /// Makes room for about `rows` more values in the uniqueness state.
+    fn reserve(&mut self, rows: usize) {
+        if let Some(seen) = &mut self.seen {
+            seen.reserve(rows.saturating_sub(seen.len()));
+        }
+        if let Some(list) = &mut self.deferred {
+            list.reserve(rows.saturating_sub(list.len()));
+        }
+    }
+
     /// Folds in the state of the part of the file that follows this one (`offset` rows later).
     fn absorb(&mut self, other: ColumnState<'_>, offset: u64) {
         self.nulls.absorb(other.nulls, offset);
@@ -232,9 +274,10 @@ impl ColumnState<'_> {
         if self.index.is_none() {
             self.index = other.index;
         }
-        if let (Some(seen), Some(list)) = (&mut self.seen, other.deferred) {
-            for (row, h) in list {
-                if !seen.insert(h) {
+        if let (Some(seen), Some(list)) = (&self.seen, other.deferred) {
+            for (tagged, h) in list {
+                let row = tagged & !REPEATED;
+                if tagged & REPEATED != 0 || seen.contains(h) {
                     if self.duplicated.insert(h) {
                         self.dup_tally.hit(row + offset);
                     } else if self.dup_tally.rows.len() < MAX_FAILING_ROWS {
@@ -246,7 +289,7 @@ impl ColumnState<'_> {
     }
 }
 
-fn type_ok(t: LogicalType, text: &str, json: Option<&Value>) -> bool {
+fn type_ok(t: LogicalType, bytes: &[u8], json: Option<&Value>) -> bool {
     if let Some(v) = json {
         return match t {
             LogicalType::String => v.is_string(),
@@ -258,6 +301,10 @@ fn type_ok(t: LogicalType, text: &str, json: Option<&Value>) -> bool {
             LogicalType::Other => true,
         };
     }
+    if matches!(t, LogicalType::String | LogicalType::Other) {
+        return true;
+    }
+    let Ok(text) = std::str::from_utf8(bytes) else { return false };
     match t {
         LogicalType::String | LogicalType::Other => true,
         LogicalType::Integer => text.trim().parse::<i64>().is_ok(),
@@ -271,7 +318,7 @@ fn type_ok(t: LogicalType, text: &str, json: Option<&Value>) -> bool {
 /// RFC 3339, or `YYYY-MM-DD[ T]HH:MM:SS[.f]` taken as UTC, or a date (midnight UTC).
 pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
-    if let Some(t) = parse_zulu_seconds(s) {
+    if let Some(t) = parse_zulu_seconds(s.as_bytes()) {
         return Some(t);
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
@@ -285,9 +332,13 @@ pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|n| n.and_utc())
 }
 
+/// [`parse_timestamp`] on a cell's bytes, trying the common case before any UTF-8 check.
+fn timestamp_of(b: &[u8]) -> Option<DateTime<Utc>> {
+    parse_zulu_seconds(b).or_else(|| std::str::from_utf8(b).ok().and_then(parse_timestamp))
+}
+
 /// The common case, `YYYY-MM-DDTHH:MM:SSZ`, without the general parser.
-fn parse_zulu_seconds(s: &str) -> Option<DateTime<Utc>> {
-    let b = s.as_bytes();
+fn parse_zulu_seconds(b: &[u8]) -> Option<DateTime<Utc>> {
     if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
         return None;
     }
@@ -305,12 +356,23 @@ struct Guard<R> {
     limit: usize,
     since_newline: usize,
     offset: u64,
+    /// Counts `"` bytes when set (the first half of a file read in two).
+    quotes: Option<u64>,
+}
+
+impl<R> Guard<R> {
+    fn new(inner: R, limit: usize) -> Self {
+        Self { inner, limit, since_newline: 0, offset: 0, quotes: None }
+    }
 }
 
 impl<R: Read> Read for Guard<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         let chunk = &buf[..n];
+        if let Some(q) = &mut self.quotes {
+            *q += memchr::memchr_iter(b'"', chunk).count() as u64;
+        }
         if let Some(i) = memchr::memchr(0, chunk) {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
@@ -371,9 +433,9 @@ pub fn evaluate<R: Read>(contract: &Contract, data: R, opts: &EvalOptions) -> Re
     let freshness_col = contract.freshness.as_ref().filter(|f| f.table == table.name).map(|f| f.column.clone());
     let mut cols: Vec<ColumnState<'_>> = table.properties.iter().map(ColumnState::new).collect();
     let raw: Box<dyn Read> = if opts.gzip { Box::new(flate2::read::MultiGzDecoder::new(data)) } else { Box::new(data) };
-    let reader = Guard { inner: raw, limit: opts.max_line_bytes, since_newline: 0, offset: 0 };
+    let reader = Guard::new(raw, opts.max_line_bytes);
     let rows = match opts.format {
-        Format::Csv => read_csv(reader, &mut cols, freshness_col.as_deref(), None)?,
+        Format::Csv => read_csv(reader, &mut cols, freshness_col.as_deref(), None, None)?,
         Format::Jsonl => read_jsonl(reader, &mut cols, freshness_col.as_deref())?,
     };
     Ok(report(contract, table, rows, &cols, opts.now))
@@ -391,34 +453,36 @@ fn read_csv<R: Read>(
     reader: R,
     cols: &mut [ColumnState<'_>],
     freshness: Option<&str>,
-    header: Option<&csv::ByteRecord>,
+    header: Option<&[Vec<u8>]>,
+    size_hint: Option<u64>,
 ) -> Result<u64, Unusable> {
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).has_headers(header.is_none()).buffer_capacity(256 * 1024).from_reader(reader);
-    let headers = match header {
-        Some(h) => h.clone(),
-        None => match rdr.byte_headers() {
-            Ok(h) => h.clone(),
-            Err(e) => return Err(csv_error(e)),
+    let mut rdr = simd_csv::ZeroCopyReaderBuilder::new().flexible(true).has_headers(false).buffer_capacity(256 * 1024).from_reader(reader);
+    let mut row = 0u64;
+    let headers: Vec<Vec<u8>> = match header {
+        Some(h) => h.to_vec(),
+        None => match rdr.read_byte_record() {
+            Ok(Some(h)) => (0..h.len()).map(|i| h.unescape(i).unwrap_or_default().into_owned()).collect(),
+            Ok(None) => Vec::new(),
+            Err(e) => return Err(csv_error(e, 0)),
         },
     };
     if headers.is_empty() || (headers.len() == 1 && headers[0].is_empty()) {
         return Err(Unusable("the file is empty: a CSV needs at least a header row".into()));
     }
-    if std::str::from_utf8(headers.as_slice()).is_err() {
+    if headers.iter().any(|h| simdutf8::basic::from_utf8(h).is_err()) {
         return Err(Unusable("the header row is not valid UTF-8 text".into()));
     }
     for c in cols.iter_mut() {
         c.index = headers.iter().position(|h| h == c.prop.name.as_bytes() || trim_bom(h) == c.prop.name.as_bytes());
     }
     let fresh_idx: Option<usize> = freshness.and_then(|f| cols.iter().position(|c| c.prop.name == f));
-    let mut record = csv::ByteRecord::new();
-    let mut row = 0u64;
+    let start = rdr.position();
     loop {
-        match rdr.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(csv_error(e)),
-        }
+        let record = match rdr.read_byte_record() {
+            Ok(Some(r)) => r,
+            Ok(None) => break,
+            Err(e) => return Err(csv_error(e, row + 1)),
+        };
         row += 1;
         if record.len() != headers.len() {
             return Err(Unusable(format!(
@@ -427,7 +491,7 @@ fn read_csv<R: Read>(
                 headers.len()
             )));
         }
-        if std::str::from_utf8(record.as_slice()).is_err() {
+        if simdutf8::basic::from_utf8(record.as_slice()).is_err() {
             return Err(Unusable(format!("row {row} is not valid UTF-8 text")));
         }
         for (ci, c) in cols.iter_mut().enumerate() {
@@ -436,11 +500,23 @@ fn read_csv<R: Read>(
                 c.observe(row, None, None, false);
                 continue;
             };
-            let field = record.get(i).unwrap_or(b"");
-            // Checked as UTF-8 above, so this cannot fail.
-            let text = std::str::from_utf8(field).unwrap_or("");
-            c.observe(row, (!field.is_empty()).then_some(text), None, fresh_idx == Some(ci));
+            // The record was checked as UTF-8 above; unescaping only drops quotes.
+            let field = record.unescape(i).unwrap_or_default();
+            c.observe(row, (!field.is_empty()).then_some(&field), None, fresh_idx == Some(ci));
         }
+        if row == 4096 {
+            // Size the uniqueness sets for the whole file once its rows' length is known, rather
+            // than growing them (and rehashing) a dozen times.
+            if let Some(total) = size_hint {
+                let per_row = ((rdr.position() - start) / row).max(1);
+                for c in cols.iter_mut() {
+                    c.reserve((total / per_row) as usize);
+                }
+            }
+        }
+    }
+    for c in cols.iter_mut() {
+        c.flush();
     }
     Ok(row)
 }
@@ -448,9 +524,11 @@ fn read_csv<R: Read>(
 /// Files at least this large are read by two threads, each half on its own core.
 pub const PARALLEL_FROM_BYTES: u64 = 32 * 1024 * 1024;
 
-/// Checks a file, reading a large uncompressed CSV in two halves at once. The split is on a
-/// line break outside quotes (an even number of `"` before it), so the halves are whole records;
-/// if anything about the second half is off, the file is read again in one pass.
+/// Checks a file, reading a large uncompressed CSV in two halves at once. The second half starts
+/// after the first line break past the middle; the first half counts the `"` before that point,
+/// and only an even count (the break is outside quotes, so both halves are whole records) keeps
+/// the result. Otherwise, or if anything about either half is off, the file is read again in one
+/// pass, which reports exactly what one pass would.
 pub fn evaluate_file(contract: &Contract, path: &std::path::Path, opts: &EvalOptions) -> Result<ContractReport, Unusable> {
     let open = || std::fs::File::open(path).map_err(|e| Unusable(format!("{}: {e}", path.display())));
     let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
@@ -468,18 +546,24 @@ pub fn evaluate_file(contract: &Contract, path: &std::path::Path, opts: &EvalOpt
             c.deferred = Some(Vec::new());
         }
     }
-    let guard = |r: Box<dyn Read + Send>| Guard { inner: r, limit: opts.max_line_bytes, since_newline: 0, offset: 0 };
     let (a, b) = std::thread::scope(|scope| {
         let h = scope.spawn(|| -> Result<u64, Unusable> {
             use std::io::{Seek, SeekFrom};
             let mut f = open()?;
             f.seek(SeekFrom::Start(split)).map_err(|e| Unusable(e.to_string()))?;
-            read_csv(guard(Box::new(f)), &mut second, fresh, Some(&header))
+            read_csv(Guard::new(f, opts.max_line_bytes), &mut second, fresh, Some(&header), Some(len - split))
         });
-        let a = open().and_then(|f| read_csv(guard(Box::new(f.take(split))), &mut first, fresh, None));
+        let a = open().and_then(|f| {
+            let mut guard = Guard::new(f.take(split), opts.max_line_bytes);
+            guard.quotes = Some(0);
+            let rows = read_csv(&mut guard, &mut first, fresh, None, Some(split))?;
+            match guard.quotes {
+                Some(q) if q % 2 == 0 => Ok(rows),
+                _ => Err(Unusable("the middle of the file is inside a quoted field".into())),
+            }
+        });
         (a, h.join().unwrap_or_else(|_| Err(Unusable("the second reader failed".into()))))
     });
-    // Any problem in either half: read the file again in one pass, which reports it exactly.
     let (Ok(rows_a), Ok(rows_b)) = (a, b) else { return evaluate(contract, open()?, opts) };
     for (x, y) in first.iter_mut().zip(second) {
         x.absorb(y, rows_a);
@@ -487,41 +571,32 @@ pub fn evaluate_file(contract: &Contract, path: &std::path::Path, opts: &EvalOpt
     Ok(report(contract, table, rows_a + rows_b, &first, opts.now))
 }
 
-/// The header, and the byte offset of the first record that starts at or after `mid` outside
-/// quotes.
-fn find_split(file: std::fs::File, mid: u64) -> Option<(csv::ByteRecord, u64)> {
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut quotes = 0u64;
-    let mut offset = 0u64;
-    let mut header = None;
+/// The header (unquoted headers only), and the offset just after the first line break at or after
+/// `mid`. Whether that break is outside quotes is for the first half's reader to confirm.
+fn find_split(file: std::fs::File, mid: u64) -> Option<(Vec<Vec<u8>>, u64)> {
+    use std::io::{Seek, SeekFrom};
+    let mut reader = BufReader::with_capacity(64 * 1024, file);
+    let buf = reader.fill_buf().ok()?;
+    let end = memchr::memchr(b'\n', buf)?;
+    if buf[..end].contains(&b'"') {
+        return None; // a quoted header: read in one pass
+    }
+    let line = buf[..end].strip_suffix(b"\r").unwrap_or(&buf[..end]);
+    let header: Vec<Vec<u8>> = line.split(|b| *b == b',').map(<[u8]>::to_vec).collect();
+    if mid <= end as u64 {
+        return None;
+    }
+    reader.seek(SeekFrom::Start(mid)).ok()?;
+    let mut offset = mid;
     loop {
         let buf = reader.fill_buf().ok()?;
         if buf.is_empty() {
             return None;
         }
+        if let Some(nl) = memchr::memchr(b'\n', buf) {
+            return Some((header, offset + nl as u64 + 1));
+        }
         let n = buf.len();
-        if header.is_none() {
-            let end = memchr::memchr(b'\n', buf)?;
-            let mut r = csv::ReaderBuilder::new().has_headers(false).from_reader(&buf[..=end]);
-            let mut rec = csv::ByteRecord::new();
-            if !r.read_byte_record(&mut rec).ok()? || buf[..end].contains(&b'"') {
-                return None; // a quoted header: read in one pass
-            }
-            header = Some(rec);
-        }
-        let start_in_buf = if offset < mid { (mid - offset).min(n as u64) as usize } else { 0 };
-        quotes += memchr::memchr_iter(b'"', &buf[..start_in_buf]).count() as u64;
-        if offset + n as u64 > mid {
-            let mut pos = start_in_buf;
-            while let Some(nl) = memchr::memchr(b'\n', &buf[pos..]) {
-                quotes += memchr::memchr_iter(b'"', &buf[pos..pos + nl]).count() as u64;
-                if quotes % 2 == 0 {
-                    return Some((header?, offset + (pos + nl + 1) as u64));
-                }
-                pos += nl + 1;
-            }
-            quotes += memchr::memchr_iter(b'"', &buf[pos..]).count() as u64;
-        }
         offset += n as u64;
         reader.consume(n);
     }
@@ -531,14 +606,10 @@ fn trim_bom(h: &[u8]) -> &[u8] {
     h.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(h)
 }
 
-fn csv_error(e: csv::Error) -> Unusable {
-    let row = e.position().map(|p| p.record()).unwrap_or(0);
+fn csv_error(e: simd_csv::Error, row: u64) -> Unusable {
     match e.into_kind() {
-        csv::ErrorKind::Io(io) => io_error(io),
-        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
-            Unusable(format!("row {row} has {len} field(s) but the header has {expected_len} (a ragged or truncated CSV)"))
-        }
-        csv::ErrorKind::Utf8 { .. } => Unusable(format!("row {row} is not valid UTF-8 text")),
+        simd_csv::ErrorKind::Io(io) => io_error(io),
+        simd_csv::ErrorKind::Utf8Error => Unusable(format!("row {row} is not valid UTF-8 text")),
         other => Unusable(format!("unreadable CSV at row {row}: {other:?}")),
     }
 }
@@ -576,10 +647,11 @@ fn read_jsonl<R: Read>(reader: R, cols: &mut [ColumnState<'_>], freshness: Optio
                 present[ci] = true;
             }
             let text = cell.map(value_text);
-            c.observe(row, text.as_deref(), cell, fresh_idx == Some(ci));
+            c.observe(row, text.as_deref().map(str::as_bytes), cell, fresh_idx == Some(ci));
         }
     }
     for (ci, c) in cols.iter_mut().enumerate() {
+        c.flush();
         // A JSON Lines file "has" a column when any row has the key (or it has no rows).
         c.index = (present[ci] || row == 0).then_some(ci);
     }
@@ -815,6 +887,26 @@ mod tests {
         std::fs::write(&path, format!("{data}C1,2026-11-27T10:00:00Z\n")).unwrap();
         let err = evaluate_file(&c, &path, &opts).unwrap_err();
         assert!(err.0.contains("row 2001 has 2 field(s)"), "{err}");
+    }
+
+    #[test]
+    fn a_middle_inside_a_quoted_field_falls_back_to_one_pass() {
+        let (c, _) = parse(CONTRACT).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.csv");
+        // One record whose quoted body spans the middle of the file with many line breaks, so
+        // the first line break past the middle is inside quotes.
+        let body = format!("\"{}\"", "line, with comma\n".repeat(400));
+        let data = format!(
+            "{HEADER}C1,2026-11-27T10:00:00Z,email,plain,a@b\nC2,2026-11-27T10:00:00Z,email,{body},a@b\nC1,2026-11-27T10:00:00Z,fax,plain,\n"
+        );
+        std::fs::write(&path, &data).unwrap();
+        let mut opts = EvalOptions::new(Format::Csv, now());
+        let one = evaluate(&c, data.as_bytes(), &opts).unwrap();
+        opts.parallel_from_bytes = 64;
+        assert_eq!(evaluate_file(&c, &path, &opts).unwrap(), one);
+        assert_eq!(one.rows, 3);
+        assert_eq!(rule(&one, ".claim_id", "unique").failing_rows, vec![3]);
     }
 
     #[test]
