@@ -170,6 +170,7 @@ pub trait Queue: Send + Sync {
 /// The queue names flowgate uses.
 pub mod queues {
     pub const DISPATCH: &str = "dispatch";
+    pub const POLL: &str = "poll";
     pub const QUARANTINE: &str = "quarantine";
 }
 
@@ -199,9 +200,42 @@ pub enum RunnerError {
     Permanent { message: String, status: Option<u16>, body: Option<String> },
 }
 
+/// A long-running job to start (Azure ML job, Foundry evaluation run).
+#[derive(Debug, Clone)]
+pub struct JobSubmission {
+    pub kind: crate::domain::longjob::LongJobKind,
+    /// Azure ML: the workspace's ARM URL; evaluation: the project endpoint.
+    pub endpoint: String,
+    /// The deterministic name of this attempt's job (`longjob::job_name`).
+    pub name: String,
+    /// Evaluation: the eval's id.
+    pub evaluation: Option<String>,
+    /// Azure ML: the job's `properties`; evaluation: `{"items": [...]}` (the run's inputs).
+    pub body: Value,
+    pub timeout: Duration,
+    pub correlation_id: String,
+}
+
+/// Calls Foundry workloads: one request and its answer, or a long-running job started, asked
+/// about and cancelled. A runner that runs no long jobs keeps the defaults, which refuse.
 #[async_trait]
 pub trait JobRunner: Send + Sync {
     async fn invoke(&self, request: &JobRequest) -> Result<Value, RunnerError>;
+
+    /// Starts a job; submitting the same name again finds the job already started.
+    async fn submit(&self, job: &JobSubmission) -> Result<crate::domain::longjob::JobHandle, RunnerError> {
+        Err(RunnerError::Permanent { message: format!("this runner cannot start `{}` jobs", job.endpoint), status: None, body: None })
+    }
+
+    /// The job's resource as the service returns it (read by `longjob::*_progress`).
+    async fn status(&self, handle: &crate::domain::longjob::JobHandle, _timeout: Duration) -> Result<Value, RunnerError> {
+        Err(RunnerError::Permanent { message: format!("this runner cannot follow `{}`", handle.status_url), status: None, body: None })
+    }
+
+    /// Asks the service to stop the job.
+    async fn cancel(&self, handle: &crate::domain::longjob::JobHandle, _timeout: Duration) -> Result<(), RunnerError> {
+        Err(RunnerError::Permanent { message: format!("this runner cannot cancel `{}`", handle.id), status: None, body: None })
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

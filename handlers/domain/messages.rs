@@ -36,6 +36,34 @@ impl DispatchMessage {
     }
 }
 
+/// The `poll` queue's message: ask about the job that `attempt` of the run submitted, for the
+/// `poll`-th time (0 for the first). Each poll message is acted on once: the run record counts them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollMessage {
+    /// Always `flowgate.poll.v1`.
+    pub flowgate_message: String,
+    pub job: JobId,
+    pub logical_time: DateTime<Utc>,
+    pub attempt: u32,
+    pub poll: u32,
+}
+
+pub const POLL_V1: &str = "flowgate.poll.v1";
+
+impl PollMessage {
+    pub fn new(key: &RunKey, attempt: u32, poll: u32) -> Self {
+        Self { flowgate_message: POLL_V1.into(), job: key.job.clone(), logical_time: key.logical_time, attempt, poll }
+    }
+    pub fn key(&self) -> RunKey {
+        RunKey::new(self.job.clone(), self.logical_time)
+    }
+    /// Deterministic Service Bus MessageId, one per poll of one attempt.
+    pub fn message_id(&self) -> String {
+        format!("{}@{}#{}:poll:{}", self.job, instant_key(self.logical_time), self.attempt, self.poll)
+    }
+}
+
 /// The `quarantine` queue's message: what failed, why, and where the record is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QuarantineMessage {

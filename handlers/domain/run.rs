@@ -20,6 +20,8 @@ pub enum RunStatus {
     Pending,
     /// An attempt holds the lease.
     Running,
+    /// A long-running job was submitted; PollJob follows it to its end.
+    Polling,
     /// The last attempt failed in a way that may pass; another is scheduled.
     Retrying,
     /// Finished: every request succeeded.
@@ -42,10 +44,11 @@ impl RunStatus {
     pub fn blocks_dependents(self) -> bool {
         matches!(self, Self::Failed | Self::Quarantined | Self::Blocked | Self::Skipped)
     }
-    pub const ALL: [RunStatus; 9] = [
+    pub const ALL: [RunStatus; 10] = [
         Self::Waiting,
         Self::Pending,
         Self::Running,
+        Self::Polling,
         Self::Retrying,
         Self::Succeeded,
         Self::Failed,
@@ -58,6 +61,7 @@ impl RunStatus {
             Self::Waiting => "waiting",
             Self::Pending => "pending",
             Self::Running => "running",
+            Self::Polling => "polling",
             Self::Retrying => "retrying",
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
@@ -138,6 +142,12 @@ pub struct RunRecord {
     /// Attempts of the series before the last replay.
     #[serde(default)]
     pub prior_attempts: u32,
+    /// The long-running job the current attempt submitted, while PollJob follows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_handle: Option<crate::domain::longjob::JobHandle>,
+    /// How often PollJob has asked about the current attempt's job.
+    #[serde(default)]
+    pub polls: u32,
 }
 
 impl RunRecord {
@@ -164,6 +174,8 @@ impl RunRecord {
             gate: None,
             replays: 0,
             prior_attempts: 0,
+            job_handle: None,
+            polls: 0,
         }
     }
 }
@@ -181,6 +193,8 @@ pub enum Outcome {
     Held { reason: String },
     /// A circuit breaker kept the run from calling: not an attempt; try again at `until`.
     Deferred { until: chrono::DateTime<Utc>, reason: String },
+    /// A long-running job was submitted: PollJob follows it.
+    Submitted { handle: crate::domain::longjob::JobHandle },
 }
 
 #[cfg(test)]

@@ -28,16 +28,19 @@ pub(crate) fn router() -> Router<AppState> {
 async fn handle(State(deps): State<AppState>, Extension(id): Extension<InvocationId>, body: Bytes) -> Response {
     let env = match Envelope::parse(&body) {
         Ok(e) => e,
-        Err(e) => return poison(&deps, &id, None, e.to_string(), &String::from_utf8_lossy(&body), chrono::Utc::now()).await,
+        Err(e) => return poison(&deps, "dispatch", &id, None, e.to_string(), &String::from_utf8_lossy(&body), chrono::Utc::now()).await,
     };
     let now = env.utc_now().or_else(|| env.meta_time("EnqueuedTime")).unwrap_or_else(chrono::Utc::now);
     let Some(text) = env.binding(BINDING).and_then(decode_body) else {
-        return poison(&deps, &id, Some(&env), format!("no `{BINDING}` message body in the invocation"), "", now).await;
+        return poison(&deps, "dispatch", &id, Some(&env), format!("no `{BINDING}` message body in the invocation"), "", now).await;
     };
     let message = match serde_json::from_str::<DispatchMessage>(&text) {
         Ok(m) if m.flowgate_message == DISPATCH_V1 => m,
-        Ok(m) => return poison(&deps, &id, Some(&env), format!("unsupported message type `{}`", m.flowgate_message), &text, now).await,
-        Err(e) => return poison(&deps, &id, Some(&env), format!("not a flowgate dispatch message: {e}"), &text, now).await,
+        Ok(m) => {
+            return poison(&deps, "dispatch", &id, Some(&env), format!("unsupported message type `{}`", m.flowgate_message), &text, now)
+                .await
+        }
+        Err(e) => return poison(&deps, "dispatch", &id, Some(&env), format!("not a flowgate dispatch message: {e}"), &text, now).await,
     };
     let delivery = env.meta_u64("DeliveryCount").unwrap_or(1);
     tracing::debug!(delivery, run = %message.key(), attempt = message.attempt, "dispatch");
@@ -47,7 +50,7 @@ async fn handle(State(deps): State<AppState>, Extension(id): Extension<Invocatio
     }
 }
 
-fn describe(r: &DispatchReport) -> String {
+pub(crate) fn describe(r: &DispatchReport) -> String {
     match r {
         DispatchReport::Succeeded { attempts, records } => {
             format!("succeeded on attempt {attempts} ({records} record(s))")
@@ -63,12 +66,17 @@ fn describe(r: &DispatchReport) -> String {
         DispatchReport::Stale { expected, got } => {
             format!("stale message for attempt {got} (current is {expected}); ignored")
         }
+        DispatchReport::Submitted { attempt, job_id, next_poll } => {
+            format!("attempt {attempt} submitted job {job_id}; first poll at {next_poll}")
+        }
+        DispatchReport::Polling { job_id } => format!("job {job_id} is already submitted and followed; nothing to do"),
     }
 }
 
-/// Quarantines an unreadable message and answers 200 so it is not redelivered forever.
-async fn poison(
+/// Quarantines an unreadable message of `queue` and answers 200 so it is not redelivered forever.
+pub(crate) async fn poison(
     deps: &Deps,
+    queue: &str,
     id: &InvocationId,
     env: Option<&Envelope>,
     reason: String,
@@ -85,7 +93,7 @@ async fn poison(
         logical_time: None,
         attempts: env.and_then(|e| e.meta_u64("DeliveryCount")).and_then(|n| u32::try_from(n).ok()).unwrap_or(1),
         last_error: Some(reason.clone()),
-        evidence: json!({ "queue": "dispatch", "message_id": message_id, "body_excerpt": excerpt(raw, 2048) }),
+        evidence: json!({ "queue": queue, "message_id": message_id, "body_excerpt": excerpt(raw, 2048) }),
         invocation_id: Some(id.to_string()),
         status: Default::default(),
         history: Vec::new(),

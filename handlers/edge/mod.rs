@@ -5,6 +5,7 @@
 pub mod data_arrived;
 pub mod dispatch_run;
 pub mod envelope;
+pub mod poll_job;
 pub mod quarantine;
 mod reply;
 pub mod runs;
@@ -25,7 +26,8 @@ use crate::flows::Deps;
 pub use envelope::InvocationResponse;
 
 /// Every function this handler serves; a test keeps it equal to the folders of `function-defs/`.
-pub const FUNCTIONS: [&str; 5] = [schedule_tick::NAME, dispatch_run::NAME, data_arrived::NAME, runs::NAME, quarantine::NAME];
+pub const FUNCTIONS: [&str; 6] =
+    [schedule_tick::NAME, dispatch_run::NAME, poll_job::NAME, data_arrived::NAME, runs::NAME, quarantine::NAME];
 
 /// The header carrying the host's id for an invocation.
 pub const INVOCATION_HEADER: &str = "x-azure-functions-invocationid";
@@ -42,6 +44,7 @@ pub fn app(deps: AppState) -> Router {
         .route("/", get(health).head(health))
         .merge(schedule_tick::router())
         .merge(dispatch_run::router())
+        .merge(poll_job::router())
         .merge(data_arrived::router())
         .merge(runs::router())
         .merge(quarantine::router())

@@ -14,11 +14,13 @@ use super::{runs, Deps, FlowError};
 use crate::domain::audit::AuditKind;
 use crate::domain::breaker::Admission;
 use crate::domain::catalog::model::expand_settings;
+use crate::domain::catalog::model::JobKind;
 use crate::domain::catalog::Job;
 use crate::domain::ids::{instant_key, InvocationId, RunKey};
+use crate::domain::longjob::{job_name, LongJobKind};
 use crate::domain::messages::{DispatchMessage, QuarantineKind};
 use crate::domain::run::{Outcome, RunRecord, RunStatus};
-use crate::ports::{ETag, JobRequest, RunnerError, StoreError};
+use crate::ports::{ETag, JobRequest, JobSubmission, RunnerError, StoreError};
 
 /// What an attempt is given.
 #[derive(Debug, Clone)]
@@ -65,6 +67,16 @@ pub enum DispatchReport {
         expected: u32,
         got: u32,
     },
+    /// A long-running job was submitted; PollJob follows it from `next_poll`.
+    Submitted {
+        attempt: u32,
+        job_id: String,
+        next_poll: DateTime<Utc>,
+    },
+    /// The attempt's job is already submitted and followed by PollJob (a duplicate delivery).
+    Polling {
+        job_id: String,
+    },
 }
 
 /// Extra time an attempt's lease lasts beyond its own deadline.
@@ -92,7 +104,7 @@ pub async fn dispatch_run(deps: &Deps, input: DispatchInput) -> Result<DispatchR
     let (mut rec, etag) = (rec, etag);
     let started = Instant::now();
     let outcome = if job.inputs.is_empty() {
-        call_endpoint(deps, job, &key, &rec, started + attempt_budget(job), input.now).await?
+        call_endpoint(deps, job, &key, &rec, msg.attempt, started + attempt_budget(job), input.now).await?
     } else {
         let decision = super::gates::decide(deps, job, key.logical_time, &rec.trigger, input.now).await?;
         let passed = decision.passed;
@@ -103,7 +115,7 @@ pub async fn dispatch_run(deps: &Deps, input: DispatchInput) -> Result<DispatchR
             .await?;
         rec.gate = Some(decision);
         if passed {
-            call_endpoint(deps, job, &key, &rec, started + attempt_budget(job), input.now).await?
+            call_endpoint(deps, job, &key, &rec, msg.attempt, started + attempt_budget(job), input.now).await?
         } else {
             tracing::info!(run = %key, "{summary}");
             Outcome::Held { reason: summary }
@@ -137,6 +149,10 @@ async fn claim(deps: &Deps, job: &Job, input: &DispatchInput) -> Result<Claim, F
     if rec.status.is_terminal() {
         return Ok(Claim::Skip(DispatchReport::AlreadyFinished { status: rec.status }));
     }
+    if rec.status == RunStatus::Polling {
+        let job_id = rec.job_handle.as_ref().map(|h| h.id.clone()).unwrap_or_default();
+        return Ok(Claim::Skip(DispatchReport::Polling { job_id }));
+    }
     if let Some(until) = rec.lease_until.filter(|l| rec.status == RunStatus::Running && *l > now) {
         send_dispatch(deps, &key, msg, rec.attempts, Some(until), now, "recheck").await?;
         return Ok(Claim::Skip(DispatchReport::InFlight { recheck_at: until }));
@@ -161,8 +177,9 @@ async fn claim(deps: &Deps, job: &Job, input: &DispatchInput) -> Result<Claim, F
     }
 }
 
-/// Turns the attempt's outcome into the run record's new state and the messages that follow.
-async fn settle(
+/// Turns the attempt's outcome into the run record's new state and the messages that follow
+/// (also for PollJob, when a followed job ends).
+pub(super) async fn settle(
     deps: &Deps,
     job: &Job,
     mut rec: RunRecord,
@@ -210,6 +227,21 @@ async fn settle(
                 DispatchReport::Quarantined { reason }
             }
         }
+        Outcome::Submitted { mut handle } => {
+            handle.submitted_at = Some(now);
+            let next_poll = now + chrono::Duration::from_std(job.poll_every).unwrap_or_default();
+            // Send first: if the record write below is lost, the dispatch message comes again and
+            // finds the job by its name.
+            super::poll_job::send_poll(deps, &key, rec.attempts, 0, next_poll, now).await?;
+            rec.status = RunStatus::Polling;
+            rec.polls = 0;
+            rec.error = None;
+            // The job's own deadline: past it, PollJob cancels the job and the attempt fails.
+            rec.lease_until = Some(now + chrono::Duration::from_std(job.timeout).unwrap_or_default());
+            let report = DispatchReport::Submitted { attempt: rec.attempts, job_id: handle.id.clone(), next_poll };
+            rec.job_handle = Some(handle);
+            report
+        }
         Outcome::Quarantine { reason } => {
             quarantine_run(deps, &key, rec.attempts, &reason, json!({}), input).await?;
             rec.status = RunStatus::Quarantined;
@@ -247,7 +279,10 @@ async fn settle(
     match runs::replace(deps.store.as_ref(), &rec, &etag).await {
         Ok(_) => {
             let (kind, decision) = audit_of(&report);
-            let evidence = json!({ "attempt": rec.attempts, "latency_ms": latency, "records_in": rec.records_in, "records_out": rec.records_out, "report": format!("{report:?}") });
+            let mut evidence = json!({ "attempt": rec.attempts, "latency_ms": latency, "records_in": rec.records_in, "records_out": rec.records_out, "report": format!("{report:?}") });
+            if let Some(h) = &rec.job_handle {
+                evidence["job"] = json!({ "id": h.id, "kind": h.kind, "portal_url": h.portal_url });
+            }
             super::audit::record(deps, now, kind, key.to_string(), decision, evidence, Some(input.invocation.as_str())).await?;
             if rec.status.is_terminal() {
                 super::lifecycle::ended(deps, &job.id, rec.logical_time, rec.status, now).await?;
@@ -272,6 +307,7 @@ fn audit_of(r: &DispatchReport) -> (AuditKind, String) {
         DispatchReport::Quarantined { reason } => (AuditKind::Quarantined, reason.clone()),
         DispatchReport::Blocked { reason } => (AuditKind::Blocked, reason.clone()),
         DispatchReport::Deferred { until, reason } => (AuditKind::Deferred, format!("until {}: {reason}", instant_key(*until))),
+        DispatchReport::Submitted { attempt, job_id, .. } => (AuditKind::Attempted, format!("attempt {attempt} submitted job {job_id}")),
         other => (AuditKind::Attempted, format!("{other:?}")),
     }
 }
@@ -288,6 +324,7 @@ async fn call_endpoint(
     job: &Job,
     key: &RunKey,
     rec: &RunRecord,
+    delivered_attempt: u32,
     deadline: Instant,
     now: DateTime<Utc>,
 ) -> Result<Outcome, FlowError> {
@@ -297,7 +334,7 @@ async fn call_endpoint(
         tracing::info!(run = %key, %reason, "deferred");
         return Ok(Outcome::Deferred { until, reason });
     }
-    let (outcome, health) = attempt(deps, job, key, rec, deadline).await?;
+    let (outcome, health) = attempt(deps, job, key, rec, delivered_attempt, deadline).await?;
     match health {
         // The outcome stands whatever happens to the breaker's bookkeeping: failing the invocation
         // now would only get the attempt delivered again.
@@ -319,7 +356,16 @@ async fn call_endpoint(
 
 /// Sends the run's requests. Returns the outcome and, when the endpoint was called, whether it
 /// answered well (timeouts, 408, 429 and 5xx count against its breakers; other answers do not).
-async fn attempt(deps: &Deps, job: &Job, key: &RunKey, rec: &RunRecord, deadline: Instant) -> Result<(Outcome, Option<bool>), FlowError> {
+/// `delivered_attempt` is the attempt the message asked for: a long-running job is named after it,
+/// so an attempt run again after its instance died finds the job it had already submitted.
+async fn attempt(
+    deps: &Deps,
+    job: &Job,
+    key: &RunKey,
+    rec: &RunRecord,
+    delivered_attempt: u32,
+    deadline: Instant,
+) -> Result<(Outcome, Option<bool>), FlowError> {
     let endpoint = match endpoint_of(deps, job) {
         Ok(e) => e,
         Err(reason) => return Ok((Outcome::Quarantine { reason }, None)),
@@ -329,6 +375,9 @@ async fn attempt(deps: &Deps, job: &Job, key: &RunKey, rec: &RunRecord, deadline
         Err(InputError::Unusable(reason)) => return Ok((Outcome::Quarantine { reason }, None)),
         Err(InputError::Transient(reason)) => return Ok((Outcome::Retry { reason, after: None }, None)),
     };
+    if job.kind.is_long_running() {
+        return Ok(submit(deps, job, key, rec, delivered_attempt, &endpoint, requests).await);
+    }
     let records_in = requests.len() as u64;
     let mut lines = Vec::with_capacity(requests.len());
     for (i, prepared) in requests.into_iter().enumerate() {
@@ -390,6 +439,46 @@ async fn attempt(deps: &Deps, job: &Job, key: &RunKey, rec: &RunRecord, deadline
     };
     let called = (!lines.is_empty()).then_some(true);
     Ok((Outcome::Done { records_in, records_out: lines.len() as u64, output }, called))
+}
+
+/// Starts a long-running job for this attempt: an Azure ML job gets the request body as its
+/// `properties`; an evaluation run gets every prepared request body as an item.
+async fn submit(
+    deps: &Deps,
+    job: &Job,
+    key: &RunKey,
+    rec: &RunRecord,
+    delivered_attempt: u32,
+    endpoint: &str,
+    requests: Vec<inputs::PreparedRequest>,
+) -> (Outcome, Option<bool>) {
+    let settings = deps.settings.clone();
+    let evaluation = match job.evaluation.as_deref().map(|e| expand_settings(e, &|k| settings(k))).transpose() {
+        Ok(e) => e,
+        Err(reason) => return (Outcome::Quarantine { reason }, None),
+    };
+    let (kind, body) = match job.kind {
+        JobKind::Evaluation => (LongJobKind::Evaluation, json!({ "items": requests.into_iter().map(|r| r.body).collect::<Vec<_>>() })),
+        _ => (LongJobKind::AzureMlJob, requests.into_iter().next().map(|r| r.body).unwrap_or_else(|| json!({}))),
+    };
+    let submission = JobSubmission {
+        kind,
+        endpoint: endpoint.to_string(),
+        name: job_name(job.id.as_str(), &instant_key(key.logical_time), delivered_attempt),
+        evaluation,
+        body,
+        timeout: job.timeout.min(Duration::from_secs(60)),
+        correlation_id: format!("{key}#{}", rec.attempts),
+    };
+    match deps.runner.submit(&submission).await {
+        Ok(handle) => (Outcome::Submitted { handle }, Some(true)),
+        Err(RunnerError::Retryable { message, retry_after }) => {
+            (Outcome::Retry { reason: format!("submitting the job: {message}"), after: retry_after }, Some(false))
+        }
+        Err(RunnerError::Permanent { message, .. }) => {
+            (Outcome::Quarantine { reason: format!("submitting the job: {message}") }, Some(true))
+        }
+    }
 }
 
 async fn send_dispatch(

@@ -10,6 +10,7 @@ pub mod dispatch_run;
 pub mod gates;
 pub mod inputs;
 pub mod lifecycle;
+pub mod poll_job;
 pub mod quarantine;
 pub mod runs;
 pub mod schedule_tick;

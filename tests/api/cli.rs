@@ -262,3 +262,31 @@ jobs:
         flowgate().args(["plan", "--from", "2026-03-28T00:00:00Z", "--state", "/nonexistent", "--catalog"]).arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn long_running_kinds_are_checked() {
+    let text = b"version: 1
+jobs:
+  judge:
+    kind: evaluation
+    endpoint: https://acct.services.ai.azure.com/api/projects/p
+    schedule: \"0 0 * * * *\"
+  train:
+    kind: azure_ml_job
+    endpoint: https://management.azure.com/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws
+    schedule: \"0 0 * * * *\"
+    poll_every: 2h
+  score:
+    kind: http
+    endpoint: http://127.0.0.1:1/score
+    schedule: \"0 0 * * * *\"
+    evaluation: eval_1
+    poll_every: 30s
+";
+    let (code, _, err) = validate(text);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("`kind: evaluation` needs `evaluation: <eval id>`"), "{err}");
+    assert!(err.contains("`poll_every` must be between 1s and 1h"), "{err}");
+    assert!(err.contains("`evaluation` applies to `kind: evaluation` only"), "{err}");
+    assert!(err.contains("`poll_every` applies to `kind: azure_ml_job` and `kind: evaluation` only"), "{err}");
+}

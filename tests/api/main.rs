@@ -13,6 +13,7 @@ mod helpers;
 mod identity;
 mod local;
 mod local_real_clock;
+mod longjobs;
 mod prompt_flow;
 mod protocol;
 mod quarantine;

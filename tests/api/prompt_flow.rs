@@ -71,3 +71,40 @@ fn the_claims_catalog_runs_unchanged_against_pf_flow_serve() {
     }
     assert_eq!(checked, bodies.len(), "every input record was classified once");
 }
+
+/// The real flow's own refusal: a request without the flow's `text` input is answered 400 with a
+/// UserError body. flowgate quarantines the run at once (no retry) with that body as evidence.
+#[tokio::test]
+async fn the_real_flow_refusing_a_request_quarantines_the_run_with_its_answer() {
+    use flowgate::domain::ids::{InvocationId, JobId, RunKey};
+    use flowgate::domain::messages::DispatchMessage;
+    use flowgate::domain::run::RunTrigger;
+    use flowgate::flows::dispatch_run::{dispatch_run, DispatchInput, DispatchReport};
+    let Ok(url) = std::env::var("FLOWGATE_PF_SCORING_URL") else {
+        assert!(std::env::var_os("FLOWGATE_REQUIRE_PF").is_none(), "FLOWGATE_REQUIRE_PF is set but no prompt flow server was given");
+        eprintln!("skipped: FLOWGATE_PF_SCORING_URL is not set (scripts/test serves the prompt flow and sets it)");
+        return;
+    };
+    let catalog = r#"
+version: 1
+timezone: UTC
+jobs:
+  classify:
+    kind: http
+    endpoint: ${TEST_SCORING_URL}
+    schedule: "0 0 * * * *"
+    request: { body: { subject: "no text field" } }
+"#;
+    let app = crate::helpers::app_with(catalog, &url);
+    let at = Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap();
+    let key = RunKey::new(JobId::parse("classify").unwrap(), at);
+    let input =
+        DispatchInput { message: DispatchMessage::new(&key, 1, RunTrigger::Schedule), now: at, invocation: InvocationId::generate() };
+    let r = dispatch_run(&app.deps, input).await.unwrap();
+    assert!(
+        matches!(&r, DispatchReport::Quarantined { reason } if reason.contains("HTTP 400") && reason.contains("Required input fields ['text'] are missing")),
+        "{r:?}"
+    );
+    let (item, _, _) = flowgate::flows::quarantine::find(app.deps.store.as_ref(), &key.to_string()).await.unwrap();
+    assert_eq!(item.attempts, 1, "a 400 is not retried");
+}

@@ -22,6 +22,7 @@ fn routes_match_the_function_folders() {
     for (name, binding) in [
         (flowgate::edge::schedule_tick::NAME, flowgate::edge::schedule_tick::BINDING),
         (flowgate::edge::dispatch_run::NAME, flowgate::edge::dispatch_run::BINDING),
+        (flowgate::edge::poll_job::NAME, flowgate::edge::poll_job::BINDING),
         (flowgate::edge::data_arrived::NAME, flowgate::edge::data_arrived::BINDING),
         (flowgate::edge::runs::NAME, flowgate::edge::runs::BINDING),
         (flowgate::edge::quarantine::NAME, flowgate::edge::quarantine::BINDING),

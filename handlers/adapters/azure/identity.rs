@@ -215,6 +215,8 @@ pub fn resource_for(endpoint: &str) -> Option<&'static str> {
     let host = endpoint.split_once("://").map(|(_, r)| r).unwrap_or(endpoint).split(['/', ':', '?']).next().unwrap_or("");
     if host.ends_with(".inference.ml.azure.com") || host.ends_with(".api.azureml.ms") {
         Some("https://ml.azure.com")
+    } else if host == "management.azure.com" {
+        Some("https://management.azure.com")
     } else if host.ends_with(".services.ai.azure.com") {
         Some("https://ai.azure.com")
     } else if host.ends_with(".openai.azure.com") || host.ends_with(".cognitiveservices.azure.com") {

@@ -1,6 +1,8 @@
 //! The JobRunner for endpoints with the scoring contract (JSON in, JSON out): Foundry / Azure ML
-//! online endpoints, `pf flow serve`, and any HTTP service that behaves the same.
+//! online endpoints, `pf flow serve`, and any HTTP service that behaves the same; and the long-running
+//! kinds on the same client (`longjob`: Azure ML jobs through ARM, Foundry evaluation runs).
 
+mod longjob;
 mod runner;
 mod webhook;
 

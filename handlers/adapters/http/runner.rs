@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
-use crate::ports::{JobRequest, JobRunner, RunnerError};
+use crate::domain::longjob::JobHandle;
+use crate::ports::{JobRequest, JobRunner, JobSubmission, RunnerError};
 
 /// Largest response body read (bigger answers are refused, not buffered).
 const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
@@ -68,58 +69,100 @@ impl HttpRunner {
     }
 }
 
-/// Reads `retry-after-ms` (Azure ML / OpenAI) or `Retry-After` (seconds or an HTTP date).
+/// Reads `retry-after-ms` (Azure ML / OpenAI) and `Retry-After` (seconds or an HTTP date); when a
+/// server sends both, the larger wins (Foundry model deployments send both).
 pub fn parse_retry_after(headers: &HeaderMap, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
-    if let Some(ms) = headers.get("retry-after-ms").and_then(|v| v.to_str().ok()).and_then(|s| s.trim().parse::<f64>().ok()) {
-        if ms.is_finite() && ms >= 0.0 {
-            return Some(Duration::from_secs_f64((ms / 1000.0).min(86_400.0)));
+    let ms = headers
+        .get("retry-after-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|ms| ms.is_finite() && *ms >= 0.0)
+        .map(|ms| Duration::from_secs_f64((ms / 1000.0).min(86_400.0)));
+    let header = headers.get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::trim).and_then(|raw| {
+        if let Ok(secs) = raw.parse::<u64>() {
+            return Some(Duration::from_secs(secs.min(86_400)));
         }
-    }
-    let raw = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = raw.parse::<u64>() {
-        return Some(Duration::from_secs(secs.min(86_400)));
-    }
-    let when = chrono::DateTime::parse_from_rfc2822(raw).ok()?;
-    let delta = when.with_timezone(&chrono::Utc) - now;
-    Some(delta.to_std().unwrap_or(Duration::ZERO).min(Duration::from_secs(86_400)))
+        let when = chrono::DateTime::parse_from_rfc2822(raw).ok()?;
+        let delta = when.with_timezone(&chrono::Utc) - now;
+        Some(delta.to_std().unwrap_or(Duration::ZERO).min(Duration::from_secs(86_400)))
+    });
+    ms.max(header)
 }
 
 fn truncate(s: &str) -> String {
     crate::domain::text::excerpt(s, EVIDENCE_BYTES)
 }
 
+/// One HTTP call of a runner.
+pub(super) struct Call<'a> {
+    pub method: reqwest::Method,
+    pub url: &'a str,
+    pub body: Option<&'a Value>,
+    pub timeout: Duration,
+    pub correlation_id: &'a str,
+    pub deployment: Option<&'a str>,
+}
+
 #[async_trait]
 impl JobRunner for HttpRunner {
     async fn invoke(&self, req: &JobRequest) -> Result<Value, RunnerError> {
-        match self.invoke_once(req).await {
-            // A rejected token is refreshed once (it may have expired or been revoked early).
-            Err(RunnerError::Permanent { status: Some(401), .. }) if self.tokens.is_some() => {
-                if let Some(t) = &self.tokens {
-                    t.invalidate(&req.endpoint).await;
-                }
-                self.invoke_once(req).await
-            }
-            other => other,
-        }
+        self.call(&Call {
+            method: reqwest::Method::POST,
+            url: &req.endpoint,
+            body: Some(&req.body),
+            timeout: req.timeout,
+            correlation_id: &req.correlation_id,
+            deployment: req.deployment.as_deref(),
+        })
+        .await
+    }
+
+    async fn submit(&self, job: &JobSubmission) -> Result<JobHandle, RunnerError> {
+        super::longjob::submit(self, job).await
+    }
+
+    async fn status(&self, handle: &JobHandle, timeout: Duration) -> Result<Value, RunnerError> {
+        super::longjob::status(self, handle, timeout).await
+    }
+
+    async fn cancel(&self, handle: &JobHandle, timeout: Duration) -> Result<(), RunnerError> {
+        super::longjob::cancel(self, handle, timeout).await
     }
 }
 
 impl HttpRunner {
-    async fn invoke_once(&self, req: &JobRequest) -> Result<Value, RunnerError> {
+    /// Sends a call and reads its JSON answer; a rejected token (401) is refreshed once, since it
+    /// may have expired or been revoked early.
+    pub(super) async fn call(&self, call: &Call<'_>) -> Result<Value, RunnerError> {
+        match self.call_once(call).await {
+            Err(RunnerError::Permanent { status: Some(401), .. }) if self.tokens.is_some() => {
+                if let Some(t) = &self.tokens {
+                    t.invalidate(call.url).await;
+                }
+                self.call_once(call).await
+            }
+            other => other,
+        }
+    }
+
+    async fn call_once(&self, call: &Call<'_>) -> Result<Value, RunnerError> {
         let mut builder =
-            self.client.post(&req.endpoint).timeout(req.timeout).header("x-ms-client-request-id", &req.correlation_id).json(&req.body);
-        if let Some(d) = &req.deployment {
+            self.client.request(call.method.clone(), call.url).timeout(call.timeout).header("x-ms-client-request-id", call.correlation_id);
+        if let Some(body) = call.body {
+            builder = builder.json(body);
+        }
+        if let Some(d) = call.deployment {
             builder = builder.header("azureml-model-deployment", d);
         }
         if let Some(tokens) = &self.tokens {
-            if let Some(t) = tokens.bearer(&req.endpoint).await? {
+            if let Some(t) = tokens.bearer(call.url).await? {
                 builder = builder.bearer_auth(t);
             }
         }
         let response = match builder.send().await {
             Ok(r) => r,
             Err(e) if e.is_builder() => {
-                return Err(RunnerError::Permanent { message: format!("cannot call `{}`: {e}", req.endpoint), status: None, body: None })
+                return Err(RunnerError::Permanent { message: format!("cannot call `{}`: {e}", call.url), status: None, body: None })
             }
             Err(e) => {
                 let what = if e.is_timeout() {
@@ -148,6 +191,9 @@ impl HttpRunner {
         let text = String::from_utf8_lossy(&bytes);
         let code = status.as_u16();
         if status.is_success() {
+            if bytes.iter().all(u8::is_ascii_whitespace) && (code == 202 || code == 204) {
+                return Ok(Value::Null); // accepted without a body (a cancel)
+            }
             return serde_json::from_slice::<Value>(&bytes).map_err(|e| RunnerError::Permanent {
                 message: format!("HTTP {code} but the body is not JSON: {e}"),
                 status: Some(code),
@@ -180,6 +226,8 @@ mod tests {
         h.insert("retry-after", HeaderValue::from_static("Fri, 27 Nov 2026 10:00:30 GMT"));
         assert_eq!(parse_retry_after(&h, now), Some(Duration::from_secs(30)));
         h.insert("retry-after-ms", HeaderValue::from_static("1500"));
+        assert_eq!(parse_retry_after(&h, now), Some(Duration::from_secs(30)), "the larger of the two");
+        h.insert("retry-after", HeaderValue::from_static("1"));
         assert_eq!(parse_retry_after(&h, now), Some(Duration::from_millis(1500)));
         h.remove("retry-after-ms");
         h.insert("retry-after", HeaderValue::from_static("soon"));

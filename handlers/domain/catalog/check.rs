@@ -322,6 +322,21 @@ fn check_job(c: &mut Checker<'_>, p: &str, name: &str, j: &JobSpec, ctx: &JobCon
     if j.deployment.is_some() && j.kind != JobKind::OnlineEndpoint {
         c.at(&format!("{p}/deployment"), "`deployment` applies to `kind: online_endpoint` only");
     }
+    match (&j.evaluation, j.kind) {
+        (None, JobKind::Evaluation) => c.at(p, "`kind: evaluation` needs `evaluation: <eval id>`"),
+        (Some(_), kind) if kind != JobKind::Evaluation => {
+            c.at(&format!("{p}/evaluation"), "`evaluation` applies to `kind: evaluation` only")
+        }
+        (Some(e), _) if e.trim().is_empty() => c.at_value(&format!("{p}/evaluation"), "`evaluation` is empty"),
+        _ => {}
+    }
+    if j.poll_every.is_some() && !j.kind.is_long_running() {
+        c.at(&format!("{p}/poll_every"), "`poll_every` applies to `kind: azure_ml_job` and `kind: evaluation` only");
+    }
+    let poll_every = c.duration(&format!("{p}/poll_every"), j.poll_every.as_ref()).unwrap_or(Duration::from_secs(30));
+    if j.poll_every.is_some() && !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&poll_every) {
+        c.at_value(&format!("{p}/poll_every"), "`poll_every` must be between 1s and 1h");
+    }
 
     let request = request_template(c, &format!("{p}/request"), j.request.as_ref(), !inputs.is_empty());
     let sla = sla(c, &format!("{p}/sla"), j.sla.as_ref());
@@ -338,6 +353,8 @@ fn check_job(c: &mut Checker<'_>, p: &str, name: &str, j: &JobSpec, ctx: &JobCon
         kind: j.kind,
         endpoint: j.endpoint.clone(),
         deployment: j.deployment.clone(),
+        evaluation: j.evaluation.clone(),
+        poll_every,
         owner: j.owner.clone().or_else(|| ctx.owner.cloned()),
         trigger: trigger?,
         timezone,

@@ -162,6 +162,10 @@ pub struct Job {
     /// The endpoint template (`${NAME}` expanded when a run starts).
     pub endpoint: String,
     pub deployment: Option<String>,
+    /// Evaluation jobs: the eval's id (a template like `endpoint`).
+    pub evaluation: Option<String>,
+    /// Long-running kinds: how often PollJob asks for the status.
+    pub poll_every: Duration,
     pub owner: Option<String>,
     pub trigger: Trigger,
     pub timezone: Tz,

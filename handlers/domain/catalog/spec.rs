@@ -103,6 +103,21 @@ pub enum JobKind {
     OnlineEndpoint,
     /// Any HTTP endpoint with the same JSON-in, JSON-out contract (for example `pf flow serve`).
     Http,
+    /// An Azure ML job (command or pipeline): `endpoint` is the workspace's ARM URL; the request
+    /// body is the job's `properties`. Submitted with `PUT .../jobs/{name}` and followed by PollJob
+    /// to Completed, Failed or Canceled.
+    AzureMlJob,
+    /// A Foundry evaluation run (the Evals API): `endpoint` is the project endpoint, `evaluation`
+    /// the eval's id; the run's inputs are its items. Followed by PollJob; `result_counts` is the
+    /// outcome.
+    Evaluation,
+}
+
+impl JobKind {
+    /// Kinds that run longer than one request and are followed by PollJob.
+    pub fn is_long_running(self) -> bool {
+        matches!(self, Self::AzureMlJob | Self::Evaluation)
+    }
 }
 
 /// A job: one Foundry workload, what triggers it, what it reads and writes, and its policies.
@@ -120,6 +135,12 @@ pub struct JobSpec {
     /// Online endpoints only: the deployment to pin (`azureml-model-deployment` header).
     #[serde(default)]
     pub deployment: Option<String>,
+    /// Evaluation jobs only: the eval's id (`eval_...`). `${NAME}` is replaced from app settings.
+    #[serde(default)]
+    pub evaluation: Option<String>,
+    /// Long-running kinds only: how often PollJob asks for the job's status, e.g. `30s`. Default 30s.
+    #[serde(default)]
+    pub poll_every: Option<String>,
     /// Who to contact (a team or person). Falls back to `defaults.owner`.
     #[serde(default)]
     pub owner: Option<String>,
