@@ -98,6 +98,7 @@ async fn main() {
         notifier: Arc::new(JsonlNotifier::new(dir.path().join("alerts.jsonl"))),
         schedule_cache: Arc::default(),
         audit: Arc::new(flowgate::adapters::local::SqliteAudit::open(&dir.path().join("audit.db")).unwrap()),
+        lineage: Arc::new(flowgate::adapters::local::JsonlLineage::new(dir.path().join("lineage.jsonl"))),
         contracts: Arc::default(),
         settings: Arc::new(|_: &str| None),
         random: || 0.5,

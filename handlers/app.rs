@@ -74,7 +74,8 @@ pub fn local_deps(catalog: &Path, state: &Path, data_dir: &Path) -> Result<(Deps
     let store = SqliteStore::open(&store_path(state)).map_err(|e| StartError::State(e.to_string()))?;
     let queue = LocalQueue::open(&queue_path(state), QueueSettings::default()).map_err(|e| StartError::State(e.to_string()))?;
     let tokens = crate::adapters::azure::identity::from_env(&|k| std::env::var(k).ok());
-    let bearer = crate::adapters::http::EntraBearer { tokens: Arc::new(crate::adapters::azure::identity::CachedTokens::new(tokens)) };
+    let tokens = Arc::new(crate::adapters::azure::identity::CachedTokens::new(tokens));
+    let bearer = crate::adapters::http::EntraBearer { tokens: tokens.clone() };
     let runner = HttpRunner::new(Some(Arc::new(bearer))).map_err(StartError::State)?;
     let deps = Deps {
         catalog: Arc::new(loaded.catalog.clone()),
@@ -85,11 +86,40 @@ pub fn local_deps(catalog: &Path, state: &Path, data_dir: &Path) -> Result<(Deps
         blobs: Arc::new(FileBlobs::new(data_dir)),
         notifier: notifier(state)?,
         audit: Arc::new(crate::adapters::local::SqliteAudit::open(&audit_path(state)).map_err(|e| StartError::State(e.to_string()))?),
+        lineage: lineage(state, tokens)?,
         schedule_cache: Arc::default(),
         settings: Arc::new(|k: &str| std::env::var(k).ok()),
         random: jitter_source(),
     };
     Ok((deps, loaded))
+}
+
+/// Lineage goes to `<state>/lineage.jsonl`, and also to an OpenLineage server when
+/// `FLOWGATE_LINEAGE_URL` is set (e.g. Marquez's root URL), and to Microsoft Purview when
+/// `FLOWGATE_PURVIEW_ACCOUNT` is set (datasets named under `FLOWGATE_BLOB_ENDPOINT`).
+fn lineage(
+    state: &Path,
+    tokens: Arc<crate::adapters::azure::identity::CachedTokens>,
+) -> Result<Arc<dyn crate::ports::LineageSink>, StartError> {
+    let setting = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let mut sinks: Vec<Arc<dyn crate::ports::LineageSink>> =
+        vec![Arc::new(crate::adapters::local::JsonlLineage::new(state.join("lineage.jsonl")))];
+    if let Some(url) = setting("FLOWGATE_LINEAGE_URL") {
+        sinks.push(Arc::new(
+            crate::adapters::http::OpenLineageHttp::new(&url).map_err(|e| StartError::State(format!("FLOWGATE_LINEAGE_URL: {e}")))?,
+        ));
+    }
+    if let Some(account) = setting("FLOWGATE_PURVIEW_ACCOUNT") {
+        let blob = setting("FLOWGATE_BLOB_ENDPOINT").ok_or_else(|| {
+            StartError::State(
+                "FLOWGATE_PURVIEW_ACCOUNT is set but FLOWGATE_BLOB_ENDPOINT (https://<account>.blob.core.windows.net) is not".into(),
+            )
+        })?;
+        let purview = crate::adapters::http::PurviewLineage::new(&account, &blob, tokens)
+            .map_err(|e| StartError::State(format!("FLOWGATE_PURVIEW_ACCOUNT: {e}")))?;
+        sinks.push(Arc::new(purview));
+    }
+    Ok(Arc::new(crate::adapters::local::FanOut(sinks)))
 }
 
 /// Alerts (always recorded in the Store) are delivered to `FLOWGATE_ALERT_WEBHOOK` when it is

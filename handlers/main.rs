@@ -88,6 +88,9 @@ enum Command {
     /// The hash-chained audit trail: export it, or verify that nothing was altered.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Lineage of finished runs as OpenLineage 2-0-2 events.
+    #[command(subcommand)]
+    Lineage(LineageCommand),
     /// What could not succeed: list, show, replay or discard quarantined items.
     Quarantine {
         /// The state folder.
@@ -124,6 +127,21 @@ enum AuditCommand {
         /// The head hash the chain must end at (detects events cut from the end).
         #[arg(long)]
         head: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum LineageCommand {
+    /// Print the events as JSON Lines, oldest first.
+    Export {
+        #[arg(long)]
+        state: PathBuf,
+        /// Only events at or after this RFC 3339 instant.
+        #[arg(long)]
+        from: Option<String>,
+        /// Only events before this RFC 3339 instant.
+        #[arg(long)]
+        to: Option<String>,
     },
 }
 
@@ -453,6 +471,9 @@ fn main() -> ExitCode {
             }
             Command::Audit(AuditCommand::Verify { state, file, head }) => {
                 commands::audit::verify(state.as_deref(), file.as_deref(), head.as_deref()).await
+            }
+            Command::Lineage(LineageCommand::Export { state, from, to }) => {
+                commands::lineage::export(&state, from.as_deref(), to.as_deref()).await
             }
             Command::Quarantine { state, by, action } => {
                 let Some(state) = state else {

@@ -30,6 +30,8 @@ impl Table {
     pub const CONTRACT_RESULTS: Table = Table("contract_results");
     /// Alerts: partition = the job or dataset, row = kind + `|` + key (one row per alert, ever).
     pub const ALERTS: Table = Table("alerts");
+    /// Lineage events: partition = the event's UTC day, row = event time + `|` + run id + `|` + type.
+    pub const LINEAGE: Table = Table("lineage");
 }
 
 /// An entity version: changes on every write.
@@ -326,6 +328,24 @@ pub struct TokenError {
 pub trait TokenSource: Send + Sync {
     /// A token for `resource` (e.g. `https://ml.azure.com`), without the `/.default` suffix.
     async fn token(&self, resource: &str) -> Result<AccessToken, TokenError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// LineageSink: where OpenLineage events are delivered (the Store keeps the record).
+
+/// Why lineage could not be delivered.
+#[derive(Debug, thiserror::Error)]
+#[error("lineage not delivered: {message}")]
+pub struct LineageError {
+    pub message: String,
+    /// Worth delivering again later.
+    pub retryable: bool,
+}
+
+#[async_trait]
+pub trait LineageSink: Send + Sync {
+    /// Delivers a run's events (START, then COMPLETE or FAIL), in order.
+    async fn emit(&self, events: &[Value]) -> Result<(), LineageError>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ use crate::app::audit_path;
 use crate::domain::audit::{verify as verify_chain, AuditEvent};
 use crate::ports::AuditSink;
 
-fn instant(arg: &str, v: Option<&str>) -> Result<Option<DateTime<Utc>>, String> {
+pub(super) fn instant(arg: &str, v: Option<&str>) -> Result<Option<DateTime<Utc>>, String> {
     v.map(|s| {
         DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).map_err(|e| format!("{arg} `{s}` is not an RFC 3339 instant: {e}"))
     })

@@ -9,6 +9,7 @@ pub mod contract;
 pub mod duration;
 pub mod gate;
 pub mod ids;
+pub mod lineage;
 pub mod longjob;
 pub mod messages;
 pub mod plan;

@@ -285,6 +285,7 @@ pub(super) async fn settle(
             }
             super::audit::record(deps, now, kind, key.to_string(), decision, evidence, Some(input.invocation.as_str())).await?;
             if rec.status.is_terminal() {
+                super::lineage::record(deps, &rec).await?;
                 super::lifecycle::ended(deps, &job.id, rec.logical_time, rec.status, now).await?;
             }
             Ok(report)

@@ -10,6 +10,7 @@ pub mod dispatch_run;
 pub mod gates;
 pub mod inputs;
 pub mod lifecycle;
+pub mod lineage;
 pub mod poll_job;
 pub mod quarantine;
 pub mod runs;
@@ -40,6 +41,8 @@ pub struct Deps {
     pub notifier: Arc<dyn Notifier>,
     /// The hash-chained record of every decision.
     pub audit: Arc<dyn crate::ports::AuditSink>,
+    /// Where finished runs' OpenLineage events are delivered.
+    pub lineage: Arc<dyn crate::ports::LineageSink>,
     /// This instance's cache of the schedule state (see `schedule_tick::ScheduleCache`).
     pub schedule_cache: Arc<schedule_tick::ScheduleCache>,
     pub settings: SettingLookup,

@@ -11,6 +11,7 @@ mod dispatch;
 mod fortnight;
 mod helpers;
 mod identity;
+mod lineage;
 mod local;
 mod local_real_clock;
 mod longjobs;

@@ -6,11 +6,13 @@ pub mod alerts;
 pub mod audit;
 mod db;
 pub mod files;
+pub mod lineage;
 pub mod queue;
 pub mod store;
 
 pub use alerts::JsonlNotifier;
 pub use audit::SqliteAudit;
 pub use files::FileBlobs;
+pub use lineage::{FanOut, JsonlLineage};
 pub use queue::{LocalQueue, QueueSettings, ReceivedMessage};
 pub use store::SqliteStore;
