@@ -67,7 +67,7 @@ pub fn audit_path(state: &Path) -> std::path::PathBuf {
 }
 
 /// Loads the catalog and opens the local adapters.
-pub fn local_deps(catalog: &Path, state: &Path, data_dir: &Path) -> Result<(Deps, Loaded), StartError> {
+pub async fn local_deps(catalog: &Path, state: &Path, data_dir: &Path) -> Result<(Deps, Loaded), StartError> {
     let loaded = load_file(catalog).map_err(|problems| StartError::Catalog { path: catalog.display().to_string(), problems })?;
     let contracts = load_contracts(&loaded.catalog).map_err(|lines| StartError::Contracts(lines.join("\n")))?;
     std::fs::create_dir_all(state).map_err(|e| StartError::State(format!("cannot create {}: {e}", state.display())))?;
@@ -86,12 +86,60 @@ pub fn local_deps(catalog: &Path, state: &Path, data_dir: &Path) -> Result<(Deps
         blobs: Arc::new(FileBlobs::new(data_dir)),
         notifier: notifier(state)?,
         audit: Arc::new(crate::adapters::local::SqliteAudit::open(&audit_path(state)).map_err(|e| StartError::State(e.to_string()))?),
+        pii: Arc::new(tokenizer(state, &tokens).await?),
         lineage: lineage(state, tokens)?,
         schedule_cache: Arc::default(),
         settings: Arc::new(|k: &str| std::env::var(k).ok()),
         random: jitter_source(),
     };
     Ok((deps, loaded))
+}
+
+/// The PII tokenization key: the Key Vault secret `FLOWGATE_PII_KEY_SECRET_URL` (read with the
+/// managed identity) when set; else the key file `FLOWGATE_PII_KEY_FILE`, or `<state>/pii.key`,
+/// created with 32 random bytes (mode 0600) the first time.
+async fn tokenizer(
+    state: &Path,
+    tokens: &crate::adapters::azure::identity::CachedTokens,
+) -> Result<crate::domain::pii::Tokenizer, StartError> {
+    let setting = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let key = match setting("FLOWGATE_PII_KEY_SECRET_URL") {
+        Some(url) => crate::adapters::azure::keyvault::read_secret(&url, tokens)
+            .await
+            .map_err(|e| StartError::State(format!("FLOWGATE_PII_KEY_SECRET_URL: {e}")))?
+            .into_bytes(),
+        None => {
+            let path = setting("FLOWGATE_PII_KEY_FILE").map(std::path::PathBuf::from).unwrap_or_else(|| state.join("pii.key"));
+            read_or_create_key(&path).map_err(StartError::State)?
+        }
+    };
+    crate::domain::pii::Tokenizer::new(key).map_err(StartError::State)
+}
+
+fn read_or_create_key(path: &Path) -> Result<Vec<u8>, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let text = text.trim();
+            Ok(hex::decode(text).unwrap_or_else(|_| text.as_bytes().to_vec()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = [0u8; 32];
+            getrandom::fill(&mut key).map_err(|e| format!("no randomness for the PII key: {e}"))?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let write = |mut f: std::fs::File| std::io::Write::write_all(&mut f, hex::encode(key).as_bytes());
+            match options.open(path) {
+                Ok(f) => write(f).map_err(|e| format!("{}: {e}", path.display()))?,
+                // Another process created it first: use theirs.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return read_or_create_key(path),
+                Err(e) => return Err(format!("cannot create the PII key {}: {e}", path.display())),
+            }
+            Ok(key.to_vec())
+        }
+        Err(e) => Err(format!("cannot read the PII key {}: {e}", path.display())),
+    }
 }
 
 /// Lineage goes to `<state>/lineage.jsonl`, and also to an OpenLineage server when

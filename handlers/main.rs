@@ -417,7 +417,7 @@ async fn serve(port: Option<u16>) -> u8 {
             return exit::BAD_INPUT;
         }
     };
-    let (deps, loaded) = match flowgate::app::local_deps(&settings.catalog, &settings.state, &settings.data_dir) {
+    let (deps, loaded) = match flowgate::app::local_deps(&settings.catalog, &settings.state, &settings.data_dir).await {
         Ok(x) => x,
         Err(e) => {
             eprintln!("error: {e}");

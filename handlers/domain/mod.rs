@@ -12,6 +12,7 @@ pub mod ids;
 pub mod lineage;
 pub mod longjob;
 pub mod messages;
+pub mod pii;
 pub mod plan;
 pub mod retry;
 pub mod run;

@@ -395,7 +395,9 @@ async fn attempt(
             correlation_id: format!("{key}#{}:{}", rec.attempts, i + 1),
         };
         match deps.runner.invoke(&request).await {
-            Ok(answer) => {
+            Ok(mut answer) => {
+                // An answer may quote its input: the record's personal data is tokenized first.
+                deps.pii.scrub_json(&mut answer, &prepared.pii);
                 let mut line = serde_json::Map::new();
                 if let Some(k) = prepared.key {
                     line.insert(job.request.key.clone().unwrap_or_else(|| "key".into()), k);
@@ -404,13 +406,17 @@ async fn attempt(
                 lines.push(Value::Object(line));
             }
             Err(RunnerError::Retryable { message, retry_after }) => {
+                let message = deps.pii.scrub(&message, &prepared.pii);
                 return Ok((
                     Outcome::Retry { reason: format!("request {} of {records_in}: {message}", i + 1), after: retry_after },
                     Some(false),
-                ))
+                ));
             }
             Err(RunnerError::Permanent { message, .. }) => {
-                return Ok((Outcome::Quarantine { reason: format!("request {} of {records_in}: {message}", i + 1) }, Some(true)))
+                // Error bodies often echo the request (prompt flow does): scrubbed before they
+                // become the quarantine record's and the audit event's evidence.
+                let message = deps.pii.scrub(&message, &prepared.pii);
+                return Ok((Outcome::Quarantine { reason: format!("request {} of {records_in}: {message}", i + 1) }, Some(true)));
             }
         }
     }

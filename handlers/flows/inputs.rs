@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::Deps;
 use crate::domain::catalog::model::{DataFormat, RequestTemplate};
 use crate::domain::catalog::{Job, Trigger};
-use crate::domain::ids::instant_key;
+use crate::domain::ids::{instant_key, DatasetId};
 use crate::domain::run::RunTrigger;
 use crate::ports::{BlobError, RowRange, Table};
 
@@ -40,7 +40,10 @@ pub fn arrival_row(arrived_at: DateTime<Utc>, path: &str) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PreparedRequest {
     pub body: Value,
+    /// The record's key (a token when the key column holds personal data).
     pub key: Option<Value>,
+    /// The record's values of PII columns: scrubbed out of anything written about this request.
+    pub pii: Vec<String>,
 }
 
 /// Why the inputs could not be prepared.
@@ -69,36 +72,65 @@ pub async fn prepare(
 ) -> Result<Vec<PreparedRequest>, InputError> {
     if job.inputs.is_empty() {
         let body = Value::Object(job.request.body.clone().unwrap_or_default());
-        return Ok(vec![PreparedRequest { body, key: None }]);
+        return Ok(vec![PreparedRequest { body, key: None, pii: Vec::new() }]);
     }
-    let blobs: Vec<(String, String, DataFormat)> = match trigger {
+    let blobs: Vec<(String, String, DataFormat, Option<DatasetId>)> = match trigger {
         RunTrigger::Arrival { dataset, container, path } => {
-            let format = deps
+            let ds = deps
                 .catalog
                 .datasets
                 .values()
                 .find(|d| d.id.as_str() == dataset)
-                .map(|d| d.format)
                 .ok_or_else(|| InputError::Unusable(format!("dataset `{dataset}` is no longer in the catalog")))?;
-            vec![(container.clone(), path.clone(), format)]
+            vec![(container.clone(), path.clone(), ds.format, Some(ds.id.clone()))]
         }
         _ => window_blobs(deps, job, logical_time).await?,
     };
     let mut out = Vec::new();
-    for (container, path, format) in blobs {
+    for (container, path, format, dataset) in blobs {
         let bytes = deps.blobs.read(&container, &path).await.map_err(from_blob)?;
         let records = parse_records(&bytes, format).map_err(|e| InputError::Unusable(format!("{container}/{path}: {e}")))?;
+        let pii = pii_columns(deps, dataset.as_ref());
         for (i, rec) in records.into_iter().enumerate() {
-            let req =
+            let mut req =
                 map_record(&job.request, &rec).map_err(|e| InputError::Unusable(format!("{container}/{path} record {}: {e}", i + 1)))?;
+            protect(deps, &job.request, &pii, &rec, &mut req);
             out.push(req);
         }
     }
     Ok(out)
 }
 
+/// The columns the dataset's contract marks as personal data.
+fn pii_columns(deps: &Deps, dataset: Option<&DatasetId>) -> Vec<String> {
+    let Some(contract) = dataset.and_then(|d| deps.contracts.get(d)) else { return Vec::new() };
+    contract.tables.iter().flat_map(|t| t.properties.iter()).filter(|p| p.pii).map(|p| p.name.clone()).collect()
+}
+
+/// Notes the record's personal data for scrubbing, and replaces a personal key by its token.
+fn protect(deps: &Deps, t: &RequestTemplate, pii: &[String], rec: &Map<String, Value>, req: &mut PreparedRequest) {
+    for col in pii {
+        let text = match rec.get(col) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Null) | None => continue,
+            Some(other) => other.to_string(),
+        };
+        if text.is_empty() {
+            continue;
+        }
+        if t.key.as_deref() == Some(col.as_str()) {
+            req.key = Some(Value::String(deps.pii.token(&text)));
+        }
+        req.pii.push(text);
+    }
+}
+
 /// Blobs of the job's input datasets that arrived after the previous slot, up to this one.
-async fn window_blobs(deps: &Deps, job: &Job, logical_time: DateTime<Utc>) -> Result<Vec<(String, String, DataFormat)>, InputError> {
+async fn window_blobs(
+    deps: &Deps,
+    job: &Job,
+    logical_time: DateTime<Utc>,
+) -> Result<Vec<(String, String, DataFormat, Option<DatasetId>)>, InputError> {
     let from = match &job.trigger {
         Trigger::Schedule(cron) => cron.prev_before(logical_time, job.timezone),
         _ => None,
@@ -120,7 +152,7 @@ async fn window_blobs(deps: &Deps, job: &Job, logical_time: DateTime<Utc>) -> Re
         for e in rows {
             if let Ok(a) = serde_json::from_value::<ArrivalRecord>(e.body) {
                 if a.contract_passed != Some(false) {
-                    out.push((a.container, a.path, format));
+                    out.push((a.container, a.path, format, Some(ds.clone())));
                 }
             }
         }
@@ -174,7 +206,7 @@ fn map_record(t: &RequestTemplate, rec: &Map<String, Value>) -> Result<PreparedR
         Some(k) => Some(rec.get(k).cloned().ok_or_else(|| format!("has no key column `{k}`"))?),
         None => None,
     };
-    Ok(PreparedRequest { body: Value::Object(body), key })
+    Ok(PreparedRequest { body: Value::Object(body), key, pii: Vec::new() })
 }
 
 #[cfg(test)]

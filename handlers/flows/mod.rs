@@ -41,6 +41,8 @@ pub struct Deps {
     pub notifier: Arc<dyn Notifier>,
     /// The hash-chained record of every decision.
     pub audit: Arc<dyn crate::ports::AuditSink>,
+    /// Tokenizes personal data before it reaches anything flowgate writes.
+    pub pii: Arc<crate::domain::pii::Tokenizer>,
     /// Where finished runs' OpenLineage events are delivered.
     pub lineage: Arc<dyn crate::ports::LineageSink>,
     /// This instance's cache of the schedule state (see `schedule_tick::ScheduleCache`).

@@ -15,6 +15,7 @@ mod lineage;
 mod local;
 mod local_real_clock;
 mod longjobs;
+mod pii;
 mod prompt_flow;
 mod protocol;
 mod quarantine;

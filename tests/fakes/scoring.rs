@@ -1,5 +1,6 @@
 //! A FAKE scoring endpoint for tests (not a Foundry stand-in for users): answers `POST /score`
-//! from a script of statuses (then 200s), echoing the input, and counts calls.
+//! from a script of statuses (then 200s), echoing the input (in answers and in error messages, as
+//! real endpoints do), and counts calls.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -27,7 +28,8 @@ async fn score(State(f): State<FakeScoring>, Json(body): Json<Value>) -> Respons
         Some((status, retry_after)) if status != 200 => {
             let mut r = (
                 StatusCode::from_u16(status).unwrap(),
-                Json(json!({"error": {"code": "Scripted", "message": format!("scripted {status}")}})),
+                // Like prompt flow's errors, the message quotes the request it refused.
+                Json(json!({"error": {"code": "Scripted", "message": format!("scripted {status} for request data {body}")}})),
             )
                 .into_response();
             if let Some(ra) = retry_after {

@@ -3,4 +3,5 @@
 //! Azure CLI) and Service Bus (the Queue port). The Store and blob adapters follow.
 
 pub mod identity;
+pub mod keyvault;
 pub mod servicebus;
