@@ -88,6 +88,22 @@ enum Command {
     /// The hash-chained audit trail: export it, or verify that nothing was altered.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Write an evidence pack for a window: audit segment and its verification, runs, gate
+    /// decisions, approvals, quarantine and replays, SLA outcomes, lineage, and an index.html.
+    Evidence {
+        /// The state folder.
+        #[arg(long)]
+        state: PathBuf,
+        /// The window's start, an RFC 3339 instant.
+        #[arg(long)]
+        from: String,
+        /// The window's end (excluded), an RFC 3339 instant.
+        #[arg(long)]
+        to: String,
+        /// A new (or empty) folder to write the pack into.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Lineage of finished runs as OpenLineage 2-0-2 events.
     #[command(subcommand)]
     Lineage(LineageCommand),
@@ -472,6 +488,7 @@ fn main() -> ExitCode {
             Command::Audit(AuditCommand::Verify { state, file, head }) => {
                 commands::audit::verify(state.as_deref(), file.as_deref(), head.as_deref()).await
             }
+            Command::Evidence { state, from, to, out } => commands::evidence::run(&state, &from, &to, &out).await,
             Command::Lineage(LineageCommand::Export { state, from, to }) => {
                 commands::lineage::export(&state, from.as_deref(), to.as_deref()).await
             }

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod contract;
+pub mod evidence;
 pub mod lineage;
 pub mod plan;
 pub mod quarantine;

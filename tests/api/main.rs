@@ -8,6 +8,7 @@ mod cli;
 mod contracts;
 mod differential;
 mod dispatch;
+mod evidence;
 mod fortnight;
 mod helpers;
 mod identity;

@@ -1,0 +1,193 @@
+//! The evidence pack's `index.html`: one self-contained page (no scripts, no external assets)
+//! with the verification result first, then each section as a table. Every value is escaped.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+use super::Pack;
+
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A table of `rows` with one column per (heading, JSON pointer).
+fn table(out: &mut String, title: &str, file: &str, rows: &[Value], cols: &[(&str, &str)]) {
+    let _ = write!(out, "<h2>{} <small>({} · <a href=\"{file}\">{file}</a>)</small></h2>", esc(title), rows.len());
+    if rows.is_empty() {
+        out.push_str("<p class=\"none\">None in this window.</p>");
+        return;
+    }
+    out.push_str("<table><thead><tr>");
+    for (h, _) in cols {
+        let _ = write!(out, "<th>{}</th>", esc(h));
+    }
+    out.push_str("</tr></thead><tbody>");
+    for r in rows {
+        out.push_str("<tr>");
+        for (_, ptr) in cols {
+            let _ = write!(out, "<td>{}</td>", esc(&text(r.pointer(ptr).unwrap_or(&Value::Null))));
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</tbody></table>");
+}
+
+pub(super) fn render(p: &Pack) -> String {
+    let mut o = String::new();
+    let _ = write!(
+        o,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>flowgate evidence {} – {}</title><style>\
+         body{{font:14px system-ui,sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse;margin:.5em 0 2em;width:100%}}\
+         th,td{{border:1px solid #ccc;padding:4px 6px;text-align:left;vertical-align:top;font-size:12px}}th{{background:#f3f3f3}}\
+         .ok{{color:#0a6b2d}}.bad{{color:#b00020;font-weight:bold}}.none{{color:#777}}small{{font-weight:normal;color:#555}}\
+         </style></head><body>",
+        esc(&p.from.to_rfc3339()),
+        esc(&p.to.to_rfc3339())
+    );
+    let _ = write!(
+        o,
+        "<h1>Evidence pack</h1><p>Window: <b>{}</b> to <b>{}</b> (UTC, end excluded). Generated {} by flowgate {}. \
+         Each file's SHA-256 is in <a href=\"manifest.json\">manifest.json</a>.</p>",
+        esc(&p.from.to_rfc3339()),
+        esc(&p.to.to_rfc3339()),
+        esc(&p.generated_at.to_rfc3339()),
+        env!("CARGO_PKG_VERSION")
+    );
+    let c = &p.chain;
+    if c["intact"].as_bool() == Some(true) {
+        let _ = write!(
+            o,
+            "<h2>Audit chain</h2><p class=\"ok\">Intact: {} event(s) verified from the first; head hash <code>{}</code>. \
+             This window holds {} of them (<a href=\"audit.jsonl\">audit.jsonl</a>, <a href=\"audit-verification.json\">verification</a>); \
+             check it again with <code>flowgate audit verify --file audit.jsonl</code>.</p>",
+            c["events"],
+            esc(&text(&c["head_hash"])),
+            p.audit.len()
+        );
+    } else {
+        let _ = write!(
+            o,
+            "<h2>Audit chain</h2><p class=\"bad\">BROKEN at event seq {}: {}. Nothing after it can be relied on.</p>",
+            esc(&text(&c["first_bad_seq"])),
+            esc(&text(&c["why"]))
+        );
+    }
+    table(
+        &mut o,
+        "Runs",
+        "runs.json",
+        &p.runs,
+        &[
+            ("job", "/job"),
+            ("logical time", "/logical_time"),
+            ("status", "/status"),
+            ("attempts", "/attempts"),
+            ("records in", "/records_in"),
+            ("records out", "/records_out"),
+            ("error / reason", "/error"),
+        ],
+    );
+    let gate_rows: Vec<Value> = p
+        .gates
+        .iter()
+        .flat_map(|g| {
+            g["decision"]["checks"].as_array().cloned().unwrap_or_default().into_iter().map(move |c| {
+                serde_json::json!({ "job": g["job"], "logical_time": g["logical_time"], "dataset": c["dataset"], "gate": c["gate"], "passed": c["passed"], "detail": c["detail"] })
+            })
+        })
+        .collect();
+    table(
+        &mut o,
+        "Gate decisions",
+        "gate-decisions.json",
+        &gate_rows,
+        &[
+            ("job", "/job"),
+            ("logical time", "/logical_time"),
+            ("dataset", "/dataset"),
+            ("gate", "/gate"),
+            ("passed", "/passed"),
+            ("evidence", "/detail"),
+        ],
+    );
+    table(
+        &mut o,
+        "Approvals, promotions and rollbacks",
+        "approvals.json",
+        &p.approvals,
+        &[("at", "/at"), ("kind", "/kind"), ("actor", "/actor"), ("subject", "/subject"), ("decision", "/decision")],
+    );
+    table(
+        &mut o,
+        "Quarantine and replays",
+        "quarantine.json",
+        &p.quarantine,
+        &[
+            ("id", "/id"),
+            ("kind", "/kind"),
+            ("at", "/at"),
+            ("status", "/status"),
+            ("attempts", "/attempts"),
+            ("reason", "/reason"),
+            ("history", "/history"),
+        ],
+    );
+    table(
+        &mut o,
+        "SLA and freshness outcomes",
+        "sla.json",
+        &p.sla,
+        &[("kind", "/kind"), ("subject", "/subject"), ("due", "/due_at"), ("raised", "/raised_at"), ("message", "/message")],
+    );
+    table(
+        &mut o,
+        "Lineage",
+        "lineage.jsonl",
+        &p.lineage,
+        &[
+            ("event", "/eventType"),
+            ("time", "/eventTime"),
+            ("job", "/job/name"),
+            ("run id", "/run/runId"),
+            ("inputs", "/inputs"),
+            ("outputs", "/outputs"),
+        ],
+    );
+    table(
+        &mut o,
+        "Audit events",
+        "audit.jsonl",
+        &p.audit,
+        &[("seq", "/seq"), ("at", "/at"), ("kind", "/kind"), ("actor", "/actor"), ("subject", "/subject"), ("decision", "/decision")],
+    );
+    o.push_str("</body></html>\n");
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(super::esc("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+    }
+}
