@@ -86,6 +86,7 @@ pub async fn local_deps(catalog: &Path, state: &Path, data_dir: &Path) -> Result
         blobs: Arc::new(FileBlobs::new(data_dir)),
         notifier: notifier(state)?,
         audit: Arc::new(crate::adapters::local::SqliteAudit::open(&audit_path(state)).map_err(|e| StartError::State(e.to_string()))?),
+        audit_copy: audit_copy(tokens.clone())?,
         pii: Arc::new(tokenizer(state, &tokens).await?),
         lineage: lineage(state, tokens)?,
         schedule_cache: Arc::default(),
@@ -93,6 +94,18 @@ pub async fn local_deps(catalog: &Path, state: &Path, data_dir: &Path) -> Result
         random: jitter_source(),
     };
     Ok((deps, loaded))
+}
+
+/// The audit trail's copy in Log Analytics, when `FLOWGATE_LOGS_ENDPOINT` (the data collection
+/// endpoint) and `FLOWGATE_LOGS_DCR` (the rule's immutable id) are set; the stream is
+/// `FLOWGATE_LOGS_STREAM` (default `Custom-FlowgateAudit_CL`).
+fn audit_copy(tokens: Arc<crate::adapters::azure::identity::CachedTokens>) -> Result<Option<Arc<dyn crate::ports::AuditCopy>>, StartError> {
+    let setting = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let (Some(endpoint), Some(dcr)) = (setting("FLOWGATE_LOGS_ENDPOINT"), setting("FLOWGATE_LOGS_DCR")) else { return Ok(None) };
+    let stream = setting("FLOWGATE_LOGS_STREAM").unwrap_or_else(|| "Custom-FlowgateAudit_CL".into());
+    let copy = crate::adapters::azure::logs_ingestion::LogsIngestion::new(&endpoint, &dcr, &stream, Some(tokens))
+        .map_err(|e| StartError::State(format!("FLOWGATE_LOGS_ENDPOINT: {e}")))?;
+    Ok(Some(Arc::new(copy)))
 }
 
 /// The PII tokenization key: the Key Vault secret `FLOWGATE_PII_KEY_SECRET_URL` (read with the

@@ -366,4 +366,27 @@ pub trait AuditSink: Send + Sync {
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
     ) -> Result<Vec<crate::domain::audit::AuditEvent>, AuditError>;
+    /// At most `limit` events with a sequence number above `seq`, in order.
+    async fn read_after(&self, seq: u64, limit: usize) -> Result<Vec<crate::domain::audit::AuditEvent>, AuditError> {
+        Ok(self.read(None, None).await?.into_iter().filter(|e| e.seq > seq).take(limit).collect())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// AuditCopy: a queryable copy of the audit trail (Log Analytics through the Logs Ingestion API).
+
+/// Why a batch of audit rows was not accepted.
+#[derive(Debug, thiserror::Error)]
+#[error("audit copy not sent: {message}")]
+pub struct CopyError {
+    pub message: String,
+    /// Worth sending again (throttled, unavailable); false for a batch the service refuses.
+    pub retryable: bool,
+    pub retry_after: Option<Duration>,
+}
+
+#[async_trait]
+pub trait AuditCopy: Send + Sync {
+    /// Sends one batch of rows (a JSON array), all or nothing.
+    async fn send(&self, rows: &[Value]) -> Result<(), CopyError>;
 }

@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod audit_copy;
 pub mod breakers;
 pub mod contract_check;
 pub mod data_arrived;
@@ -41,6 +42,8 @@ pub struct Deps {
     pub notifier: Arc<dyn Notifier>,
     /// The hash-chained record of every decision.
     pub audit: Arc<dyn crate::ports::AuditSink>,
+    /// A queryable copy of the audit trail (Log Analytics), when configured.
+    pub audit_copy: Option<Arc<dyn crate::ports::AuditCopy>>,
     /// Tokenizes personal data before it reaches anything flowgate writes.
     pub pii: Arc<crate::domain::pii::Tokenizer>,
     /// Where finished runs' OpenLineage events are delivered.

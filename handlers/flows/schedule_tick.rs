@@ -176,6 +176,14 @@ pub async fn schedule_tick(deps: &Deps, input: TickInput) -> Result<TickReport, 
     report.alerts.extend(alerts::sla_pass(deps, now, &part(alerts::OPEN).await?).await?);
     report.alerts.extend(alerts::freshness_pass(deps, now, &part(alerts::FRESHNESS).await?).await?);
     alerts::outbox_pass(deps, &part(alerts::OUTBOX).await?).await?;
+    if let Some(copy) = &deps.audit_copy {
+        // The copy never holds up scheduling: what it could not send goes next tick.
+        match super::audit_copy::copy_pass(deps, copy.as_ref(), now).await {
+            Ok(r) if r.sent > 0 => tracing::info!(sent = r.sent, batches = r.batches, cursor = r.cursor, "audit copied"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "audit copy failed"),
+        }
+    }
     Ok(report)
 }
 

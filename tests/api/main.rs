@@ -3,6 +3,7 @@
 
 mod alerts;
 mod audit;
+mod audit_copy;
 mod breakers;
 mod cli;
 mod contracts;

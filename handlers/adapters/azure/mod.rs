@@ -1,7 +1,9 @@
 //! Azure adapters: thin REST clients of our own (see `shared/reference/azure-rest.md`), on one
 //! reqwest client each, with Entra tokens and no secrets: identity (managed identity, IMDS, the
-//! Azure CLI) and Service Bus (the Queue port). The Store and blob adapters follow.
+//! Azure CLI), Service Bus (the Queue port), Key Vault secrets (the PII key) and the Logs Ingestion
+//! API (the audit trail's copy in Log Analytics). The Store and blob adapters follow.
 
 pub mod identity;
 pub mod keyvault;
+pub mod logs_ingestion;
 pub mod servicebus;

@@ -65,4 +65,18 @@ impl AuditSink for SqliteAudit {
             .map_err(AuditError)?;
         rows.iter().map(|b| serde_json::from_str(b).map_err(|e| AuditError(format!("an audit row is unreadable: {e}")))).collect()
     }
+
+    async fn read_after(&self, seq: u64, limit: usize) -> Result<Vec<AuditEvent>, AuditError> {
+        let (seq, limit) = (i64::try_from(seq).unwrap_or(i64::MAX), i64::try_from(limit).unwrap_or(i64::MAX));
+        let rows = self
+            .db
+            .call(move |conn| {
+                let mut st = conn.prepare("SELECT body FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+                let it = st.query_map(params![seq, limit], |r| r.get::<_, String>(0))?;
+                it.collect::<rusqlite::Result<Vec<String>>>()
+            })
+            .await
+            .map_err(AuditError)?;
+        rows.iter().map(|b| serde_json::from_str(b).map_err(|e| AuditError(format!("an audit row is unreadable: {e}")))).collect()
+    }
 }
