@@ -104,6 +104,21 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Remove local records finished longer ago than --keep (the audit trail is kept).
+    Retention {
+        /// The state folder.
+        #[arg(long)]
+        state: PathBuf,
+        /// How long to keep finished records, e.g. `400d` (at least a day).
+        #[arg(long)]
+        keep: String,
+        /// Only count what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+        /// Who is acting (recorded; default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
     /// Lineage of finished runs as OpenLineage 2-0-2 events.
     #[command(subcommand)]
     Lineage(LineageCommand),
@@ -443,6 +458,10 @@ async fn serve(port: Option<u16>) -> u8 {
     for w in &loaded.warnings {
         tracing::warn!(line = w.pos.line, column = w.pos.col, "catalog: {}", w.message);
     }
+    if let Err(e) = note_configuration(&deps, &settings.catalog).await {
+        eprintln!("error: recording the configuration: {e}");
+        return exit::FAILED;
+    }
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", settings.port)).await {
         Ok(l) => l,
         Err(e) => {
@@ -458,6 +477,29 @@ async fn serve(port: Option<u16>) -> u8 {
             exit::FAILED
         }
     }
+}
+
+/// Records a changed catalog or contract as an audit event (once per change).
+async fn note_configuration(deps: &flowgate::flows::Deps, catalog: &std::path::Path) -> Result<(), String> {
+    let bytes = std::fs::read(catalog).map_err(|e| format!("{}: {e}", catalog.display()))?;
+    let mut contracts = Vec::new();
+    for ds in deps.catalog.datasets.values() {
+        if let Some(path) = &ds.contract {
+            contracts.push((ds.id.to_string(), std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?));
+        }
+    }
+    let digest = flowgate::flows::config::digest(&bytes, &contracts);
+    let actor = std::env::var("AZURE_CLIENT_ID")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| "system".to_string(), |id| format!("managed-identity:{id}"));
+    let changed = flowgate::flows::config::note(deps, &digest, &catalog.display().to_string(), &actor, chrono::Utc::now())
+        .await
+        .map_err(|e| e.to_string())?;
+    if changed {
+        tracing::info!(%digest, "configuration recorded");
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -487,6 +529,10 @@ fn main() -> ExitCode {
             }
             Command::Audit(AuditCommand::Verify { state, file, head }) => {
                 commands::audit::verify(state.as_deref(), file.as_deref(), head.as_deref()).await
+            }
+            Command::Retention { state, keep, dry_run, by } => {
+                let by = by.or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "cli".into());
+                commands::retention::run(&state, &keep, dry_run, &by).await
             }
             Command::Evidence { state, from, to, out } => commands::evidence::run(&state, &from, &to, &out).await,
             Command::Lineage(LineageCommand::Export { state, from, to }) => {

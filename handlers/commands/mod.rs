@@ -7,6 +7,7 @@ pub mod evidence;
 pub mod lineage;
 pub mod plan;
 pub mod quarantine;
+pub mod retention;
 pub mod runs;
 pub mod schedule;
 pub mod validate;

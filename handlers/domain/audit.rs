@@ -24,6 +24,10 @@ pub enum AuditKind {
     Discarded,
     BreakerTransition,
     Alerted,
+    /// The catalog or a contract the handler runs with changed.
+    ConfigChanged,
+    /// Old local records were removed by the retention policy.
+    RetentionApplied,
 }
 
 /// An event before it is chained (what the flows emit).

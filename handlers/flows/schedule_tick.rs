@@ -184,7 +184,32 @@ pub async fn schedule_tick(deps: &Deps, input: TickInput) -> Result<TickReport, 
             Err(e) => tracing::warn!(error = %e, "audit copy failed"),
         }
     }
+    if let Err(e) = daily_retention(deps, now).await {
+        tracing::warn!(error = %e, "retention pass failed");
+    }
     Ok(report)
+}
+
+/// With `FLOWGATE_RETENTION` set (e.g. `400d`), the first tick of each UTC day removes local
+/// records finished longer ago (see `retention`).
+async fn daily_retention(deps: &Deps, now: DateTime<Utc>) -> Result<(), FlowError> {
+    let Some(keep) = (deps.settings)("FLOWGATE_RETENTION").filter(|v| !v.is_empty()) else { return Ok(()) };
+    let Ok(keep) = crate::domain::duration::parse_duration(&keep) else {
+        tracing::warn!(value = %keep, "FLOWGATE_RETENTION is not a duration; no retention applied");
+        return Ok(());
+    };
+    let today = now.format("%Y-%m-%d").to_string();
+    let body = serde_json::json!({ "day": today });
+    let claimed = match deps.store.get(Table::SCHEDULES, "cursor", "retention").await? {
+        Some(e) if e.body["day"].as_str() == Some(today.as_str()) => false,
+        Some(e) => deps.store.replace(Table::SCHEDULES, "cursor", "retention", &body, &e.etag).await.is_ok(),
+        None => deps.store.insert(Table::SCHEDULES, "cursor", "retention", &body).await.is_ok(),
+    };
+    if claimed {
+        let r = super::retention::apply(deps.store.as_ref(), deps.audit.as_ref(), keep, now, false, "system").await?;
+        tracing::info!(runs = r.runs, arrivals = r.arrivals, lineage = r.lineage, "retention applied");
+    }
+    Ok(())
 }
 
 /// Decides one job's due slots.

@@ -106,3 +106,22 @@ async fn eight_writers_keep_one_chain() {
     assert_eq!(events.len(), 10_000);
     assert!(verify(&events).is_ok());
 }
+
+#[tokio::test]
+async fn a_configuration_change_is_recorded_once_with_both_digests() {
+    use flowgate::flows::config::{digest, note};
+    let app = crate::helpers::app_with(crate::helpers::CATALOG, "http://127.0.0.1:9/score");
+    let now = chrono::Utc::now();
+    let first = digest(b"version: 1", &[("urgent".into(), b"contract v1".to_vec())]);
+    let second = digest(b"version: 1", &[("urgent".into(), b"contract v2".to_vec())]);
+    assert_ne!(first, second, "a contract change changes the digest");
+    assert!(note(&app.deps, &first, "catalog.yaml", "system", now).await.unwrap());
+    assert!(!note(&app.deps, &first, "catalog.yaml", "system", now).await.unwrap(), "a restart with the same files records nothing");
+    assert!(note(&app.deps, &second, "catalog.yaml", "managed-identity:abc", now).await.unwrap());
+    let events = app.deps.audit.read(None, None).await.unwrap();
+    let changes: Vec<_> = events.iter().filter(|e| e.kind == flowgate::domain::audit::AuditKind::ConfigChanged).collect();
+    assert_eq!(changes.len(), 2);
+    assert_eq!(changes[1].actor, "managed-identity:abc");
+    assert_eq!(changes[1].evidence["previous_digest"], serde_json::json!(first));
+    assert_eq!(changes[1].evidence["digest"], serde_json::json!(second));
+}

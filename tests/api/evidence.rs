@@ -69,6 +69,27 @@ fn the_pack_holds_every_section_and_flags_a_tampered_chain() {
     // An existing folder is not overwritten.
     assert_eq!(evidence(&state, &pack).status.code(), Some(2));
 
+    // Retention: the demo's records are weeks old. A dry run only counts; the real one removes
+    // them and is itself recorded; the audit chain is kept and still verifies.
+    let dry = flowgate().args(["retention", "--keep", "2d", "--dry-run", "--state"]).arg(&state).output().unwrap();
+    let dry_text = String::from_utf8_lossy(&dry.stdout).to_string();
+    assert!(dry_text.starts_with("would remove") && !dry_text.contains(" 0 run(s)"), "{dry_text}");
+    let runs_before = flowgate().args(["runs", "--json", "--state"]).arg(&state).output().unwrap();
+    assert!(serde_json::from_slice::<Vec<Value>>(&runs_before.stdout).unwrap().len() >= 40);
+    let done = flowgate().args(["retention", "--keep", "2d", "--by", "auditor-test", "--state"]).arg(&state).output().unwrap();
+    assert_eq!(done.status.code(), Some(0), "{}", String::from_utf8_lossy(&done.stderr));
+    let counts = |t: &str| t.split(" finished before").next().unwrap().replacen("would remove", "removed", 1);
+    assert_eq!(counts(&String::from_utf8_lossy(&done.stdout)), counts(&dry_text));
+    let runs_after = flowgate().args(["runs", "--json", "--state"]).arg(&state).output().unwrap();
+    assert!(serde_json::from_slice::<Vec<Value>>(&runs_after.stdout).unwrap().is_empty());
+    let lineage = flowgate().args(["lineage", "export", "--state"]).arg(&state).output().unwrap();
+    assert!(lineage.stdout.is_empty());
+    let v = flowgate().args(["audit", "verify", "--state"]).arg(&state).output().unwrap();
+    assert_eq!(v.status.code(), Some(0), "{}", String::from_utf8_lossy(&v.stdout));
+    let audit = flowgate().args(["audit", "export", "--state"]).arg(&state).output().unwrap();
+    assert!(String::from_utf8_lossy(&audit.stdout).lines().last().unwrap().contains("\"actor\":\"auditor-test\""));
+    assert_eq!(flowgate().args(["retention", "--keep", "2h", "--state"]).arg(&state).output().unwrap().status.code(), Some(2));
+
     // Change one event's decision in place: the pack says so and fails.
     let db = rusqlite::Connection::open(state.join("audit.db")).unwrap();
     db.execute("UPDATE audit SET body = replace(body, 'gates passed', 'gates passed!') WHERE seq = (SELECT min(seq) FROM audit WHERE body LIKE '%gates passed%')", []).unwrap();

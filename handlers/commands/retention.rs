@@ -1,0 +1,59 @@
+//! `flowgate retention --state DIR --keep DURATION [--dry-run]`: removes local records finished
+//! more than DURATION ago (runs, arrivals, contract results, delivered alerts and lineage, closed
+//! quarantine items) and records it in the audit trail, which itself is kept.
+
+use std::path::Path;
+
+use super::exit;
+use crate::adapters::local::{SqliteAudit, SqliteStore};
+use crate::app::{audit_path, store_path};
+use crate::flows::retention::apply;
+
+pub async fn run(state: &Path, keep: &str, dry_run: bool, by: &str) -> u8 {
+    let keep = match crate::domain::duration::parse_duration(keep) {
+        Ok(d) if d >= std::time::Duration::from_secs(86_400) => d,
+        Ok(_) => {
+            eprintln!("error: --keep `{keep}` is shorter than a day");
+            return exit::BAD_INPUT;
+        }
+        Err(e) => {
+            eprintln!("error: --keep `{keep}`: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    if !store_path(state).is_file() {
+        eprintln!("error: --state {}: holds no flowgate state", state.display());
+        return exit::BAD_INPUT;
+    }
+    let (store, audit) = match (SqliteStore::open(&store_path(state)), SqliteAudit::open(&audit_path(state))) {
+        (Ok(s), Ok(a)) => (s, a),
+        (Err(e), _) => {
+            eprintln!("error: {e}");
+            return exit::FAILED;
+        }
+        (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return exit::FAILED;
+        }
+    };
+    match apply(&store, &audit, keep, chrono::Utc::now(), dry_run, by).await {
+        Ok(r) => {
+            let verb = if dry_run { "would remove" } else { "removed" };
+            println!(
+                "{verb}: {} run(s), {} arrival(s), {} contract result(s), {} alert(s), {} lineage event(s), {} quarantine item(s) finished before {}",
+                r.runs,
+                r.arrivals,
+                r.contract_results,
+                r.alerts,
+                r.lineage,
+                r.quarantine,
+                r.cutoff.map(|c| c.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default()
+            );
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::FAILED
+        }
+    }
+}
