@@ -34,7 +34,7 @@ async fn ingest(State(f): State<FakeLogsIngestion>, headers: HeaderMap, body: By
             return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "17"), ("x-ms-error-code", "TooManyRequests")], "").into_response();
         }
     }
-    let mut violation = |v: String| {
+    let violation = |v: String| {
         f.violations.lock().unwrap().push(v.clone());
         (StatusCode::BAD_REQUEST, v).into_response()
     };
