@@ -9,7 +9,7 @@ use serde_json::Value;
 
 // ---------------------------------------------------------------------------------------------
 // Store: entities in tables, shaped so Azure Table Storage can implement it (single-entity
-// conditional writes with ETags, batches only within one partition, no cross-entity transactions).
+// conditional writes with ETags, no cross-entity transactions).
 
 /// A table of the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,14 +45,6 @@ pub struct Entity {
     pub row: String,
     pub etag: ETag,
     pub body: Value,
-}
-
-/// A write inside a single-partition batch.
-#[derive(Debug, Clone)]
-pub enum BatchOp {
-    Insert { row: String, body: Value },
-    Upsert { row: String, body: Value },
-    Replace { row: String, body: Value, etag: ETag },
 }
 
 /// Why a store call failed.
@@ -97,8 +89,6 @@ pub trait Store: Send + Sync {
     async fn delete(&self, table: Table, partition: &str, row: &str, etag: Option<&ETag>) -> Result<(), StoreError>;
     /// Entities of one partition (or of every partition when `None`), in row order, at most `limit`.
     async fn query(&self, table: Table, partition: Option<&str>, rows: RowRange, limit: usize) -> Result<Vec<Entity>, StoreError>;
-    /// Applies every op or none; all in one partition (at most 100 ops, as in Azure Tables).
-    async fn batch(&self, table: Table, partition: &str, ops: Vec<BatchOp>) -> Result<Vec<ETag>, StoreError>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 mod alerts;
 mod audit;
 mod audit_copy;
+mod azurite;
 mod breakers;
 mod cli;
 mod contracts;

@@ -8,7 +8,7 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::Value;
 
 use super::db::Db;
-use crate::ports::{BatchOp, ETag, Entity, RowRange, Store, StoreError, Table};
+use crate::ports::{ETag, Entity, RowRange, Store, StoreError, Table};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS entities (
@@ -196,34 +196,5 @@ impl Store for SqliteStore {
             .await
             .map_err(unavailable)?;
         raw.into_iter().map(to_entity(t)).collect()
-    }
-
-    async fn batch(&self, t: Table, pk: &str, ops: Vec<BatchOp>) -> Result<Vec<ETag>, StoreError> {
-        if ops.len() > 100 {
-            return Err(StoreError::Unavailable(format!("a batch holds at most 100 operations, not {}", ops.len())));
-        }
-        let pk = pk.to_string();
-        let out = self
-            .db
-            .call(move |conn| {
-                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                let mut versions = Vec::with_capacity(ops.len());
-                for op in &ops {
-                    let r = match op {
-                        BatchOp::Insert { row, body } => write_in(&tx, t, &pk, row, body, &Write::Insert)?,
-                        BatchOp::Upsert { row, body } => write_in(&tx, t, &pk, row, body, &Write::Upsert)?,
-                        BatchOp::Replace { row, body, etag } => write_in(&tx, t, &pk, row, body, &Write::Replace(etag.clone()))?,
-                    };
-                    match r {
-                        Ok(v) => versions.push(v),
-                        Err(e) => return Ok(Err(e)), // dropping tx rolls back
-                    }
-                }
-                tx.commit()?;
-                Ok(Ok(versions))
-            })
-            .await
-            .map_err(unavailable)??;
-        Ok(out.into_iter().map(etag).collect())
     }
 }

@@ -1,0 +1,174 @@
+//! Azure Storage adapters against Azurite, the real storage emulator. `scripts/test` installs it
+//! (`npm ci` in tests/azurite), starts it on loopback over HTTPS with OAuth checking (a throwaway
+//! self-signed certificate) and sets `FLOWGATE_AZURITE_BLOB`, `FLOWGATE_AZURITE_TABLE` and
+//! `FLOWGATE_STORAGE_CA`; it stops Azurite by its PID. Under `scripts/test` a missing Azurite is a
+//! failure (`FLOWGATE_REQUIRE_AZURITE=1`); a bare `cargo test` skips these tests and says so.
+//!
+//! Azurite checks a bearer token's audience, issuer and lifetime but not its signature, so the
+//! tests mint an unsigned one: the adapters send it exactly as they send a managed identity's.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use flowgate::adapters::azure::identity::StaticToken;
+use flowgate::adapters::azure::storage::Storage;
+use flowgate::ports::AccessToken;
+
+pub struct Azurite {
+    pub blob: String,
+    pub table: String,
+    pub ca: Vec<u8>,
+}
+
+/// The emulator's endpoints, or None (with a note) when the tests run without it.
+pub fn azurite() -> Option<Azurite> {
+    match (std::env::var("FLOWGATE_AZURITE_BLOB"), std::env::var("FLOWGATE_AZURITE_TABLE"), std::env::var("FLOWGATE_STORAGE_CA")) {
+        (Ok(blob), Ok(table), Ok(ca)) => Some(Azurite { blob, table, ca: std::fs::read(ca).expect("FLOWGATE_STORAGE_CA is readable") }),
+        _ => {
+            assert!(
+                std::env::var_os("FLOWGATE_REQUIRE_AZURITE").is_none(),
+                "FLOWGATE_REQUIRE_AZURITE is set but Azurite's endpoints are not"
+            );
+            eprintln!("skipped: Azurite is not running (scripts/test starts it and sets FLOWGATE_AZURITE_*)");
+            None
+        }
+    }
+}
+
+/// An unsigned Entra-shaped token for `https://storage.azure.com`, valid for an hour.
+pub fn token() -> Arc<StaticToken> {
+    let b64 = |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let now = chrono::Utc::now().timestamp();
+    let claims = serde_json::json!({
+        "aud": "https://storage.azure.com",
+        "iss": "https://sts.windows.net/00000000-0000-0000-0000-000000000000/",
+        "iat": now - 60, "nbf": now - 60, "exp": now + 3600,
+        "oid": "11111111-1111-1111-1111-111111111111",
+    });
+    let jwt = format!("{}.{}.c2lnbmF0dXJl", b64(serde_json::json!({ "alg": "RS256", "typ": "JWT" })), b64(claims));
+    Arc::new(StaticToken(AccessToken::new(jwt, chrono::Utc::now() + chrono::Duration::hours(1))))
+}
+
+pub fn blob_storage(a: &Azurite) -> Storage {
+    Storage::new(&a.blob, token(), Some(&a.ca)).unwrap()
+}
+
+pub fn table_storage(a: &Azurite) -> Storage {
+    Storage::new(&a.table, token(), Some(&a.ca)).unwrap()
+}
+
+/// A container or table name no other test uses.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", uuid::Uuid::new_v4().simple()).chars().take(40).collect()
+}
+
+mod tables {
+    use flowgate::adapters::azure::tables::TableStore;
+    use flowgate::ports::{RowRange, Store, Table};
+
+    use super::*;
+
+    /// The same suite the SQLite store passes, against Table Storage in Azurite.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_table_store_meets_the_store_contract() {
+        let Some(a) = azurite() else { return };
+        let table = Table(Box::leak(unique("contract").into_boxed_str()));
+        crate::store_contract::contract_suite(Arc::new(TableStore::new(table_storage(&a))), table).await;
+    }
+
+    #[tokio::test]
+    async fn keys_with_slashes_and_large_bodies_survive() {
+        let Some(a) = azurite() else { return };
+        let store = TableStore::new(table_storage(&a));
+        let t = Table(Box::leak(unique("keys").into_boxed_str()));
+        let row = "2026-11-27T09:00:00.000Z|claims/urgent/a #1?.jsonl";
+        let body = serde_json::json!({ "evidence": "x".repeat(200_000), "path": row });
+        store.insert(t, "urgent/correspondence", row, &body).await.unwrap();
+        let got = store.get(t, "urgent/correspondence", row).await.unwrap().unwrap();
+        assert_eq!(got.body, body);
+        let rows = store
+            .query(t, Some("urgent/correspondence"), RowRange { from: Some("2026-11-27T00".into()), to: Some("2026-11-28".into()) }, 10)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].row, row);
+        // The ETag a query returns is good for a conditional write.
+        store.replace(t, "urgent/correspondence", row, &serde_json::json!({}), &rows[0].etag).await.unwrap();
+    }
+}
+
+mod audit_blob {
+    use chrono::{DateTime, Utc};
+    use flowgate::adapters::azure::blob_audit::AppendBlobAudit;
+    use flowgate::domain::audit::{verify, AuditDraft, AuditKind};
+    use flowgate::ports::AuditSink;
+
+    use super::*;
+
+    fn draft(at: DateTime<Utc>, i: usize) -> AuditDraft {
+        AuditDraft {
+            at,
+            kind: AuditKind::Attempted,
+            actor: "system".into(),
+            subject: format!("job@{i}"),
+            decision: "succeeded on attempt 1".into(),
+            evidence: serde_json::json!({ "i": i }),
+            invocation_id: None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn eight_writers_keep_one_chain_across_days_in_append_blobs() {
+        let Some(a) = azurite() else { return };
+        let container = unique("audit");
+        let first = AppendBlobAudit::new(blob_storage(&a), &container);
+        first.ensure_container().await.unwrap();
+        let day1 = DateTime::parse_from_rfc3339("2026-11-26T23:59:00Z").unwrap().with_timezone(&Utc);
+        // Eight writers, each its own instance (its own idea of the tail), appending at once;
+        // halfway through, the events move to the next day.
+        let mut tasks = Vec::new();
+        for w in 0..8 {
+            let audit = AppendBlobAudit::new(blob_storage(&a), &container);
+            tasks.push(tokio::spawn(async move {
+                for i in 0..40 {
+                    let at = day1 + chrono::Duration::seconds(i * 3);
+                    audit.append(draft(at, w * 1000 + i as usize)).await.unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let events = first.read(None, None).await.unwrap();
+        assert_eq!(events.len(), 320);
+        assert_eq!(verify(&events).map_err(|b| b.why).unwrap(), Some(events.last().unwrap().hash.clone()));
+        // Two day blobs, read in order.
+        let next_day = events.iter().filter(|e| e.at.date_naive() > day1.date_naive()).count();
+        assert!(next_day > 0 && next_day < 320);
+        // A fresh instance finds the tail and continues the chain.
+        let later = AppendBlobAudit::new(blob_storage(&a), &container);
+        let e = later.append(draft(day1 + chrono::Duration::days(1), 9999)).await.unwrap();
+        assert_eq!(e.seq, 321);
+        let all = later.read(None, None).await.unwrap();
+        assert!(verify(&all).is_ok());
+        // A time window reads only its events.
+        let window = later.read(Some(day1 + chrono::Duration::seconds(60)), None).await.unwrap();
+        assert!(window.iter().all(|e| e.at >= day1 + chrono::Duration::seconds(60)) && !window.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_stale_writer_is_refused_at_the_old_position_and_chains_after() {
+        let Some(a) = azurite() else { return };
+        let container = unique("audit");
+        let one = AppendBlobAudit::new(blob_storage(&a), &container);
+        one.ensure_container().await.unwrap();
+        let two = AppendBlobAudit::new(blob_storage(&a), &container);
+        let at = DateTime::parse_from_rfc3339("2026-11-27T10:00:00Z").unwrap().with_timezone(&Utc);
+        one.append(draft(at, 1)).await.unwrap();
+        two.append(draft(at, 2)).await.unwrap(); // learns the tail
+        one.append(draft(at, 3)).await.unwrap(); // its offset is stale: 412, then chains after event 2
+        let events = two.read(None, None).await.unwrap();
+        assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert!(verify(&events).is_ok());
+    }
+}
