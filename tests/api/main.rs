@@ -14,6 +14,7 @@ mod evidence;
 mod fortnight;
 mod helpers;
 mod identity;
+mod infra;
 mod lineage;
 mod local;
 mod local_real_clock;
