@@ -66,26 +66,88 @@ pub fn audit_path(state: &Path) -> std::path::PathBuf {
     state.join("audit.db")
 }
 
+/// Loads the catalog and opens the adapters the settings choose: Azure Storage and Service Bus
+/// when `settings.azure` is set, else the local ones (SQLite, local queue, a folder of blobs).
+pub async fn deps_for(settings: &crate::config::Settings) -> Result<(Deps, Loaded), StartError> {
+    match &settings.azure {
+        Some(azure) => azure_deps(&settings.catalog, &settings.state, azure).await,
+        None => local_deps(&settings.catalog, &settings.state, &settings.data_dir).await,
+    }
+}
+
+/// The four adapters that differ between a laptop and Azure.
+struct Backing {
+    store: Arc<dyn crate::ports::Store>,
+    queue: Arc<dyn crate::ports::Queue>,
+    blobs: Arc<dyn crate::ports::BlobStore>,
+    audit: Arc<dyn crate::ports::AuditSink>,
+}
+
 /// Loads the catalog and opens the local adapters.
 pub async fn local_deps(catalog: &Path, state: &Path, data_dir: &Path) -> Result<(Deps, Loaded), StartError> {
+    std::fs::create_dir_all(state).map_err(|e| StartError::State(format!("cannot create {}: {e}", state.display())))?;
+    let backing = Backing {
+        store: Arc::new(SqliteStore::open(&store_path(state)).map_err(|e| StartError::State(e.to_string()))?),
+        queue: Arc::new(LocalQueue::open(&queue_path(state), QueueSettings::default()).map_err(|e| StartError::State(e.to_string()))?),
+        blobs: Arc::new(FileBlobs::new(data_dir)),
+        audit: Arc::new(crate::adapters::local::SqliteAudit::open(&audit_path(state)).map_err(|e| StartError::State(e.to_string()))?),
+    };
+    assemble(catalog, state, backing, tokens()).await
+}
+
+/// Loads the catalog and opens the Azure adapters: the Store on Table Storage, blobs and the
+/// audit trail (daily append blobs in the `audit` container) on Blob Storage, queues on Service
+/// Bus; all with the managed identity's tokens.
+pub async fn azure_deps(catalog: &Path, scratch: &Path, azure: &crate::config::AzureSettings) -> Result<(Deps, Loaded), StartError> {
+    use crate::adapters::azure::{
+        blob_audit::AppendBlobAudit, blobs::AzureBlobs, servicebus::ServiceBusClient, storage::Storage, tables::TableStore,
+    };
+    std::fs::create_dir_all(scratch).map_err(|e| StartError::State(format!("cannot create {}: {e}", scratch.display())))?;
+    let tokens = tokens();
+    let ca = match &azure.storage_ca {
+        Some(p) => Some(std::fs::read(p).map_err(|e| StartError::State(format!("FLOWGATE_STORAGE_CA {}: {e}", p.display())))?),
+        None => None,
+    };
+    let storage = |endpoint: &str, name: &str| {
+        Storage::new(endpoint, tokens.clone(), ca.as_deref()).map_err(|e| StartError::State(format!("{name}: {e}")))
+    };
+    let blob = storage(&azure.blob_endpoint, "FLOWGATE_BLOB_ENDPOINT")?;
+    let queue = ServiceBusClient::new(azure.servicebus_namespace.clone(), tokens.clone())
+        .map_err(|e| StartError::State(format!("FLOWGATE_SERVICEBUS_NAMESPACE: {e}")))?;
+    let backing = Backing {
+        store: Arc::new(TableStore::new(storage(&azure.table_endpoint, "FLOWGATE_TABLE_ENDPOINT")?)),
+        queue: Arc::new(queue),
+        blobs: Arc::new(AzureBlobs::new(blob.clone())),
+        audit: Arc::new(AppendBlobAudit::new(blob, "audit")),
+    };
+    assemble(catalog, scratch, backing, tokens).await
+}
+
+/// Managed identity (or the Azure CLI on a laptop) tokens, cached per resource.
+fn tokens() -> Arc<crate::adapters::azure::identity::CachedTokens> {
+    let source = crate::adapters::azure::identity::from_env(&|k| std::env::var(k).ok());
+    Arc::new(crate::adapters::azure::identity::CachedTokens::new(source))
+}
+
+async fn assemble(
+    catalog: &Path,
+    state: &Path,
+    backing: Backing,
+    tokens: Arc<crate::adapters::azure::identity::CachedTokens>,
+) -> Result<(Deps, Loaded), StartError> {
     let loaded = load_file(catalog).map_err(|problems| StartError::Catalog { path: catalog.display().to_string(), problems })?;
     let contracts = load_contracts(&loaded.catalog).map_err(|lines| StartError::Contracts(lines.join("\n")))?;
-    std::fs::create_dir_all(state).map_err(|e| StartError::State(format!("cannot create {}: {e}", state.display())))?;
-    let store = SqliteStore::open(&store_path(state)).map_err(|e| StartError::State(e.to_string()))?;
-    let queue = LocalQueue::open(&queue_path(state), QueueSettings::default()).map_err(|e| StartError::State(e.to_string()))?;
-    let tokens = crate::adapters::azure::identity::from_env(&|k| std::env::var(k).ok());
-    let tokens = Arc::new(crate::adapters::azure::identity::CachedTokens::new(tokens));
     let bearer = crate::adapters::http::EntraBearer { tokens: tokens.clone() };
     let runner = HttpRunner::new(Some(Arc::new(bearer))).map_err(StartError::State)?;
     let deps = Deps {
         catalog: Arc::new(loaded.catalog.clone()),
         contracts: Arc::new(contracts),
-        store: Arc::new(store),
-        queue: Arc::new(queue),
+        store: backing.store,
+        queue: backing.queue,
         runner: Arc::new(runner),
-        blobs: Arc::new(FileBlobs::new(data_dir)),
+        blobs: backing.blobs,
         notifier: notifier(state)?,
-        audit: Arc::new(crate::adapters::local::SqliteAudit::open(&audit_path(state)).map_err(|e| StartError::State(e.to_string()))?),
+        audit: backing.audit,
         audit_copy: audit_copy(tokens.clone())?,
         pii: Arc::new(tokenizer(state, &tokens).await?),
         lineage: lineage(state, tokens)?,

@@ -14,6 +14,23 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// `FUNCTIONS_CUSTOMHANDLER_PORT`, unless `--port` overrides it.
     pub port: u16,
+    /// Azure Storage and Service Bus, when `FLOWGATE_TABLE_ENDPOINT` is set: the Store on Tables,
+    /// blobs and the audit trail in Blob Storage, queues on Service Bus. `FLOWGATE_STATE` is then
+    /// only a scratch folder.
+    pub azure: Option<AzureSettings>,
+}
+
+/// Where the Azure adapters connect (identity-based; no keys).
+#[derive(Debug, Clone)]
+pub struct AzureSettings {
+    /// `FLOWGATE_TABLE_ENDPOINT`: `https://<account>.table.core.windows.net`.
+    pub table_endpoint: String,
+    /// `FLOWGATE_BLOB_ENDPOINT`: `https://<account>.blob.core.windows.net`.
+    pub blob_endpoint: String,
+    /// `FLOWGATE_SERVICEBUS_NAMESPACE`: `<namespace>.servicebus.windows.net`.
+    pub servicebus_namespace: String,
+    /// `FLOWGATE_STORAGE_CA`: an extra CA certificate (PEM file) for storage, e.g. an emulator's.
+    pub storage_ca: Option<PathBuf>,
 }
 
 /// Why the settings are unusable.
@@ -39,14 +56,23 @@ impl Settings {
                 why: "no such file".into(),
             });
         }
-        let state = var("FLOWGATE_STATE")
-            .filter(|v| !v.is_empty())
-            .ok_or(ConfigError::Missing("FLOWGATE_STATE", "set it to a folder for flowgate's state (created if missing)"))?;
+        let azure = azure_settings(var)?;
+        let state = match (var("FLOWGATE_STATE").filter(|v| !v.is_empty()), &azure) {
+            (Some(s), _) => s,
+            // In Azure the state is in Tables; a scratch folder holds what is local to an instance.
+            (None, Some(_)) => std::env::temp_dir().join("flowgate").display().to_string(),
+            (None, None) => {
+                return Err(ConfigError::Missing(
+                    "FLOWGATE_STATE",
+                    "set it to a folder for flowgate's state (created if missing), or set FLOWGATE_TABLE_ENDPOINT for Azure",
+                ))
+            }
+        };
         if state.starts_with("https://") || state.starts_with("http://") {
             return Err(ConfigError::Invalid {
                 name: "FLOWGATE_STATE",
                 value: state,
-                why: "Azure Table Storage state is not available in this release; use a local folder".into(),
+                why: "a folder is expected; Azure state is chosen with FLOWGATE_TABLE_ENDPOINT, FLOWGATE_BLOB_ENDPOINT and FLOWGATE_SERVICEBUS_NAMESPACE".into(),
             });
         }
         let state = PathBuf::from(state);
@@ -70,8 +96,32 @@ impl Settings {
                 })?
             }
         };
-        Ok(Self { catalog, state, data_dir, port })
+        Ok(Self { catalog, state, data_dir, port, azure })
     }
+}
+
+/// The Azure settings: all three endpoints, or none.
+fn azure_settings(var: &dyn Fn(&str) -> Option<String>) -> Result<Option<AzureSettings>, ConfigError> {
+    let get = |k: &str| var(k).filter(|v| !v.is_empty());
+    let Some(table_endpoint) = get("FLOWGATE_TABLE_ENDPOINT") else { return Ok(None) };
+    let https = |name: &'static str, v: String| {
+        if v.starts_with("https://") {
+            Ok(v)
+        } else {
+            Err(ConfigError::Invalid { name, value: v, why: "storage is reached over https only".into() })
+        }
+    };
+    let table_endpoint = https("FLOWGATE_TABLE_ENDPOINT", table_endpoint)?;
+    let blob_endpoint = https(
+        "FLOWGATE_BLOB_ENDPOINT",
+        get("FLOWGATE_BLOB_ENDPOINT").ok_or(ConfigError::Missing("FLOWGATE_BLOB_ENDPOINT", "Azure mode needs the blob endpoint too"))?,
+    )?;
+    let servicebus_namespace = get("FLOWGATE_SERVICEBUS_NAMESPACE").ok_or(ConfigError::Missing(
+        "FLOWGATE_SERVICEBUS_NAMESPACE",
+        "Azure mode needs the Service Bus namespace (<name>.servicebus.windows.net)",
+    ))?;
+    let storage_ca = get("FLOWGATE_STORAGE_CA").map(PathBuf::from);
+    Ok(Some(AzureSettings { table_endpoint, blob_endpoint, servicebus_namespace, storage_ca }))
 }
 
 #[cfg(test)]
@@ -110,12 +160,25 @@ mod tests {
             ("FLOWGATE_CATALOG", None, "FLOWGATE_CATALOG is not set"),
             ("FLOWGATE_CATALOG", Some("/nope.yaml"), "no such file"),
             ("FLOWGATE_STATE", None, "FLOWGATE_STATE is not set"),
-            ("FLOWGATE_STATE", Some("https://acct.table.core.windows.net"), "not available"),
+            ("FLOWGATE_STATE", Some("https://acct.table.core.windows.net"), "FLOWGATE_TABLE_ENDPOINT"),
+            ("FLOWGATE_TABLE_ENDPOINT", Some("https://acct.table.core.windows.net"), "FLOWGATE_BLOB_ENDPOINT is not set"),
+            ("FLOWGATE_TABLE_ENDPOINT", Some("http://acct.table.core.windows.net"), "https only"),
             ("FUNCTIONS_CUSTOMHANDLER_PORT", Some("http"), "FUNCTIONS_CUSTOMHANDLER_PORT=`http`"),
             ("FUNCTIONS_CUSTOMHANDLER_PORT", None, "--port"),
         ] {
             let e = Settings::from_lookup(&with(k, v), None).unwrap_err().to_string();
             assert!(e.contains(needle), "{k}: {e}");
         }
+        // All three Azure endpoints: Azure mode, with the state folder only a scratch space.
+        let mut m = base.clone();
+        m.remove("FLOWGATE_STATE");
+        m.insert("FLOWGATE_TABLE_ENDPOINT", "https://acct.table.core.windows.net".into());
+        m.insert("FLOWGATE_BLOB_ENDPOINT", "https://acct.blob.core.windows.net".into());
+        let no_bus = m.clone();
+        let e = Settings::from_lookup(&move |k: &str| no_bus.get(k).cloned(), None).unwrap_err().to_string();
+        assert!(e.contains("FLOWGATE_SERVICEBUS_NAMESPACE"), "{e}");
+        m.insert("FLOWGATE_SERVICEBUS_NAMESPACE", "ns.servicebus.windows.net".into());
+        let s = Settings::from_lookup(&move |k: &str| m.get(k).cloned(), None).unwrap();
+        assert_eq!(s.azure.unwrap().servicebus_namespace, "ns.servicebus.windows.net");
     }
 }

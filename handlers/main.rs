@@ -104,6 +104,22 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Build the deployable layout (host.json, function folders, the static handler, the catalog)
+    /// and its zip.
+    Package {
+        /// A new (or empty) folder to write the layout into; the zip is written next to it.
+        #[arg(long)]
+        out: PathBuf,
+        /// The catalog to ship (with its contracts) as catalog/catalog.yaml.
+        #[arg(long)]
+        catalog: Option<PathBuf>,
+        /// Use this already built handler instead of building one (it must be static x86-64).
+        #[arg(long)]
+        binary: Option<PathBuf>,
+        /// The build target: x86_64-unknown-linux-gnu (linked with +crt-static) or a musl target.
+        #[arg(long, default_value = "x86_64-unknown-linux-gnu")]
+        target: String,
+    },
     /// Remove local records finished longer ago than --keep (the audit trail is kept).
     Retention {
         /// The state folder.
@@ -448,7 +464,7 @@ async fn serve(port: Option<u16>) -> u8 {
             return exit::BAD_INPUT;
         }
     };
-    let (deps, loaded) = match flowgate::app::local_deps(&settings.catalog, &settings.state, &settings.data_dir).await {
+    let (deps, loaded) = match flowgate::app::deps_for(&settings).await {
         Ok(x) => x,
         Err(e) => {
             eprintln!("error: {e}");
@@ -529,6 +545,9 @@ fn main() -> ExitCode {
             }
             Command::Audit(AuditCommand::Verify { state, file, head }) => {
                 commands::audit::verify(state.as_deref(), file.as_deref(), head.as_deref()).await
+            }
+            Command::Package { out, catalog, binary, target } => {
+                commands::package::run(&out, catalog.as_deref(), binary.as_deref(), &target)
             }
             Command::Retention { state, keep, dry_run, by } => {
                 let by = by.or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "cli".into());

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod contract;
 pub mod evidence;
 pub mod lineage;
+pub mod package;
 pub mod plan;
 pub mod quarantine;
 pub mod retention;

@@ -19,6 +19,7 @@ mod lineage;
 mod local;
 mod local_real_clock;
 mod longjobs;
+mod package;
 mod pii;
 mod prompt_flow;
 mod protocol;
