@@ -124,7 +124,7 @@ pub async fn azure_deps(catalog: &Path, scratch: &Path, azure: &crate::config::A
 }
 
 /// Managed identity (or the Azure CLI on a laptop) tokens, cached per resource.
-fn tokens() -> Arc<crate::adapters::azure::identity::CachedTokens> {
+pub(crate) fn tokens() -> Arc<crate::adapters::azure::identity::CachedTokens> {
     let source = crate::adapters::azure::identity::from_env(&|k| std::env::var(k).ok());
     Arc::new(crate::adapters::azure::identity::CachedTokens::new(source))
 }

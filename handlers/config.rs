@@ -27,7 +27,7 @@ pub struct AzureSettings {
     pub table_endpoint: String,
     /// `FLOWGATE_BLOB_ENDPOINT`: `https://<account>.blob.core.windows.net`.
     pub blob_endpoint: String,
-    /// `FLOWGATE_SERVICEBUS_NAMESPACE`: `<namespace>.servicebus.windows.net`.
+    /// `FLOWGATE_SERVICEBUS_NAMESPACE`: `<namespace>.servicebus.windows.net` (kept as its https URL).
     pub servicebus_namespace: String,
     /// `FLOWGATE_STORAGE_CA`: an extra CA certificate (PEM file) for storage, e.g. an emulator's.
     pub storage_ca: Option<PathBuf>,
@@ -101,7 +101,7 @@ impl Settings {
 }
 
 /// The Azure settings: all three endpoints, or none.
-fn azure_settings(var: &dyn Fn(&str) -> Option<String>) -> Result<Option<AzureSettings>, ConfigError> {
+pub(crate) fn azure_settings(var: &dyn Fn(&str) -> Option<String>) -> Result<Option<AzureSettings>, ConfigError> {
     let get = |k: &str| var(k).filter(|v| !v.is_empty());
     let Some(table_endpoint) = get("FLOWGATE_TABLE_ENDPOINT") else { return Ok(None) };
     let https = |name: &'static str, v: String| {
@@ -120,6 +120,9 @@ fn azure_settings(var: &dyn Fn(&str) -> Option<String>) -> Result<Option<AzureSe
         "FLOWGATE_SERVICEBUS_NAMESPACE",
         "Azure mode needs the Service Bus namespace (<name>.servicebus.windows.net)",
     ))?;
+    // The fully qualified name (as the Functions binding takes it) or its https:// URL.
+    let servicebus_namespace =
+        if servicebus_namespace.contains("://") { servicebus_namespace } else { format!("https://{servicebus_namespace}") };
     let storage_ca = get("FLOWGATE_STORAGE_CA").map(PathBuf::from);
     Ok(Some(AzureSettings { table_endpoint, blob_endpoint, servicebus_namespace, storage_ca }))
 }
@@ -179,6 +182,6 @@ mod tests {
         assert!(e.contains("FLOWGATE_SERVICEBUS_NAMESPACE"), "{e}");
         m.insert("FLOWGATE_SERVICEBUS_NAMESPACE", "ns.servicebus.windows.net".into());
         let s = Settings::from_lookup(&move |k: &str| m.get(k).cloned(), None).unwrap();
-        assert_eq!(s.azure.unwrap().servicebus_namespace, "ns.servicebus.windows.net");
+        assert_eq!(s.azure.unwrap().servicebus_namespace, "https://ns.servicebus.windows.net");
     }
 }

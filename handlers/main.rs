@@ -46,7 +46,7 @@ enum Command {
     },
     /// List recorded runs, newest first.
     Runs {
-        /// The state folder (as given to `flowgate local --state`).
+        /// The state folder (as given to `flowgate local --state`), or `azure` for the deployed state.
         #[arg(long)]
         state: PathBuf,
         /// Only this job's runs.
@@ -91,7 +91,7 @@ enum Command {
     /// Write an evidence pack for a window: audit segment and its verification, runs, gate
     /// decisions, approvals, quarantine and replays, SLA outcomes, lineage, and an index.html.
     Evidence {
-        /// The state folder.
+        /// The state folder, or `azure` for the deployed state (FLOWGATE_TABLE_ENDPOINT, ...).
         #[arg(long)]
         state: PathBuf,
         /// The window's start, an RFC 3339 instant.
@@ -122,7 +122,7 @@ enum Command {
     },
     /// Remove local records finished longer ago than --keep (the audit trail is kept).
     Retention {
-        /// The state folder.
+        /// The state folder, or `azure` for the deployed state (FLOWGATE_TABLE_ENDPOINT, ...).
         #[arg(long)]
         state: PathBuf,
         /// How long to keep finished records, e.g. `400d` (at least a day).
@@ -140,7 +140,7 @@ enum Command {
     Lineage(LineageCommand),
     /// What could not succeed: list, show, replay or discard quarantined items.
     Quarantine {
-        /// The state folder.
+        /// The state folder, or `azure` for the deployed state (FLOWGATE_TABLE_ENDPOINT, ...).
         #[arg(long, global = true)]
         state: Option<PathBuf>,
         /// Who is acting (recorded with replays and discards; default: $USER).
@@ -155,6 +155,7 @@ enum Command {
 enum AuditCommand {
     /// Print the events as JSON Lines, oldest first.
     Export {
+        /// The state folder, or `azure` for the deployed state.
         #[arg(long)]
         state: PathBuf,
         /// Only events at or after this RFC 3339 instant.
@@ -166,6 +167,7 @@ enum AuditCommand {
     },
     /// Exit 0 with the count and head hash if the chain is intact; 1 naming the first bad event.
     Verify {
+        /// The state folder, or `azure` for the deployed state.
         #[arg(long, conflicts_with = "file")]
         state: Option<PathBuf>,
         /// An exported JSON Lines file.
@@ -181,6 +183,7 @@ enum AuditCommand {
 enum LineageCommand {
     /// Print the events as JSON Lines, oldest first.
     Export {
+        /// The state folder, or `azure` for the deployed state.
         #[arg(long)]
         state: PathBuf,
         /// Only events at or after this RFC 3339 instant.

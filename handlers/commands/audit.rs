@@ -7,7 +7,6 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 
 use super::exit;
-use crate::adapters::local::SqliteAudit;
 use crate::app::audit_path;
 use crate::domain::audit::{verify as verify_chain, AuditEvent};
 use crate::ports::AuditSink;
@@ -19,15 +18,12 @@ pub(super) fn instant(arg: &str, v: Option<&str>) -> Result<Option<DateTime<Utc>
     .transpose()
 }
 
-async fn open(state: &Path) -> Result<SqliteAudit, u8> {
-    if !audit_path(state).is_file() {
+async fn open(state: &Path) -> Result<std::sync::Arc<dyn AuditSink>, u8> {
+    if state != Path::new(super::state::AZURE) && !audit_path(state).is_file() {
         eprintln!("error: --state {}: holds no audit trail", state.display());
         return Err(exit::BAD_INPUT);
     }
-    SqliteAudit::open(&audit_path(state)).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::FAILED
-    })
+    super::state::open(state).map(|s| s.audit)
 }
 
 pub async fn export(state: &Path, from: Option<&str>, to: Option<&str>) -> u8 {

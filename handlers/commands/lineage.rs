@@ -5,8 +5,6 @@ use std::path::Path;
 
 use super::audit::instant;
 use super::exit;
-use crate::adapters::local::SqliteStore;
-use crate::app::store_path;
 use crate::flows::lineage;
 
 pub async fn export(state: &Path, from: Option<&str>, to: Option<&str>) -> u8 {
@@ -17,19 +15,11 @@ pub async fn export(state: &Path, from: Option<&str>, to: Option<&str>) -> u8 {
             return exit::BAD_INPUT;
         }
     };
-    let db = store_path(state);
-    if !db.is_file() {
-        eprintln!("error: --state {}: holds no flowgate state (no {})", state.display(), db.display());
-        return exit::BAD_INPUT;
-    }
-    let store = match SqliteStore::open(&db) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::FAILED;
-        }
+    let store = match super::state::open(state) {
+        Ok(s) => s.store,
+        Err(c) => return c,
     };
-    match lineage::export(&store, from, to).await {
+    match lineage::export(store.as_ref(), from, to).await {
         Ok(events) => {
             use std::io::Write;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());

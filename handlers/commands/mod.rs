@@ -11,6 +11,7 @@ pub mod quarantine;
 pub mod retention;
 pub mod runs;
 pub mod schedule;
+pub mod state;
 pub mod validate;
 
 /// Exit codes.

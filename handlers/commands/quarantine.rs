@@ -1,36 +1,14 @@
 //! `flowgate quarantine list | show ID | replay ID… | discard ID --reason TEXT`, on a state
-//! folder: what failed and why, and what a person decides about it (recorded with who did it).
+//! folder or the deployed state (`--state azure`): what failed and why, and what a person decides about it (recorded with who did it).
 
 use std::path::Path;
 
 use chrono::Utc;
 
 use super::exit;
-use crate::adapters::local::{LocalQueue, QueueSettings, SqliteAudit, SqliteStore};
-use crate::app::{audit_path, queue_path, store_path};
+use super::state::{open, State};
 use crate::domain::ids::instant_key;
 use crate::flows::quarantine::{self, QuarantineError};
-
-fn open(state: &Path) -> Result<(SqliteStore, LocalQueue, SqliteAudit), u8> {
-    let db = store_path(state);
-    if !db.is_file() {
-        eprintln!("error: --state {}: holds no flowgate state", state.display());
-        return Err(exit::BAD_INPUT);
-    }
-    let store = SqliteStore::open(&db).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::FAILED
-    })?;
-    let queue = LocalQueue::open(&queue_path(state), QueueSettings::default()).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::FAILED
-    })?;
-    let audit = SqliteAudit::open(&audit_path(state)).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::FAILED
-    })?;
-    Ok((store, queue, audit))
-}
 
 fn refused(e: &QuarantineError) -> u8 {
     eprintln!("error: {e}");
@@ -41,11 +19,11 @@ fn refused(e: &QuarantineError) -> u8 {
 }
 
 pub async fn list(state: &Path, all: bool, as_json: bool) -> u8 {
-    let (store, _, _) = match open(state) {
+    let State { store, .. } = match open(state) {
         Ok(x) => x,
         Err(c) => return c,
     };
-    let items = match quarantine::list(&store, all).await {
+    let items = match quarantine::list(store.as_ref(), all).await {
         Ok(i) => i,
         Err(e) => {
             eprintln!("error: {e}");
@@ -74,11 +52,11 @@ pub async fn list(state: &Path, all: bool, as_json: bool) -> u8 {
 }
 
 pub async fn show(state: &Path, id: &str) -> u8 {
-    let (store, _, _) = match open(state) {
+    let State { store, .. } = match open(state) {
         Ok(x) => x,
         Err(c) => return c,
     };
-    match quarantine::find(&store, id).await {
+    match quarantine::find(store.as_ref(), id).await {
         Ok((item, _, _)) => {
             println!("{}", serde_json::to_string_pretty(&item).unwrap_or_default());
             exit::OK
@@ -88,13 +66,13 @@ pub async fn show(state: &Path, id: &str) -> u8 {
 }
 
 pub async fn replay(state: &Path, ids: &[String], by: &str) -> u8 {
-    let (store, queue, audit) = match open(state) {
+    let State { store, queue, audit } = match open(state) {
         Ok(x) => x,
         Err(c) => return c,
     };
     let mut code = exit::OK;
     for id in ids {
-        match quarantine::replay(&store, &queue, &audit, id, by, Utc::now()).await {
+        match quarantine::replay(store.as_ref(), queue.as_ref(), audit.as_ref(), id, by, Utc::now()).await {
             Ok(key) => println!("replayed {id}: run {key} is pending again"),
             Err(e) => code = code.max(refused(&e)),
         }
@@ -103,11 +81,11 @@ pub async fn replay(state: &Path, ids: &[String], by: &str) -> u8 {
 }
 
 pub async fn discard(state: &Path, id: &str, reason: &str, by: &str) -> u8 {
-    let (store, _, audit) = match open(state) {
+    let State { store, audit, .. } = match open(state) {
         Ok(x) => x,
         Err(c) => return c,
     };
-    match quarantine::discard(&store, &audit, id, reason, by, Utc::now()).await {
+    match quarantine::discard(store.as_ref(), audit.as_ref(), id, reason, by, Utc::now()).await {
         Ok(_) => {
             println!("discarded {id}");
             exit::OK

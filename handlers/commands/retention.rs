@@ -5,8 +5,6 @@
 use std::path::Path;
 
 use super::exit;
-use crate::adapters::local::{SqliteAudit, SqliteStore};
-use crate::app::{audit_path, store_path};
 use crate::flows::retention::apply;
 
 pub async fn run(state: &Path, keep: &str, dry_run: bool, by: &str) -> u8 {
@@ -21,22 +19,11 @@ pub async fn run(state: &Path, keep: &str, dry_run: bool, by: &str) -> u8 {
             return exit::BAD_INPUT;
         }
     };
-    if !store_path(state).is_file() {
-        eprintln!("error: --state {}: holds no flowgate state", state.display());
-        return exit::BAD_INPUT;
-    }
-    let (store, audit) = match (SqliteStore::open(&store_path(state)), SqliteAudit::open(&audit_path(state))) {
-        (Ok(s), Ok(a)) => (s, a),
-        (Err(e), _) => {
-            eprintln!("error: {e}");
-            return exit::FAILED;
-        }
-        (_, Err(e)) => {
-            eprintln!("error: {e}");
-            return exit::FAILED;
-        }
+    let st = match super::state::open(state) {
+        Ok(s) => s,
+        Err(c) => return c,
     };
-    match apply(&store, &audit, keep, chrono::Utc::now(), dry_run, by).await {
+    match apply(st.store.as_ref(), st.audit.as_ref(), keep, chrono::Utc::now(), dry_run, by).await {
         Ok(r) => {
             let verb = if dry_run { "would remove" } else { "removed" };
             println!(

@@ -1,28 +1,19 @@
-//! `flowgate runs --state DIR [--job J] [--limit N] [--json]`: the recorded runs, newest first.
+//! `flowgate runs --state (DIR | azure) [--job J] [--limit N] [--json]`: the recorded runs, newest
+//! first.
 
 use std::path::Path;
 
 use super::exit;
-use crate::adapters::local::SqliteStore;
-use crate::app::store_path;
 use crate::domain::ids::instant_key;
 use crate::domain::run::RunStatus;
 use crate::flows::runs;
 
 pub async fn run(state: &Path, job: Option<&str>, limit: usize, as_json: bool) -> u8 {
-    let db = store_path(state);
-    if !db.is_file() {
-        eprintln!("error: {} holds no flowgate state (no {})", state.display(), db.display());
-        return exit::BAD_INPUT;
-    }
-    let store = match SqliteStore::open(&db) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::FAILED;
-        }
+    let store = match super::state::open(state) {
+        Ok(s) => s.store,
+        Err(c) => return c,
     };
-    let list = match runs::list(&store, job, limit).await {
+    let list = match runs::list(store.as_ref(), job, limit).await {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: {e}");

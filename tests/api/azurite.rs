@@ -211,7 +211,8 @@ mod azure_mode {
         let lines = "{\"claim_id\":\"C1\",\"body\":\"car crash\"}\n{\"claim_id\":\"C2\",\"body\":\"refund\"}\n";
         blobs.write("landing", &path, lines.as_bytes()).await.unwrap();
         assert!(matches!(blobs.read("landing", "claims/urgent/missing.jsonl").await, Err(flowgate::ports::BlobError::NotFound(_))));
-        let at = DateTime::parse_from_rfc3339("2026-11-27T09:40:00Z").unwrap().with_timezone(&Utc);
+        // A logical time of its own: the emulator keeps its tables for the whole test run.
+        let at = DateTime::<Utc>::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
         let event = BlobCreated {
             container: "landing".into(),
             path: path.clone(),
@@ -238,6 +239,81 @@ mod azure_mode {
         assert!(events.len() >= 3, "{} audit events", events.len());
         assert!(verify(&events).is_ok());
         let lineage = flowgate::flows::lineage::export(app.deps.store.as_ref(), None, None).await.unwrap();
-        assert_eq!(lineage.iter().filter(|e| e["job"]["name"] == "triage").count(), 2);
+        let run_id = flowgate::domain::lineage::run_id(&key).to_string();
+        assert_eq!(lineage.iter().filter(|e| e["run"]["runId"] == run_id.as_str()).count(), 2);
+    }
+}
+
+mod cli_on_azure {
+    use std::process::Command;
+
+    use flowgate::adapters::azure::blob_audit::AppendBlobAudit;
+    use flowgate::domain::audit::{AuditDraft, AuditKind};
+    use flowgate::ports::AuditSink;
+
+    use super::*;
+
+    /// `flowgate runs|audit verify --state azure` against the emulator, with tokens from the Azure
+    /// CLI — here a stand-in `az` on PATH that prints the unsigned emulator token the way
+    /// `az account get-access-token` prints one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn commands_read_the_deployed_state() {
+        let Some(a) = azurite() else { return };
+        let audit = AppendBlobAudit::new(blob_storage(&a), "audit");
+        audit.ensure_container().await.unwrap();
+        let at = chrono::Utc::now();
+        let draft = AuditDraft {
+            at,
+            kind: AuditKind::Scheduled,
+            actor: "system".into(),
+            subject: "cli@test".into(),
+            decision: "scheduled".into(),
+            evidence: serde_json::json!({}),
+            invocation_id: None,
+        };
+        audit.append(draft).await.unwrap();
+
+        let bin = tempfile::tempdir().unwrap();
+        let jwt = token().0.secret().to_string();
+        let az = bin.path().join("az");
+        std::fs::write(
+            &az,
+            format!(
+                "#!/bin/sh\nprintf '{{\"accessToken\": \"{jwt}\", \"expires_on\": {}}}'\n",
+                (at + chrono::Duration::hours(1)).timestamp()
+            ),
+        )
+        .unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let ca = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(ca.path(), &a.ca).unwrap();
+        let cmd = |args: &[&str]| {
+            Command::new(env!("CARGO_BIN_EXE_flowgate"))
+                .args(args)
+                .env("PATH", format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap_or_default()))
+                .env("FLOWGATE_TOKEN_SOURCE", "cli")
+                .env("FLOWGATE_TABLE_ENDPOINT", &a.table)
+                .env("FLOWGATE_BLOB_ENDPOINT", &a.blob)
+                .env("FLOWGATE_SERVICEBUS_NAMESPACE", "unused.servicebus.windows.net")
+                .env("FLOWGATE_STORAGE_CA", ca.path())
+                .output()
+                .unwrap()
+        };
+        let runs = cmd(&["runs", "--json", "--state", "azure"]);
+        assert_eq!(runs.status.code(), Some(0), "{}", String::from_utf8_lossy(&runs.stderr));
+        assert!(serde_json::from_slice::<serde_json::Value>(&runs.stdout).unwrap().is_array());
+        let verify = cmd(&["audit", "verify", "--state", "azure"]);
+        assert_eq!(verify.status.code(), Some(0), "{}{}", String::from_utf8_lossy(&verify.stdout), String::from_utf8_lossy(&verify.stderr));
+        // Without the settings, `--state azure` says what it needs.
+        let bare = Command::new(env!("CARGO_BIN_EXE_flowgate"))
+            .args(["runs", "--state", "azure"])
+            .env_remove("FLOWGATE_TABLE_ENDPOINT")
+            .output()
+            .unwrap();
+        assert_eq!(bare.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&bare.stderr).contains("FLOWGATE_TABLE_ENDPOINT"));
     }
 }

@@ -13,8 +13,6 @@ use sha2::{Digest, Sha256};
 
 use super::audit::instant;
 use super::exit;
-use crate::adapters::local::{SqliteAudit, SqliteStore};
-use crate::app::{audit_path, store_path};
 use crate::domain::audit::verify;
 use crate::flows::{lineage, quarantine, runs};
 use crate::ports::{AuditSink, RowRange, Store, Table};
@@ -46,15 +44,15 @@ pub async fn run(state: &Path, from: &str, to: &str, out: &Path) -> u8 {
             return exit::BAD_INPUT;
         }
     };
-    if !store_path(state).is_file() || !audit_path(state).is_file() {
-        eprintln!("error: --state {}: holds no flowgate state", state.display());
-        return exit::BAD_INPUT;
-    }
     if out.exists() && std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(true) {
         eprintln!("error: --out {}: exists and is not empty; name a new folder", out.display());
         return exit::BAD_INPUT;
     }
-    let pack = match gather(state, from, to).await {
+    let st = match super::state::open(state) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let pack = match gather(st.store.as_ref(), st.audit.as_ref(), from, to).await {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");
@@ -90,9 +88,7 @@ fn within(t: Option<DateTime<Utc>>, from: DateTime<Utc>, to: DateTime<Utc>) -> b
     t.is_some_and(|t| t >= from && t < to)
 }
 
-async fn gather(state: &Path, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Pack, String> {
-    let store = SqliteStore::open(&store_path(state)).map_err(|e| e.to_string())?;
-    let audit = SqliteAudit::open(&audit_path(state)).map_err(|e| e.to_string())?;
+async fn gather(store: &dyn Store, audit: &dyn AuditSink, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Pack, String> {
     // The whole chain is verified: a segment proves nothing about what was cut before it.
     let all = audit.read(None, None).await.map_err(|e| e.to_string())?;
     let chain = match verify(&all) {
@@ -104,7 +100,7 @@ async fn gather(state: &Path, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<
     let approvals =
         segment.iter().filter(|e| matches!(e["kind"].as_str(), Some("approved" | "promoted" | "rolled_back"))).cloned().collect();
 
-    let run_list = runs::list(&store, None, usize::MAX).await.map_err(|e| e.to_string())?;
+    let run_list = runs::list(store, None, usize::MAX).await.map_err(|e| e.to_string())?;
     let in_window: Vec<_> = run_list.into_iter().filter(|r| within(Some(r.logical_time), from, to)).collect();
     let gates = in_window
         .iter()
@@ -112,7 +108,7 @@ async fn gather(state: &Path, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<
         .collect();
     let runs: Vec<Value> = in_window.iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect();
 
-    let items = quarantine::list(&store, true).await.map_err(|e| e.to_string())?;
+    let items = quarantine::list(store, true).await.map_err(|e| e.to_string())?;
     let quarantine = items
         .into_iter()
         .filter(|q| within(Some(q.at), from, to) || q.history.iter().any(|h| within(Some(h.at), from, to)))
@@ -128,7 +124,7 @@ async fn gather(state: &Path, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<
             within(a["raised_at"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc)), from, to)
         })
         .collect();
-    let lineage = lineage::export(&store, Some(from), Some(to)).await.map_err(|e| e.to_string())?;
+    let lineage = lineage::export(store, Some(from), Some(to)).await.map_err(|e| e.to_string())?;
     Ok(Pack { from, to, generated_at: Utc::now(), chain, audit: segment, runs, gates, quarantine, sla, lineage, approvals })
 }
 
