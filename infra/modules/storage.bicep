@@ -30,6 +30,7 @@ var containers = [
   'quarantine'
   'reports'
   'audit'
+  'curated'
 ]
 
 // Storage Blob Data Owner (host storage), Queue Data Contributor, Table Data Contributor.
