@@ -2,6 +2,7 @@
 //! ports, never an adapter or the host envelope.
 
 pub mod alerts;
+mod attempt;
 pub mod audit;
 pub mod audit_copy;
 pub mod breakers;
@@ -18,6 +19,7 @@ pub mod quarantine;
 pub mod retention;
 pub mod runs;
 pub mod schedule_tick;
+mod settle;
 pub mod waiting;
 
 use std::sync::Arc;

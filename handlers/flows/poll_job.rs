@@ -5,7 +5,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::dispatch_run::{settle, DispatchInput, DispatchReport};
+use super::dispatch_run::{DispatchInput, DispatchReport};
+use super::settle::settle;
 use super::{runs, Deps, FlowError};
 use crate::domain::ids::{InvocationId, RunKey};
 use crate::domain::longjob::{azure_ml_progress, evaluation_progress, LongJobKind, Progress};
