@@ -124,3 +124,58 @@ fn every_event_of_the_demo_validates_against_the_official_schemas() {
     broken.as_object_mut().unwrap().remove("producer");
     assert!(!core.is_valid(&broken));
 }
+
+#[path = "../fakes/lineage.rs"]
+mod fake_servers;
+
+/// The two HTTP sinks: every event to the OpenLineage server in order; the finished run to
+/// Purview as one Process linking its assets, with a Purview token.
+#[tokio::test]
+async fn the_openlineage_and_purview_sinks_deliver_a_run() {
+    use flowgate::adapters::azure::identity::{CachedTokens, StaticToken};
+    use flowgate::adapters::http::{OpenLineageHttp, PurviewLineage};
+    use flowgate::ports::{AccessToken, LineageSink};
+    use std::sync::Arc;
+
+    let fake = fake_servers::FakeLineageServers::default();
+    let base = fake.start().await;
+    let at = chrono::DateTime::parse_from_rfc3339("2026-11-27T09:00:00Z").unwrap().with_timezone(&chrono::Utc);
+    let key = RunKey::new(JobId::parse("score").unwrap(), at);
+    let dataset = |name: &str| DatasetRef { namespace: "flowgate".into(), name: name.into(), fields: vec![], assertions: vec![] };
+    let facts = RunFacts {
+        key: &key,
+        namespace: "flowgate",
+        kind: "http",
+        owner: None,
+        started: at,
+        finished: at + chrono::Duration::minutes(2),
+        ending: Ending::Complete,
+        parent: None,
+        inputs: vec![dataset("landing/claims/")],
+        outputs: vec![dataset("curated/classified/")],
+    };
+    let events = run_events(&facts);
+    OpenLineageHttp::new(&base).unwrap().emit(&events).await.unwrap();
+    let got = fake.openlineage.lock().unwrap().clone();
+    assert_eq!(got.iter().map(|e| e["eventType"].as_str().unwrap()).collect::<Vec<_>>(), vec!["START", "COMPLETE"]);
+
+    let tokens = Arc::new(CachedTokens::new(Arc::new(StaticToken(AccessToken::new("purview-token", at + chrono::Duration::days(3650))))));
+    let purview = PurviewLineage::new(&base, "https://acct.blob.core.windows.net", tokens).unwrap();
+    purview.emit(&events).await.unwrap();
+    let (auth, body) = fake.purview.lock().unwrap()[0].clone();
+    assert_eq!(auth, "Bearer purview-token");
+    let entities = body["entities"].as_array().unwrap();
+    let process = entities.iter().find(|e| e["typeName"] == "Process").unwrap();
+    assert_eq!(
+        process["attributes"]["inputs"][0]["uniqueAttributes"]["qualifiedName"],
+        "https://acct.blob.core.windows.net/landing/claims/"
+    );
+    assert_eq!(
+        process["attributes"]["outputs"][0]["uniqueAttributes"]["qualifiedName"],
+        "https://acct.blob.core.windows.net/curated/classified/"
+    );
+    assert_eq!(entities.iter().filter(|e| e["typeName"] == "azure_blob_path").count(), 2);
+    // A server that is down is a retryable failure, not a panic.
+    let down = OpenLineageHttp::new("http://127.0.0.1:9").unwrap().emit(&events).await.unwrap_err();
+    assert!(down.retryable, "{down}");
+}
