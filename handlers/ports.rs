@@ -30,8 +30,6 @@ impl Table {
     pub const CONTRACT_RESULTS: Table = Table("contract_results");
     /// Alerts: partition = the job or dataset, row = kind + `|` + key (one row per alert, ever).
     pub const ALERTS: Table = Table("alerts");
-    /// Lineage events: partition = the event's UTC day, row = event time + `|` + run id + `|` + type.
-    pub const LINEAGE: Table = Table("lineage");
 }
 
 /// An entity version: changes on every write.

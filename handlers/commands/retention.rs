@@ -1,5 +1,5 @@
 //! `flowgate retention --state DIR --keep DURATION [--dry-run]`: removes local records finished
-//! more than DURATION ago (runs, arrivals, contract results, delivered alerts and lineage, closed
+//! more than DURATION ago (runs with their lineage, arrivals, contract results, delivered alerts, closed
 //! quarantine items) and records it in the audit trail, which itself is kept.
 
 use std::path::Path;
@@ -27,12 +27,11 @@ pub async fn run(state: &Path, keep: &str, dry_run: bool, by: &str) -> u8 {
         Ok(r) => {
             let verb = if dry_run { "would remove" } else { "removed" };
             println!(
-                "{verb}: {} run(s), {} arrival(s), {} contract result(s), {} alert(s), {} lineage event(s), {} quarantine item(s) finished before {}",
+                "{verb}: {} run(s) with their lineage, {} arrival(s), {} contract result(s), {} alert(s), {} quarantine item(s) finished before {}",
                 r.runs,
                 r.arrivals,
                 r.contract_results,
                 r.alerts,
-                r.lineage,
                 r.quarantine,
                 r.cutoff.map(|c| c.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default()
             );

@@ -23,7 +23,7 @@ const QUALITY: &str =
     "https://openlineage.io/spec/facets/1-1-0/DataQualityAssertionsDatasetFacet.json#/$defs/DataQualityAssertionsDatasetFacet";
 
 /// A dataset a run read or wrote.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DatasetRef {
     pub namespace: String,
     pub name: String,
@@ -34,7 +34,8 @@ pub struct DatasetRef {
 }
 
 /// How a run ended, for lineage.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Ending {
     Complete,
     Fail { message: String },
@@ -55,6 +56,46 @@ pub struct RunFacts<'a> {
     pub parent: Option<&'a RunKey>,
     pub inputs: Vec<DatasetRef>,
     pub outputs: Vec<DatasetRef>,
+}
+
+/// What a finished run's events are made of, as kept with the run record: small (the events'
+/// schema URLs and producer are added when they are made), and enough to make them again
+/// exactly, without the catalog.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StoredFacts {
+    pub namespace: String,
+    pub kind: String,
+    #[serde(default)]
+    pub owner: Option<String>,
+    pub started: DateTime<Utc>,
+    pub finished: DateTime<Utc>,
+    pub ending: Ending,
+    /// The upstream job whose run of the same logical time this one followed.
+    #[serde(default)]
+    pub parent_job: Option<crate::domain::ids::JobId>,
+    #[serde(default)]
+    pub inputs: Vec<DatasetRef>,
+    #[serde(default)]
+    pub outputs: Vec<DatasetRef>,
+}
+
+impl StoredFacts {
+    /// The run's START and COMPLETE/FAIL events.
+    pub fn events(&self, key: &RunKey) -> [Value; 2] {
+        let parent = self.parent_job.clone().map(|j| RunKey::new(j, key.logical_time));
+        run_events(&RunFacts {
+            key,
+            namespace: &self.namespace,
+            kind: &self.kind,
+            owner: self.owner.as_deref(),
+            started: self.started,
+            finished: self.finished,
+            ending: self.ending.clone(),
+            parent: parent.as_ref(),
+            inputs: self.inputs.clone(),
+            outputs: self.outputs.clone(),
+        })
+    }
 }
 
 /// The run's OpenLineage id: a UUID derived from the run key, so every export and every sink

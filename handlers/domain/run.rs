@@ -148,6 +148,9 @@ pub struct RunRecord {
     /// How often PollJob has asked about the current attempt's job.
     #[serde(default)]
     pub polls: u32,
+    /// What a finished run's OpenLineage events are made of (`StoredFacts::events`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<crate::domain::lineage::StoredFacts>,
 }
 
 impl RunRecord {
@@ -176,6 +179,7 @@ impl RunRecord {
             prior_attempts: 0,
             job_handle: None,
             polls: 0,
+            lineage: None,
         }
     }
 }

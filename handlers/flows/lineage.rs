@@ -1,15 +1,16 @@
-//! Lineage of finished runs: builds a run's OpenLineage events from its record, the catalog and
-//! the contracts, keeps them in the Store (the record `flowgate lineage export` reads), and
-//! delivers them to the configured sinks. Delivery failing never fails the run.
+//! Lineage of finished runs: what a run's OpenLineage events are made of is taken from its record,
+//! the catalog and the contracts, and kept in the run record itself (a few hundred bytes, written
+//! with the run's end; what `flowgate lineage export` makes the events from again), and the
+//! events are delivered to the configured sinks. Delivery failing never fails the run.
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{Deps, FlowError};
 use crate::domain::catalog::Job;
 use crate::domain::contract::model::LogicalType;
 use crate::domain::ids::RunKey;
-use crate::domain::lineage::{run_events, run_id, DatasetRef, Ending, RunFacts};
+use crate::domain::lineage::{run_id, DatasetRef, Ending, StoredFacts};
 use crate::domain::run::{RunRecord, RunStatus};
 use crate::ports::{RowRange, Store, Table};
 
@@ -52,9 +53,9 @@ fn dataset(deps: &Deps, ns: &str, id: &crate::domain::ids::DatasetId, rec: &RunR
     Some(DatasetRef { namespace: ns.to_string(), name: format!("{}/{}", ds.location.container, ds.location.prefix), fields, assertions })
 }
 
-/// START and COMPLETE/FAIL for a run that ran and finished; None for runs that never started
+/// What the events of a run that ran and finished are made of; None for runs that never started
 /// (blocked, skipped) or are not finished.
-pub fn events_for(deps: &Deps, rec: &RunRecord) -> Option<[Value; 2]> {
+pub fn facts_for(deps: &Deps, rec: &RunRecord) -> Option<StoredFacts> {
     let ending = match rec.status {
         RunStatus::Succeeded => Ending::Complete,
         RunStatus::Failed | RunStatus::Quarantined => Ending::Fail { message: rec.error.clone().unwrap_or_else(|| rec.status.to_string()) },
@@ -63,63 +64,55 @@ pub fn events_for(deps: &Deps, rec: &RunRecord) -> Option<[Value; 2]> {
     let (started, finished) = (rec.started_at?, rec.finished_at?);
     let job = deps.catalog.jobs.get(&rec.job)?;
     let ns = namespace(deps);
-    let key = RunKey::new(rec.job.clone(), rec.logical_time);
-    let parent = matches!(job.trigger, crate::domain::catalog::Trigger::Dependencies)
-        .then(|| job.depends_on.first().map(|up| RunKey::new(up.clone(), rec.logical_time)))
-        .flatten();
-    let kind = kind_name(job);
-    let facts = RunFacts {
-        key: &key,
-        namespace: &ns,
-        kind: &kind,
-        owner: job.owner.as_deref(),
+    let parent_job =
+        matches!(job.trigger, crate::domain::catalog::Trigger::Dependencies).then(|| job.depends_on.first().cloned()).flatten();
+    Some(StoredFacts {
+        kind: kind_name(job),
+        owner: job.owner.clone(),
         started,
         finished,
         ending,
-        parent: parent.as_ref(),
+        parent_job,
         inputs: job.inputs.iter().filter_map(|d| dataset(deps, &ns, d, rec)).collect(),
         outputs: job.outputs.iter().filter_map(|d| dataset(deps, &ns, d, rec)).collect(),
-    };
-    Some(run_events(&facts))
+        namespace: ns,
+    })
 }
 
-fn row_of(event: &Value) -> (String, String) {
-    let time = event["eventTime"].as_str().unwrap_or_default();
-    let day = time.get(..10).unwrap_or("unknown").to_string();
-    (day, format!("{time}|{}|{}", event["run"]["runId"].as_str().unwrap_or_default(), event["eventType"].as_str().unwrap_or_default()))
+/// Hands a finished run's events to the configured sinks, off the invocation's path (the run's
+/// answer does not wait for an OpenLineage server or Purview). A sink that fails is logged; the
+/// events stay in the run record, where `flowgate lineage export` reads them.
+pub fn deliver(deps: &Deps, rec: &RunRecord) {
+    let Some(facts) = &rec.lineage else { return };
+    let key = RunKey::new(rec.job.clone(), rec.logical_time);
+    let events = facts.events(&key);
+    let (sink, run) = (deps.lineage.clone(), run_id(&key));
+    tokio::spawn(async move {
+        if let Err(err) = sink.emit(&events).await {
+            tracing::warn!(%run, error = %err, "lineage not delivered");
+        }
+    });
 }
 
-/// Keeps a finished run's events and delivers them. Store trouble is an error (the invocation is
-/// retried); a sink that fails is logged and the events stay marked undelivered.
-pub async fn record(deps: &Deps, rec: &RunRecord) -> Result<(), FlowError> {
-    let Some(events) = events_for(deps, rec) else { return Ok(()) };
-    for e in &events {
-        let (partition, row) = row_of(e);
-        deps.store.upsert(Table::LINEAGE, &partition, &row, &json!({ "event": e, "delivered": false })).await?;
-    }
-    match deps.lineage.emit(&events).await {
-        Ok(()) => {
-            for e in &events {
-                let (partition, row) = row_of(e);
-                deps.store.upsert(Table::LINEAGE, &partition, &row, &json!({ "event": e, "delivered": true })).await?;
+/// Finished runs' events with event times in [from, to), oldest first (START before its end).
+pub async fn export(store: &dyn Store, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<Vec<Value>, FlowError> {
+    let rows = store.query(Table::RUNS, None, RowRange::default(), usize::MAX).await?;
+    let mut events: Vec<(String, String, u8, Value)> = Vec::new();
+    for e in rows {
+        let Ok(rec) = serde_json::from_value::<RunRecord>(e.body) else { continue };
+        let Some(facts) = &rec.lineage else { continue };
+        for event in &facts.events(&RunKey::new(rec.job.clone(), rec.logical_time)) {
+            let Some(t) = event["eventTime"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))
+            else {
+                continue;
+            };
+            if from.is_none_or(|f| t >= f) && to.is_none_or(|x| t < x) {
+                let order = u8::from(event["eventType"] != "START");
+                let run = event["run"]["runId"].as_str().unwrap_or_default().to_string();
+                events.push((event["eventTime"].as_str().unwrap_or_default().to_string(), run, order, event.clone()));
             }
         }
-        Err(err) => tracing::warn!(run = %run_id(&RunKey::new(rec.job.clone(), rec.logical_time)), error = %err, "lineage not delivered"),
     }
-    Ok(())
-}
-
-/// Stored events with event times in [from, to), oldest first.
-pub async fn export(store: &dyn Store, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<Vec<Value>, FlowError> {
-    let rows = store.query(Table::LINEAGE, None, RowRange::default(), usize::MAX).await?;
-    let mut events: Vec<(String, Value)> = rows
-        .into_iter()
-        .filter_map(|e| {
-            let event = e.body.get("event")?.clone();
-            let t = DateTime::parse_from_rfc3339(event["eventTime"].as_str()?).ok()?.with_timezone(&Utc);
-            (from.is_none_or(|f| t >= f) && to.is_none_or(|x| t < x)).then_some((e.row, event))
-        })
-        .collect();
-    events.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(events.into_iter().map(|(_, e)| e).collect())
+    events.sort_by(|a, b| (&a.0, &a.1, a.2).cmp(&(&b.0, &b.1, b.2)));
+    Ok(events.into_iter().map(|(_, _, _, e)| e).collect())
 }

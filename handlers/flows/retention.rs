@@ -1,5 +1,5 @@
 //! Retention of local records: removes what is older than the policy and finished — runs that
-//! ended, arrivals and their contract results, delivered alerts and lineage, closed quarantine
+//! ended (with their lineage), arrivals and their contract results, delivered alerts, closed quarantine
 //! items — and records what it removed as an audit event. The audit trail itself is never pruned
 //! here (its chain is the proof; in Azure its immutable container's policy governs it).
 
@@ -18,7 +18,6 @@ pub struct RetentionReport {
     pub arrivals: u64,
     pub contract_results: u64,
     pub alerts: u64,
-    pub lineage: u64,
     pub quarantine: u64,
 }
 
@@ -68,12 +67,6 @@ pub async fn apply(
         if delivered && time(&e.body["raised_at"]).is_some_and(|t| t < cutoff) {
             r.alerts += 1;
             doomed.push((Table::ALERTS, e));
-        }
-    }
-    for e in all(store, Table::LINEAGE).await? {
-        if e.body["delivered"].as_bool() == Some(true) && time(&e.body["event"]["eventTime"]).is_some_and(|t| t < cutoff) {
-            r.lineage += 1;
-            doomed.push((Table::LINEAGE, e));
         }
     }
     for e in all(store, Table::QUARANTINE).await? {

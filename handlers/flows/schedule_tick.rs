@@ -207,7 +207,7 @@ async fn daily_retention(deps: &Deps, now: DateTime<Utc>) -> Result<(), FlowErro
     };
     if claimed {
         let r = super::retention::apply(deps.store.as_ref(), deps.audit.as_ref(), keep, now, false, "system").await?;
-        tracing::info!(runs = r.runs, arrivals = r.arrivals, lineage = r.lineage, "retention applied");
+        tracing::info!(runs = r.runs, arrivals = r.arrivals, alerts = r.alerts, "retention applied");
     }
     Ok(())
 }

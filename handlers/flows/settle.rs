@@ -114,6 +114,8 @@ pub(crate) async fn settle(
             DispatchReport::Blocked { reason }
         }
     };
+    // A finished run carries its lineage in the same write (no extra round trip per run).
+    rec.lineage = if rec.status.is_terminal() { super::lineage::facts_for(deps, &rec) } else { None };
     match runs::replace(deps.store.as_ref(), &rec, &etag).await {
         Ok(_) => {
             let (kind, decision) = audit_of(&report);
@@ -123,7 +125,7 @@ pub(crate) async fn settle(
             }
             super::audit::record(deps, now, kind, key.to_string(), decision, evidence, Some(input.invocation.as_str())).await?;
             if rec.status.is_terminal() {
-                super::lineage::record(deps, &rec).await?;
+                super::lineage::deliver(deps, &rec);
                 super::lifecycle::ended(deps, &job.id, rec.logical_time, rec.status, now).await?;
             }
             Ok(report)

@@ -6,18 +6,20 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::Value;
-use tokio::io::AsyncWriteExt;
 
 use crate::ports::{LineageError, LineageSink};
 
-#[derive(Debug, Clone)]
+/// Appends to one file, kept open between runs; each run's events are one small write (done
+/// in place: cheaper than a hop to the blocking pool).
+#[derive(Debug)]
 pub struct JsonlLineage {
     path: PathBuf,
+    file: std::sync::Mutex<Option<std::fs::File>>,
 }
 
 impl JsonlLineage {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
+        Self { path: path.into(), file: std::sync::Mutex::new(None) }
     }
 }
 
@@ -30,9 +32,15 @@ impl LineageSink for JsonlLineage {
             text.push('\n');
         }
         let fail = |e: std::io::Error| LineageError { message: format!("{}: {e}", self.path.display()), retryable: true };
-        let mut f = tokio::fs::OpenOptions::new().create(true).append(true).open(&self.path).await.map_err(fail)?;
-        f.write_all(text.as_bytes()).await.map_err(fail)?;
-        f.flush().await.map_err(fail)
+        let mut guard = self.file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let file = match guard.take() {
+            Some(f) => f,
+            None => std::fs::OpenOptions::new().create(true).append(true).open(&self.path).map_err(fail)?,
+        };
+        // A failed write drops the handle: the next run reopens the file (moved, disk full).
+        std::io::Write::write_all(&mut &file, text.as_bytes()).map_err(fail)?;
+        *guard = Some(file);
+        Ok(())
     }
 }
 
