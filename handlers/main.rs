@@ -151,20 +151,24 @@ enum Command {
     },
 }
 
+/// Which state, and which window of it, an export prints.
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// The state folder, or `azure` for the deployed state.
+    #[arg(long)]
+    state: PathBuf,
+    /// Only events at or after this RFC 3339 instant.
+    #[arg(long)]
+    from: Option<String>,
+    /// Only events before this RFC 3339 instant.
+    #[arg(long)]
+    to: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Print the events as JSON Lines, oldest first.
-    Export {
-        /// The state folder, or `azure` for the deployed state.
-        #[arg(long)]
-        state: PathBuf,
-        /// Only events at or after this RFC 3339 instant.
-        #[arg(long)]
-        from: Option<String>,
-        /// Only events before this RFC 3339 instant.
-        #[arg(long)]
-        to: Option<String>,
-    },
+    Export(ExportArgs),
     /// Exit 0 with the count and head hash if the chain is intact; 1 naming the first bad event.
     Verify {
         /// The state folder, or `azure` for the deployed state.
@@ -182,17 +186,7 @@ enum AuditCommand {
 #[derive(Subcommand)]
 enum LineageCommand {
     /// Print the events as JSON Lines, oldest first.
-    Export {
-        /// The state folder, or `azure` for the deployed state.
-        #[arg(long)]
-        state: PathBuf,
-        /// Only events at or after this RFC 3339 instant.
-        #[arg(long)]
-        from: Option<String>,
-        /// Only events before this RFC 3339 instant.
-        #[arg(long)]
-        to: Option<String>,
-    },
+    Export(ExportArgs),
 }
 
 #[derive(Subcommand)]
@@ -543,7 +537,7 @@ fn main() -> ExitCode {
             Command::Validate { catalog, json } => commands::validate::run(&catalog, json),
             Command::Runs { state, job, limit, json } => commands::runs::run(&state, job.as_deref(), limit, json).await,
             Command::Schema => commands::schema(),
-            Command::Audit(AuditCommand::Export { state, from, to }) => {
+            Command::Audit(AuditCommand::Export(ExportArgs { state, from, to })) => {
                 commands::audit::export(&state, from.as_deref(), to.as_deref()).await
             }
             Command::Audit(AuditCommand::Verify { state, file, head }) => {
@@ -557,7 +551,7 @@ fn main() -> ExitCode {
                 commands::retention::run(&state, &keep, dry_run, &by).await
             }
             Command::Evidence { state, from, to, out } => commands::evidence::run(&state, &from, &to, &out).await,
-            Command::Lineage(LineageCommand::Export { state, from, to }) => {
+            Command::Lineage(LineageCommand::Export(ExportArgs { state, from, to })) => {
                 commands::lineage::export(&state, from.as_deref(), to.as_deref()).await
             }
             Command::Quarantine { state, by, action } => {

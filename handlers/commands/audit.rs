@@ -27,31 +27,15 @@ async fn open(state: &Path) -> Result<std::sync::Arc<dyn AuditSink>, u8> {
 }
 
 pub async fn export(state: &Path, from: Option<&str>, to: Option<&str>) -> u8 {
-    let (from, to) = match (instant("--from", from), instant("--to", to)) {
-        (Ok(f), Ok(t)) => (f, t),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {e}");
-            return exit::BAD_INPUT;
-        }
+    let (from, to) = match super::window(from, to) {
+        Ok(w) => w,
+        Err(c) => return c,
     };
     let audit = match open(state).await {
         Ok(a) => a,
         Err(c) => return c,
     };
-    match audit.read(from, to).await {
-        Ok(events) => {
-            use std::io::Write;
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            for e in &events {
-                let _ = writeln!(out, "{}", serde_json::to_string(e).unwrap_or_default());
-            }
-            exit::OK
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::FAILED
-        }
-    }
+    super::print_jsonl(audit.read(from, to).await)
 }
 
 pub async fn verify(state: Option<&Path>, file: Option<&Path>, head: Option<&str>) -> u8 {

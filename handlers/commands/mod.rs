@@ -21,6 +21,38 @@ pub mod exit {
     pub const BAD_INPUT: u8 = 2;
 }
 
+/// An optional bound of a time window.
+type Bound = Option<chrono::DateTime<chrono::Utc>>;
+
+/// `--from` and `--to` as instants; on a bad value, prints why and gives exit code 2.
+pub(crate) fn window(from: Option<&str>, to: Option<&str>) -> Result<(Bound, Bound), u8> {
+    match (audit::instant("--from", from), audit::instant("--to", to)) {
+        (Ok(f), Ok(t)) => Ok((f, t)),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            Err(exit::BAD_INPUT)
+        }
+    }
+}
+
+/// Prints items as JSON Lines on stdout, or the error that kept them from being read.
+pub(crate) fn print_jsonl<T: serde::Serialize, E: std::fmt::Display>(items: Result<Vec<T>, E>) -> u8 {
+    match items {
+        Ok(items) => {
+            use std::io::Write;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for i in &items {
+                let _ = writeln!(out, "{}", serde_json::to_string(i).unwrap_or_default());
+            }
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::FAILED
+        }
+    }
+}
+
 /// Prints the catalog's JSON Schema.
 pub fn schema() -> u8 {
     let s = crate::domain::catalog::spec::json_schema();

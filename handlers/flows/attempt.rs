@@ -33,13 +33,16 @@ pub(super) async fn call_endpoint(
     deadline: Instant,
     now: DateTime<Utc>,
 ) -> Result<Outcome, FlowError> {
-    let endpoint = endpoint_of(deps, job).unwrap_or_else(|_| job.endpoint.clone());
+    // An endpoint whose settings are missing is quarantined by `attempt`; its breaker is keyed by
+    // the template meanwhile.
+    let expanded = endpoint_of(deps, job);
+    let endpoint = expanded.clone().unwrap_or_else(|_| job.endpoint.clone());
     let (admission, healthy) = super::breakers::admit(deps, job, &endpoint, now).await?;
     if let Admission::No { until, reason } = admission {
         tracing::info!(run = %key, %reason, "deferred");
         return Ok(Outcome::Deferred { until, reason });
     }
-    let (outcome, health) = attempt(deps, job, key, rec, delivered_attempt, deadline).await?;
+    let (outcome, health) = attempt(deps, job, key, rec, expanded, delivered_attempt, deadline).await?;
     match health {
         // The outcome stands whatever happens to the breaker's bookkeeping: failing the invocation
         // now would only get the attempt delivered again.
@@ -68,10 +71,11 @@ async fn attempt(
     job: &Job,
     key: &RunKey,
     rec: &RunRecord,
+    endpoint: Result<String, String>,
     delivered_attempt: u32,
     deadline: Instant,
 ) -> Result<(Outcome, Option<bool>), FlowError> {
-    let endpoint = match endpoint_of(deps, job) {
+    let endpoint = match endpoint {
         Ok(e) => e,
         Err(reason) => return Ok((Outcome::Quarantine { reason }, None)),
     };

@@ -111,7 +111,8 @@ impl AppendBlobAudit {
                     .and_then(|v| v.rsplit('/').next())
                     .and_then(|v| v.parse().ok());
                 let bytes = r.bytes().await.map_err(|e| err("reading the audit blob", e))?.to_vec();
-                Ok((bytes.clone(), total.unwrap_or(from + bytes.len() as u64)))
+                let total = total.unwrap_or(from + bytes.len() as u64);
+                Ok((bytes, total))
             }
             // Nothing past the end.
             StatusCode::RANGE_NOT_SATISFIABLE => Ok((Vec::new(), from)),
