@@ -14,6 +14,8 @@ pub mod longjob;
 pub mod messages;
 pub mod pii;
 pub mod plan;
+pub mod principal;
+pub mod release;
 pub mod retry;
 pub mod run;
 pub mod schedule;

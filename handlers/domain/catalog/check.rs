@@ -102,6 +102,18 @@ impl Checker<'_> {
     }
 }
 
+impl super::releases::Report for Checker<'_> {
+    fn problem(&mut self, pointer: &str, message: String) {
+        self.at_value(pointer, message);
+    }
+    fn zone_at(&mut self, pointer: &str, name: Option<&String>, fallback: Tz) -> Tz {
+        self.zone(pointer, name, fallback)
+    }
+    fn duration_at(&mut self, pointer: &str, text: Option<&String>) -> Option<Duration> {
+        self.duration(pointer, text)
+    }
+}
+
 /// Reads and checks a catalog. `Err` holds every problem found, in file order.
 pub fn load(text: &str, env: &Environment<'_>) -> Result<Loaded, Vec<Problem>> {
     let doc = yaml::parse(text)
@@ -201,9 +213,10 @@ fn check_document(c: &mut Checker<'_>, env: &Environment<'_>) -> Option<Catalog>
         }
     }
     check_cycles(c, &jobs_spec);
+    let releases = super::releases::policy(c, env, shell.releases.as_ref(), timezone, &known_datasets);
 
     if c.problems.is_empty() {
-        Some(Catalog { timezone, datasets, jobs })
+        Some(Catalog { timezone, datasets, jobs, releases })
     } else {
         None
     }

@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod model;
+mod releases;
 pub mod spec;
 pub mod yaml;
 

@@ -20,6 +20,8 @@ pub struct Catalog {
     pub timezone: Tz,
     pub datasets: BTreeMap<DatasetId, Dataset>,
     pub jobs: BTreeMap<JobId, Job>,
+    /// The release policy (the defaults when the catalog has no `releases:` section).
+    pub releases: crate::domain::release::ReleasePolicy,
 }
 
 /// Where a dataset's blobs land: a container and a path prefix inside it.

@@ -30,6 +30,112 @@ pub struct CatalogSpec<J = JobSpec, D = DatasetSpec> {
     /// Named jobs: the Foundry workloads flowgate runs.
     #[serde(default)]
     pub jobs: BTreeMap<String, J>,
+    /// Release gates: who must approve a change of this catalog before it runs, what must pass,
+    /// and when it may ship (docs/releases.md).
+    #[serde(default)]
+    pub releases: Option<ReleasesSpec>,
+}
+
+/// Release gates.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleasesSpec {
+    /// Distinct approvals a release needs before it may be promoted. Default 1. Neither the
+    /// proposer nor the person asking for promotion may approve (unless `solo`).
+    #[serde(default)]
+    pub approvals: Option<u32>,
+    /// The app role an approver must hold. Default `Release.Approver`.
+    #[serde(default)]
+    pub approver_role: Option<String>,
+    /// The app role that may ask for a release to be promoted. Default `Release.Approver`.
+    #[serde(default)]
+    pub promoter_role: Option<String>,
+    /// The app role that may roll back to a release that was active before. Default `Release.Approver`.
+    #[serde(default)]
+    pub rollback_role: Option<String>,
+    /// A one-person team: the proposer may approve their own release. Every status, report and
+    /// evidence pack says so. Default false.
+    #[serde(default)]
+    pub solo: Option<bool>,
+    /// Automated checks that must pass for the exact release before promotion.
+    #[serde(default)]
+    pub checks: Option<ReleaseChecksSpec>,
+    /// When promotions may happen (change windows and freezes).
+    #[serde(default)]
+    pub windows: Option<WindowsSpec>,
+    /// The emergency path: promotion outside windows and without approvals, checks still run, a
+    /// review by a second person due afterwards.
+    #[serde(default)]
+    pub emergency: Option<EmergencySpec>,
+}
+
+/// Automated release checks.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseChecksSpec {
+    /// Lint every contract the catalog references. Default true.
+    #[serde(default)]
+    pub contract_lint: Option<bool>,
+    /// A sample file per dataset (path relative to the catalog), checked against the dataset's
+    /// contract; the files are part of the release.
+    #[serde(default)]
+    pub samples: BTreeMap<String, String>,
+    /// A smoke request to each `online_endpoint` and `http` job, built with the job's request
+    /// mapping (from the first row of its input's sample, when there is one); 2xx JSON passes.
+    /// Default true.
+    #[serde(default)]
+    pub smoke: Option<bool>,
+}
+
+/// Change windows and freezes, on a wall clock.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WindowsSpec {
+    /// IANA time zone of `allow` and `freeze` times. Default: the catalog's.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// When promotions are allowed; none listed: at any time outside freezes.
+    #[serde(default)]
+    pub allow: Vec<AllowSpec>,
+    /// When promotions are refused (only the emergency path crosses a freeze).
+    #[serde(default)]
+    pub freeze: Vec<FreezeSpec>,
+}
+
+/// A weekly change window.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AllowSpec {
+    /// Days of the week: `mon` … `sun` (or full names). Default: every day.
+    #[serde(default)]
+    pub days: Vec<String>,
+    /// Local start time, `HH:MM` (included).
+    pub from: String,
+    /// Local end time, `HH:MM` (excluded); earlier than `from` means the next day.
+    pub to: String,
+}
+
+/// A freeze: no promotions from `from` to `to` (local date-times, `YYYY-MM-DDTHH:MM`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeSpec {
+    pub from: String,
+    pub to: String,
+    /// Why (shown when a promotion is refused).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// The emergency path.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmergencySpec {
+    /// The app role that may take it. Default `Release.Emergency`.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// A second person must review the change within this long, e.g. `72h`. Default `72h`.
+    #[serde(default)]
+    pub review_within: Option<String>,
 }
 
 /// Policies inherited by every job.
