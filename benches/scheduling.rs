@@ -89,8 +89,18 @@ async fn main() {
         QueueSettings { duplicate_detection_window: std::time::Duration::from_secs(60), ..QueueSettings::default() },
     )
     .unwrap();
+    let shared = Arc::new(catalog.clone());
+    let releases = flowgate::flows::releases::active::ReleaseCache::new(
+        Arc::new(FileBlobs::new(dir.path())),
+        false,
+        false,
+        shared.clone(),
+        Arc::default(),
+    );
     let deps = Deps {
-        catalog: Arc::new(catalog.clone()),
+        catalog: shared,
+        release: None,
+        releases: Arc::new(releases),
         store: Arc::new(store),
         queue: Arc::new(queue.clone()),
         runner: Arc::new(HttpRunner::new(None).unwrap()),

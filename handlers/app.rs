@@ -21,33 +21,9 @@ pub enum StartError {
     Contracts(String),
 }
 
-/// Reads every dataset's contract. `Err` lists each problem as `path:line:col: message`.
+/// Reads every dataset's contract from disk. `Err` lists each problem as `path:line:col: message`.
 pub fn load_contracts(catalog: &Catalog) -> Result<Contracts, Vec<String>> {
-    let mut out = Contracts::new();
-    let mut problems = Vec::new();
-    for ds in catalog.datasets.values() {
-        let Some(path) = &ds.contract else { continue };
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => {
-                problems.push(format!("{}: {e}", path.display()));
-                continue;
-            }
-        };
-        match crate::domain::contract::parse(&text) {
-            Ok((c, _)) => {
-                out.insert(ds.id.clone(), Arc::new(c));
-            }
-            Err(findings) => problems.extend(
-                findings.iter().filter(|f| f.error).map(|f| format!("{}:{}:{}: {}", path.display(), f.pos.line, f.pos.col, f.message)),
-            ),
-        }
-    }
-    if problems.is_empty() {
-        Ok(out)
-    } else {
-        Err(problems)
-    }
+    crate::flows::releases::view::parse_contracts(catalog, &|p| std::fs::read_to_string(p).map_err(|e| e.to_string()))
 }
 
 /// `path:line:col: message`, one per line.
@@ -70,8 +46,8 @@ pub fn audit_path(state: &Path) -> std::path::PathBuf {
 /// when `settings.azure` is set, else the local ones (SQLite, local queue, a folder of blobs).
 pub async fn deps_for(settings: &crate::config::Settings) -> Result<(Deps, Loaded), StartError> {
     match &settings.azure {
-        Some(azure) => azure_deps(&settings.catalog, &settings.state, azure).await,
-        None => local_deps(&settings.catalog, &settings.state, &settings.data_dir).await,
+        Some(azure) => azure_deps(&settings.catalog, &settings.state, azure, settings.releases_required).await,
+        None => local_deps(&settings.catalog, &settings.state, &settings.data_dir, settings.releases_required).await,
     }
 }
 
@@ -81,16 +57,23 @@ struct Backing {
     queue: Arc<dyn crate::ports::Queue>,
     blobs: Arc<dyn crate::ports::BlobStore>,
     audit: Arc<dyn crate::ports::AuditSink>,
+    /// Where release bundles are kept.
+    content: Arc<dyn crate::ports::BlobStore>,
+    releases_required: bool,
+    azure: bool,
 }
 
 /// Loads the catalog and opens the local adapters.
-pub async fn local_deps(catalog: &Path, state: &Path, data_dir: &Path) -> Result<(Deps, Loaded), StartError> {
+pub async fn local_deps(catalog: &Path, state: &Path, data_dir: &Path, releases_required: bool) -> Result<(Deps, Loaded), StartError> {
     std::fs::create_dir_all(state).map_err(|e| StartError::State(format!("cannot create {}: {e}", state.display())))?;
     let backing = Backing {
         store: Arc::new(SqliteStore::open(&store_path(state)).map_err(|e| StartError::State(e.to_string()))?),
         queue: Arc::new(LocalQueue::open(&queue_path(state), QueueSettings::default()).map_err(|e| StartError::State(e.to_string()))?),
         blobs: Arc::new(FileBlobs::new(data_dir)),
         audit: Arc::new(crate::adapters::local::SqliteAudit::open(&audit_path(state)).map_err(|e| StartError::State(e.to_string()))?),
+        content: Arc::new(FileBlobs::new(state)),
+        releases_required,
+        azure: false,
     };
     assemble(catalog, state, backing, tokens()).await
 }
@@ -98,7 +81,12 @@ pub async fn local_deps(catalog: &Path, state: &Path, data_dir: &Path) -> Result
 /// Loads the catalog and opens the Azure adapters: the Store on Table Storage, blobs and the
 /// audit trail (daily append blobs in the `audit` container) on Blob Storage, queues on Service
 /// Bus; all with the managed identity's tokens.
-pub async fn azure_deps(catalog: &Path, scratch: &Path, azure: &crate::config::AzureSettings) -> Result<(Deps, Loaded), StartError> {
+pub async fn azure_deps(
+    catalog: &Path,
+    scratch: &Path,
+    azure: &crate::config::AzureSettings,
+    releases_required: bool,
+) -> Result<(Deps, Loaded), StartError> {
     use crate::adapters::azure::{
         blob_audit::AppendBlobAudit, blobs::AzureBlobs, servicebus::ServiceBusClient, storage::Storage, tables::TableStore,
     };
@@ -118,7 +106,10 @@ pub async fn azure_deps(catalog: &Path, scratch: &Path, azure: &crate::config::A
         store: Arc::new(TableStore::new(storage(&azure.table_endpoint, "FLOWGATE_TABLE_ENDPOINT")?)),
         queue: Arc::new(queue),
         blobs: Arc::new(AzureBlobs::new(blob.clone())),
+        content: Arc::new(AzureBlobs::new(blob.clone())),
         audit: Arc::new(AppendBlobAudit::new(blob, "audit")),
+        releases_required,
+        azure: true,
     };
     assemble(catalog, scratch, backing, tokens).await
 }
@@ -139,9 +130,20 @@ async fn assemble(
     let contracts = load_contracts(&loaded.catalog).map_err(|lines| StartError::Contracts(lines.join("\n")))?;
     let bearer = crate::adapters::http::EntraBearer { tokens: tokens.clone() };
     let runner = HttpRunner::new(Some(Arc::new(bearer))).map_err(StartError::State)?;
+    let catalog_arc = Arc::new(loaded.catalog.clone());
+    let contracts = Arc::new(contracts);
+    let releases = crate::flows::releases::active::ReleaseCache::new(
+        backing.content,
+        backing.releases_required,
+        backing.azure,
+        catalog_arc.clone(),
+        contracts.clone(),
+    );
     let deps = Deps {
-        catalog: Arc::new(loaded.catalog.clone()),
-        contracts: Arc::new(contracts),
+        catalog: catalog_arc,
+        release: None,
+        releases: Arc::new(releases),
+        contracts,
         store: backing.store,
         queue: backing.queue,
         runner: Arc::new(runner),

@@ -18,6 +18,9 @@ pub struct Settings {
     /// blobs and the audit trail in Blob Storage, queues on Service Bus. `FLOWGATE_STATE` is then
     /// only a scratch folder.
     pub azure: Option<AzureSettings>,
+    /// `FLOWGATE_RELEASES=required`: nothing runs until a release is active (prod); `optional`
+    /// (default): without an active release the packaged catalog runs, recorded as unreleased.
+    pub releases_required: bool,
 }
 
 /// Where the Azure adapters connect (identity-based; no keys).
@@ -96,7 +99,13 @@ impl Settings {
                 })?
             }
         };
-        Ok(Self { catalog, state, data_dir, port, azure })
+        let raw = var("FLOWGATE_RELEASES");
+        let releases_required = crate::flows::releases::active::required_by(raw.as_deref()).map_err(|why| ConfigError::Invalid {
+            name: "FLOWGATE_RELEASES",
+            value: raw.clone().unwrap_or_default(),
+            why,
+        })?;
+        Ok(Self { catalog, state, data_dir, port, azure, releases_required })
     }
 }
 

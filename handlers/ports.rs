@@ -30,6 +30,9 @@ impl Table {
     pub const CONTRACT_RESULTS: Table = Table("contract_results");
     /// Alerts: partition = the job or dataset, row = kind + `|` + key (one row per alert, ever).
     pub const ALERTS: Table = Table("alerts");
+    /// Releases: partition `release` (records by id), one partition per release id (approvals,
+    /// rejection, checks), `pointer` (row `active`) and `emergency`.
+    pub const RELEASES: Table = Table("releases");
 }
 
 /// An entity version: changes on every write.

@@ -11,6 +11,10 @@ pub enum AlertKind {
     SlaWarning,
     SlaBreach,
     StaleData,
+    /// `FLOWGATE_RELEASES=required` and no release is active: nothing runs.
+    NoActiveRelease,
+    /// An emergency change's review by a second person is overdue.
+    EmergencyReviewOverdue,
 }
 
 impl AlertKind {
@@ -19,6 +23,8 @@ impl AlertKind {
             Self::SlaWarning => "sla_warning",
             Self::SlaBreach => "sla_breach",
             Self::StaleData => "stale_data",
+            Self::NoActiveRelease => "no_active_release",
+            Self::EmergencyReviewOverdue => "emergency_review_overdue",
         }
     }
 }

@@ -28,6 +28,24 @@ pub enum AuditKind {
     ConfigChanged,
     /// Old local records were removed by the retention policy.
     RetentionApplied,
+    /// A release was proposed (its content stored, its id fixed).
+    ReleaseProposed,
+    /// A person approved a release.
+    ReleaseApproved,
+    /// An approval, a promotion, a rollback or a review was refused by a rule.
+    ReleaseRefused,
+    /// A person rejected a release.
+    ReleaseRejected,
+    /// A release's automated checks ran (with their results and the gate's verdict).
+    ReleaseChecked,
+    /// The active pointer moved to a release (a promotion, emergency or not).
+    ReleasePromoted,
+    /// The active pointer moved back to a release that was active before.
+    ReleaseRolledBack,
+    /// A second person reviewed an emergency change.
+    EmergencyReviewed,
+    /// A request whose caller could not be established was refused (401).
+    AccessDenied,
 }
 
 /// An event before it is chained (what the flows emit).

@@ -18,13 +18,21 @@ pub struct DispatchMessage {
     /// 1 for the first attempt.
     pub attempt: u32,
     pub trigger: RunTrigger,
+    /// The release the run was created under (absent: the packaged catalog, unreleased).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<crate::domain::release::ReleaseId>,
 }
 
 pub const DISPATCH_V1: &str = "flowgate.dispatch.v1";
 
 impl DispatchMessage {
     pub fn new(key: &RunKey, attempt: u32, trigger: RunTrigger) -> Self {
-        Self { flowgate_message: DISPATCH_V1.into(), job: key.job.clone(), logical_time: key.logical_time, attempt, trigger }
+        Self { flowgate_message: DISPATCH_V1.into(), job: key.job.clone(), logical_time: key.logical_time, attempt, trigger, release: None }
+    }
+    /// The message for a run pinned to `release`.
+    pub fn pinned(mut self, release: Option<crate::domain::release::ReleaseId>) -> Self {
+        self.release = release;
+        self
     }
     pub fn key(&self) -> RunKey {
         RunKey::new(self.job.clone(), self.logical_time)

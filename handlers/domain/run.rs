@@ -151,6 +151,9 @@ pub struct RunRecord {
     /// What a finished run's OpenLineage events are made of (`StoredFacts::events`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lineage: Option<crate::domain::lineage::StoredFacts>,
+    /// The release the run was created under, which it finishes on (absent: unreleased).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<crate::domain::release::ReleaseId>,
 }
 
 impl RunRecord {
@@ -180,6 +183,7 @@ impl RunRecord {
             job_handle: None,
             polls: 0,
             lineage: None,
+            release: None,
         }
     }
 }

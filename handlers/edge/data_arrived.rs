@@ -50,6 +50,15 @@ async fn handle(State(deps): State<AppState>, Extension(id): Extension<Invocatio
         event_id: event.id.clone(),
         event_time: event.time.unwrap_or(now),
     };
+    // An arrival is checked against the active release's contracts; with none active (and one
+    // required) the event is refused for now so that Event Grid delivers it again later.
+    let deps = match deps.active().await {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            return reply::flow_error(&crate::flows::FlowError::Release("no release is active (FLOWGATE_RELEASES=required)".into()))
+        }
+        Err(e) => return reply::flow_error(&e),
+    };
     match data_arrived(&deps, blob, now, &id).await {
         Ok(ArrivalReport::Recorded { dataset, duplicate, enqueued }) => reply::ok(InvocationResponse::default().log(format!(
             "arrival of `{dataset}` recorded{}; {} run(s) enqueued",

@@ -33,6 +33,16 @@ async fn handle(State(deps): State<AppState>, Extension(id): Extension<Invocatio
     if timer.is_past_due {
         tracing::info!(last = ?timer.last, "timer is past due; catching up from the watermarks");
     }
+    let deps = match deps.active().await {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            return match crate::flows::releases::active::no_active_release(&deps, now).await {
+                Ok(_) => reply::ok(InvocationResponse::default().log("no active release and FLOWGATE_RELEASES=required: nothing runs")),
+                Err(e) => reply::flow_error(&e),
+            }
+        }
+        Err(e) => return reply::flow_error(&e),
+    };
     match schedule_tick(&deps, TickInput { now, invocation: id }).await {
         Ok(r) => {
             let mut out = InvocationResponse::default().log(format!(

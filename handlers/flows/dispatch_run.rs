@@ -87,6 +87,13 @@ pub fn attempt_budget(job: &Job) -> Duration {
 pub async fn dispatch_run(deps: &Deps, input: DispatchInput) -> Result<DispatchReport, FlowError> {
     let msg = &input.message;
     let key = msg.key();
+    // The run's attempts use the release it was created under: the message names it; a message
+    // without one (sent by hand) takes the run record's.
+    let pin = match &msg.release {
+        Some(r) => Some(r.clone()),
+        None => runs::load(deps.store.as_ref(), &key).await?.and_then(|(r, _)| r.release),
+    };
+    let deps = &deps.pinned(pin.as_ref()).await?;
     let Some(job) = deps.catalog.jobs.get(&msg.job) else {
         let reason = format!("job `{}` is not in the active catalog", msg.job);
         let evidence = json!({ "message": serde_json::to_value(msg).unwrap_or(Value::Null) });

@@ -191,7 +191,7 @@ pub fn parse_records(bytes: &[u8], format: DataFormat) -> Result<Vec<Map<String,
     }
 }
 
-fn map_record(t: &RequestTemplate, rec: &Map<String, Value>) -> Result<PreparedRequest, String> {
+pub(crate) fn map_record(t: &RequestTemplate, rec: &Map<String, Value>) -> Result<PreparedRequest, String> {
     let mut body = t.body.clone().unwrap_or_default();
     if t.fields.is_empty() {
         for (k, v) in rec {

@@ -38,6 +38,7 @@ pub async fn create(
     let mut rec = RunRecord::pending(job.id.clone(), logical, trigger, now);
     rec.status = status;
     rec.reason = reason;
+    rec.release = deps.release.clone();
     if status.is_terminal() {
         rec.finished_at = Some(now);
     }
@@ -66,9 +67,10 @@ pub async fn create(
     Ok(true)
 }
 
-/// Sends a run's first attempt to the dispatch queue (duplicates collapse on the MessageId).
+/// Sends a run's first attempt to the dispatch queue (duplicates collapse on the MessageId),
+/// pinned to the release these dependencies are on.
 pub async fn dispatch(deps: &Deps, key: &RunKey, trigger: RunTrigger, now: DateTime<Utc>) -> Result<(), FlowError> {
-    send_attempt(deps.queue.as_ref(), key, 1, trigger, None, now, None).await?;
+    send_attempt(deps.queue.as_ref(), key, 1, trigger, deps.release.as_ref(), None, now, None).await?;
     Ok(())
 }
 
@@ -80,11 +82,12 @@ pub async fn send_attempt(
     key: &RunKey,
     attempt: u32,
     trigger: RunTrigger,
+    release: Option<&crate::domain::release::ReleaseId>,
     at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
     purpose: Option<String>,
 ) -> Result<(), QueueError> {
-    let msg = DispatchMessage::new(key, attempt, trigger);
+    let msg = DispatchMessage::new(key, attempt, trigger).pinned(release.cloned());
     let message_id = match purpose {
         None => msg.message_id(),
         Some(p) => format!("{}:{p}", msg.message_id()),

@@ -16,6 +16,7 @@ pub mod lifecycle;
 pub mod lineage;
 pub mod poll_job;
 pub mod quarantine;
+pub mod releases;
 pub mod retention;
 pub mod runs;
 pub mod schedule_tick;
@@ -36,7 +37,12 @@ pub type SettingLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 /// What every flow may use.
 #[derive(Clone)]
 pub struct Deps {
+    /// The catalog of the release these dependencies are for (see `Deps::active`, `Deps::pinned`).
     pub catalog: Arc<Catalog>,
+    /// That release; `None` for the packaged catalog (unreleased).
+    pub release: Option<crate::domain::release::ReleaseId>,
+    /// The packaged catalog, the parsed releases, and whether a release is required.
+    pub releases: Arc<releases::active::ReleaseCache>,
     /// Each dataset's parsed contract (datasets without one are absent).
     pub contracts: Arc<Contracts>,
     pub store: Arc<dyn Store>,
@@ -71,6 +77,9 @@ pub enum FlowError {
     Blob(String),
     #[error(transparent)]
     Audit(#[from] crate::ports::AuditError),
+    /// A release's content could not be loaded (missing, altered, or no longer valid).
+    #[error("release: {0}")]
+    Release(String),
 }
 
 impl FlowError {
@@ -78,7 +87,7 @@ impl FlowError {
         match self {
             Self::Store(e) => e.is_retryable(),
             Self::Queue(e) => e.is_retryable(),
-            Self::Blob(_) | Self::Audit(_) => true,
+            Self::Blob(_) | Self::Audit(_) | Self::Release(_) => true,
         }
     }
 }

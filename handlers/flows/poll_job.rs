@@ -73,6 +73,8 @@ pub async fn poll_job(deps: &Deps, input: PollInput) -> Result<PollReport, FlowE
     let Some(handle) = rec.job_handle.clone() else {
         return Ok(PollReport::Ignored { why: format!("run {key} follows no job") });
     };
+    // The run finishes on the release it was created under.
+    let deps = &deps.pinned(rec.release.as_ref()).await?;
     let mut delay = deps.catalog.jobs.get(&key.job).map(|j| j.poll_every).unwrap_or(std::time::Duration::from_secs(30));
     let progress = match deps.runner.status(&handle, REQUEST_TIMEOUT).await {
         Ok(resource) => match handle.kind {
@@ -131,7 +133,10 @@ pub async fn poll_job(deps: &Deps, input: PollInput) -> Result<PollReport, FlowE
         return Ok(PollReport::Ignored { why: format!("job `{}` is no longer in the catalog", key.job) });
     };
     let latency = handle.submitted_at.map(|s| u64::try_from((now - s).num_milliseconds()).unwrap_or(0)).unwrap_or(0);
-    let dispatch =
-        DispatchInput { message: DispatchMessage::new(&key, msg.attempt, rec.trigger.clone()), now, invocation: input.invocation.clone() };
+    let dispatch = DispatchInput {
+        message: DispatchMessage::new(&key, msg.attempt, rec.trigger.clone()).pinned(rec.release.clone()),
+        now,
+        invocation: input.invocation.clone(),
+    };
     settle(deps, job, rec, etag, outcome, latency, &dispatch).await.map(PollReport::Settled)
 }

@@ -81,6 +81,8 @@ struct CacheInner {
     loaded: bool,
     /// Whether every scheduled job has been looked at once (and so is in `due`).
     indexed: bool,
+    /// The catalog the due times were computed from (`None`: the packaged one).
+    release: Option<crate::domain::release::ReleaseId>,
     states: HashMap<JobId, JobState>,
     /// Jobs by the instant their next slot is due; a job not in it is looked at every tick.
     due: BTreeMap<DateTime<Utc>, Vec<JobId>>,
@@ -89,7 +91,20 @@ struct CacheInner {
 
 impl CacheInner {
     /// The scheduled jobs to look at now: every one on the first tick, then those due.
-    fn take_due(&mut self, catalog: &crate::domain::catalog::Catalog, now: DateTime<Utc>) -> Vec<JobId> {
+    fn take_due(
+        &mut self,
+        catalog: &crate::domain::catalog::Catalog,
+        release: Option<&crate::domain::release::ReleaseId>,
+        now: DateTime<Utc>,
+    ) -> Vec<JobId> {
+        if self.release.as_ref() != release {
+            // Another release became active: its schedules decide when each job is next due
+            // (the watermarks stay, so no slot already decided fires again).
+            self.release = release.cloned();
+            self.indexed = false;
+            self.due.clear();
+            self.next_due.clear();
+        }
         if !self.indexed {
             self.indexed = true;
             return catalog
@@ -142,7 +157,7 @@ pub async fn schedule_tick(deps: &Deps, input: TickInput) -> Result<TickReport, 
     let part = |p: &'static str| async move { deps.store.query(Table::SCHEDULES, Some(p), RowRange::default(), usize::MAX).await };
     let waiting = part(WAITING).await?;
     let mut report = TickReport::default();
-    let due = cache.take_due(&deps.catalog, now);
+    let due = cache.take_due(&deps.catalog, deps.release.as_ref(), now);
     for id in &due {
         let Some(job) = deps.catalog.jobs.get(id) else {
             continue;
@@ -175,6 +190,7 @@ pub async fn schedule_tick(deps: &Deps, input: TickInput) -> Result<TickReport, 
     drop(cache);
     report.alerts.extend(alerts::sla_pass(deps, now, &part(alerts::OPEN).await?).await?);
     report.alerts.extend(alerts::freshness_pass(deps, now, &part(alerts::FRESHNESS).await?).await?);
+    report.alerts.extend(super::releases::active::review_pass(deps, now).await?);
     alerts::outbox_pass(deps, &part(alerts::OUTBOX).await?).await?;
     if let Some(copy) = &deps.audit_copy {
         // The copy never holds up scheduling: what it could not send goes next tick.

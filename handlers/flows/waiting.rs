@@ -91,7 +91,7 @@ pub async fn waiting_pass(
                 if !replaced(runs::replace(deps.store.as_ref(), &rec, &etag).await)? {
                     continue;
                 }
-                lifecycle::dispatch(deps, &key, rec.trigger.clone(), now).await?;
+                lifecycle::dispatch(&deps.pinned(rec.release.as_ref()).await?, &key, rec.trigger.clone(), now).await?;
                 if let Some(state) = states.get_mut(&job.id) {
                     if state.queued == Some(w.logical_time) {
                         state.queued = None;

@@ -61,8 +61,18 @@ pub fn app_with(catalog_text: &str, scoring_url: &str) -> TestApp {
     let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
     let queue = LocalQueue::open(&dir.path().join("queues.db"), QueueSettings::default()).unwrap();
     let url = scoring_url.to_string();
+    let catalog = Arc::new(catalog(catalog_text));
+    let releases = flowgate::flows::releases::active::ReleaseCache::new(
+        Arc::new(FileBlobs::new(dir.path())),
+        false,
+        false,
+        catalog.clone(),
+        Arc::default(),
+    );
     let deps = Deps {
-        catalog: Arc::new(catalog(catalog_text)),
+        catalog,
+        release: None,
+        releases: Arc::new(releases),
         store: Arc::new(store.clone()),
         queue: Arc::new(queue.clone()),
         runner: Arc::new(HttpRunner::new(None).unwrap()),

@@ -1,0 +1,220 @@
+//! Checking a release, promoting it and rolling back: the active pointer moves only by one
+//! conditional write (of two concurrent switches exactly one wins), and a switch whose audit
+//! event a crash kept from being written is recorded by the next reader (`converge`).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+
+use super::ops::{audit, governing, load, record_of, refuse};
+use super::{checks, records, ReleaseDeps, ReleaseError};
+use crate::domain::audit::{verify, AuditKind};
+use crate::domain::principal::Principal;
+use crate::domain::release::gate::{decide, Ask};
+use crate::domain::release::{Activation, ActivePointer, ApprovalCheck, CheckReport, EmergencyChange, GateVerdict, ReleaseId};
+use crate::ports::StoreError;
+
+/// A gate check's result: the automated checks just run, and the verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct Checked {
+    pub checks: CheckReport,
+    pub verdict: GateVerdict,
+}
+
+/// Runs the release's automated checks (recorded), proves its approvals against the verified
+/// audit chain and decides whether it may be promoted now, by `requester` when given.
+pub async fn gate_check(
+    d: &ReleaseDeps,
+    id: &ReleaseId,
+    requester: Option<&Principal>,
+    emergency: bool,
+    now: DateTime<Utc>,
+) -> Result<Checked, ReleaseError> {
+    let record = record_of(d, id).await?;
+    let (bundle, view) = load(d, id).await?;
+    let policy = governing(d, &view).await?;
+    let report = checks::run(d, &view, &bundle, now).await;
+    records::put_checks(d.store.as_ref(), &report).await?;
+    let rejection = records::rejection(d.store.as_ref(), id).await?;
+    let approvals = proven_approvals(d, id).await?;
+    let ask = Ask { requester, emergency, azure: d.azure, now };
+    let verdict = decide(&policy, &record, rejection.as_ref(), &approvals, Some(&report), ask);
+    let by = requester.map_or_else(|| "system".to_string(), Principal::key);
+    let decision = if verdict.passed { "gate passed".to_string() } else { format!("gate failed: {}", verdict.reasons.join("; ")) };
+    audit(d, now, AuditKind::ReleaseChecked, &by, id.as_str(), decision, json!({ "checks": report.results, "verdict": verdict })).await?;
+    Ok(Checked { checks: report, verdict })
+}
+
+/// Each approval of `id` with whether its event is in the verified audit chain.
+pub(super) async fn proven_approvals(d: &ReleaseDeps, id: &ReleaseId) -> Result<Vec<ApprovalCheck>, ReleaseError> {
+    let approvals = records::approvals(d.store.as_ref(), id).await?;
+    if approvals.is_empty() {
+        return Ok(Vec::new());
+    }
+    let chain = d.audit.read(None, None).await?;
+    let intact = verify(&chain).map(|_| ()).map_err(|b| format!("the audit chain does not verify at event {:?}: {}", b.seq, b.why));
+    Ok(approvals
+        .into_iter()
+        .map(|a| {
+            let proven = intact.clone().and_then(|()| {
+                let event = usize::try_from(a.audit_seq).ok().and_then(|s| s.checked_sub(1)).and_then(|i| chain.get(i));
+                match event {
+                    Some(e)
+                        if e.seq == a.audit_seq
+                            && e.hash == a.audit_hash
+                            && e.kind == AuditKind::ReleaseApproved
+                            && e.subject == id.as_str()
+                            && e.actor == a.by.key() =>
+                    {
+                        Ok(())
+                    }
+                    _ => Err(format!("no approval event by {} at seq {}", a.by.key(), a.audit_seq)),
+                }
+            });
+            ApprovalCheck { approval: a, proven }
+        })
+        .collect())
+}
+
+/// How a promotion is asked for.
+#[derive(Debug, Clone, Default)]
+pub struct Promotion {
+    /// The emergency path: a reason and an incident id.
+    pub emergency: Option<(String, String)>,
+}
+
+/// Makes `id` the active release if its gate passes now, asked by `by`.
+pub async fn promote(
+    d: &ReleaseDeps,
+    id: &ReleaseId,
+    by: &Principal,
+    how: &Promotion,
+    now: DateTime<Utc>,
+) -> Result<ActivePointer, ReleaseError> {
+    converge(d, now).await?;
+    let (_, view) = load(d, id).await?;
+    let policy = governing(d, &view).await?;
+    let role = if how.emergency.is_some() { &policy.emergency.role } else { &policy.promoter_role };
+    if let Some((reason, incident)) = &how.emergency {
+        if reason.trim().is_empty() || incident.trim().is_empty() {
+            return Err(ReleaseError::BadInput("the emergency path needs --reason and --incident".into()));
+        }
+    }
+    if !by.has_role(role) {
+        return Err(refuse(d, now, by, id.as_str(), "promotion", format!("{} does not hold the role `{role}`", by.key())).await);
+    }
+    let read = records::pointer(d.store.as_ref()).await?;
+    if read.as_ref().is_some_and(|(p, _)| &p.release == id) {
+        return Err(ReleaseError::BadInput(format!("release {} is already active", id.short())));
+    }
+    let checked = gate_check(d, id, Some(by), how.emergency.is_some(), now).await?;
+    if !checked.verdict.passed {
+        return Err(refuse(d, now, by, id.as_str(), "promotion", checked.verdict.reasons.join("; ")).await);
+    }
+    let activation = if how.emergency.is_some() { Activation::Emergency } else { Activation::Promotion };
+    let pointer = switch(d, read, id, by, activation, now).await?;
+    if let Some((reason, incident)) = &how.emergency {
+        let review_due = now + chrono::Duration::from_std(policy.emergency.review_within).unwrap_or_else(|_| chrono::Duration::hours(72));
+        let change = EmergencyChange {
+            release: id.clone(),
+            by: by.clone(),
+            at: now,
+            reason: reason.trim().chars().take(1000).collect(),
+            incident: incident.trim().chars().take(128).collect(),
+            review_due,
+            reviewed_by: None,
+            reviewed_at: None,
+        };
+        records::put_emergency(d.store.as_ref(), &change, None).await?;
+    }
+    Ok(pointer)
+}
+
+/// Moves the pointer back to a release that was active before, in one recorded step: no
+/// approvals or windows, only the rollback role.
+pub async fn rollback(d: &ReleaseDeps, to: &ReleaseId, by: &Principal, now: DateTime<Utc>) -> Result<ActivePointer, ReleaseError> {
+    converge(d, now).await?;
+    record_of(d, to).await?;
+    let read = records::pointer(d.store.as_ref()).await?;
+    let Some((current, _)) = &read else {
+        return Err(ReleaseError::BadInput("no release is active: there is nothing to roll back".into()));
+    };
+    if !current.was_active(to) {
+        return Err(ReleaseError::BadInput(format!("release {} was never active: a rollback goes back to a release that ran", to.short())));
+    }
+    if &current.release == to {
+        return Err(ReleaseError::BadInput(format!("release {} is already active", to.short())));
+    }
+    let (_, active) = load(d, &current.release).await?;
+    let role = active.catalog.releases.rollback_role.clone();
+    if !by.has_role(&role) {
+        return Err(refuse(d, now, by, to.as_str(), "rollback", format!("{} does not hold the role `{role}`", by.key())).await);
+    }
+    load(d, to).await?;
+    switch(d, read, to, by, Activation::Rollback, now).await
+}
+
+/// The one conditional write, then its audit event, then the mark that it was recorded.
+async fn switch(
+    d: &ReleaseDeps,
+    read: Option<(ActivePointer, crate::ports::ETag)>,
+    id: &ReleaseId,
+    by: &Principal,
+    how: Activation,
+    now: DateTime<Utc>,
+) -> Result<ActivePointer, ReleaseError> {
+    let (previous, etag) = match &read {
+        Some((p, e)) => (Some(p), Some(e)),
+        None => (None, None),
+    };
+    let pointer = ActivePointer::switched(previous, id.clone(), &by.key(), how, now);
+    let etag = match records::write_pointer(d.store.as_ref(), &pointer, etag).await {
+        Ok(e) => e,
+        Err(StoreError::PreconditionFailed(_) | StoreError::Conflict(_)) => {
+            let why = "another promotion or rollback switched the active release first; nothing changed".to_string();
+            return match refuse(d, now, by, id.as_str(), &how.to_string(), why.clone()).await {
+                ReleaseError::Refused(_) => Err(ReleaseError::Conflict(why)),
+                other => Err(other),
+            };
+        }
+        Err(e) => return Err(e.into()),
+    };
+    pause_for_chaos();
+    record_switch(d, pointer, etag).await
+}
+
+/// Writes the switch's audit event and marks the pointer recorded (a lost race to mark it is
+/// fine: the event exists).
+async fn record_switch(d: &ReleaseDeps, mut pointer: ActivePointer, etag: crate::ports::ETag) -> Result<ActivePointer, ReleaseError> {
+    let kind = if pointer.how == Activation::Rollback { AuditKind::ReleaseRolledBack } else { AuditKind::ReleasePromoted };
+    let evidence = json!({ "generation": pointer.generation, "previous": pointer.previous, "how": pointer.how });
+    let decision = match &pointer.previous {
+        Some(p) => format!("{} from {}", pointer.how, p.short()),
+        None => format!("{} (first active release)", pointer.how),
+    };
+    audit(d, pointer.since, kind, &pointer.by, pointer.release.as_str(), decision, evidence).await?;
+    pointer.recorded = true;
+    match records::write_pointer(d.store.as_ref(), &pointer, Some(&etag)).await {
+        Ok(_) | Err(StoreError::PreconditionFailed(_)) => Ok(pointer),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Records a switch that a crash left without its audit event. Returns the pointer.
+pub async fn converge(d: &ReleaseDeps, _now: DateTime<Utc>) -> Result<Option<ActivePointer>, ReleaseError> {
+    match records::pointer(d.store.as_ref()).await? {
+        Some((p, etag)) if !p.recorded => {
+            tracing::warn!(release = %p.release.short(), generation = p.generation, "recording a switch whose audit event was not written");
+            Ok(Some(record_switch(d, p, etag).await?))
+        }
+        other => Ok(other.map(|(p, _)| p)),
+    }
+}
+
+/// Test hook: `FLOWGATE_CHAOS_SWITCH_PAUSE_MS` holds a switch between the pointer's write and its
+/// audit event, so a test can kill the process there.
+fn pause_for_chaos() {
+    if let Some(ms) = std::env::var("FLOWGATE_CHAOS_SWITCH_PAUSE_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
+        std::thread::sleep(std::time::Duration::from_millis(ms.min(60_000)));
+    }
+}
