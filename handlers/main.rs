@@ -63,9 +63,9 @@ enum Command {
     Schema,
     /// What would run in a window: when (UTC and local), why, what could hold it, SLA deadlines.
     Plan {
-        /// The catalog file (YAML).
-        #[arg(long)]
-        catalog: PathBuf,
+        /// The catalog file (YAML); without it, the active release of --state.
+        #[arg(long, required_unless_present = "state")]
+        catalog: Option<PathBuf>,
         /// The window's start, an RFC 3339 instant.
         #[arg(long)]
         from: String,
@@ -135,6 +135,9 @@ enum Command {
         #[arg(long)]
         by: Option<String>,
     },
+    /// Releases: propose a catalog, approve, check, promote and roll back (docs/releases.md).
+    #[command(subcommand)]
+    Release(commands::release::ReleaseCommand),
     /// Lineage of finished runs as OpenLineage 2-0-2 events.
     #[command(subcommand)]
     Lineage(LineageCommand),
@@ -551,6 +554,7 @@ fn main() -> ExitCode {
                 commands::retention::run(&state, &keep, dry_run, &by).await
             }
             Command::Evidence { state, from, to, out } => commands::evidence::run(&state, &from, &to, &out).await,
+            Command::Release(c) => commands::release::run(c).await,
             Command::Lineage(LineageCommand::Export(ExportArgs { state, from, to })) => {
                 commands::lineage::export(&state, from.as_deref(), to.as_deref()).await
             }
@@ -572,7 +576,7 @@ fn main() -> ExitCode {
                 commands::contract::check(&contract, &data, now.as_deref(), table, format.as_deref(), json)
             }
             Command::Plan { catalog, from, hours, state, json } => {
-                commands::plan::run(&catalog, &from, hours, state.as_deref(), json).await
+                commands::plan::run(catalog.as_deref(), &from, hours, state.as_deref(), json).await
             }
             Command::Schedule(ScheduleCommand::Next { cron, tz, from, count, json }) => {
                 commands::schedule::next(&cron, &tz, &from, count, json)

@@ -8,6 +8,7 @@ pub mod lineage;
 pub mod package;
 pub mod plan;
 pub mod quarantine;
+pub mod release;
 pub mod retention;
 pub mod runs;
 pub mod schedule;

@@ -19,7 +19,7 @@ use crate::ports::{RowRange, Store, Table};
 /// Most runs printed; a larger plan says it was cut.
 pub const MAX_RUNS: usize = 2_000_000;
 
-pub async fn run(catalog: &Path, from: &str, hours: u32, state: Option<&Path>, as_json: bool) -> u8 {
+pub async fn run(catalog: Option<&Path>, from: &str, hours: u32, state: Option<&Path>, as_json: bool) -> u8 {
     let from: DateTime<Utc> = match DateTime::parse_from_rfc3339(from) {
         Ok(t) => t.with_timezone(&Utc),
         Err(e) => return bad(&format!("--from `{from}` is not an RFC 3339 instant (e.g. 2026-11-02T00:00:00Z): {e}")),
@@ -28,12 +28,25 @@ pub async fn run(catalog: &Path, from: &str, hours: u32, state: Option<&Path>, a
     if hours == 0 || u64::from(hours) > max_hours {
         return bad(&format!("--hours must be between 1 and {max_hours}, not {hours}"));
     }
-    let loaded = match load_file(catalog) {
-        Ok(l) => l,
-        Err(problems) => {
-            eprintln!("{}", render_problems(&catalog.display().to_string(), &problems));
-            return exit::BAD_INPUT;
-        }
+    let catalog = match (catalog, state) {
+        (Some(file), _) => match load_file(file) {
+            Ok(l) => std::sync::Arc::new(l.catalog),
+            Err(problems) => {
+                eprintln!("{}", render_problems(&file.display().to_string(), &problems));
+                return exit::BAD_INPUT;
+            }
+        },
+        (None, Some(dir)) => match super::release::active_view(dir).await {
+            Ok(Some(view)) => {
+                if !as_json {
+                    eprintln!("planning the active release {}", view.id.short());
+                }
+                view.catalog
+            }
+            Ok(None) => return bad(&format!("--state {}: no release is active; pass --catalog FILE", dir.display())),
+            Err(e) => return bad(&e),
+        },
+        (None, None) => return bad("pass --catalog FILE, or --state DIR to plan its active release"),
     };
     let mut plan_state = PlanState::default();
     if let Some(dir) = state {
@@ -43,7 +56,7 @@ pub async fn run(catalog: &Path, from: &str, hours: u32, state: Option<&Path>, a
         }
     }
     let until = from + chrono::Duration::hours(i64::from(hours));
-    let (planned, truncated) = plan(&loaded.catalog, from, until, &plan_state, MAX_RUNS);
+    let (planned, truncated) = plan(&catalog, from, until, &plan_state, MAX_RUNS);
     if as_json {
         println!("{}", json!({ "from": instant_key(from), "until": instant_key(until), "truncated": truncated, "runs": planned }));
         return exit::OK;

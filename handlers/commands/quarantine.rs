@@ -66,7 +66,7 @@ pub async fn show(state: &Path, id: &str) -> u8 {
 }
 
 pub async fn replay(state: &Path, ids: &[String], by: &str) -> u8 {
-    let State { store, queue, audit } = match open(state) {
+    let State { store, queue, audit, .. } = match open(state) {
         Ok(x) => x,
         Err(c) => return c,
     };

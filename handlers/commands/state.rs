@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::exit;
 use crate::adapters::local::{LocalQueue, QueueSettings, SqliteAudit, SqliteStore};
 use crate::app::{audit_path, queue_path, store_path};
-use crate::ports::{AuditSink, Queue, Store};
+use crate::ports::{AuditSink, BlobStore, Queue, Store};
 
 /// `--state azure` selects the deployed state.
 pub const AZURE: &str = "azure";
@@ -20,6 +20,10 @@ pub struct State {
     pub store: Arc<dyn Store>,
     pub audit: Arc<dyn AuditSink>,
     pub queue: Arc<dyn Queue>,
+    /// Where release bundles are kept (`<state>/releases/`, or the `releases` container).
+    pub content: Arc<dyn BlobStore>,
+    /// Whether this is the deployed state.
+    pub azure: bool,
 }
 
 fn fail(e: impl std::fmt::Display) -> u8 {
@@ -45,7 +49,20 @@ pub fn open(state: &Path) -> Result<State, u8> {
         store: Arc::new(SqliteStore::open(&db).map_err(fail)?),
         audit: Arc::new(SqliteAudit::open(&audit_path(state)).map_err(fail)?),
         queue: Arc::new(LocalQueue::open(&queue_path(state), QueueSettings::default()).map_err(fail)?),
+        content: Arc::new(crate::adapters::local::FileBlobs::new(state)),
+        azure: false,
     })
+}
+
+/// Like `open`, but a missing or empty folder becomes a new state (what `flowgate release
+/// propose` needs before anything has run).
+pub fn open_or_create(state: &Path) -> Result<State, u8> {
+    let fresh = state != Path::new(AZURE) && (!state.exists() || std::fs::read_dir(state).is_ok_and(|mut d| d.next().is_none()));
+    if fresh {
+        std::fs::create_dir_all(state).map_err(|e| fail(format!("--state {}: {e}", state.display())))?;
+        SqliteStore::open(&store_path(state)).map_err(fail)?;
+    }
+    open(state)
 }
 
 fn open_azure() -> Result<State, u8> {
@@ -70,7 +87,9 @@ fn open_azure() -> Result<State, u8> {
     let blobs = Storage::new(&azure.blob_endpoint, tokens.clone(), ca.as_deref()).map_err(fail)?;
     Ok(State {
         store: Arc::new(TableStore::new(tables)),
-        audit: Arc::new(AppendBlobAudit::new(blobs, "audit")),
+        audit: Arc::new(AppendBlobAudit::new(blobs.clone(), "audit")),
+        content: Arc::new(crate::adapters::azure::blobs::AzureBlobs::new(blobs)),
+        azure: true,
         queue: Arc::new(ServiceBusClient::new(azure.servicebus_namespace, tokens).map_err(fail)?),
     })
 }

@@ -2,11 +2,13 @@
 //! per function folder in `function-defs/` (folder name == route == module), `GET /` for the
 //! host's readiness pings, and one tracing span per invocation carrying the host's invocation id.
 
+mod caller;
 pub mod data_arrived;
 pub mod dispatch_run;
 pub mod envelope;
 pub mod poll_job;
 pub mod quarantine;
+pub mod releases;
 mod reply;
 pub mod runs;
 pub mod schedule_tick;
@@ -26,8 +28,8 @@ use crate::flows::Deps;
 pub use envelope::InvocationResponse;
 
 /// Every function this handler serves; a test keeps it equal to the folders of `function-defs/`.
-pub const FUNCTIONS: [&str; 6] =
-    [schedule_tick::NAME, dispatch_run::NAME, poll_job::NAME, data_arrived::NAME, runs::NAME, quarantine::NAME];
+pub const FUNCTIONS: [&str; 7] =
+    [schedule_tick::NAME, dispatch_run::NAME, poll_job::NAME, data_arrived::NAME, runs::NAME, quarantine::NAME, releases::NAME];
 
 /// The header carrying the host's id for an invocation.
 pub const INVOCATION_HEADER: &str = "x-azure-functions-invocationid";
@@ -48,6 +50,7 @@ pub fn app(deps: AppState) -> Router {
         .merge(data_arrived::router())
         .merge(runs::router())
         .merge(quarantine::router())
+        .merge(releases::router())
         .fallback(not_found)
         .with_state(deps)
         .layer(DefaultBodyLimit::max(MAX_BODY))

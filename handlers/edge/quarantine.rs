@@ -4,8 +4,9 @@
 //! - `POST /api/quarantine` with `{"action": "replay", "ids": [...]}` or
 //!   `{"action": "discard", "id": "...", "reason": "..."}`.
 //!
-//! Who acted is the signed-in principal when App Service authentication supplies one, else
-//! `function-key`.
+//! The caller is the Easy Auth principal (see `caller`; 401 and an audit event without one);
+//! replay and discard need the app role `Quarantine.Operator`, and are recorded with the caller's
+//! key (tenant id + object id), never a display name.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -15,8 +16,10 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
 
+use super::caller::{caller, deny};
 use super::envelope::{decode_text, Envelope, InvocationResponse};
 use super::{reply, AppState};
+use crate::domain::principal::roles::QUARANTINE_OPERATOR;
 use crate::flows::quarantine::{self, QuarantineError};
 
 pub const NAME: &str = "Quarantine";
@@ -29,26 +32,6 @@ pub(crate) fn router() -> Router<AppState> {
 
 fn http_response(status: u16, body: &Value) -> Response {
     reply::http_output(status, body)
-}
-
-/// The acting principal from the wrapped request's identities.
-fn actor(req: &Value) -> String {
-    let claims = req
-        .get("Identities")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|i| i.get("Claims").and_then(Value::as_array))
-        .flatten();
-    for c in claims {
-        let kind = c.get("Type").and_then(Value::as_str).unwrap_or("");
-        if kind.ends_with("/upn") || kind.ends_with("/name") || kind == "name" || kind.ends_with("preferred_username") {
-            if let Some(v) = c.get("Value").and_then(Value::as_str).filter(|v| !v.is_empty()) {
-                return v.chars().take(128).collect();
-            }
-        }
-    }
-    "function-key".into()
 }
 
 fn refused(e: &QuarantineError) -> Response {
@@ -72,6 +55,10 @@ async fn handle(State(deps): State<AppState>, body: Bytes) -> Response {
         other => other,
     };
     let now = env.utc_now().unwrap_or_else(chrono::Utc::now);
+    let who = match caller(&deps, &req) {
+        Ok(p) => p,
+        Err(e) => return deny(&deps, NAME, &req, &e, now).await,
+    };
     if method == "GET" {
         if let Some(id) = query.get("id").and_then(decode_text).filter(|s| !s.is_empty()) {
             return match quarantine::find(deps.store.as_ref(), &id).await {
@@ -89,7 +76,26 @@ async fn handle(State(deps): State<AppState>, body: Bytes) -> Response {
     let Ok(Value::Object(cmd)) = serde_json::from_str::<Value>(&text) else {
         return http_response(400, &json!({ "error": "the body must be a JSON object with an `action`" }));
     };
-    let by = actor(&req);
+    if !who.has_role(QUARANTINE_OPERATOR) {
+        let why = format!("{} does not hold the role `{QUARANTINE_OPERATOR}`", who.key());
+        let evidence = json!({ "principal": who, "action": cmd.get("action") });
+        if let Err(e) = crate::flows::audit::record_by(
+            deps.audit.as_ref(),
+            now,
+            crate::domain::audit::AuditKind::AccessDenied,
+            &who.key(),
+            NAME,
+            format!("403: {why}"),
+            evidence,
+            None,
+        )
+        .await
+        {
+            return reply::flow_error(&e);
+        }
+        return http_response(403, &json!({ "error": why }));
+    }
+    let by = who.key();
     match cmd.get("action").and_then(Value::as_str) {
         Some("replay") => {
             let ids: Vec<String> =

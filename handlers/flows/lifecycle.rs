@@ -70,24 +70,21 @@ pub async fn create(
 /// Sends a run's first attempt to the dispatch queue (duplicates collapse on the MessageId),
 /// pinned to the release these dependencies are on.
 pub async fn dispatch(deps: &Deps, key: &RunKey, trigger: RunTrigger, now: DateTime<Utc>) -> Result<(), FlowError> {
-    send_attempt(deps.queue.as_ref(), key, 1, trigger, deps.release.as_ref(), None, now, None).await?;
+    send_attempt(deps.queue.as_ref(), &DispatchMessage::new(key, 1, trigger).pinned(deps.release.clone()), None, now, None).await?;
     Ok(())
 }
 
-/// Sends attempt `attempt` of a run to the dispatch queue, visible at `at` (or at once). Its
+/// Sends an attempt of a run (the message names the run, the attempt and the run's release) to
+/// the dispatch queue, visible at `at` (or at once). Its
 /// MessageId is `job@time#attempt`, so duplicates collapse in the broker; a `purpose` (a
 /// re-check, a deferral, a replay) is appended to keep it apart from the attempt's own message.
 pub async fn send_attempt(
     queue: &dyn Queue,
-    key: &RunKey,
-    attempt: u32,
-    trigger: RunTrigger,
-    release: Option<&crate::domain::release::ReleaseId>,
+    msg: &DispatchMessage,
     at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
     purpose: Option<String>,
 ) -> Result<(), QueueError> {
-    let msg = DispatchMessage::new(key, attempt, trigger).pinned(release.cloned());
     let message_id = match purpose {
         None => msg.message_id(),
         Some(p) => format!("{}:{p}", msg.message_id()),
@@ -97,8 +94,8 @@ pub async fn send_attempt(
             queues::DISPATCH,
             OutgoingMessage {
                 message_id,
-                correlation_id: Some(key.to_string()),
-                body: serde_json::to_string(&msg).unwrap_or_default(),
+                correlation_id: Some(msg.key().to_string()),
+                body: serde_json::to_string(msg).unwrap_or_default(),
                 scheduled_enqueue_time: at,
                 time_to_live: None,
                 sent_at: now,

@@ -258,8 +258,8 @@ pub async fn replay(
     rec.error = None;
     rec.reason = Some(format!("replayed by {by}"));
     runs::replace(store, &rec, &etag).await?;
-    let release = rec.release.as_ref();
-    super::lifecycle::send_attempt(queue, &key, 1, rec.trigger.clone(), release, None, now, Some(format!("replay{}", rec.replays))).await?;
+    let msg = crate::domain::messages::DispatchMessage::new(&key, 1, rec.trigger.clone()).pinned(rec.release.clone());
+    super::lifecycle::send_attempt(queue, &msg, None, now, Some(format!("replay{}", rec.replays))).await?;
     close(store, id, ItemStatus::Replayed, by, None, now).await?;
     super::audit::record_by(
         audit,

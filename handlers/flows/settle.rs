@@ -163,7 +163,8 @@ pub(super) async fn send_dispatch(
     purpose: &str,
 ) -> Result<(), FlowError> {
     let purpose = (purpose != "retry").then(|| format!("{purpose}:{}", at.map(instant_key).unwrap_or_default()));
-    super::lifecycle::send_attempt(deps.queue.as_ref(), key, attempt, msg.trigger.clone(), deps.release.as_ref(), at, now, purpose).await?;
+    let next = DispatchMessage::new(key, attempt, msg.trigger.clone()).pinned(deps.release.clone());
+    super::lifecycle::send_attempt(deps.queue.as_ref(), &next, at, now, purpose).await?;
     Ok(())
 }
 

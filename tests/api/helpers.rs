@@ -48,6 +48,28 @@ pub struct TestApp {
     pub store: SqliteStore,
     pub queue: LocalQueue,
     pub dir: tempfile::TempDir,
+    /// App settings the handler sees (besides TEST_SCORING_URL).
+    pub settings: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
+}
+
+impl TestApp {
+    /// Sets an app setting.
+    pub fn set(&self, key: &str, value: &str) {
+        self.settings.lock().unwrap().insert(key.into(), value.into());
+    }
+}
+
+/// The base64 `X-MS-CLIENT-PRINCIPAL` of an Entra user with these roles.
+pub fn client_principal(tenant: &str, object: &str, name: &str, roles: &[&str]) -> String {
+    use base64::Engine as _;
+    let mut claims = vec![
+        serde_json::json!({"typ": "http://schemas.microsoft.com/identity/claims/tenantid", "val": tenant}),
+        serde_json::json!({"typ": "http://schemas.microsoft.com/identity/claims/objectidentifier", "val": object}),
+        serde_json::json!({"typ": "name", "val": name}),
+    ];
+    claims.extend(roles.iter().map(|r| serde_json::json!({"typ": "roles", "val": r})));
+    let v = serde_json::json!({"auth_typ": "aad", "name_typ": "name", "role_typ": "http://schemas.microsoft.com/ws/2008/06/identity/claims/role", "claims": claims});
+    base64::engine::general_purpose::STANDARD.encode(v.to_string())
 }
 
 pub fn catalog(text: &str) -> flowgate::domain::catalog::Catalog {
@@ -61,6 +83,7 @@ pub fn app_with(catalog_text: &str, scoring_url: &str) -> TestApp {
     let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
     let queue = LocalQueue::open(&dir.path().join("queues.db"), QueueSettings::default()).unwrap();
     let url = scoring_url.to_string();
+    let settings: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>> = Arc::default();
     let catalog = Arc::new(catalog(catalog_text));
     let releases = flowgate::flows::releases::active::ReleaseCache::new(
         Arc::new(FileBlobs::new(dir.path())),
@@ -84,10 +107,13 @@ pub fn app_with(catalog_text: &str, scoring_url: &str) -> TestApp {
         pii: Arc::new(flowgate::domain::pii::Tokenizer::new(b"test key, not a secret, 32 bytes".to_vec()).unwrap()),
         lineage: Arc::new(flowgate::adapters::local::JsonlLineage::new(dir.path().join("lineage.jsonl"))),
         contracts: Arc::default(),
-        settings: Arc::new(move |k: &str| (k == "TEST_SCORING_URL").then(|| url.clone())),
+        settings: {
+            let settings = settings.clone();
+            Arc::new(move |k: &str| if k == "TEST_SCORING_URL" { Some(url.clone()) } else { settings.lock().unwrap().get(k).cloned() })
+        },
         random: || 0.5,
     };
-    TestApp { deps, store, queue, dir }
+    TestApp { deps, store, queue, dir, settings }
 }
 
 /// POSTs a body to a function through the router (no socket).

@@ -9,6 +9,7 @@ use flowgate::flows::dispatch_run::{dispatch_run, DispatchInput, DispatchReport}
 use flowgate::flows::quarantine::{self, ItemStatus, QuarantineError};
 use flowgate::ports::{queues, Queue, Store, Table};
 
+use crate::helpers::client_principal;
 use crate::helpers::{app_with, scoring::FakeScoring, CATALOG};
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -83,15 +84,14 @@ async fn poison_messages_can_only_be_discarded() {
     quarantine::discard(&app.store, app.deps.audit.as_ref(), "poison:garbage-1", "garbage from a test", "ops", Utc::now()).await.unwrap();
 }
 
-fn wrapped(method: &str, query: serde_json::Value, body: &str, user: Option<&str>) -> String {
-    let identities = match user {
-        Some(u) => {
-            serde_json::json!([{"AuthenticationType": "aad", "IsAuthenticated": true, "Claims": [{"Type": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn", "Value": u}]}])
-        }
-        None => serde_json::json!([{"AuthenticationType": "WebJobsAuthLevel", "IsAuthenticated": true, "Claims": []}]),
+fn wrapped(method: &str, query: serde_json::Value, body: &str, principal: Option<&str>) -> String {
+    let headers = match principal {
+        Some(p) => serde_json::json!({"X-MS-CLIENT-PRINCIPAL": [p]}),
+        None => serde_json::json!({}),
     };
+    let identities = serde_json::json!([{"AuthenticationType": "WebJobsAuthLevel", "IsAuthenticated": true, "Claims": []}]);
     serde_json::json!({
-        "Data": {"req": {"Url": "https://app/api/quarantine", "Method": method, "Query": query, "Headers": {}, "Params": {}, "Identities": identities, "Body": body}},
+        "Data": {"req": {"Url": "https://app/api/quarantine", "Method": method, "Query": query, "Headers": headers, "Params": {}, "Identities": identities, "Body": body}},
         "Metadata": {"sys": {"MethodName": "Quarantine", "UtcNow": "2026-11-13T05:00:00Z", "RandGuid": "x"}}
     })
     .to_string()
@@ -118,23 +118,39 @@ async fn the_http_function_lists_shows_replays_and_discards() {
     )
     .await
     .unwrap();
+    let operator = client_principal("t-1", "o-ana", "Ana", &["Quarantine.Operator"]);
+    let reader = client_principal("t-1", "o-ben", "Ben", &[]);
+    // Easy Auth off: a principal header is not trusted, whatever it says.
+    let (_, v) = crate::helpers::invoke(&app, "Quarantine", wrapped("GET", serde_json::json!({}), "", Some(&operator))).await;
+    assert_eq!(res(&v).0, 401);
+    app.set("WEBSITE_AUTH_ENABLED", "true");
     let (_, v) = crate::helpers::invoke(&app, "Quarantine", wrapped("GET", serde_json::json!({}), "", None)).await;
+    assert_eq!(res(&v).0, 401, "no principal at all");
+    let (_, v) = crate::helpers::invoke(&app, "Quarantine", wrapped("GET", serde_json::json!({}), "", Some(&reader))).await;
     let (status, body) = res(&v);
     assert_eq!(status, 200);
     assert_eq!(body["items"].as_array().unwrap().len(), 1);
-    let (_, v) = crate::helpers::invoke(&app, "Quarantine", wrapped("GET", serde_json::json!({"id": "nope"}), "", None)).await;
+    let (_, v) = crate::helpers::invoke(&app, "Quarantine", wrapped("GET", serde_json::json!({"id": "nope"}), "", Some(&reader))).await;
     assert_eq!(res(&v).0, 404);
     let cmd = serde_json::json!({"action": "replay", "ids": [key.to_string(), "nope"]}).to_string();
-    let (_, v) =
-        crate::helpers::invoke(&app, "Quarantine", wrapped("POST", serde_json::json!({}), &cmd, Some("ana@contoso.example"))).await;
+    let (_, v) = crate::helpers::invoke(&app, "Quarantine", wrapped("POST", serde_json::json!({}), &cmd, Some(&reader))).await;
+    assert_eq!(res(&v).0, 403, "replaying needs Quarantine.Operator");
+    let (_, v) = crate::helpers::invoke(&app, "Quarantine", wrapped("POST", serde_json::json!({}), &cmd, Some(&operator))).await;
     let (status, body) = res(&v);
     assert_eq!(status, 200);
-    assert_eq!(body["by"], "ana@contoso.example");
+    assert_eq!(body["by"], "entra:t-1/o-ana", "recorded by tenant and object id, never the display name");
     assert_eq!(body["results"][0]["replayed"], true);
     assert_eq!(body["results"][1]["replayed"], false);
     let cmd = serde_json::json!({"action": "discard", "id": key.to_string()}).to_string();
-    let (_, v) = crate::helpers::invoke(&app, "Quarantine", wrapped("POST", serde_json::json!({}), &cmd, None)).await;
+    let (_, v) = crate::helpers::invoke(&app, "Quarantine", wrapped("POST", serde_json::json!({}), &cmd, Some(&operator))).await;
     assert_eq!(res(&v).0, 400, "a discard without a reason is refused");
-    let (_, v) = crate::helpers::invoke(&app, "Quarantine", wrapped("POST", serde_json::json!({}), "not json", None)).await;
+    let (_, v) = crate::helpers::invoke(&app, "Quarantine", wrapped("POST", serde_json::json!({}), "not json", Some(&operator))).await;
     assert_eq!(res(&v).0, 400);
+    let denied: Vec<_> = flowgate::ports::AuditSink::read(app.deps.audit.as_ref(), None, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == flowgate::domain::audit::AuditKind::AccessDenied)
+        .collect();
+    assert_eq!(denied.len(), 3, "two 401s and one 403 are audited");
 }

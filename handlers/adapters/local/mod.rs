@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod audit;
 mod db;
 pub mod files;
+pub mod identities;
 pub mod lineage;
 pub mod queue;
 pub mod store;

@@ -115,7 +115,7 @@ pub fn decide(
             reasons.push("the automated checks have not run for this release".into());
             false
         }
-        Some(c) if &c.release != &record.id => {
+        Some(c) if c.release != record.id => {
             reasons.push("the automated checks ran for another release".into());
             false
         }
@@ -233,8 +233,7 @@ mod tests {
 
     #[test]
     fn only_proven_distinct_eligible_approvals_count() {
-        let mut policy = ReleasePolicy::default();
-        policy.approvals = 2;
+        let policy = ReleasePolicy { approvals: 2, ..ReleasePolicy::default() };
         let v = decide(&policy, &record(), None, &[approval("bob", true), approval("bob", true)], Some(&checks(true)), ask(None));
         assert!(!v.passed, "one person approving twice is one approval");
         let v = decide(&policy, &record(), None, &[approval("bob", true), approval("carol", false)], Some(&checks(true)), ask(None));

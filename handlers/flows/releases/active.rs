@@ -14,6 +14,9 @@ use crate::domain::release::ReleaseId;
 use crate::flows::{Contracts, Deps, FlowError};
 use crate::ports::BlobStore;
 
+/// A release's parsed catalog and contracts.
+type Pinned = (Arc<Catalog>, Arc<Contracts>);
+
 /// This instance's releases: the packaged catalog, whether a release is required, and the
 /// parsed releases it has seen.
 pub struct ReleaseCache {
@@ -22,8 +25,8 @@ pub struct ReleaseCache {
     pub required: bool,
     /// Azure mode (approvals by development identities do not count).
     pub azure: bool,
-    packaged: (Arc<Catalog>, Arc<Contracts>),
-    views: Mutex<HashMap<ReleaseId, (Arc<Catalog>, Arc<Contracts>)>>,
+    packaged: Pinned,
+    views: Mutex<HashMap<ReleaseId, Pinned>>,
 }
 
 impl ReleaseCache {
@@ -31,7 +34,7 @@ impl ReleaseCache {
         Self { content, required, azure, packaged: (catalog, contracts), views: Mutex::default() }
     }
 
-    fn cached(&self, id: &ReleaseId) -> Option<(Arc<Catalog>, Arc<Contracts>)> {
+    fn cached(&self, id: &ReleaseId) -> Option<Pinned> {
         self.views.lock().ok().and_then(|m| m.get(id).cloned())
     }
 
