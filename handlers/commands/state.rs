@@ -54,10 +54,13 @@ pub fn open(state: &Path) -> Result<State, u8> {
     })
 }
 
-/// Like `open`, but a missing or empty folder becomes a new state (what `flowgate release
-/// propose` needs before anything has run).
+/// Like `open`, but a folder that holds nothing yet (or only `identities.yaml`) becomes a new
+/// state (what `flowgate release propose` needs before anything has run).
 pub fn open_or_create(state: &Path) -> Result<State, u8> {
-    let fresh = state != Path::new(AZURE) && (!state.exists() || std::fs::read_dir(state).is_ok_and(|mut d| d.next().is_none()));
+    let only_identities = |d: std::fs::ReadDir| d.flatten().all(|e| e.file_name() == crate::adapters::local::identities::FILE);
+    let fresh = state != Path::new(AZURE)
+        && !store_path(state).exists()
+        && (!state.exists() || std::fs::read_dir(state).is_ok_and(only_identities));
     if fresh {
         std::fs::create_dir_all(state).map_err(|e| fail(format!("--state {}: {e}", state.display())))?;
         SqliteStore::open(&store_path(state)).map_err(fail)?;

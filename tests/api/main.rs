@@ -24,6 +24,7 @@ mod pii;
 mod prompt_flow;
 mod protocol;
 mod quarantine;
+mod releases;
 mod servicebus;
 mod store_contract;
 mod ticks;

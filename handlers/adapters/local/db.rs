@@ -17,9 +17,22 @@ impl Db {
     pub(crate) fn open(path: &Path, schema: &str) -> rusqlite::Result<Self> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute_batch(schema)?;
+        // Two processes creating the same new file race for the switch to WAL, which SQLite
+        // answers with SQLITE_BUSY at once (no busy handler): try again for a few seconds.
+        let mut tries = 0;
+        loop {
+            let setup = conn
+                .pragma_update(None, "journal_mode", "WAL")
+                .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"))
+                .and_then(|()| conn.execute_batch(schema));
+            match setup {
+                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DatabaseBusy && tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(20 + fastrand::u64(0..30)));
+                }
+                other => break other?,
+            }
+        }
         Ok(Self { conn: Arc::new(Mutex::new(conn)) })
     }
 

@@ -147,7 +147,11 @@ pub async fn approve(d: &ReleaseDeps, id: &ReleaseId, by: &Principal, now: DateT
     let (_, view) = load(d, id).await?;
     let policy = governing(d, &view).await?;
     let rejection = records::rejection(d.store.as_ref(), id).await?;
-    if let Err(refusal) = may_approve(&policy, &record, rejection.as_ref(), by) {
+    if let Some(r) = &rejection {
+        // Not a decision to record: the release is closed.
+        return Err(ReleaseError::BadInput(format!("release {} was rejected by {}: {}", id.short(), r.by.key(), r.reason)));
+    }
+    if let Err(refusal) = may_approve(&policy, &record, None, by) {
         return Err(refuse(d, now, by, id.as_str(), "approval", refusal.to_string()).await);
     }
     if let Some(existing) = records::approvals(d.store.as_ref(), id).await?.into_iter().find(|a| a.by.key() == by.key()) {

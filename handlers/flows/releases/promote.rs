@@ -168,6 +168,7 @@ async fn switch(
         None => (None, None),
     };
     let pointer = ActivePointer::switched(previous, id.clone(), &by.key(), how, now);
+    pause_for_chaos("FLOWGATE_CHAOS_PAUSE_BEFORE_SWITCH_MS").await;
     let etag = match records::write_pointer(d.store.as_ref(), &pointer, etag).await {
         Ok(e) => e,
         Err(StoreError::PreconditionFailed(_) | StoreError::Conflict(_)) => {
@@ -179,7 +180,7 @@ async fn switch(
         }
         Err(e) => return Err(e.into()),
     };
-    pause_for_chaos();
+    pause_for_chaos("FLOWGATE_CHAOS_PAUSE_AFTER_SWITCH_MS").await;
     record_switch(d, pointer, etag).await
 }
 
@@ -211,10 +212,12 @@ pub async fn converge(d: &ReleaseDeps, _now: DateTime<Utc>) -> Result<Option<Act
     }
 }
 
-/// Test hook: `FLOWGATE_CHAOS_SWITCH_PAUSE_MS` holds a switch between the pointer's write and its
-/// audit event, so a test can kill the process there.
-fn pause_for_chaos() {
-    if let Some(ms) = std::env::var("FLOWGATE_CHAOS_SWITCH_PAUSE_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
-        std::thread::sleep(std::time::Duration::from_millis(ms.min(60_000)));
+/// Test hooks (like `flowgate local`'s hidden chaos flags): `FLOWGATE_CHAOS_PAUSE_BEFORE_SWITCH_MS`
+/// holds a switch between reading the pointer and writing it (so two promotions surely overlap),
+/// `FLOWGATE_CHAOS_PAUSE_AFTER_SWITCH_MS` between the write and its audit event (so a test can
+/// kill the process there). Unset in production: no pause.
+async fn pause_for_chaos(setting: &str) {
+    if let Some(ms) = std::env::var(setting).ok().and_then(|v| v.parse::<u64>().ok()) {
+        tokio::time::sleep(std::time::Duration::from_millis(ms.min(60_000))).await;
     }
 }
