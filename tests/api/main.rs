@@ -25,6 +25,7 @@ mod prompt_flow;
 mod protocol;
 mod quarantine;
 mod releases;
+mod releases_http;
 mod servicebus;
 mod store_contract;
 mod ticks;

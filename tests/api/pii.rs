@@ -58,6 +58,11 @@ async fn no_seeded_personal_data_appears_in_anything_flowgate_writes() {
     for name in ["claims_correspondence.odcs.yaml", "urgent_correspondence.odcs.yaml"] {
         std::fs::copy(root.join("examples/claims/contracts").join(name), contracts.join(name)).unwrap();
     }
+    let samples = dir.path().join("samples");
+    std::fs::create_dir_all(&samples).unwrap();
+    for name in ["claims_correspondence.csv", "urgent_correspondence.jsonl"] {
+        std::fs::copy(root.join("examples/claims/samples").join(name), samples.join(name)).unwrap();
+    }
     // The example catalog, but sending the email and keying outputs by it.
     let catalog = std::fs::read_to_string(root.join("examples/claims/catalog.yaml")).unwrap().replace(
         "        text: body\n      key: claim_id",
