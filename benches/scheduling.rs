@@ -114,6 +114,8 @@ async fn main() {
         contracts: Arc::default(),
         settings: Arc::new(|_: &str| None),
         random: || 0.5,
+        pipelines: Arc::new(flowgate::adapters::http::AzureDevOps::new().unwrap()),
+        github: None,
     };
 
     let start: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-23T00:00:00Z").unwrap().with_timezone(&Utc);

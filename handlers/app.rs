@@ -152,12 +152,38 @@ async fn assemble(
         audit: backing.audit,
         audit_copy: audit_copy(tokens.clone())?,
         pii: Arc::new(tokenizer(state, &tokens).await?),
-        lineage: lineage(state, tokens)?,
+        lineage: lineage(state, tokens.clone())?,
         schedule_cache: Arc::default(),
         settings: Arc::new(|k: &str| std::env::var(k).ok()),
         random: jitter_source(),
+        pipelines: Arc::new(crate::adapters::http::AzureDevOps::new().map_err(StartError::State)?),
+        github: github(tokens)?,
     };
     Ok((deps, loaded))
+}
+
+/// The GitHub App that answers deployment protection rules, when `FLOWGATE_GITHUB_APP_ID` and
+/// `FLOWGATE_GITHUB_APP_KEY_URL` are set (docs/releases.md).
+fn github(tokens: Arc<crate::adapters::azure::identity::CachedTokens>) -> Result<Option<Arc<dyn crate::ports::GitHubApi>>, StartError> {
+    use crate::adapters::http::ci::{GitHubApp, GitHubAppSettings, Secret};
+    let setting = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let (Some(app_id), Some(key_url)) = (setting("FLOWGATE_GITHUB_APP_ID"), setting("FLOWGATE_GITHUB_APP_KEY_URL")) else {
+        return Ok(None);
+    };
+    let secret = match (setting("FLOWGATE_GITHUB_WEBHOOK_SECRET_URL"), setting("FLOWGATE_GITHUB_WEBHOOK_SECRET_FILE")) {
+        (Some(url), _) => Secret::KeyVault(url),
+        (None, Some(file)) => Secret::File(file.into()),
+        (None, None) => {
+            return Err(StartError::State(
+                "FLOWGATE_GITHUB_APP_ID is set but neither FLOWGATE_GITHUB_WEBHOOK_SECRET_URL nor FLOWGATE_GITHUB_WEBHOOK_SECRET_FILE"
+                    .into(),
+            ))
+        }
+    };
+    let api = setting("FLOWGATE_GITHUB_API").unwrap_or_else(|| "https://api.github.com".into());
+    let app = GitHubApp::new(GitHubAppSettings { app_id, key_url, secret, api }, tokens)
+        .map_err(|e| StartError::State(format!("FLOWGATE_GITHUB_APP_KEY_URL: {e}")))?;
+    Ok(Some(Arc::new(app)))
 }
 
 /// The audit trail's copy in Log Analytics, when `FLOWGATE_LOGS_ENDPOINT` (the data collection

@@ -165,6 +165,8 @@ pub mod queues {
     pub const DISPATCH: &str = "dispatch";
     pub const POLL: &str = "poll";
     pub const QUARANTINE: &str = "quarantine";
+    /// Decisions to make and post for Azure Pipelines checks and GitHub protection rules.
+    pub const CHECKS: &str = "checks";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -380,4 +382,31 @@ pub struct CopyError {
 pub trait AuditCopy: Send + Sync {
     /// Sends one batch of rows (a JSON array), all or nothing.
     async fn send(&self, rows: &[Value]) -> Result<(), CopyError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The CI systems whose gates flowgate answers: Azure Pipelines (a check's events API) and GitHub
+// (a deployment protection rule's review, posted as a GitHub App).
+
+/// Why a decision could not be posted.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("decision not posted: {message}")]
+pub struct CallbackError {
+    pub message: String,
+    /// Worth posting again later (throttled, unavailable).
+    pub retryable: bool,
+}
+
+#[async_trait]
+pub trait PipelineEvents: Send + Sync {
+    /// Posts an event (`TaskCompleted`) to a plan's events API with the job's token.
+    async fn post_event(&self, events_url: &str, auth_token: &str, event: &Value) -> Result<(), CallbackError>;
+}
+
+#[async_trait]
+pub trait GitHubApi: Send + Sync {
+    /// The webhook secret that signs deliveries (`X-Hub-Signature-256`).
+    async fn webhook_secret(&self) -> Result<Vec<u8>, CallbackError>;
+    /// Posts a deployment protection rule's review as the app's installation.
+    async fn review(&self, installation: u64, callback_url: &str, review: &Value) -> Result<(), CallbackError>;
 }

@@ -28,7 +28,7 @@ pub async fn run(state: &Path, job: Option<&str>, limit: usize, as_json: bool) -
         println!("no runs recorded in {}", state.display());
         return exit::OK;
     }
-    println!("{:<26} {:<28} {:<12} {:>8} {:>10}  DETAIL", "LOGICAL TIME (UTC)", "JOB", "STATUS", "ATTEMPTS", "LATENCY");
+    println!("{:<26} {:<28} {:<12} {:>8} {:>10}  {:<12}  DETAIL", "LOGICAL TIME (UTC)", "JOB", "STATUS", "ATTEMPTS", "LATENCY", "RELEASE");
     for r in &list {
         let latency = r.last_latency_ms.map(|l| format!("{l} ms")).unwrap_or_else(|| "-".into());
         let detail = match (&r.error, &r.reason, r.status) {
@@ -38,12 +38,13 @@ pub async fn run(state: &Path, job: Option<&str>, limit: usize, as_json: bool) -
             _ => String::new(),
         };
         println!(
-            "{:<26} {:<28} {:<12} {:>8} {:>10}  {}",
+            "{:<26} {:<28} {:<12} {:>8} {:>10}  {:<12}  {}",
             instant_key(r.logical_time),
             r.job.as_str(),
             r.status.as_str(),
             r.attempts,
             latency,
+            r.release.as_ref().map_or("unreleased", |id| id.short()),
             detail
         );
     }

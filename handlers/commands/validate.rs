@@ -79,6 +79,7 @@ fn summary_text(file: &str, c: &Catalog) -> String {
             d.contract.as_ref().map(|p| format!("  contract {}", p.display())).unwrap_or_default()
         ));
     }
+    out.push_str(&format!("  {}\n", release_policy_text(&c.releases)));
     for j in c.jobs.values() {
         let next = match &j.trigger {
             Trigger::Schedule(cron) => cron.next_after(now, j.timezone).map(|t| format!("  next {}", instant_key(t))).unwrap_or_default(),
@@ -120,6 +121,38 @@ fn summary_json(file: &str, c: &Catalog, warnings: &[Problem]) -> Value {
             "max_attempts": j.retry.max_attempts,
             "timeout": format_duration(j.timeout),
         })).collect::<Vec<_>>(),
+        "releases": c.releases,
         "warnings": problems_json(file, warnings),
     })
+}
+
+/// One line saying what a release of this catalog needs.
+fn release_policy_text(p: &crate::domain::release::ReleasePolicy) -> String {
+    if !p.declared {
+        return "releases: no `releases:` section (defaults: 1 approval by `Release.Approver`, lint and smoke checks, no windows)".into();
+    }
+    let mut checks = Vec::new();
+    if p.checks.contract_lint {
+        checks.push("contract lint".to_string());
+    }
+    if !p.checks.samples.is_empty() {
+        checks.push(format!("{} sample file(s)", p.checks.samples.len()));
+    }
+    if p.checks.smoke {
+        checks.push("smoke requests".to_string());
+    }
+    let windows = if p.windows.allow.is_empty() && p.windows.freeze.is_empty() {
+        "no change windows".to_string()
+    } else {
+        format!("{} window(s) and {} freeze(s) in {}", p.windows.allow.len(), p.windows.freeze.len(), p.windows.timezone.name())
+    };
+    format!(
+        "releases: {} approval(s) by `{}`{}; checks: {}; {windows}; emergency by `{}`, reviewed within {}",
+        p.approvals,
+        p.approver_role,
+        if p.solo { " (solo mode: self-approval allowed and reported)" } else { "" },
+        if checks.is_empty() { "none".to_string() } else { checks.join(", ") },
+        p.emergency.role,
+        format_duration(p.emergency.review_within)
+    )
 }

@@ -3,9 +3,12 @@
 //! host's readiness pings, and one tracing span per invocation carrying the host's invocation id.
 
 mod caller;
+pub mod complete_check;
 pub mod data_arrived;
 pub mod dispatch_run;
 pub mod envelope;
+pub mod github_gate;
+pub mod pipeline_check;
 pub mod poll_job;
 pub mod quarantine;
 pub mod releases;
@@ -28,8 +31,18 @@ use crate::flows::Deps;
 pub use envelope::InvocationResponse;
 
 /// Every function this handler serves; a test keeps it equal to the folders of `function-defs/`.
-pub const FUNCTIONS: [&str; 7] =
-    [schedule_tick::NAME, dispatch_run::NAME, poll_job::NAME, data_arrived::NAME, runs::NAME, quarantine::NAME, releases::NAME];
+pub const FUNCTIONS: [&str; 10] = [
+    schedule_tick::NAME,
+    dispatch_run::NAME,
+    poll_job::NAME,
+    data_arrived::NAME,
+    runs::NAME,
+    quarantine::NAME,
+    releases::NAME,
+    pipeline_check::NAME,
+    github_gate::NAME,
+    complete_check::NAME,
+];
 
 /// The header carrying the host's id for an invocation.
 pub const INVOCATION_HEADER: &str = "x-azure-functions-invocationid";
@@ -51,6 +64,9 @@ pub fn app(deps: AppState) -> Router {
         .merge(runs::router())
         .merge(quarantine::router())
         .merge(releases::router())
+        .merge(pipeline_check::router())
+        .merge(github_gate::router())
+        .merge(complete_check::router())
         .fallback(not_found)
         .with_state(deps)
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -63,6 +63,10 @@ pub struct Deps {
     pub settings: SettingLookup,
     /// A number in [0, 1) for retry jitter.
     pub random: fn() -> f64,
+    /// Azure Pipelines' events API (release checks answered in callback mode).
+    pub pipelines: Arc<dyn crate::ports::PipelineEvents>,
+    /// GitHub, as the app that answers deployment protection rules (when configured).
+    pub github: Option<Arc<dyn crate::ports::GitHubApi>>,
 }
 
 /// A flow failure the host should retry (the message stays on its queue). Anything that retrying

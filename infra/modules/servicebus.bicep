@@ -1,5 +1,5 @@
 // Service Bus Premium (private endpoints need Premium): local (SAS) auth off, TLS 1.2, no public
-// network; queues `dispatch`, `poll` and `quarantine` with duplicate detection (flowgate's
+// network; queues `dispatch`, `poll`, `quarantine` and `checks` (release gate requests) with duplicate detection (flowgate's
 // MessageIds are deterministic) and a bounded delivery count.
 
 @description('Required. The namespace name.')
@@ -21,6 +21,7 @@ var queueNames = [
   'dispatch'
   'poll'
   'quarantine'
+  'checks'
 ]
 
 // Azure Service Bus Data Sender and Data Receiver.

@@ -24,6 +24,7 @@ mod pii;
 mod prompt_flow;
 mod protocol;
 mod quarantine;
+mod release_ci;
 mod releases;
 mod releases_http;
 mod servicebus;

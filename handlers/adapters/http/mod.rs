@@ -2,11 +2,13 @@
 //! online endpoints, `pf flow serve`, and any HTTP service that behaves the same; and the long-running
 //! kinds on the same client (`longjob`: Azure ML jobs through ARM, Foundry evaluation runs).
 
+pub mod ci;
 mod lineage;
 mod longjob;
 mod runner;
 mod webhook;
 
+pub use ci::{AzureDevOps, GitHubApp, GitHubAppSettings};
 pub use lineage::{OpenLineageHttp, PurviewLineage};
 pub use runner::{parse_retry_after, BearerSource, EntraBearer, HttpRunner};
 pub use webhook::WebhookNotifier;

@@ -3,6 +3,7 @@
 //! gates use), the records kept about it (proposal, approvals, rejections, checks), the single
 //! *active* pointer, and the rules that decide whether a release may be promoted.
 
+pub mod external;
 pub mod gate;
 pub mod policy;
 
