@@ -416,6 +416,16 @@ async fn local(args: LocalArgs) -> u8 {
         kill_every: args.chaos_kill_every.unwrap_or(0),
         seed: args.chaos_seed,
     });
+    let story = match (args.demo, &clock) {
+        (true, Clock::Virtual { .. }) => match local_host::release_story::prepare(&catalog, &state) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::FAILED;
+            }
+        },
+        _ => None,
+    };
     let opts = LocalOptions {
         app_root: args.app_root,
         catalog,
@@ -426,6 +436,7 @@ async fn local(args: LocalArgs) -> u8 {
         settings,
         handler_exe,
         chaos,
+        story,
     };
     let result = local_host::run(opts).await;
     if let Some(t) = scorer {

@@ -31,6 +31,8 @@ impl Handler {
             ("FLOWGATE_STATE".to_string(), abs(&opts.state).display().to_string()),
             ("FLOWGATE_DATA_DIR".to_string(), abs(&opts.data_dir).display().to_string()),
             ("FLOWGATE_LOG_FORMAT".to_string(), "text".to_string()),
+            // HTTP functions accept a development identity named in X-Flowgate-Dev-Identity.
+            ("FLOWGATE_DEV_IDENTITIES".to_string(), abs(&opts.state).join(crate::adapters::local::identities::FILE).display().to_string()),
             ("FUNCTIONS_WORKER_RUNTIME".to_string(), "custom".to_string()),
             ("FUNCTIONS_APP_ROOT_PATH".to_string(), abs(&app.root).display().to_string()),
         ];

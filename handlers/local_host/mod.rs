@@ -10,6 +10,7 @@ mod functions;
 mod handler;
 mod http_front;
 pub mod invoker;
+pub mod release_story;
 pub mod summary;
 mod watcher;
 
@@ -54,6 +55,8 @@ pub struct LocalOptions {
     pub handler_exe: PathBuf,
     /// Faults to inject (for the chaos run); `None` in normal use.
     pub chaos: Option<Chaos>,
+    /// The demo's release story (`--demo` on the virtual clock).
+    pub story: Option<release_story::ReleaseStory>,
 }
 
 /// Faults the host injects to prove that nothing is lost or done twice: duplicate deliveries of
@@ -292,9 +295,19 @@ pub async fn run(opts: LocalOptions) -> Result<Summary, String> {
     };
     let mut now = from;
     let mut stop = Box::pin(tokio::signal::ctrl_c());
+    let mut story = match (&opts.story, virtual_clock) {
+        (Some(s), true) => Some(release_story::Player::new(&opts.state, s.clone(), from, opts.settings.clone())?),
+        _ => None,
+    };
     loop {
+        if let Some(s) = story.as_mut() {
+            s.play(now).await;
+        }
         host.settle(&mut watcher, now, true).await?;
         let mut next = timers.iter().filter_map(|t| t.next).min();
+        if let Some(t) = story.as_ref().and_then(|s| s.next_after(now)) {
+            next = Some(next.map_or(t, |n| n.min(t)));
+        }
         if let Some(q) = host.next_queue_time(now).await? {
             next = Some(next.map_or(q, |n| n.min(q)));
         }
@@ -341,5 +354,7 @@ pub async fn run(opts: LocalOptions) -> Result<Summary, String> {
         std::fs::write(&path, serde_json::to_string_pretty(&*log).unwrap_or_default()).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     let counters = host.counters.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    summary::collect(&store, &queue, counters, from, end, started.elapsed().as_secs_f64(), opts.state.clone()).await
+    let mut summary = summary::collect(&store, &queue, counters, from, end, started.elapsed().as_secs_f64(), opts.state.clone()).await?;
+    summary.releases = story.map(|s| s.log).unwrap_or_default();
+    Ok(summary)
 }

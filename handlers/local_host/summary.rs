@@ -40,6 +40,8 @@ pub struct Summary {
     pub quarantine_queue: QueueCounts,
     pub host: HostCounters,
     pub state: PathBuf,
+    /// What happened to releases (the demo's story), one line each.
+    pub releases: Vec<String>,
 }
 
 fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
@@ -95,6 +97,7 @@ pub async fn collect(
         quarantine_queue: queue.counts(queues::QUARANTINE, until).await.map_err(|e| e.to_string())?,
         host,
         state,
+        releases: Vec::new(),
     })
 }
 
@@ -127,6 +130,9 @@ impl fmt::Display for Summary {
             self.host.failed_invocations,
             self.host.handler_restarts
         )?;
+        for (i, line) in self.releases.iter().enumerate() {
+            writeln!(f, "  {}{line}", if i == 0 { "releases    " } else { "            " })?;
+        }
         writeln!(f, "  state       {}", self.state.display())?;
         write!(f, "  inspect     flowgate runs --state {}", self.state.display())
     }

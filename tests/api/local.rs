@@ -19,11 +19,16 @@ fn the_demo_runs_a_simulated_day_and_summarises() {
     assert!(stdout.contains("latency     p50"), "{stdout}");
     assert!(stdout.contains("needed more than one"), "{stdout}");
     assert!(stdout.contains("dispatch    active 0, scheduled 0, dead-lettered 0"), "{stdout}");
+    // The release story's first step: v1 approved by two others and promoted on Monday morning.
+    assert!(stdout.contains("releases    Mon 07:30  release ") && stdout.contains("approved by dev:bob and dev:carol"), "{stdout}");
     let runs = Command::new(env!("CARGO_BIN_EXE_flowgate")).args(["runs", "--json", "--state"]).arg(&state).output().unwrap();
     let list: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
     let list = list.as_array().unwrap();
     assert_eq!(list.len(), 28);
     assert!(list.iter().any(|r| r["attempts"].as_u64().unwrap() > 1), "the demo's injected failures show as retries");
+    // Every run was created under release v1 (promoted before the first slot).
+    let v1 = list[0]["release"].as_str().expect("runs carry their release");
+    assert!(list.iter().all(|r| r["release"] == v1), "{list:?}");
     // Newest first.
     assert!(list[0]["logical_time"].as_str().unwrap() > list[27]["logical_time"].as_str().unwrap());
     // Outputs carry the key and the classification, not the policyholder's email.
