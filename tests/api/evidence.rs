@@ -46,6 +46,7 @@ fn the_pack_holds_every_section_and_flags_a_tampered_chain() {
         "runs.json",
         "gate-decisions.json",
         "approvals.json",
+        "releases.json",
         "quarantine.json",
         "sla.json",
         "lineage.jsonl",
@@ -62,6 +63,25 @@ fn the_pack_holds_every_section_and_flags_a_tampered_chain() {
     let html = std::fs::read_to_string(pack.join("index.html")).unwrap();
     assert!(html.contains("Intact:") && html.contains("Gate decisions") && html.contains("Lineage"), "{}", &html[..600]);
     assert!(!html.contains("<script"), "a static page");
+    // The demo's releases: v1 from Monday, the change from Wednesday; each approved by two people
+    // other than its author; the page says which was active when.
+    let releases: Value = serde_json::from_str(&std::fs::read_to_string(pack.join("releases.json")).unwrap()).unwrap();
+    let list = releases["releases"].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    for r in list {
+        let approvals = r["approvals"].as_array().unwrap();
+        assert_eq!(approvals.len(), 2, "{r}");
+        assert!(approvals.iter().all(|a| a["distinct_from_author"] == true && a["counted"] == true && a["roles"][0] == "Release.Approver"));
+    }
+    let active = releases["active_over_window"].as_array().unwrap();
+    assert_eq!(active.len(), 2);
+    assert_eq!(active[1]["release"], list[0]["id"], "the Wednesday change is active at the end");
+    assert_eq!(list[0]["state"], "active");
+    assert!(html.contains("Active release over the window") && html.contains("distinct; counted"), "the page shows releases");
+    let decisions: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(pack.join("approvals.json")).unwrap()).unwrap();
+    for kind in ["release_proposed", "release_approved", "release_refused", "release_checked", "release_promoted"] {
+        assert!(decisions.iter().any(|e| e["kind"] == kind), "{kind} in approvals.json");
+    }
     // The exported segment (from the first event) verifies on its own.
     let v = flowgate().args(["audit", "verify", "--file"]).arg(pack.join("audit.jsonl")).output().unwrap();
     assert_eq!(v.status.code(), Some(0), "{}", String::from_utf8_lossy(&v.stdout));

@@ -130,9 +130,32 @@ pub(super) fn render(p: &Pack) -> String {
             ("evidence", "/detail"),
         ],
     );
+    let release_rows: Vec<Value> = p.releases.iter().map(release_row).collect();
     table(
         &mut o,
-        "Approvals, promotions and rollbacks",
+        "Releases",
+        "releases.json",
+        &release_rows,
+        &[
+            ("release", "/id"),
+            ("state", "/state"),
+            ("proposed", "/proposed"),
+            ("commit", "/commit"),
+            ("approvals (role; distinct from author)", "/approvals"),
+            ("checks", "/checks"),
+            ("emergency change", "/emergency"),
+        ],
+    );
+    table(
+        &mut o,
+        "Active release over the window",
+        "releases.json",
+        &p.active,
+        &[("release", "/release"), ("from", "/from"), ("until", "/until"), ("how", "/how"), ("by", "/by")],
+    );
+    table(
+        &mut o,
+        "Release decisions: proposals, approvals, refusals, checks, promotions and rollbacks",
         "approvals.json",
         &p.approvals,
         &[("at", "/at"), ("kind", "/kind"), ("actor", "/actor"), ("subject", "/subject"), ("decision", "/decision")],
@@ -182,6 +205,59 @@ pub(super) fn render(p: &Pack) -> String {
     );
     o.push_str("</body></html>\n");
     o
+}
+
+/// One release as a row: approvals and checks spelled out, self-approval never hidden.
+fn release_row(r: &Value) -> Value {
+    let approvals: Vec<String> = r["approvals"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            let roles: Vec<String> = a["roles"].as_array().into_iter().flatten().map(text).collect();
+            let distinct = if a["distinct_from_author"] == Value::Bool(true) { "distinct" } else { "SELF-APPROVED (solo mode)" };
+            let counted = match a["why_not"].as_str() {
+                None => "counted".to_string(),
+                Some(w) => format!("not counted: {w}"),
+            };
+            format!("{} ({}; {distinct}; {counted}) at {}", text(&a["by"]), roles.join(","), text(&a["at"]),)
+        })
+        .collect();
+    let checks = match r["checks"].get("results").and_then(Value::as_array) {
+        None => "not run".to_string(),
+        Some(results) => {
+            let failed: Vec<String> = results
+                .iter()
+                .filter(|c| c["passed"] == Value::Bool(false))
+                .map(|c| format!("{} {}", text(&c["check"]), text(&c["subject"])))
+                .collect();
+            if failed.is_empty() {
+                format!("{} passed at {}", results.len(), text(&r["checks"]["at"]))
+            } else {
+                format!("FAILED: {}", failed.join(", "))
+            }
+        }
+    };
+    let emergency = match r["emergency"].as_object() {
+        None => String::new(),
+        Some(e) => format!(
+            "by {} (incident {}): {}; review {} (due {})",
+            text(e.get("by").and_then(|b| b.get("id")).unwrap_or(&Value::Null)),
+            text(e.get("incident").unwrap_or(&Value::Null)),
+            text(e.get("reason").unwrap_or(&Value::Null)),
+            text(&r["review_state"]),
+            text(e.get("review_due").unwrap_or(&Value::Null))
+        ),
+    };
+    serde_json::json!({
+        "id": r["id"],
+        "state": r["state"],
+        "proposed": format!("{} at {}", text(&r["proposed_by"]), text(&r["proposed_at"])),
+        "commit": r["commit"],
+        "approvals": format!("{} of {} required{}: {}", r["approvals"].as_array().map_or(0, |a| a.iter().filter(|x| x["counted"] == Value::Bool(true)).count()), text(&r["required_approvals"]), if r["solo"] == Value::Bool(true) { " (solo mode)" } else { "" }, approvals.join("; ")),
+        "checks": checks,
+        "emergency": emergency,
+    })
 }
 
 #[cfg(test)]

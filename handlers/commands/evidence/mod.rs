@@ -1,9 +1,13 @@
 //! `flowgate evidence --state DIR --from T --to T --out DIR`: one folder an auditor can open. It
 //! holds the audit segment with the whole chain's verification, the runs of the window with their
 //! gate decisions, quarantine items with their replay and discard history, SLA outcomes, lineage,
-//! approvals, an `index.html` that shows them, and `manifest.json` with each file's SHA-256.
+//! releases (approvals with the approver's role and whether they are distinct from the author,
+//! checks, emergency changes with their review state, the active release over the window), the
+//! release decisions of the window, an `index.html` that shows them, and `manifest.json` with each
+//! file's SHA-256.
 
 mod html;
+mod releases;
 
 use std::path::Path;
 
@@ -29,7 +33,12 @@ pub(super) struct Pack {
     pub quarantine: Vec<Value>,
     pub sla: Vec<Value>,
     pub lineage: Vec<Value>,
+    /// The window's release decisions (audit events).
     pub approvals: Vec<Value>,
+    /// Every release with its approvals, checks and emergency review.
+    pub releases: Vec<Value>,
+    /// Which release was active when, over the window.
+    pub active: Vec<Value>,
 }
 
 pub async fn run(state: &Path, from: &str, to: &str, out: &Path) -> u8 {
@@ -52,7 +61,7 @@ pub async fn run(state: &Path, from: &str, to: &str, out: &Path) -> u8 {
         Ok(s) => s,
         Err(c) => return c,
     };
-    let pack = match gather(st.store.as_ref(), st.audit.as_ref(), from, to).await {
+    let pack = match gather(&st, from, to).await {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");
@@ -88,7 +97,8 @@ fn within(t: Option<DateTime<Utc>>, from: DateTime<Utc>, to: DateTime<Utc>) -> b
     t.is_some_and(|t| t >= from && t < to)
 }
 
-async fn gather(store: &dyn Store, audit: &dyn AuditSink, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Pack, String> {
+async fn gather(st: &super::state::State, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Pack, String> {
+    let (store, audit): (&dyn Store, &dyn AuditSink) = (st.store.as_ref(), st.audit.as_ref());
     // The whole chain is verified: a segment proves nothing about what was cut before it.
     let all = audit.read(None, None).await.map_err(|e| e.to_string())?;
     let chain = match verify(&all) {
@@ -97,8 +107,8 @@ async fn gather(store: &dyn Store, audit: &dyn AuditSink, from: DateTime<Utc>, t
     };
     let segment: Vec<Value> =
         all.iter().filter(|e| e.at >= from && e.at < to).map(|e| serde_json::to_value(e).unwrap_or_default()).collect();
-    let approvals =
-        segment.iter().filter(|e| matches!(e["kind"].as_str(), Some("approved" | "promoted" | "rolled_back"))).cloned().collect();
+    let approvals = segment.iter().filter(|e| releases::is_release_event(e["kind"].as_str().unwrap_or(""))).cloned().collect();
+    let (release_list, active) = releases::gather(st, from, to).await?;
 
     let run_list = runs::list(store, None, usize::MAX).await.map_err(|e| e.to_string())?;
     let in_window: Vec<_> = run_list.into_iter().filter(|r| within(Some(r.logical_time), from, to)).collect();
@@ -125,7 +135,21 @@ async fn gather(store: &dyn Store, audit: &dyn AuditSink, from: DateTime<Utc>, t
         })
         .collect();
     let lineage = lineage::export(store, Some(from), Some(to)).await.map_err(|e| e.to_string())?;
-    Ok(Pack { from, to, generated_at: Utc::now(), chain, audit: segment, runs, gates, quarantine, sla, lineage, approvals })
+    Ok(Pack {
+        from,
+        to,
+        generated_at: Utc::now(),
+        chain,
+        audit: segment,
+        runs,
+        gates,
+        quarantine,
+        sla,
+        lineage,
+        approvals,
+        releases: release_list,
+        active,
+    })
 }
 
 fn jsonl(items: &[Value]) -> String {
@@ -145,6 +169,7 @@ fn write(p: &Pack, out: &Path) -> Result<usize, String> {
         ("sla.json", pretty(&json!(p.sla))),
         ("lineage.jsonl", jsonl(&p.lineage)),
         ("approvals.json", pretty(&json!(p.approvals))),
+        ("releases.json", pretty(&json!({ "active_over_window": p.active, "releases": p.releases }))),
         ("index.html", html::render(p)),
     ];
     let mut manifest = serde_json::Map::new();
