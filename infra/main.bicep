@@ -26,6 +26,12 @@ param dataRetentionDays int = 400
 @description('Optional. Create the Event Grid subscription for BlobCreated on the landing container (needs the DataArrived function deployed first).')
 param deployEventSubscription bool = false
 
+@description('Optional. Run nothing until a release is active (FLOWGATE_RELEASES=required); prod sets it.')
+param releasesRequired bool = false
+
+@description('Optional. The application (client) id of the Entra app registration that signs people in (Easy Auth, with app roles Release.Approver, Release.Emergency and Quarantine.Operator). Empty: authentication is not configured and the HTTP functions refuse every change with 401.')
+param authClientId string = ''
+
 @description('Optional. Address space of the virtual network.')
 param vnetAddressPrefix string = '10.40.0.0/16'
 
@@ -60,6 +66,8 @@ module core 'modules/core.bicep' = {
     vnetAddressPrefix: vnetAddressPrefix
     integrationSubnetPrefix: integrationSubnetPrefix
     privateEndpointSubnetPrefix: privateEndpointSubnetPrefix
+    releasesRequired: releasesRequired
+    authClientId: authClientId
   }
 }
 

@@ -55,11 +55,23 @@ pub async fn run(catalog: Option<&Path>, from: &str, hours: u32, state: Option<&
             Err(e) => return bad(&format!("--state {}: {e}", dir.display())),
         }
     }
+    // With FLOWGATE_RELEASES=required and nothing active, nothing runs: say so first.
+    let required = crate::flows::releases::active::required_by(std::env::var("FLOWGATE_RELEASES").ok().as_deref()).unwrap_or(false);
+    let held = match (required, state) {
+        (true, Some(dir)) => matches!(super::release::active_view(dir).await, Ok(None)),
+        _ => false,
+    };
     let until = from + chrono::Duration::hours(i64::from(hours));
     let (planned, truncated) = plan(&catalog, from, until, &plan_state, MAX_RUNS);
     if as_json {
-        println!("{}", json!({ "from": instant_key(from), "until": instant_key(until), "truncated": truncated, "runs": planned }));
+        println!(
+            "{}",
+            json!({ "from": instant_key(from), "until": instant_key(until), "truncated": truncated, "held_no_active_release": held, "runs": planned })
+        );
         return exit::OK;
+    }
+    if held {
+        println!("nothing runs: no release is active and FLOWGATE_RELEASES=required (flowgate release propose, approve, promote); once one is, this would:");
     }
     println!(
         "{} run(s) planned from {} to {}{}",

@@ -32,6 +32,12 @@ param integrationSubnetPrefix string
 @description('Required. The private endpoint subnet prefix.')
 param privateEndpointSubnetPrefix string
 
+@description('Required. Whether nothing runs until a release is active.')
+param releasesRequired bool
+
+@description('Required. The Entra app registration that signs people in (empty: none).')
+param authClientId string
+
 var suffix = uniqueString(subscription().id, resourceGroup().id, environmentName)
 var prefix = 'fg-${environmentName}'
 var storageSuffix = environment().suffixes.storage
@@ -136,6 +142,8 @@ module app 'functionapp.bicep' = {
     logsIngestionEndpoint: monitoring.outputs.logsIngestionEndpoint
     auditRuleImmutableId: monitoring.outputs.auditRuleImmutableId
     vaultUri: vault.outputs.uri
+    releasesRequired: releasesRequired
+    authClientId: authClientId
   }
 }
 

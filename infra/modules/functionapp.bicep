@@ -44,6 +44,12 @@ param auditRuleImmutableId string
 @description('Required. The Key Vault URI (ends with a slash).')
 param vaultUri string
 
+@description('Required. Whether nothing runs until a release is active (FLOWGATE_RELEASES=required).')
+param releasesRequired bool
+
+@description('Required. The Entra app registration that signs people in (empty: App Service authentication is not configured).')
+param authClientId string
+
 @description('Optional. The most instances Flex may scale to.')
 @minValue(1)
 @maxValue(1000)
@@ -132,7 +138,39 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'FLOWGATE_LOGS_DCR', value: auditRuleImmutableId }
         { name: 'FLOWGATE_LOGS_STREAM', value: 'Custom-FlowgateAudit_CL' }
         { name: 'FLOWGATE_PII_KEY_SECRET_URL', value: '${vaultUri}secrets/pii-key' }
+        { name: 'FLOWGATE_RELEASES', value: releasesRequired ? 'required' : 'optional' }
       ]
+    }
+  }
+}
+
+// App Service authentication (Easy Auth): every request signed in with Entra ID (401 otherwise),
+// the issuer pinned to this tenant, the principal passed to flowgate in X-MS-CLIENT-PRINCIPAL.
+// GitHub's webhook signs its deliveries instead of signing in: its route is excluded.
+resource auth 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(authClientId)) {
+  parent: site
+  name: 'authsettingsV2'
+  properties: {
+    platform: { enabled: true }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'Return401'
+      excludedPaths: [ '/api/github-gate' ]
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: authClientId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+        }
+        validation: {
+          allowedAudiences: [ 'api://${authClientId}' ]
+        }
+      }
+    }
+    login: {
+      tokenStore: { enabled: false }
     }
   }
 }

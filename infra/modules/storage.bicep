@@ -31,6 +31,7 @@ var containers = [
   'reports'
   'audit'
   'curated'
+  'releases'
 ]
 
 // Storage Blob Data Owner (host storage), Queue Data Contributor, Table Data Contributor.

@@ -11,7 +11,7 @@ use flowgate::adapters::http::{BearerSource, HttpRunner};
 use flowgate::ports::{JobRequest, JobRunner, RunnerError, TokenSource};
 
 #[path = "../fakes/identity.rs"]
-mod fake_identity;
+pub mod fake_identity;
 
 #[tokio::test]
 async fn managed_identity_tokens_are_cached_refreshed_and_single_flight() {

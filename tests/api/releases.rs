@@ -360,3 +360,74 @@ fn two_concurrent_promotions_exactly_one_wins() {
     let winner = if x.status.success() { &a } else { &b };
     assert_eq!(&pointer.release, winner);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_to_the_deployed_state_go_through_the_releases_function_as_the_signed_in_person() {
+    use std::sync::{Arc, Mutex};
+    let id = crate::identity::fake_identity::FakeIdentity::default();
+    *id.lifetime_secs.lock().unwrap() = 3600;
+    let identity_url = id.start().await;
+    // A stand-in for the Releases function behind App Service: records what the CLI sends.
+    let seen: Arc<Mutex<Vec<(String, String, Value)>>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/api/releases", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .route(
+            "/api/releases",
+            axum::routing::post(
+                |axum::extract::State(seen): axum::extract::State<Arc<Mutex<Vec<(String, String, Value)>>>>,
+                 headers: axum::http::HeaderMap,
+                 axum::Json(body): axum::Json<Value>| async move {
+                    let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                    seen.lock().unwrap().push((h("authorization"), h("x-functions-key"), body.clone()));
+                    if body["action"] == "approve" {
+                        return (
+                            axum::http::StatusCode::FORBIDDEN,
+                            axum::Json(serde_json::json!({"error": "entra:t/o proposed this release and may not approve it"})),
+                        );
+                    }
+                    (axum::http::StatusCode::OK, axum::Json(serde_json::json!({"id": "a".repeat(64), "created": true})))
+                },
+            ),
+        )
+        .with_state(seen.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let w = Workspace::new("0 0 9 * * *", NO_SMOKE);
+    let run = |args: Vec<String>| {
+        let mut c = flowgate();
+        c.arg("release").args(args).args(["--state", "azure"]);
+        c.env("IDENTITY_ENDPOINT", &identity_url).env("IDENTITY_HEADER", "header-value");
+        c.env("FLOWGATE_RELEASES_URL", &url).env("FLOWGATE_RELEASES_AUDIENCE", "api://flowgate-app").env("FLOWGATE_FUNCTION_KEY", "fk-1");
+        c.env_remove("FLOWGATE_TABLE_ENDPOINT");
+        c
+    };
+    let out = tokio::task::spawn_blocking({
+        let mut c = run(vec!["propose".into(), "--catalog".into(), w.catalog().display().to_string(), "--commit".into(), "abc".into()]);
+        move || c.output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "a".repeat(64));
+    let out = tokio::task::spawn_blocking({
+        let mut c = run(vec!["approve".into(), "a".repeat(64)]);
+        move || c.output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("answered 403"), "{}", String::from_utf8_lossy(&out.stderr));
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert!(seen[0].0.starts_with("Bearer t"), "the person's Entra token: {:?}", seen[0].0);
+    assert_eq!(seen[0].1, "fk-1");
+    assert_eq!(seen[0].2["action"], "propose");
+    assert_eq!(seen[0].2["commit"], "abc");
+    assert_eq!(seen[0].2["bundle"]["format"], "flowgate.release.v1");
+    assert_eq!(id.calls.lock().unwrap()[0]["resource"], "api://flowgate-app", "a token for the app's audience");
+    // Without the function's address it says what to set, and exits 2.
+    let out = flowgate().args(["release", "approve", "abc", "--state", "azure"]).env_remove("FLOWGATE_RELEASES_URL").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("FLOWGATE_RELEASES_URL"));
+}

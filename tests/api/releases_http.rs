@@ -2,6 +2,7 @@
 //! keep their release while the pointer moves, and a handler killed in the middle of a rollback.
 
 use std::process::Command;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use flowgate::domain::audit::AuditKind;
@@ -254,4 +255,45 @@ fn nix_kill(child: &mut std::process::Child) {
     // SIGKILL: no destructors, no graceful shutdown.
     let _ = Command::new("kill").args(["-9", &child.id().to_string()]).status();
     let _ = child.wait();
+}
+
+#[tokio::test]
+async fn with_releases_required_nothing_runs_until_one_is_promoted_and_it_says_so() {
+    let w = Workspace::new("0 */5 * * * *", NO_SMOKE);
+    let mut app = app_with(crate::helpers::CATALOG, "http://127.0.0.1:9/score");
+    app.deps.releases = Arc::new(flowgate::flows::releases::active::ReleaseCache::new(
+        Arc::new(flowgate::adapters::local::FileBlobs::new(app.dir.path())),
+        true,
+        false,
+        app.deps.catalog.clone(),
+        app.deps.contracts.clone(),
+    ));
+    let tick = |at: &str| {
+        json!({"Data": {"timer": {"Schedule": {"AdjustForDST": true}, "IsPastDue": false}},
+            "Metadata": {"sys": {"MethodName": "ScheduleTick", "UtcNow": at, "RandGuid": "x"}}})
+        .to_string()
+    };
+    let (status, v) = crate::helpers::invoke(&app, "ScheduleTick", tick("2026-11-23T09:00:00Z")).await;
+    assert_eq!(status, 200);
+    assert!(v["Logs"][0].as_str().unwrap().contains("nothing runs"), "{v}");
+    crate::helpers::invoke(&app, "ScheduleTick", tick("2026-11-23T09:05:00Z")).await;
+    assert!(flowgate::flows::runs::list(&app.store, None, 10).await.unwrap().is_empty(), "the packaged catalog did not run");
+    let alerts = std::fs::read_to_string(app.dir.path().join("alerts.jsonl")).unwrap_or_default();
+    assert_eq!(alerts.lines().filter(|l| l.contains("no_active_release")).count(), 1, "one alert, not one per tick: {alerts}");
+    let arrival = crate::helpers::fixture("eventgrid-blobcreated-object.json");
+    let (status, _) = crate::helpers::invoke(&app, "DataArrived", arrival).await;
+    assert_eq!(status, 500, "an arrival waits (Event Grid delivers it again) rather than being lost");
+
+    let d = app.deps.release_deps();
+    let now = Utc::now();
+    let person = |n: &str| Principal::development(n, ["Release.Approver".to_string()]);
+    let bundle = flowgate::commands::release::from_catalog(&w.catalog()).unwrap();
+    let id = releases::propose(&d, bundle, &person("alice"), None, "catalog.yaml", now).await.unwrap().id;
+    releases::approve(&d, &id, &person("bob"), now).await.unwrap();
+    releases::approve(&d, &id, &person("carol"), now).await.unwrap();
+    releases::promote(&d, &id, &person("alice"), &Promotion::default(), now).await.unwrap();
+    crate::helpers::invoke(&app, "ScheduleTick", tick("2026-11-23T09:10:00Z")).await;
+    crate::helpers::invoke(&app, "ScheduleTick", tick("2026-11-23T09:15:00Z")).await;
+    let runs = flowgate::flows::runs::list(&app.store, None, 10).await.unwrap();
+    assert!(!runs.is_empty() && runs.iter().all(|r| r.release.as_ref() == Some(&id)), "{runs:?}");
 }

@@ -4,6 +4,7 @@
 
 mod bundle;
 mod print;
+mod remote;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -174,6 +175,14 @@ async fn id(d: &ReleaseDeps, text: &str) -> Result<ReleaseId, u8> {
 
 pub async fn run(command: ReleaseCommand) -> u8 {
     let c = common(&command).clone();
+    if c.state == Path::new(super::state::AZURE) {
+        if let Some(body) = remote_body(&command) {
+            return match body {
+                Ok(body) => remote(&body, c.json).await,
+                Err(code) => code,
+            };
+        }
+    }
     if let ReleaseCommand::Propose { catalog, .. } = &command {
         // Check the catalog before touching any state: a bad one is exit 2 with every problem.
         if let Err(problems) = bundle::from_catalog(catalog) {
@@ -288,6 +297,59 @@ pub async fn run(command: ReleaseCommand) -> u8 {
     }
     .await;
     result.unwrap_or_else(|code| code)
+}
+
+/// The Releases function's request for a change to the deployed state (`None` for reads).
+fn remote_body(command: &ReleaseCommand) -> Option<Result<serde_json::Value, u8>> {
+    Some(Ok(match command {
+        ReleaseCommand::List { .. } | ReleaseCommand::Status { .. } => return None,
+        ReleaseCommand::Propose { catalog, commit, .. } => {
+            let bundle = match bundle::from_catalog(catalog) {
+                Ok(b) => b,
+                Err(p) => {
+                    eprintln!("{p}");
+                    return Some(Err(exit::BAD_INPUT));
+                }
+            };
+            let commit = commit.clone().or_else(|| std::env::var("GITHUB_SHA").ok()).or_else(|| std::env::var("BUILD_SOURCEVERSION").ok());
+            json!({ "action": "propose", "bundle": bundle, "commit": commit, "source": catalog.display().to_string() })
+        }
+        ReleaseCommand::Approve { id, .. } => json!({ "action": "approve", "id": id }),
+        ReleaseCommand::Reject { id, reason, .. } => json!({ "action": "reject", "id": id, "reason": reason }),
+        ReleaseCommand::GateCheck { id, .. } => json!({ "action": "gate-check", "id": id }),
+        ReleaseCommand::Review { id, .. } => json!({ "action": "review", "id": id }),
+        ReleaseCommand::Rollback { to, .. } => json!({ "action": "rollback", "to": to }),
+        ReleaseCommand::Promote { id, emergency, reason, incident, .. } => {
+            let e = emergency.then(|| json!({ "reason": reason, "incident": incident }));
+            json!({ "action": "promote", "id": id, "emergency": e })
+        }
+    }))
+}
+
+async fn remote(body: &serde_json::Value, as_json: bool) -> u8 {
+    let r = match remote::Remote::from_env() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    match r.post(body).await {
+        Ok(answer) => {
+            if as_json {
+                println!("{answer}");
+            } else if let Some(id) = answer.get("id").and_then(serde_json::Value::as_str) {
+                println!("{id}");
+            } else {
+                println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());
+            }
+            let failed_gate =
+                body["action"] == "gate-check" && answer.pointer("/result/verdict/passed") == Some(&serde_json::Value::Bool(false));
+            if failed_gate {
+                exit::FAILED
+            } else {
+                exit::OK
+            }
+        }
+        Err(code) => code,
+    }
 }
 
 /// The active release of a state folder, ready to plan (`plan --state DIR` without `--catalog`).
