@@ -368,14 +368,15 @@ async fn changes_to_the_deployed_state_go_through_the_releases_function_as_the_s
     *id.lifetime_secs.lock().unwrap() = 3600;
     let identity_url = id.start().await;
     // A stand-in for the Releases function behind App Service: records what the CLI sends.
-    let seen: Arc<Mutex<Vec<(String, String, Value)>>> = Arc::default();
+    type Seen = Arc<Mutex<Vec<(String, String, Value)>>>;
+    let seen: Seen = Arc::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/api/releases", listener.local_addr().unwrap());
     let app = axum::Router::new()
         .route(
             "/api/releases",
             axum::routing::post(
-                |axum::extract::State(seen): axum::extract::State<Arc<Mutex<Vec<(String, String, Value)>>>>,
+                |axum::extract::State(seen): axum::extract::State<Seen>,
                  headers: axum::http::HeaderMap,
                  axum::Json(body): axum::Json<Value>| async move {
                     let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
