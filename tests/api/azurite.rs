@@ -317,3 +317,63 @@ mod cli_on_azure {
         assert!(String::from_utf8_lossy(&bare.stderr).contains("FLOWGATE_TABLE_ENDPOINT"));
     }
 }
+
+mod releases {
+    use flowgate::adapters::azure::blob_audit::AppendBlobAudit;
+    use flowgate::adapters::azure::blobs::AzureBlobs;
+    use flowgate::adapters::azure::tables::TableStore;
+    use flowgate::domain::principal::{from_client_principal, Principal};
+    use flowgate::flows::releases::{self as releases, records, Promotion, ReleaseDeps};
+
+    use super::*;
+
+    fn entra(name: &str) -> Principal {
+        from_client_principal(&crate::helpers::client_principal("t-1", &format!("o-{name}"), name, &["Release.Approver"])).unwrap()
+    }
+
+    /// Releases on the deployed state's adapters: the Store on Table Storage (the pointer switched
+    /// with If-Match), bundles in the `releases` container, the audit trail in append blobs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn releases_are_proposed_promoted_and_rolled_back_on_azure_storage() {
+        let Some(a) = azurite() else { return };
+        let d = ReleaseDeps {
+            store: Arc::new(TableStore::new(table_storage(&a))),
+            audit: Arc::new(AppendBlobAudit::new(blob_storage(&a), &unique("audit"))),
+            content: Arc::new(AzureBlobs::new(blob_storage(&a))),
+            runner: Arc::new(flowgate::adapters::http::HttpRunner::new(None).unwrap()),
+            settings: Arc::new(|_: &str| None),
+            azure: true,
+        };
+        let now = chrono::Utc::now();
+        // Each run of this test proposes content of its own (Azurite may outlive one run).
+        let w = crate::releases::Workspace::new("0 0 9 * * *", &format!("  checks: {{smoke: false}}\n  approver_role: Release.Approver\n  promoter_role: Release.Approver\n  rollback_role: Release.Approver\n  emergency: {{role: R-{}}}\n", unique("")));
+        let mut ids = Vec::new();
+        for schedule in ["0 0 9 * * *", "0 0 10 * * *"] {
+            let text = std::fs::read_to_string(w.catalog()).unwrap().replace("0 0 9 * * *", schedule);
+            std::fs::write(w.catalog(), text).unwrap();
+            let bundle = flowgate::commands::release::from_catalog(&w.catalog()).unwrap();
+            let id = releases::propose(&d, bundle, &entra("alice"), Some("abc".into()), "catalog.yaml", now).await.unwrap().id;
+            // In Azure, a development identity's approval does not count.
+            releases::approve(&d, &id, &Principal::development("bob", ["Release.Approver".to_string()]), now).await.unwrap();
+            let checked = releases::gate_check(&d, &id, None, false, now).await.unwrap();
+            assert!(
+                !checked.verdict.passed && checked.verdict.reasons[0].contains("development identity"),
+                "{:?}",
+                checked.verdict.reasons
+            );
+            releases::approve(&d, &id, &entra("carol"), now).await.unwrap();
+            releases::promote(&d, &id, &entra("dan"), &Promotion::default(), now).await.unwrap();
+            ids.push(id);
+        }
+        let (before, _) = records::pointer(d.store.as_ref()).await.unwrap().unwrap();
+        assert_eq!(before.release, ids[1]);
+        let back = releases::rollback(&d, &ids[0], &entra("carol"), now).await.unwrap();
+        assert_eq!((back.release.clone(), back.generation, back.recorded), (ids[0].clone(), before.generation + 1, true));
+        let events = d.audit.read(None, None).await.unwrap();
+        assert!(flowgate::domain::audit::verify(&events).is_ok());
+        assert!(events.iter().any(|e| e.kind == flowgate::domain::audit::AuditKind::ReleaseRolledBack && e.actor == "entra:t-1/o-carol"));
+        // The stored bundle is the content the id names.
+        let (_, view) = releases::load(&d, &ids[0]).await.unwrap();
+        assert_eq!(view.id, ids[0]);
+    }
+}
