@@ -87,12 +87,10 @@ pub fn attempt_budget(job: &Job) -> Duration {
 pub async fn dispatch_run(deps: &Deps, input: DispatchInput) -> Result<DispatchReport, FlowError> {
     let msg = &input.message;
     let key = msg.key();
-    // The run's attempts use the release it was created under: the message names it; a message
-    // without one (sent by hand) takes the run record's.
-    let pin = match &msg.release {
-        Some(r) => Some(r.clone()),
-        None => runs::load(deps.store.as_ref(), &key).await?.and_then(|(r, _)| r.release),
-    };
+    // The run's attempts use the release it was created under (the record says which; a message
+    // names it too). The record is read once, here, and claimed below.
+    let loaded = runs::load(deps.store.as_ref(), &key).await?;
+    let pin = loaded.as_ref().map_or_else(|| msg.release.clone(), |(r, _)| r.release.clone());
     let deps = &deps.pinned(pin.as_ref()).await?;
     let Some(job) = deps.catalog.jobs.get(&msg.job) else {
         let reason = format!("job `{}` is not in the active catalog", msg.job);
@@ -100,7 +98,7 @@ pub async fn dispatch_run(deps: &Deps, input: DispatchInput) -> Result<DispatchR
         quarantine_run(deps, &key, 0, &reason, evidence, &input).await?;
         return Ok(DispatchReport::Quarantined { reason });
     };
-    let (rec, etag) = match claim(deps, job, &input).await? {
+    let (rec, etag) = match claim(deps, job, &input, loaded).await? {
         Claim::Won(rec, etag) => (*rec, etag),
         Claim::Skip(report) => return Ok(report),
     };
@@ -137,14 +135,15 @@ enum Claim {
 
 /// Loads (or creates) the run record and takes the attempt's lease with a conditional write:
 /// of two deliveries at once, exactly one wins.
-async fn claim(deps: &Deps, job: &Job, input: &DispatchInput) -> Result<Claim, FlowError> {
+async fn claim(deps: &Deps, job: &Job, input: &DispatchInput, loaded: Option<(RunRecord, ETag)>) -> Result<Claim, FlowError> {
     let (msg, now) = (&input.message, input.now);
     let key = msg.key();
-    let (mut rec, etag) = match runs::load(deps.store.as_ref(), &key).await? {
+    let (mut rec, etag) = match loaded {
         Some(x) => x,
         None => {
-            // A message without a record (a manual enqueue): create it.
-            let pending = RunRecord::pending(key.job.clone(), key.logical_time, msg.trigger.clone(), now);
+            // A message without a record (a manual enqueue): create it, on the message's release.
+            let mut pending = RunRecord::pending(key.job.clone(), key.logical_time, msg.trigger.clone(), now);
+            pending.release = deps.release.clone();
             runs::create(deps.store.as_ref(), &pending).await?;
             runs::load(deps.store.as_ref(), &key).await?.ok_or_else(|| StoreError::NotFound(key.to_string()))?
         }
