@@ -7,14 +7,13 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
 
 use super::caller::header;
-use super::envelope::{decode_text, Envelope, InvocationResponse};
+use super::envelope::decode_text;
 use super::{reply, AppState};
 use crate::domain::audit::AuditKind;
 use crate::domain::release::external::{github_signature_ok, CheckMessage, GitHubRequest};
@@ -27,12 +26,10 @@ pub(crate) fn router() -> Router<AppState> {
 }
 
 async fn handle(State(deps): State<AppState>, body: Bytes) -> Response {
-    let env = match Envelope::parse(&body) {
-        Ok(e) => e,
-        Err(e) => return reply::invocation(StatusCode::BAD_REQUEST, InvocationResponse::default().log(e.to_string())),
+    let (req, now) = match reply::wrapped_request(&body, BINDING) {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    let req = env.binding(BINDING).cloned().unwrap_or_default();
-    let now = env.utc_now().unwrap_or_else(chrono::Utc::now);
     let Some(github) = deps.github.clone() else {
         return reply::http_output(
             503,

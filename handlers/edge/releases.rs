@@ -10,14 +10,13 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
 
 use super::caller::{caller, deny};
-use super::envelope::{decode_text, Envelope, InvocationResponse};
+use super::envelope::decode_text;
 use super::{reply, AppState};
 use crate::domain::release::Bundle;
 use crate::flows::releases::{self as releases, records, Promotion, ReleaseError};
@@ -50,12 +49,10 @@ fn text(cmd: &Value, key: &str) -> Option<String> {
 }
 
 async fn handle(State(deps): State<AppState>, body: Bytes) -> Response {
-    let env = match Envelope::parse(&body) {
-        Ok(e) => e,
-        Err(e) => return reply::invocation(StatusCode::BAD_REQUEST, InvocationResponse::default().log(e.to_string())),
+    let (req, now) = match reply::wrapped_request(&body, BINDING) {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    let req = env.binding(BINDING).cloned().unwrap_or_default();
-    let now = env.utc_now().unwrap_or_else(chrono::Utc::now);
     let who = match caller(&deps, &req) {
         Ok(p) => p,
         Err(e) => return deny(&deps, NAME, &req, &e, now).await,

@@ -43,3 +43,12 @@ pub(crate) fn flow_error(e: &FlowError) -> Response {
     tracing::error!(error.message = %e, retryable = e.is_retryable(), "invocation failed");
     invocation(StatusCode::INTERNAL_SERVER_ERROR, InvocationResponse::default().log(format!("failed: {e}")))
 }
+
+/// An HTTP trigger's wrapped request (`Data.<binding>`) and the invocation's instant; a body that
+/// is no envelope is answered 400.
+pub(crate) fn wrapped_request(body: &[u8], binding: &str) -> Result<(serde_json::Value, chrono::DateTime<chrono::Utc>), Response> {
+    let env = super::envelope::Envelope::parse(body)
+        .map_err(|e| invocation(StatusCode::BAD_REQUEST, InvocationResponse::default().log(e.to_string())))?;
+    let req = env.binding(binding).cloned().unwrap_or_default();
+    Ok((req, env.utc_now().unwrap_or_else(chrono::Utc::now)))
+}
