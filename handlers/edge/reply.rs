@@ -45,7 +45,8 @@ pub(crate) fn flow_error(e: &FlowError) -> Response {
 }
 
 /// An HTTP trigger's wrapped request (`Data.<binding>`) and the invocation's instant; a body that
-/// is no envelope is answered 400.
+/// is no envelope is answered 400 (the error is the response itself, returned as is).
+#[allow(clippy::result_large_err)]
 pub(crate) fn wrapped_request(body: &[u8], binding: &str) -> Result<(serde_json::Value, chrono::DateTime<chrono::Utc>), Response> {
     let env = super::envelope::Envelope::parse(body)
         .map_err(|e| invocation(StatusCode::BAD_REQUEST, InvocationResponse::default().log(e.to_string())))?;
