@@ -256,11 +256,27 @@ pub struct ActivePointer {
     /// Whether the switch's audit event has been written (a crash between the switch and its
     /// event leaves `false`, and the next reader writes it).
     pub recorded: bool,
+    /// An emergency switch's reason, incident and review deadline: written with the switch, so
+    /// that the review it owes survives a crash right after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emergency: Option<EmergencyChange>,
 }
 
 impl ActivePointer {
     /// The pointer after switching to `release`.
     pub fn switched(previous: Option<&ActivePointer>, release: ReleaseId, by: &str, how: Activation, at: DateTime<Utc>) -> Self {
+        Self::switched_with(previous, release, by, how, at, None)
+    }
+
+    /// The pointer after an emergency switch (or any switch, with `emergency: None`).
+    pub fn switched_with(
+        previous: Option<&ActivePointer>,
+        release: ReleaseId,
+        by: &str,
+        how: Activation,
+        at: DateTime<Utc>,
+        emergency: Option<EmergencyChange>,
+    ) -> Self {
         let generation = previous.map_or(1, |p| p.generation + 1);
         let mut history = previous.map(|p| p.history.clone()).unwrap_or_default();
         history.push(Switch { release: release.clone(), generation, at, by: by.to_string(), how });
@@ -273,6 +289,7 @@ impl ActivePointer {
             previous: previous.map(|p| p.release.clone()),
             history,
             recorded: false,
+            emergency,
         }
     }
     /// Whether `id` has ever been active.

@@ -112,22 +112,17 @@ pub async fn promote(
         return Err(refuse(d, now, by, id.as_str(), "promotion", checked.verdict.reasons.join("; ")).await);
     }
     let activation = if how.emergency.is_some() { Activation::Emergency } else { Activation::Promotion };
-    let pointer = switch(d, read, id, by, activation, now).await?;
-    if let Some((reason, incident)) = &how.emergency {
-        let review_due = now + chrono::Duration::from_std(policy.emergency.review_within).unwrap_or_else(|_| chrono::Duration::hours(72));
-        let change = EmergencyChange {
-            release: id.clone(),
-            by: by.clone(),
-            at: now,
-            reason: reason.trim().chars().take(1000).collect(),
-            incident: incident.trim().chars().take(128).collect(),
-            review_due,
-            reviewed_by: None,
-            reviewed_at: None,
-        };
-        records::put_emergency(d.store.as_ref(), &change, None).await?;
-    }
-    Ok(pointer)
+    let emergency = how.emergency.as_ref().map(|(reason, incident)| EmergencyChange {
+        release: id.clone(),
+        by: by.clone(),
+        at: now,
+        reason: reason.trim().chars().take(1000).collect(),
+        incident: incident.trim().chars().take(128).collect(),
+        review_due: now + chrono::Duration::from_std(policy.emergency.review_within).unwrap_or_else(|_| chrono::Duration::hours(72)),
+        reviewed_by: None,
+        reviewed_at: None,
+    });
+    switch(d, read, id, by, activation, emergency, now).await
 }
 
 /// Moves the pointer back to a release that was active before, in one recorded step: no
@@ -151,23 +146,25 @@ pub async fn rollback(d: &ReleaseDeps, to: &ReleaseId, by: &Principal, now: Date
         return Err(refuse(d, now, by, to.as_str(), "rollback", format!("{} does not hold the role `{role}`", by.key())).await);
     }
     load(d, to).await?;
-    switch(d, read, to, by, Activation::Rollback, now).await
+    switch(d, read, to, by, Activation::Rollback, None, now).await
 }
 
-/// The one conditional write, then its audit event, then the mark that it was recorded.
+/// The one conditional write, then its audit event (and the emergency review it owes), then the
+/// mark that it was recorded.
 async fn switch(
     d: &ReleaseDeps,
     read: Option<(ActivePointer, crate::ports::ETag)>,
     id: &ReleaseId,
     by: &Principal,
     how: Activation,
+    emergency: Option<EmergencyChange>,
     now: DateTime<Utc>,
 ) -> Result<ActivePointer, ReleaseError> {
     let (previous, etag) = match &read {
         Some((p, e)) => (Some(p), Some(e)),
         None => (None, None),
     };
-    let pointer = ActivePointer::switched(previous, id.clone(), &by.key(), how, now);
+    let pointer = ActivePointer::switched_with(previous, id.clone(), &by.key(), how, now, emergency);
     pause_for_chaos("FLOWGATE_CHAOS_PAUSE_BEFORE_SWITCH_MS").await;
     let etag = match records::write_pointer(d.store.as_ref(), &pointer, etag).await {
         Ok(e) => e,
@@ -188,12 +185,18 @@ async fn switch(
 /// fine: the event exists).
 async fn record_switch(d: &ReleaseDeps, mut pointer: ActivePointer, etag: crate::ports::ETag) -> Result<ActivePointer, ReleaseError> {
     let kind = if pointer.how == Activation::Rollback { AuditKind::ReleaseRolledBack } else { AuditKind::ReleasePromoted };
-    let evidence = json!({ "generation": pointer.generation, "previous": pointer.previous, "how": pointer.how });
+    let evidence =
+        json!({ "generation": pointer.generation, "previous": pointer.previous, "how": pointer.how, "emergency": pointer.emergency });
     let decision = match &pointer.previous {
         Some(p) => format!("{} from {}", pointer.how, p.short()),
         None => format!("{} (first active release)", pointer.how),
     };
     audit(d, pointer.since, kind, &pointer.by, pointer.release.as_str(), decision, evidence).await?;
+    if let Some(change) = &pointer.emergency {
+        if records::emergency(d.store.as_ref(), &change.release).await?.is_none() {
+            records::put_emergency(d.store.as_ref(), change, None).await?;
+        }
+    }
     pointer.recorded = true;
     match records::write_pointer(d.store.as_ref(), &pointer, Some(&etag)).await {
         Ok(_) | Err(StoreError::PreconditionFailed(_)) => Ok(pointer),
