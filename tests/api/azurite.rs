@@ -336,9 +336,13 @@ mod releases {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn releases_are_proposed_promoted_and_rolled_back_on_azure_storage() {
         let Some(a) = azurite() else { return };
+        // The Bicep creates these containers in Azure.
+        let audit = AppendBlobAudit::new(blob_storage(&a), &unique("audit"));
+        audit.ensure_container().await.unwrap();
+        AppendBlobAudit::new(blob_storage(&a), flowgate::flows::releases::CONTENT_CONTAINER).ensure_container().await.unwrap();
         let d = ReleaseDeps {
             store: Arc::new(TableStore::new(table_storage(&a))),
-            audit: Arc::new(AppendBlobAudit::new(blob_storage(&a), &unique("audit"))),
+            audit: Arc::new(audit),
             content: Arc::new(AzureBlobs::new(blob_storage(&a))),
             runner: Arc::new(flowgate::adapters::http::HttpRunner::new(None).unwrap()),
             settings: Arc::new(|_: &str| None),
