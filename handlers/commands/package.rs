@@ -1,7 +1,7 @@
 //! `flowgate package --out DIR [--catalog FILE] [--binary PATH] [--target T]`: the layout the
 //! Functions host expects — `host.json`, one folder per function with its `function.json`, the
 //! handler (`flowgate`, mode 0755) as a statically linked x86-64 Linux binary, and the catalog
-//! with its contracts under `catalog/` — plus `DIR.zip` of the same, ready for zip deploy.
+//! with its contracts and sample files under `catalog/` — plus `DIR.zip` of the same, ready for zip deploy.
 //!
 //! Without `--binary` it builds the handler with cargo: `--target x86_64-unknown-linux-gnu` and
 //! `-C target-feature=+crt-static` (glibc linked in; DNS is reqwest's pure-Rust resolver, so
@@ -152,14 +152,23 @@ fn package(out: &Path, catalog: Option<&Path>, binary: Option<&Path>, target: &s
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&handler, std::fs::Permissions::from_mode(0o755)).map_err(|e| failed(e.to_string()))?;
     }
-    if let (Some(c), Some(loaded)) = (catalog, loaded) {
+    if let (Some(c), Some(_)) = (catalog, loaded) {
         copy(c, &out.join("catalog/catalog.yaml")).map_err(failed)?;
-        let base = c.parent().unwrap_or(Path::new("."));
-        for ds in loaded.catalog.datasets.values() {
-            if let Some(contract) = &ds.contract {
-                let rel = contract.strip_prefix(base).unwrap_or(contract);
-                copy(contract, &out.join("catalog").join(rel)).map_err(failed)?;
+        // The same files a release of this catalog holds: its contracts and its sample files.
+        let bundle = super::release::from_catalog(c).map_err(bad)?;
+        for key in bundle.files.keys() {
+            let rel = Path::new(key);
+            if rel.is_absolute() || rel.components().any(|p| matches!(p, std::path::Component::ParentDir)) {
+                return Err(bad(format!(
+                    "{}: `{key}` is outside the catalog's folder; a package holds only files beside the catalog",
+                    c.display()
+                )));
             }
+            let target = out.join("catalog").join(rel);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| failed(format!("{}: {e}", parent.display())))?;
+            }
+            std::fs::write(&target, bundle.file(key).unwrap_or_default()).map_err(|e| failed(format!("{}: {e}", target.display())))?;
         }
     }
     let zip = out.with_extension("zip");
