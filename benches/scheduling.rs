@@ -91,7 +91,7 @@ async fn main() {
         contracts: Arc::default(),
         settings: Arc::new(|_: &str| None),
         random: || 0.5,
-        pipelines: Arc::new(flowgate::adapters::http::AzureDevOps::new().unwrap()),
+        pipelines: Arc::new(flowgate::adapters::http::AzureDevOps::new()),
         github: None,
     };
 

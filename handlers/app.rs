@@ -156,7 +156,7 @@ async fn assemble(
         schedule_cache: Arc::default(),
         settings: Arc::new(|k: &str| std::env::var(k).ok()),
         random: jitter_source(),
-        pipelines: Arc::new(crate::adapters::http::AzureDevOps::new().map_err(StartError::State)?),
+        pipelines: Arc::new(crate::adapters::http::AzureDevOps::new()),
         github: github(tokens)?,
     };
     Ok((deps, loaded))

@@ -112,7 +112,7 @@ pub fn app_with(catalog_text: &str, scoring_url: &str) -> TestApp {
             Arc::new(move |k: &str| if k == "TEST_SCORING_URL" { Some(url.clone()) } else { settings.lock().unwrap().get(k).cloned() })
         },
         random: || 0.5,
-        pipelines: Arc::new(flowgate::adapters::http::AzureDevOps::new().unwrap()),
+        pipelines: Arc::new(flowgate::adapters::http::AzureDevOps::new()),
         github: None,
     };
     TestApp { deps, store, queue, dir, settings }

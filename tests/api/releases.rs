@@ -432,3 +432,29 @@ async fn changes_to_the_deployed_state_go_through_the_releases_function_as_the_s
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("FLOWGATE_RELEASES_URL"));
 }
+
+#[test]
+fn an_altered_bundle_is_refused_not_run() {
+    let w = Workspace::new("0 0 9 * * *", NO_SMOKE);
+    let a = w.propose("alice");
+    w.ok(Some("bob"), &["approve", &a]);
+    w.ok(Some("carol"), &["approve", &a]);
+    w.ok(Some("alice"), &["promote", &a]);
+    w.write_catalog("0 0 10 * * *", NO_SMOKE);
+    let b = w.propose("alice");
+    w.ok(Some("bob"), &["approve", &b]);
+    w.ok(Some("carol"), &["approve", &b]);
+    w.ok(Some("alice"), &["promote", &b]);
+    // Someone edits release A's stored content: a rollback to it is refused, and so is reading it.
+    let stored = w.state().join("releases").join(format!("{a}.json"));
+    let text = std::fs::read_to_string(&stored).unwrap().replace("0 0 9 * * *", "0 0 3 * * *");
+    std::fs::write(&stored, text).unwrap();
+    let (code, _, err) = w.release(Some("bob"), &["rollback", "--to", &a]);
+    assert_eq!(code, 1);
+    assert!(err.contains("was altered after it was proposed"), "{err}");
+    let (code, _, err) = w.release(None, &["status", &a]);
+    assert_eq!(code, 1);
+    assert!(err.contains("altered after it was proposed"), "{err}");
+    let list: Value = serde_json::from_str(&w.ok(None, &["list", "--json"])).unwrap();
+    assert_eq!(list["active"]["release"], b.as_str(), "nothing changed");
+}

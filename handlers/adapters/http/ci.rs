@@ -34,22 +34,30 @@ fn unreachable(what: &str, e: reqwest::Error) -> CallbackError {
     CallbackError { message: format!("{what} unreachable: {}", e.without_url()), retryable: true }
 }
 
-/// Azure Pipelines' events API.
+/// Azure Pipelines' events API. Its client (with its TLS roots) is built on first use: most
+/// deployments never answer a pipeline check, and an idle handler should stay small.
+#[derive(Default)]
 pub struct AzureDevOps {
-    client: reqwest::Client,
+    client: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl AzureDevOps {
-    pub fn new() -> Result<Self, String> {
-        Ok(Self { client: client()? })
+    pub fn new() -> Self {
+        Self::default()
     }
 }
 
 #[async_trait]
 impl PipelineEvents for AzureDevOps {
     async fn post_event(&self, events_url: &str, auth_token: &str, event: &Value) -> Result<(), CallbackError> {
-        let r =
-            self.client.post(events_url).bearer_auth(auth_token).json(event).send().await.map_err(|e| unreachable("the events API", e))?;
+        let client = match self.client.get() {
+            Some(c) => c,
+            None => {
+                let c = client().map_err(|message| CallbackError { message, retryable: false })?;
+                self.client.get_or_init(|| c)
+            }
+        };
+        let r = client.post(events_url).bearer_auth(auth_token).json(event).send().await.map_err(|e| unreachable("the events API", e))?;
         let status = r.status().as_u16();
         if r.status().is_success() {
             return Ok(());

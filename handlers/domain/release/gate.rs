@@ -202,6 +202,8 @@ mod tests {
             jobs: 1,
             datasets: 1,
             contracts: 1,
+            content_sha256: None,
+            rollback_role: None,
         }
     }
     fn approval(by: &str, proven: bool) -> ApprovalCheck {

@@ -162,6 +162,13 @@ pub struct ReleaseRecord {
     pub jobs: usize,
     pub datasets: usize,
     pub contracts: usize,
+    /// The SHA-256 of the stored bundle's bytes: a rollback checks the content it goes back to
+    /// without parsing it again.
+    #[serde(default)]
+    pub content_sha256: Option<String>,
+    /// Who may roll back while this release is active (its `releases.rollback_role`).
+    #[serde(default)]
+    pub rollback_role: Option<String>,
 }
 
 /// An approval of one release by one person.

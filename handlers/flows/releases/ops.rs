@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use super::records;
 use super::{ReleaseDeps, ReleaseError, ReleaseView, CONTENT_CONTAINER};
@@ -67,6 +68,20 @@ pub async fn load(d: &ReleaseDeps, id: &ReleaseId) -> Result<(Bundle, ReleaseVie
     Ok((bundle, view))
 }
 
+/// Checks that a release's stored bundle is the one proposed, by its bytes' SHA-256 (no parsing);
+/// a record without the digest (proposed by an older flowgate) is checked by loading it.
+pub(super) async fn check_content(d: &ReleaseDeps, record: &ReleaseRecord) -> Result<(), ReleaseError> {
+    let Some(want) = &record.content_sha256 else {
+        return load(d, &record.id).await.map(|_| ());
+    };
+    let bytes = d.content.read(CONTENT_CONTAINER, &blob_path(&record.id)).await?;
+    if &hex::encode(Sha256::digest(&bytes)) == want {
+        Ok(())
+    } else {
+        Err(ReleaseError::Content(format!("the stored content of release {} was altered after it was proposed", record.id.short())))
+    }
+}
+
 /// The record of a release, or `NotFound`.
 pub(super) async fn record_of(d: &ReleaseDeps, id: &ReleaseId) -> Result<ReleaseRecord, ReleaseError> {
     records::record(d.store.as_ref(), id).await?.ok_or_else(|| ReleaseError::NotFound(format!("{id}: it was never proposed")))
@@ -118,6 +133,8 @@ pub async fn propose(
         jobs: view.catalog.jobs.len(),
         datasets: view.catalog.datasets.len(),
         contracts: view.contracts.len(),
+        content_sha256: Some(hex::encode(Sha256::digest(&bytes))),
+        rollback_role: Some(view.catalog.releases.rollback_role.clone()),
     };
     if !records::insert_record(d.store.as_ref(), &record).await? {
         let existing = record_of(d, &view.id).await?;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 
-use super::ops::{audit, governing, load, record_of, refuse};
+use super::ops::{audit, check_content, governing, load, record_of, refuse};
 use super::{checks, records, ReleaseDeps, ReleaseError};
 use crate::domain::audit::{verify, AuditKind};
 use crate::domain::principal::Principal;
@@ -129,7 +129,7 @@ pub async fn promote(
 /// approvals or windows, only the rollback role.
 pub async fn rollback(d: &ReleaseDeps, to: &ReleaseId, by: &Principal, now: DateTime<Utc>) -> Result<ActivePointer, ReleaseError> {
     converge(d, now).await?;
-    record_of(d, to).await?;
+    let target = record_of(d, to).await?;
     let read = records::pointer(d.store.as_ref()).await?;
     let Some((current, _)) = &read else {
         return Err(ReleaseError::BadInput("no release is active: there is nothing to roll back".into()));
@@ -140,12 +140,17 @@ pub async fn rollback(d: &ReleaseDeps, to: &ReleaseId, by: &Principal, now: Date
     if &current.release == to {
         return Err(ReleaseError::BadInput(format!("release {} is already active", to.short())));
     }
-    let (_, active) = load(d, &current.release).await?;
-    let role = active.catalog.releases.rollback_role.clone();
+    // Rolling back must be fast: the roles and the content are checked from the records, with
+    // no catalog parsed (a record from an older flowgate is loaded instead).
+    let active = record_of(d, &current.release).await?;
+    let role = match &active.rollback_role {
+        Some(r) => r.clone(),
+        None => load(d, &current.release).await?.1.catalog.releases.rollback_role.clone(),
+    };
     if !by.has_role(&role) {
         return Err(refuse(d, now, by, to.as_str(), "rollback", format!("{} does not hold the role `{role}`", by.key())).await);
     }
-    load(d, to).await?;
+    check_content(d, &target).await?;
     switch(d, read, to, by, Activation::Rollback, None, now).await
 }
 
