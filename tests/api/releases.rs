@@ -457,4 +457,14 @@ fn an_altered_bundle_is_refused_not_run() {
     assert!(err.contains("altered after it was proposed"), "{err}");
     let list: Value = serde_json::from_str(&w.ok(None, &["list", "--json"])).unwrap();
     assert_eq!(list["active"]["release"], b.as_str(), "nothing changed");
+    // A release rejected after it ran is no rollback target either.
+    w.write_catalog("0 0 11 * * *", NO_SMOKE);
+    let c = w.propose("alice");
+    w.ok(Some("bob"), &["approve", &c]);
+    w.ok(Some("carol"), &["approve", &c]);
+    w.ok(Some("alice"), &["promote", &c]);
+    w.ok(Some("bob"), &["reject", &b, "--reason", "its schedule overloads the endpoint"]);
+    let (code, _, err) = w.release(Some("bob"), &["rollback", "--to", &b]);
+    assert_eq!(code, 2);
+    assert!(err.contains("was rejected by dev:bob since it ran"), "{err}");
 }

@@ -140,6 +140,14 @@ pub async fn rollback(d: &ReleaseDeps, to: &ReleaseId, by: &Principal, now: Date
     if &current.release == to {
         return Err(ReleaseError::BadInput(format!("release {} is already active", to.short())));
     }
+    if let Some(r) = records::rejection(d.store.as_ref(), to).await? {
+        return Err(ReleaseError::BadInput(format!(
+            "release {} was rejected by {} since it ran ({}); roll back to another release",
+            to.short(),
+            r.by.key(),
+            r.reason
+        )));
+    }
     // Rolling back must be fast: the roles and the content are checked from the records, with
     // no catalog parsed (a record from an older flowgate is loaded instead).
     let active = record_of(d, &current.release).await?;
