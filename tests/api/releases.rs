@@ -103,6 +103,17 @@ releases:
         v["id"].as_str().unwrap().to_string()
     }
 
+    /// Writes the catalog with `schedule`, proposes it (alice), has bob and carol approve it and
+    /// alice promote it; its id.
+    pub fn released(&self, schedule: &str, releases_yaml: &str) -> String {
+        self.write_catalog(schedule, releases_yaml);
+        let id = self.propose("alice");
+        self.ok(Some("bob"), &["approve", &id]);
+        self.ok(Some("carol"), &["approve", &id]);
+        self.ok(Some("alice"), &["promote", &id]);
+        id
+    }
+
     pub fn ok(&self, who: Option<&str>, args: &[&str]) -> String {
         let (code, out, err) = self.release(who, args);
         assert_eq!(code, 0, "flowgate release {args:?} as {who:?}: {err}{out}");
@@ -436,15 +447,8 @@ async fn changes_to_the_deployed_state_go_through_the_releases_function_as_the_s
 #[test]
 fn an_altered_bundle_is_refused_not_run() {
     let w = Workspace::new("0 0 9 * * *", NO_SMOKE);
-    let a = w.propose("alice");
-    w.ok(Some("bob"), &["approve", &a]);
-    w.ok(Some("carol"), &["approve", &a]);
-    w.ok(Some("alice"), &["promote", &a]);
-    w.write_catalog("0 0 10 * * *", NO_SMOKE);
-    let b = w.propose("alice");
-    w.ok(Some("bob"), &["approve", &b]);
-    w.ok(Some("carol"), &["approve", &b]);
-    w.ok(Some("alice"), &["promote", &b]);
+    let a = w.released("0 0 9 * * *", NO_SMOKE);
+    let b = w.released("0 0 10 * * *", NO_SMOKE);
     // Someone edits release A's stored content: a rollback to it is refused, and so is reading it.
     let stored = w.state().join("releases").join(format!("{a}.json"));
     let text = std::fs::read_to_string(&stored).unwrap().replace("0 0 9 * * *", "0 0 3 * * *");
@@ -458,11 +462,7 @@ fn an_altered_bundle_is_refused_not_run() {
     let list: Value = serde_json::from_str(&w.ok(None, &["list", "--json"])).unwrap();
     assert_eq!(list["active"]["release"], b.as_str(), "nothing changed");
     // A release rejected after it ran is no rollback target either.
-    w.write_catalog("0 0 11 * * *", NO_SMOKE);
-    let c = w.propose("alice");
-    w.ok(Some("bob"), &["approve", &c]);
-    w.ok(Some("carol"), &["approve", &c]);
-    w.ok(Some("alice"), &["promote", &c]);
+    w.released("0 0 11 * * *", NO_SMOKE);
     w.ok(Some("bob"), &["reject", &b, "--reason", "its schedule overloads the endpoint"]);
     let (code, _, err) = w.release(Some("bob"), &["rollback", "--to", &b]);
     assert_eq!(code, 2);

@@ -197,18 +197,7 @@ async fn ready(port: u16) {
 #[tokio::test]
 async fn a_handler_killed_in_the_middle_of_a_rollback_converges_on_restart() {
     let w = Workspace::new("0 0 9 * * *", NO_SMOKE);
-    let (a, b) = {
-        let a = w.propose("alice");
-        w.ok(Some("bob"), &["approve", &a]);
-        w.ok(Some("carol"), &["approve", &a]);
-        w.ok(Some("alice"), &["promote", &a]);
-        w.write_catalog("0 0 10 * * *", NO_SMOKE);
-        let b = w.propose("alice");
-        w.ok(Some("bob"), &["approve", &b]);
-        w.ok(Some("carol"), &["approve", &b]);
-        w.ok(Some("alice"), &["promote", &b]);
-        (a, b)
-    };
+    let (a, b) = (w.released("0 0 9 * * *", NO_SMOKE), w.released("0 0 10 * * *", NO_SMOKE));
     let port = free_port();
     let mut handler = serve(&w, port, Some(20_000));
     ready(port).await;
