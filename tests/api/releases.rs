@@ -352,7 +352,7 @@ fn two_concurrent_promotions_exactly_one_wins() {
     let spawn = |id: &ReleaseId| {
         let mut c = flowgate();
         c.args(["release", "promote", id.as_str(), "--as", "alice", "--state"]).arg(w.state());
-        c.env("FLOWGATE_CHAOS_PAUSE_BEFORE_SWITCH_MS", "1500");
+        c.env("FLOWGATE_CHAOS_PAUSE_BEFORE_SWITCH_MS", "3000");
         c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
         c.spawn().unwrap()
     };

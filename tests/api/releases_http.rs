@@ -208,7 +208,7 @@ async fn a_handler_killed_in_the_middle_of_a_rollback_converges_on_restart() {
     // Wait until the pointer has moved, then kill the handler before it records the switch.
     let store = flowgate::adapters::local::SqliteStore::open(&w.state().join("state.db")).unwrap();
     let mut switched = None;
-    for _ in 0..200 {
+    for _ in 0..600 {
         let (p, _) = records::pointer(&store).await.unwrap().unwrap();
         if p.release.as_str() == a {
             switched = Some(p);
