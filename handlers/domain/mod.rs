@@ -21,4 +21,5 @@ pub mod run;
 pub mod schedule;
 pub mod scheduling;
 pub mod sla;
+pub mod stats;
 pub mod text;

@@ -28,5 +28,6 @@ mod release_ci;
 mod releases;
 mod releases_http;
 mod servicebus;
+mod stats;
 mod store_contract;
 mod ticks;
