@@ -135,6 +135,9 @@ enum Command {
         #[arg(long)]
         by: Option<String>,
     },
+    /// The canary's sequential test, to check from outside: decide, or simulate error rates.
+    #[command(subcommand)]
+    Canary(commands::canary::CanaryCommand),
     /// Releases: propose a catalog, approve, check, promote and roll back (docs/releases.md).
     #[command(subcommand)]
     Release(commands::release::ReleaseCommand),
@@ -566,6 +569,7 @@ fn main() -> ExitCode {
             }
             Command::Evidence { state, from, to, out } => commands::evidence::run(&state, &from, &to, &out).await,
             Command::Release(c) => commands::release::run(c).await,
+            Command::Canary(c) => commands::canary::run(c),
             Command::Lineage(LineageCommand::Export(ExportArgs { state, from, to })) => {
                 commands::lineage::export(&state, from.as_deref(), to.as_deref()).await
             }

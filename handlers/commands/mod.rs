@@ -2,6 +2,7 @@
 //! (0 success, 1 failure, 2 unusable input) and prints its own results.
 
 pub mod audit;
+pub mod canary;
 pub mod contract;
 pub mod evidence;
 pub mod lineage;

@@ -106,13 +106,71 @@ impl Sprt {
     }
 
     pub fn decide(&self, n: u64, failures: u64) -> SprtDecision {
+        self.decide_after(n, failures, 0)
+    }
+
+    /// As `decide`, but never promotes before `min_items` items (an abort needs no minimum).
+    pub fn decide_after(&self, n: u64, failures: u64, min_items: u64) -> SprtDecision {
         let llr = self.llr(n, failures);
         if llr >= self.upper {
             SprtDecision::Abort
-        } else if llr <= self.lower {
+        } else if llr <= self.lower && n >= min_items {
             SprtDecision::Promote
         } else {
             SprtDecision::Keep
+        }
+    }
+
+    /// Runs the test `trials` times on items that fail at `true_rate` (drawn with `uniform`, a
+    /// number in [0, 1)), each until a decision or `max_items` (then inconclusive).
+    pub fn simulate(&self, true_rate: f64, trials: u64, max_items: u64, min_items: u64, uniform: &mut dyn FnMut() -> f64) -> Simulation {
+        let mut sim = Simulation::default();
+        let mut items_used = 0u64;
+        for _ in 0..trials {
+            let (mut n, mut failures) = (0u64, 0u64);
+            let decision = loop {
+                if n >= max_items {
+                    break SprtDecision::Keep;
+                }
+                n += 1;
+                if uniform() < true_rate {
+                    failures += 1;
+                }
+                match self.decide_after(n, failures, min_items) {
+                    SprtDecision::Keep => {}
+                    d => break d,
+                }
+            };
+            items_used += n;
+            match decision {
+                SprtDecision::Promote => sim.promoted += 1,
+                SprtDecision::Abort => sim.aborted += 1,
+                SprtDecision::Keep => sim.inconclusive += 1,
+            }
+        }
+        sim.trials = trials;
+        sim.mean_items = if trials == 0 { 0.0 } else { items_used as f64 / trials as f64 };
+        sim
+    }
+}
+
+/// How simulated runs of a sequential test ended.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+pub struct Simulation {
+    pub trials: u64,
+    pub promoted: u64,
+    pub aborted: u64,
+    pub inconclusive: u64,
+    pub mean_items: f64,
+}
+
+impl Simulation {
+    /// A count as a share of the trials.
+    pub fn share(&self, count: u64) -> f64 {
+        if self.trials == 0 {
+            0.0
+        } else {
+            count as f64 / self.trials as f64
         }
     }
 }
@@ -135,6 +193,18 @@ mod tests {
         assert_eq!(s.decide(50, 5), SprtDecision::Abort);
         assert_eq!(s.decide(100, 7), SprtDecision::Abort);
         assert!(Sprt::new(0.06, 0.02, 0.05, 0.2).is_none() && Sprt::new(0.0, 0.02, 0.05, 0.2).is_none());
+    }
+
+    #[test]
+    fn simulated_error_rates_meet_the_design() {
+        // release-gates.md §3: 5,000 runs capped at 400 items.
+        let s = Sprt::new(0.02, 0.06, 0.05, 0.2).unwrap();
+        let mut rng = fastrand::Rng::with_seed(7);
+        let at_p0 = s.simulate(0.02, 5000, 400, 30, &mut || rng.f64());
+        assert!(at_p0.share(at_p0.aborted) <= 0.05, "false aborts {at_p0:?}");
+        let at_p1 = s.simulate(0.06, 5000, 400, 30, &mut || rng.f64());
+        assert!(at_p1.share(at_p1.aborted) >= 0.75, "detection {at_p1:?}");
+        assert!(at_p0.mean_items > 30.0 && at_p0.mean_items < 400.0);
     }
 
     #[test]

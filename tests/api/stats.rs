@@ -57,3 +57,28 @@ fn sprt_ratios_and_boundaries_match() {
         close(s.lower, &f["lower"], "lower");
     }
 }
+
+fn canary(args: &[&str]) -> (i32, Value) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowgate")).arg("canary").args(args).arg("--json").output().unwrap();
+    (out.status.code().unwrap_or(-1), serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
+}
+
+#[test]
+fn canary_decide_and_simulate_hold_the_worked_example() {
+    let p = ["--p0", "0.02", "--p1", "0.06", "--alpha", "0.05", "--beta", "0.2"];
+    let decide = |items: &str, failures: &str| canary(&[&["decide"][..], &p, &["--items", items, "--failures", failures]].concat()).1;
+    assert_eq!(decide("38", "0")["decision"], "PROMOTE");
+    assert_eq!(decide("37", "0")["decision"], "KEEP");
+    assert_eq!(decide("10", "3")["decision"], "ABORT");
+    assert_eq!(decide("9", "2")["decision"], "KEEP");
+    let v = decide("38", "0");
+    assert!((v["upper"].as_f64().unwrap() - 2.7726).abs() < 1e-4 && (v["lower"].as_f64().unwrap() + 1.5581).abs() < 1e-4);
+    let simulate =
+        |rate: &str| canary(&[&["simulate"][..], &p, &["--true-rate", rate, "--trials", "5000", "--max-items", "400"]].concat()).1;
+    let at_p0 = simulate("0.02");
+    assert!(at_p0["abort"].as_f64().unwrap() <= 0.05, "false aborts {at_p0}");
+    let at_p1 = simulate("0.06");
+    assert!(at_p1["abort"].as_f64().unwrap() >= 0.75, "detection {at_p1}");
+    assert_eq!(canary(&["decide", "--p0", "0.06", "--p1", "0.02", "--items", "1", "--failures", "0"]).0, 2);
+    assert_eq!(canary(&["decide", "--p0", "0.02", "--p1", "0.06", "--items", "1", "--failures", "2"]).0, 2);
+}
