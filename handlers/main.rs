@@ -135,6 +135,9 @@ enum Command {
         #[arg(long)]
         by: Option<String>,
     },
+    /// The offline evaluation gate: compare a candidate's evaluator results with its baseline's.
+    #[command(subcommand)]
+    Evaluate(commands::evaluate::EvaluateCommand),
     /// The canary's sequential test, to check from outside: decide, or simulate error rates.
     #[command(subcommand)]
     Canary(commands::canary::CanaryCommand),
@@ -570,6 +573,7 @@ fn main() -> ExitCode {
             Command::Evidence { state, from, to, out } => commands::evidence::run(&state, &from, &to, &out).await,
             Command::Release(c) => commands::release::run(c).await,
             Command::Canary(c) => commands::canary::run(c),
+            Command::Evaluate(c) => commands::evaluate::run(c),
             Command::Lineage(LineageCommand::Export(ExportArgs { state, from, to })) => {
                 commands::lineage::export(&state, from.as_deref(), to.as_deref()).await
             }

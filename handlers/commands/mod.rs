@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod canary;
 pub mod contract;
+pub mod evaluate;
 pub mod evidence;
 pub mod lineage;
 pub mod package;

@@ -7,6 +7,7 @@ pub mod breaker;
 pub mod catalog;
 pub mod contract;
 pub mod duration;
+pub mod evaluation;
 pub mod gate;
 pub mod ids;
 pub mod lineage;

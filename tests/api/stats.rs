@@ -82,3 +82,43 @@ fn canary_decide_and_simulate_hold_the_worked_example() {
     assert_eq!(canary(&["decide", "--p0", "0.06", "--p1", "0.02", "--items", "1", "--failures", "0"]).0, 2);
     assert_eq!(canary(&["decide", "--p0", "0.02", "--p1", "0.06", "--items", "1", "--failures", "2"]).0, 2);
 }
+
+#[test]
+fn evaluate_compare_gates_on_paired_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, lines: Vec<serde_json::Value>| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, lines.iter().map(|l| l.to_string()).collect::<Vec<_>>().join("\n")).unwrap();
+        p
+    };
+    let results = |n: usize, failing: usize| {
+        (0..n).map(|i| serde_json::json!({"item": format!("q{i}"), "evaluator": "exact_match", "passed": i >= failing})).collect::<Vec<_>>()
+    };
+    let base = write("base.jsonl", results(40, 0));
+    let worse = write("worse.jsonl", results(40, 8));
+    let same = write("same.jsonl", results(40, 0));
+    let few = write("few.jsonl", results(10, 0));
+    let run = |b: &std::path::Path, c: &std::path::Path, extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowgate"))
+            .args(["evaluate", "compare", "--json", "--baseline"])
+            .arg(b)
+            .arg("--candidate")
+            .arg(c)
+            .args(extra)
+            .output()
+            .unwrap();
+        (out.status.code().unwrap_or(-1), serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null))
+    };
+    let (code, v) = run(&base, &worse, &[]);
+    assert_eq!((code, v["verdict"].as_str()), (1, Some("FAIL")));
+    let e = &v["evaluators"][0];
+    assert_eq!((e["n"].as_u64(), e["b"].as_u64(), e["c"].as_u64()), (Some(40), Some(8), Some(0)));
+    // One-sided mid-p for b = 8, c = 0: P(X > 8) + ½·P(X = 8), X ~ Bin(8, ½) = 1/512.
+    assert!((e["p_value"].as_f64().unwrap() - 1.0 / 512.0).abs() < 1e-12);
+    assert_eq!(run(&base, &same, &[]).0, 0);
+    let (code, v) = run(&few, &few, &[]);
+    assert_eq!((code, v["verdict"].as_str()), (1, Some("INSUFFICIENT")), "fewer than 30 items fails closed");
+    assert_eq!(run(&base, &same, &["--floor", "exact_match=0.95"]).0, 1, "40/40 is a Wilson lower bound of 91 %");
+    assert_eq!(run(&base, &same, &["--floor", "nosuch=0.5"]).0, 2);
+    assert_eq!(run(&base, &dir.path().join("missing.jsonl"), &[]).0, 2);
+}
