@@ -18,6 +18,7 @@ pub mod plan;
 pub mod principal;
 pub mod release;
 pub mod retry;
+pub mod rollout;
 pub mod run;
 pub mod schedule;
 pub mod scheduling;
