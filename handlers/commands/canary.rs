@@ -7,24 +7,31 @@ use serde_json::json;
 use super::exit;
 use crate::domain::stats::{Sprt, SprtDecision};
 
+/// The test's hypotheses and error rates.
+#[derive(clap::Args, Clone, Copy)]
+pub struct SprtArgs {
+    /// The acceptable failure rate (H0).
+    #[arg(long)]
+    p0: f64,
+    /// The failure rate to detect (H1), above p0.
+    #[arg(long)]
+    p1: f64,
+    /// The chance of aborting a candidate as good as p0.
+    #[arg(long, default_value_t = 0.05)]
+    alpha: f64,
+    /// The chance of promoting a candidate as bad as p1.
+    #[arg(long, default_value_t = 0.2)]
+    beta: f64,
+}
+
 #[derive(Subcommand)]
 pub enum CanaryCommand {
     /// The Wald SPRT's decision after N items with F failures: PROMOTE, ABORT or KEEP.
     ///
     /// Example: flowgate canary decide --p0 0.02 --p1 0.06 --items 38 --failures 0 --json
     Decide {
-        /// The acceptable failure rate (H0).
-        #[arg(long)]
-        p0: f64,
-        /// The failure rate to detect (H1), above p0.
-        #[arg(long)]
-        p1: f64,
-        /// The chance of aborting a candidate as good as p0.
-        #[arg(long, default_value_t = 0.05)]
-        alpha: f64,
-        /// The chance of promoting a candidate as bad as p1.
-        #[arg(long, default_value_t = 0.2)]
-        beta: f64,
+        #[command(flatten)]
+        test: SprtArgs,
         /// Items seen.
         #[arg(long)]
         items: u64,
@@ -43,14 +50,8 @@ pub enum CanaryCommand {
     ///
     /// Example: flowgate canary simulate --p0 0.02 --p1 0.06 --true-rate 0.06 --json
     Simulate {
-        #[arg(long)]
-        p0: f64,
-        #[arg(long)]
-        p1: f64,
-        #[arg(long, default_value_t = 0.05)]
-        alpha: f64,
-        #[arg(long, default_value_t = 0.2)]
-        beta: f64,
+        #[command(flatten)]
+        test: SprtArgs,
         /// The items' real failure rate.
         #[arg(long)]
         true_rate: f64,
@@ -70,7 +71,8 @@ pub enum CanaryCommand {
     },
 }
 
-fn sprt(p0: f64, p1: f64, alpha: f64, beta: f64) -> Result<Sprt, u8> {
+fn sprt(a: &SprtArgs) -> Result<Sprt, u8> {
+    let SprtArgs { p0, p1, alpha, beta } = *a;
     Sprt::new(p0, p1, alpha, beta).ok_or_else(|| {
         eprintln!("error: need 0 < --p0 < --p1 < 1 and --alpha, --beta between 0 and 1 (got p0 {p0}, p1 {p1}, alpha {alpha}, beta {beta})");
         exit::BAD_INPUT
@@ -87,8 +89,8 @@ fn word(d: SprtDecision) -> &'static str {
 
 pub fn run(command: CanaryCommand) -> u8 {
     match command {
-        CanaryCommand::Decide { p0, p1, alpha, beta, items, failures, min_items, json } => {
-            let s = match sprt(p0, p1, alpha, beta) {
+        CanaryCommand::Decide { test, items, failures, min_items, json } => {
+            let s = match sprt(&test) {
                 Ok(s) => s,
                 Err(c) => return c,
             };
@@ -111,8 +113,8 @@ pub fn run(command: CanaryCommand) -> u8 {
             }
             exit::OK
         }
-        CanaryCommand::Simulate { p0, p1, alpha, beta, true_rate, trials, max_items, min_items, seed, json } => {
-            let s = match sprt(p0, p1, alpha, beta) {
+        CanaryCommand::Simulate { test, true_rate, trials, max_items, min_items, seed, json } => {
+            let s = match sprt(&test) {
                 Ok(s) => s,
                 Err(c) => return c,
             };
