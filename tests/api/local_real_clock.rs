@@ -73,6 +73,13 @@ async fn a_dropped_file_is_announced_run_and_listed_over_http() {
     // The HTTP front door checks its query like the function does.
     let bad = client.get(format!("{api}?limit=0")).send().await.unwrap();
     assert_eq!(bad.status(), 400);
+    // Stop the host as Ctrl-C would, so that it stops its handler (a SIGKILL would leave the
+    // handler running without its parent).
+    let _ = Command::new("kill").args(["-INT", &host.id().to_string()]).status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while matches!(host.try_wait(), Ok(None)) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let _ = host.kill();
     let _ = host.wait();
     let list = runs["runs"].as_array().unwrap_or_else(|| panic!("{runs}"));
