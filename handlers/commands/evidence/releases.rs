@@ -2,12 +2,10 @@
 //! whether distinct from the author, whether counted), checks, rejection and emergency review, and
 //! which release was active over the window.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use crate::flows::releases::{self as releases, ReleaseDeps};
+use crate::flows::releases;
 
 /// Audit kinds that belong to the release record.
 pub(super) fn is_release_event(kind: &str) -> bool {
@@ -30,14 +28,7 @@ pub(super) async fn gather(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<(Vec<Value>, Vec<Value>), String> {
-    let d = ReleaseDeps {
-        store: st.store.clone(),
-        audit: st.audit.clone(),
-        content: st.content.clone(),
-        runner: Arc::new(crate::adapters::http::HttpRunner::new(None)?),
-        settings: Arc::new(|k: &str| std::env::var(k).ok()),
-        azure: st.azure,
-    };
+    let d = crate::commands::release::deps(st).map_err(|_| "cannot prepare the release records' reader".to_string())?;
     let (list, pointer) = releases::list(&d).await.map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for r in list.iter().filter(|r| r.proposed_at < to) {

@@ -139,7 +139,8 @@ fn failed(e: &ReleaseError) -> u8 {
     }
 }
 
-fn deps(state: &State) -> Result<ReleaseDeps, u8> {
+/// Release operations on an opened state (the smoke requests carry Entra tokens where needed).
+pub(crate) fn deps(state: &State) -> Result<ReleaseDeps, u8> {
     let bearer = crate::adapters::http::EntraBearer { tokens: crate::app::tokens() };
     let runner = crate::adapters::http::HttpRunner::new(Some(Arc::new(bearer))).map_err(|e| {
         eprintln!("error: {e}");

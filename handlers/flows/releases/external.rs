@@ -52,6 +52,11 @@ fn row(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
+/// Writes a request's record over the version read as `etag`.
+async fn save(deps: &Deps, record: &CheckRecord, etag: &crate::ports::ETag) -> Result<crate::ports::ETag, StoreError> {
+    deps.store.replace(Table::RELEASES, PARTITION, &row(&record.key), &serde_json::to_value(record).unwrap_or_default(), etag).await
+}
+
 /// Records a request and queues its decision; `Ok(false)` for a request seen before.
 pub async fn accept(deps: &Deps, msg: &CheckMessage, now: DateTime<Utc>) -> Result<bool, FlowError> {
     let key = msg.key();
@@ -110,11 +115,7 @@ pub async fn complete(deps: &Deps, msg: &CheckMessage, now: DateTime<Utc>) -> Re
     record.passed = Some(passed);
     record.reasons = reasons.clone();
     record.state = CheckState::Posting;
-    let etag = match deps
-        .store
-        .replace(Table::RELEASES, PARTITION, &row(&key), &serde_json::to_value(&record).unwrap_or_default(), &entity.etag)
-        .await
-    {
+    let etag = match save(deps, &record, &entity.etag).await {
         Ok(e) => e,
         Err(StoreError::PreconditionFailed(_)) => return Ok(Completed::AlreadyAnswered),
         Err(e) => return Err(e.into()),
@@ -139,19 +140,19 @@ pub async fn complete(deps: &Deps, msg: &CheckMessage, now: DateTime<Utc>) -> Re
         Err(e) if e.retryable => {
             // Not answered: give the claim back so the redelivered message tries again.
             record.state = CheckState::Queued;
-            deps.store.replace(Table::RELEASES, PARTITION, &row(&key), &serde_json::to_value(&record).unwrap_or_default(), &etag).await?;
+            save(deps, &record, &etag).await?;
             Err(FlowError::Release(e.to_string()))
         }
         Err(e) => {
             record.state = CheckState::Undeliverable;
-            deps.store.replace(Table::RELEASES, PARTITION, &row(&key), &serde_json::to_value(&record).unwrap_or_default(), &etag).await?;
+            save(deps, &record, &etag).await?;
             tracing::warn!(request = %msg, error = %e, "gate decision undeliverable");
             Ok(Completed::Undeliverable(e.to_string()))
         }
         Ok(()) => {
             record.state = CheckState::Answered;
             record.answered_at = Some(now);
-            deps.store.replace(Table::RELEASES, PARTITION, &row(&key), &serde_json::to_value(&record).unwrap_or_default(), &etag).await?;
+            save(deps, &record, &etag).await?;
             let subject = release.as_ref().map_or_else(|| "none".to_string(), ToString::to_string);
             let decision = format!("answered {system} ({key}): {}", if passed { "approved" } else { "refused" });
             crate::flows::audit::record_by(
