@@ -58,7 +58,7 @@ async fn handle(State(deps): State<AppState>, body: Bytes) -> Response {
         Err(e) => return deny(&deps, NAME, &req, &e, now).await,
     };
     let d = deps.release_deps();
-    if let Err(e) = releases::converge(&d, now).await {
+    if let Err(e) = releases::converge(&d).await {
         return refused(&e);
     }
     let method = req.get("Method").and_then(decode_text).unwrap_or_else(|| "GET".into()).to_ascii_uppercase();

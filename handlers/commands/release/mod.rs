@@ -201,7 +201,7 @@ pub async fn run(command: ReleaseCommand) -> u8 {
         Err(code) => return code,
     };
     let now = Utc::now();
-    if let Err(e) = releases::converge(&d, now).await {
+    if let Err(e) = releases::converge(&d).await {
         return failed(&e);
     }
     let who = |s: &State| principal(&c, s);

@@ -71,7 +71,7 @@ impl Deps {
     /// none is required); `None` when a release is required and none is active.
     pub async fn active(&self) -> Result<Option<Deps>, FlowError> {
         let pointer = match records::pointer(self.store.as_ref()).await? {
-            Some((p, _)) if !p.recorded => super::converge(&self.release_deps(), chrono::Utc::now()).await.map_err(release_error)?,
+            Some((p, _)) if !p.recorded => super::converge(&self.release_deps()).await.map_err(release_error)?,
             other => other.map(|(p, _)| p),
         };
         match pointer {

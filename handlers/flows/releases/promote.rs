@@ -91,7 +91,7 @@ pub async fn promote(
     how: &Promotion,
     now: DateTime<Utc>,
 ) -> Result<ActivePointer, ReleaseError> {
-    converge(d, now).await?;
+    converge(d).await?;
     let (_, view) = load(d, id).await?;
     let policy = governing(d, &view).await?;
     let role = if how.emergency.is_some() { &policy.emergency.role } else { &policy.promoter_role };
@@ -128,7 +128,7 @@ pub async fn promote(
 /// Moves the pointer back to a release that was active before, in one recorded step: no
 /// approvals or windows, only the rollback role.
 pub async fn rollback(d: &ReleaseDeps, to: &ReleaseId, by: &Principal, now: DateTime<Utc>) -> Result<ActivePointer, ReleaseError> {
-    converge(d, now).await?;
+    converge(d).await?;
     let target = record_of(d, to).await?;
     let read = records::pointer(d.store.as_ref()).await?;
     let Some((current, _)) = &read else {
@@ -218,7 +218,7 @@ async fn record_switch(d: &ReleaseDeps, mut pointer: ActivePointer, etag: crate:
 }
 
 /// Records a switch that a crash left without its audit event. Returns the pointer.
-pub async fn converge(d: &ReleaseDeps, _now: DateTime<Utc>) -> Result<Option<ActivePointer>, ReleaseError> {
+pub async fn converge(d: &ReleaseDeps) -> Result<Option<ActivePointer>, ReleaseError> {
     match records::pointer(d.store.as_ref()).await? {
         Some((p, etag)) if !p.recorded => {
             tracing::warn!(release = %p.release.short(), generation = p.generation, "recording a switch whose audit event was not written");
