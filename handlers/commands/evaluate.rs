@@ -86,21 +86,22 @@ pub fn run(command: EvaluateCommand) -> u8 {
             return exit::BAD_INPUT;
         }
     };
-    for name in o.floors.keys() {
-        if !base.iter().chain(&cand).any(|x| &x.evaluator == name) {
-            eprintln!("error: --floor names `{name}`, which neither file has");
+    let r = match compare(&base, &cand, &o) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {} against {}: {e}", baseline.display(), candidate.display());
             return exit::BAD_INPUT;
         }
-    }
-    let r = compare(&base, &cand, &o);
+    };
     if json {
         println!("{}", json!(r));
     } else {
         for e in &r.evaluators {
             println!(
-                "{:<12} {:<28} n {:>4}  b {:>3}  c {:>3}  mid-p {:.4} (Holm {:.4})  drop {:+.3}  wilson-lower {}",
+                "{:<12} {:<28} {:<7} n {:>4}  b {:>3}  c {:>3}  p {:.4} (Holm {:.4})  drop {:+.3}  wilson-lower {}",
                 format!("{:?}", e.verdict).to_uppercase(),
                 e.name,
+                format!("{:?}", e.kind).to_lowercase(),
                 e.n,
                 e.b,
                 e.c,
@@ -112,9 +113,6 @@ pub fn run(command: EvaluateCommand) -> u8 {
             for reason in &e.reasons {
                 println!("             - {reason}");
             }
-        }
-        if r.unpaired > 0 {
-            println!("{} result(s) had no partner on the other side and were not counted", r.unpaired);
         }
         println!("verdict: {}", format!("{:?}", r.verdict).to_uppercase());
     }

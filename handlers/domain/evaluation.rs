@@ -2,14 +2,16 @@
 //! by item id, compared per boolean evaluator with the one-sided exact McNemar mid-p under Holm's
 //! correction, the drop (b − c) / n, and the Wilson lower bound of the candidate's pass rate
 //! against a floor (release-gates.md §3). Fewer paired items than the minimum is INSUFFICIENT,
-//! which fails closed. Reads flowgate's JSON Lines and `azure-ai-evaluation`'s result file.
+//! which fails closed. Scores (not pass/fail) are compared with the one-sided paired Wilcoxon
+//! signed-rank test (Pratt) in the same Holm step, and the relative drop of their mean. Reads
+//! flowgate's JSON Lines and `azure-ai-evaluation`'s result file.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use serde_json::Value;
 
-use super::stats::{holm, mcnemar_mid_p, wilson, Z_95};
+use super::stats::{holm, mcnemar_mid_p, wilcoxon_pratt_less, wilson, Z_95};
 
 /// One evaluator's result on one item.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,8 +37,15 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<Observation>, String> {
             _ => return Err(format!("line {}: no `item` (the item's id)", i + 1)),
         };
         let evaluator = v.get("evaluator").and_then(Value::as_str).ok_or_else(|| format!("line {}: no `evaluator`", i + 1))?.to_string();
-        let passed = v.get("passed").and_then(Value::as_bool);
-        let score = v.get("score").and_then(Value::as_f64);
+        let passed = match v.get("passed") {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(other) => return Err(format!("line {}: `passed` is {other}, not true or false", i + 1)),
+        };
+        let score = match v.get("score") {
+            None | Some(Value::Null) => None,
+            Some(x) => Some(x.as_f64().filter(|f| f.is_finite()).ok_or_else(|| format!("line {}: `score` is {x}, not a number", i + 1))?),
+        };
         if passed.is_none() && score.is_none() {
             return Err(format!("line {}: neither `passed` (true/false) nor `score` (a number)", i + 1));
         }
@@ -45,21 +54,28 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<Observation>, String> {
     Ok(out)
 }
 
+/// Evaluator → the names of its metrics.
+type Metrics<'a> = BTreeMap<&'a str, BTreeSet<&'a str>>;
+
 /// Reads the file `azure-ai-evaluation`'s `evaluate(output_path=...)` writes: `rows` with
-/// `inputs.<id_column>` and `outputs.<evaluator>.<metric>_result` (`pass`/`fail`) or numeric
-/// `outputs.<evaluator>.<metric>`. An evaluator with one result is named after itself, else
-/// `<evaluator>.<metric>`.
+/// `inputs.<id_column>` and, per evaluator, `outputs.<evaluator>.<metric>_result` (`pass`/`fail`,
+/// which then stands for the evaluator) or else its numeric or true/false
+/// `outputs.<evaluator>.<metric>` values. A result is named after its evaluator when the evaluator
+/// gives one, else `<evaluator>.<metric>`.
 pub fn parse_azure_evaluation(v: &Value, id_column: &str) -> Result<Vec<Observation>, String> {
     let rows = v.get("rows").and_then(Value::as_array).ok_or("no `rows`: not an azure-ai-evaluation result file")?;
     let id_key = format!("inputs.{id_column}");
-    let mut results_per_evaluator: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    // Evaluator → its `_result` metrics, and → its metrics that carry a value.
+    let mut results: Metrics = BTreeMap::new();
+    let mut values: Metrics = BTreeMap::new();
     for row in rows {
-        for key in row.as_object().into_iter().flat_map(|m| m.keys()) {
-            if let Some((name, metric)) = key.strip_prefix("outputs.").and_then(|k| k.split_once('.')) {
-                if let Some(m) = metric.strip_suffix("_result") {
-                    results_per_evaluator.entry(name.to_string()).or_default().insert(m.to_string());
-                }
-            }
+        for (key, value) in row.as_object().into_iter().flatten() {
+            let Some((name, metric)) = key.strip_prefix("outputs.").and_then(|k| k.split_once('.')) else { continue };
+            match metric.strip_suffix("_result") {
+                Some(m) => results.entry(name).or_default().insert(m),
+                None if value.is_number() || value.is_boolean() => values.entry(name).or_default().insert(metric),
+                None => false,
+            };
         }
     }
     let mut out = Vec::new();
@@ -71,20 +87,25 @@ pub fn parse_azure_evaluation(v: &Value, id_column: &str) -> Result<Vec<Observat
         };
         for (key, value) in row.as_object().into_iter().flatten() {
             let Some((name, metric)) = key.strip_prefix("outputs.").and_then(|k| k.split_once('.')) else { continue };
-            let results = results_per_evaluator.get(name);
-            let label = |m: &str| if results.is_some_and(|r| r.len() > 1) { format!("{name}.{m}") } else { name.to_string() };
+            let label = |m: &str, of: &Metrics| {
+                if of.get(name).is_some_and(|r| r.len() > 1) {
+                    format!("{name}.{m}")
+                } else {
+                    name.to_string()
+                }
+            };
             if let Some(m) = metric.strip_suffix("_result") {
                 let passed = match value.as_str().map(str::to_ascii_lowercase).as_deref() {
                     Some("pass") | Some("true") => Some(true),
                     Some("fail") | Some("false") => Some(false),
                     _ => value.as_bool(),
                 };
-                if let Some(p) = passed {
-                    out.push(Observation { item: item.clone(), evaluator: label(m), passed: Some(p), score: None });
-                }
-            } else if results.is_none() {
-                if let Some(score) = value.as_f64() {
-                    out.push(Observation { item: item.clone(), evaluator: format!("{name}.{metric}"), passed: None, score: Some(score) });
+                let passed = passed.ok_or_else(|| format!("row {}: `{key}` is {value}, not pass or fail", i + 1))?;
+                out.push(Observation { item: item.clone(), evaluator: label(m, &results), passed: Some(passed), score: None });
+            } else if !results.contains_key(name) {
+                let (passed, score) = (value.as_bool(), value.as_f64());
+                if passed.is_some() || score.is_some() {
+                    out.push(Observation { item: item.clone(), evaluator: label(metric, &values), passed, score });
                 }
             }
         }
@@ -115,25 +136,40 @@ pub enum Verdict {
     Pass,
     Fail,
     Insufficient,
-    /// Continuous scores: reported, not gated yet.
-    NotGated,
+}
+
+/// What an evaluator gives each item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Pass or fail: exact McNemar, the drop in pass rate, the Wilson floor.
+    Boolean,
+    /// A number: Wilcoxon signed-rank (Pratt), the relative drop of the mean.
+    Score,
 }
 
 /// One evaluator's comparison.
 #[derive(Debug, Clone, Serialize)]
 pub struct EvaluatorResult {
     pub name: String,
+    pub kind: Kind,
     /// Paired items.
     pub n: u64,
-    /// Baseline passed, candidate failed.
+    /// Baseline better: passed where the candidate failed, or scored higher.
     pub b: u64,
-    /// Baseline failed, candidate passed.
+    /// Candidate better.
     pub c: u64,
+    /// One-sided: small means the candidate is worse (McNemar mid-p, or Wilcoxon for scores).
     pub p_value: f64,
     pub alpha_holm: f64,
+    /// Boolean: (b − c) / n. Score: (baseline mean − candidate mean) / |baseline mean|.
     pub drop: f64,
     pub wilson_lower: Option<f64>,
     pub floor: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean_baseline: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean_candidate: Option<f64>,
     pub verdict: Verdict,
     pub reasons: Vec<String>,
 }
@@ -143,78 +179,165 @@ pub struct EvaluatorResult {
 pub struct Comparison {
     pub verdict: Verdict,
     pub evaluators: Vec<EvaluatorResult>,
-    /// Items only one side scored (not paired, not counted).
-    pub unpaired: u64,
 }
 
-/// Observations by (evaluator, item); a later one for the same pair wins.
-fn index(obs: &[Observation]) -> BTreeMap<(String, String), &Observation> {
-    obs.iter().map(|x| ((x.evaluator.clone(), x.item.clone()), x)).collect()
+/// Why two result sets cannot be compared at all (unusable input, not a verdict).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PairingError {
+    #[error("the {side} has two results of `{evaluator}` for item `{item}`: item ids must be unique")]
+    Duplicate { side: &'static str, evaluator: String, item: String },
+    #[error("`{evaluator}` scored item `{item}` in the {side} only{more}: both must score the same items (the same pinned dataset)")]
+    Unpaired { side: &'static str, evaluator: String, item: String, more: String },
+    #[error("`{0}` gives pass/fail for some items and a score for others")]
+    MixedKinds(String),
+    #[error("--floor names `{0}`, which neither file has")]
+    UnknownFloor(String),
+    #[error("--floor names `{0}`, which gives scores: a floor is a lowest pass rate, for a pass/fail evaluator")]
+    FloorOnScores(String),
 }
 
-/// Compares a candidate with its baseline.
-pub fn compare(baseline: &[Observation], candidate: &[Observation], o: &GateOptions) -> Comparison {
-    let (base, cand) = (index(baseline), index(candidate));
-    let evaluators: BTreeSet<&String> = base.keys().chain(cand.keys()).map(|(e, _)| e).collect();
-    let mut unpaired = 0u64;
-    let mut rows = Vec::new();
-    for e in evaluators {
-        let (mut n, mut b, mut c, mut cand_pass, mut boolean) = (0u64, 0u64, 0u64, 0u64, false);
-        for ((ev, item), bo) in base.range((e.clone(), String::new())..).take_while(|((ev, _), _)| ev == e) {
-            let Some(co) = cand.get(&(ev.clone(), item.clone())) else {
-                unpaired += 1;
-                continue;
-            };
-            if let (Some(bp), Some(cp)) = (bo.passed, co.passed) {
-                boolean = true;
-                n += 1;
-                cand_pass += u64::from(cp);
-                match (bp, cp) {
-                    (true, false) => b += 1,
-                    (false, true) => c += 1,
-                    _ => {}
-                }
+/// The value one evaluator gave one item.
+#[derive(Clone, Copy)]
+enum Value1 {
+    Passed(bool),
+    Score(f64),
+}
+
+type Side = BTreeMap<String, BTreeMap<String, Value1>>;
+
+/// Evaluator → item → value; a second value for the same pair is an error.
+fn index(obs: &[Observation], side: &'static str) -> Result<Side, PairingError> {
+    let mut out: Side = BTreeMap::new();
+    for x in obs {
+        let v = match (x.passed, x.score) {
+            (Some(p), _) => Value1::Passed(p),
+            (None, Some(s)) => Value1::Score(s),
+            (None, None) => continue,
+        };
+        if out.entry(x.evaluator.clone()).or_default().insert(x.item.clone(), v).is_some() {
+            return Err(PairingError::Duplicate { side, evaluator: x.evaluator.clone(), item: x.item.clone() });
+        }
+    }
+    Ok(out)
+}
+
+fn unpaired(
+    evaluator: &str,
+    one: &BTreeMap<String, Value1>,
+    other: &BTreeMap<String, Value1>,
+    side: &'static str,
+) -> Result<(), PairingError> {
+    let missing: Vec<&String> = one.keys().filter(|k| !other.contains_key(*k)).collect();
+    match missing.first() {
+        None => Ok(()),
+        Some(item) => Err(PairingError::Unpaired {
+            side,
+            evaluator: evaluator.to_string(),
+            item: (*item).clone(),
+            more: if missing.len() > 1 { format!(" (and {} more)", missing.len() - 1) } else { String::new() },
+        }),
+    }
+}
+
+/// One evaluator's figures before Holm's step.
+fn measure(
+    name: &str,
+    base: &BTreeMap<String, Value1>,
+    cand: &BTreeMap<String, Value1>,
+    o: &GateOptions,
+) -> Result<EvaluatorResult, PairingError> {
+    unpaired(name, base, cand, "baseline")?;
+    unpaired(name, cand, base, "candidate")?;
+    let pairs: Vec<(Value1, Value1)> = base.iter().map(|(item, b)| (*b, cand[item])).collect();
+    let n = pairs.len() as u64;
+    let mut r = EvaluatorResult {
+        name: name.to_string(),
+        kind: Kind::Boolean,
+        n,
+        b: 0,
+        c: 0,
+        p_value: 1.0,
+        alpha_holm: 0.0,
+        drop: 0.0,
+        wilson_lower: None,
+        floor: o.floors.get(name).copied(),
+        mean_baseline: None,
+        mean_candidate: None,
+        verdict: Verdict::Pass,
+        reasons: vec![],
+    };
+    if pairs.iter().all(|p| matches!(p, (Value1::Passed(_), Value1::Passed(_)))) {
+        let mut cand_pass = 0u64;
+        for (bv, cv) in &pairs {
+            let (Value1::Passed(bp), Value1::Passed(cp)) = (bv, cv) else { unreachable!("all pairs are pass/fail") };
+            cand_pass += u64::from(*cp);
+            match (bp, cp) {
+                (true, false) => r.b += 1,
+                (false, true) => r.c += 1,
+                _ => {}
             }
         }
-        unpaired +=
-            cand.range((e.clone(), String::new())..).take_while(|((ev, _), _)| ev == e).filter(|(k, _)| !base.contains_key(k)).count()
-                as u64;
-        let floor = o.floors.get(e.as_str()).copied();
-        let wilson_lower = wilson(cand_pass, n, Z_95).map(|(lo, _)| lo);
-        rows.push(EvaluatorResult {
-            name: e.clone(),
-            n,
-            b,
-            c,
-            p_value: mcnemar_mid_p(b, c),
-            alpha_holm: 0.0,
-            drop: if n == 0 { 0.0 } else { (b as f64 - c as f64) / n as f64 },
-            wilson_lower,
-            floor,
-            verdict: if boolean { Verdict::Pass } else { Verdict::NotGated },
-            reasons: if boolean {
-                vec![]
-            } else {
-                vec!["continuous scores are reported, not gated (the Wilcoxon step is not built yet)".into()]
-            },
-        });
+        r.p_value = mcnemar_mid_p(r.b, r.c);
+        r.drop = if n == 0 { 0.0 } else { (r.b as f64 - r.c as f64) / n as f64 };
+        r.wilson_lower = wilson(cand_pass, n, Z_95).map(|(lo, _)| lo);
+        return Ok(r);
     }
-    let gated: Vec<usize> = rows.iter().enumerate().filter(|(_, r)| r.verdict != Verdict::NotGated).map(|(i, _)| i).collect();
-    let holm = holm(&gated.iter().map(|&i| rows[i].p_value).collect::<Vec<_>>(), o.alpha);
-    for (k, &i) in gated.iter().enumerate() {
-        let r = &mut rows[i];
-        let (threshold, rejected) = holm[k];
+    if r.floor.is_some() {
+        return Err(PairingError::FloorOnScores(name.to_string()));
+    }
+    let mut diffs = Vec::with_capacity(pairs.len());
+    let (mut sum_b, mut sum_c) = (0.0, 0.0);
+    for (bv, cv) in &pairs {
+        let (Value1::Score(bs), Value1::Score(cs)) = (bv, cv) else { return Err(PairingError::MixedKinds(name.to_string())) };
+        sum_b += bs;
+        sum_c += cs;
+        diffs.push(cs - bs);
+    }
+    r.kind = Kind::Score;
+    r.b = diffs.iter().filter(|d| **d < 0.0).count() as u64;
+    r.c = diffs.iter().filter(|d| **d > 0.0).count() as u64;
+    r.p_value = wilcoxon_pratt_less(&diffs).map_or(1.0, |w| w.p_less);
+    let (mb, mc) = (sum_b / n.max(1) as f64, sum_c / n.max(1) as f64);
+    r.mean_baseline = Some(mb);
+    r.mean_candidate = Some(mc);
+    r.drop = if mb == 0.0 { (mb - mc).max(0.0) } else { (mb - mc) / mb.abs() };
+    Ok(r)
+}
+
+/// Compares a candidate with its baseline. Every evaluator must score the same items on both
+/// sides, once each; anything else is unusable input, not a verdict.
+pub fn compare(baseline: &[Observation], candidate: &[Observation], o: &GateOptions) -> Result<Comparison, PairingError> {
+    let (base, cand) = (index(baseline, "baseline")?, index(candidate, "candidate")?);
+    if let Some(name) = o.floors.keys().find(|f| !base.contains_key(*f) && !cand.contains_key(*f)) {
+        return Err(PairingError::UnknownFloor(name.clone()));
+    }
+    let empty = BTreeMap::new();
+    let names: BTreeSet<&String> = base.keys().chain(cand.keys()).collect();
+    let mut rows = names
+        .into_iter()
+        .map(|e| measure(e, base.get(e).unwrap_or(&empty), cand.get(e).unwrap_or(&empty), o))
+        .collect::<Result<Vec<_>, _>>()?;
+    let holm = holm(&rows.iter().map(|r| r.p_value).collect::<Vec<_>>(), o.alpha);
+    for (r, (threshold, rejected)) in rows.iter_mut().zip(holm) {
         r.alpha_holm = threshold;
         if r.n < o.min_items {
             r.verdict = Verdict::Insufficient;
             r.reasons.push(format!("{} paired item(s), fewer than the {} needed: no evidence is not a pass", r.n, o.min_items));
             continue;
         }
+        let test = match r.kind {
+            Kind::Boolean => "one-sided McNemar mid-p",
+            Kind::Score => "one-sided Wilcoxon signed-rank (Pratt) p",
+        };
         if rejected {
-            r.reasons.push(format!("the candidate is worse: one-sided McNemar mid-p {:.4} < {:.4} (Holm)", r.p_value, threshold));
+            r.reasons.push(format!("the candidate is worse: {test} {:.4} < {:.4} (Holm)", r.p_value, threshold));
         }
         if r.drop > o.delta {
-            r.reasons.push(format!("pass rate drops by {:.1} points (more than {:.1})", r.drop * 100.0, o.delta * 100.0));
+            let what = match r.kind {
+                Kind::Boolean => format!("pass rate drops by {:.1} points", r.drop * 100.0),
+                Kind::Score => format!("mean score drops by {:.1} %", r.drop * 100.0),
+            };
+            r.reasons.push(format!("{what} (more than {:.1})", o.delta * 100.0));
         }
         if let (Some(f), Some(lo)) = (r.floor, r.wilson_lower) {
             if lo < f {
@@ -229,14 +352,14 @@ pub fn compare(baseline: &[Observation], candidate: &[Observation], o: &GateOpti
             r.verdict = Verdict::Fail;
         }
     }
-    let verdict = if gated.is_empty() || rows.iter().any(|r| r.verdict == Verdict::Insufficient) {
+    let verdict = if rows.is_empty() || rows.iter().any(|r| r.verdict == Verdict::Insufficient) {
         Verdict::Insufficient
     } else if rows.iter().any(|r| r.verdict == Verdict::Fail) {
         Verdict::Fail
     } else {
         Verdict::Pass
     };
-    Comparison { verdict, evaluators: rows, unpaired }
+    Ok(Comparison { verdict, evaluators: rows })
 }
 
 #[cfg(test)]
@@ -258,17 +381,17 @@ mod tests {
         for x in worse.iter_mut().take(8) {
             *x = false;
         }
-        let r = compare(&base, &obs("exact_match", &worse), &GateOptions::default());
+        let r = compare(&base, &obs("exact_match", &worse), &GateOptions::default()).unwrap();
         assert_eq!(r.verdict, Verdict::Fail);
         let e = &r.evaluators[0];
         assert_eq!((e.n, e.b, e.c), (40, 8, 0));
         assert!(e.p_value < 0.01 && (e.drop - 0.2).abs() < 1e-12);
-        let same = compare(&base, &obs("exact_match", &[true; 40]), &GateOptions::default());
+        let same = compare(&base, &obs("exact_match", &[true; 40]), &GateOptions::default()).unwrap();
         assert_eq!(same.verdict, Verdict::Pass);
-        let few = compare(&obs("exact_match", &[true; 10]), &obs("exact_match", &[true; 10]), &GateOptions::default());
+        let few = compare(&obs("exact_match", &[true; 10]), &obs("exact_match", &[true; 10]), &GateOptions::default()).unwrap();
         assert_eq!(few.verdict, Verdict::Insufficient);
         let floors = GateOptions { floors: [("exact_match".to_string(), 0.95)].into(), ..GateOptions::default() };
-        let floored = compare(&base, &obs("exact_match", &[true; 40]), &floors);
+        let floored = compare(&base, &obs("exact_match", &[true; 40]), &floors).unwrap();
         assert_eq!(floored.verdict, Verdict::Fail, "40/40 has a Wilson lower bound of 91 %: under a 95 % floor");
     }
 
@@ -283,7 +406,48 @@ mod tests {
         ], "metrics": {}});
         let o = parse_azure_evaluation(&azure, "id").unwrap();
         assert!(o.iter().any(|x| x.evaluator == "f1" && x.item == "q2" && x.passed == Some(false)));
-        assert!(o.iter().any(|x| x.evaluator == "em.exact" && x.score == Some(1.0)));
+        assert!(o.iter().any(|x| x.evaluator == "em" && x.score == Some(1.0)));
         assert!(parse_azure_evaluation(&azure, "query").is_err());
+    }
+
+    fn scores(evaluator: &str, values: &[f64]) -> Vec<Observation> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Observation { item: format!("i{i}"), evaluator: evaluator.into(), passed: None, score: Some(*v) })
+            .collect()
+    }
+
+    #[test]
+    fn scores_are_gated_by_wilcoxon_and_the_mean() {
+        let base: Vec<f64> = (0..40).map(|i| 0.6 + (i % 5) as f64 * 0.1).collect();
+        let worse: Vec<f64> = base.iter().enumerate().map(|(i, v)| if i % 3 == 0 { v - 0.3 } else { *v }).collect();
+        let r = compare(&scores("f1", &base), &scores("f1", &worse), &GateOptions::default()).unwrap();
+        let e = &r.evaluators[0];
+        assert_eq!((r.verdict, e.kind, e.b, e.c), (Verdict::Fail, Kind::Score, 14, 0));
+        assert!(e.p_value < 0.001 && e.drop > 0.05, "{e:?}");
+        let same = compare(&scores("f1", &base), &scores("f1", &base), &GateOptions::default()).unwrap();
+        assert_eq!(same.verdict, Verdict::Pass, "no difference at all is no evidence of harm");
+        let floors = GateOptions { floors: [("f1".to_string(), 0.5)].into(), ..GateOptions::default() };
+        assert_eq!(compare(&scores("f1", &base), &scores("f1", &base), &floors).unwrap_err(), PairingError::FloorOnScores("f1".into()));
+    }
+
+    #[test]
+    fn results_that_do_not_pair_are_unusable() {
+        let base = obs("em", &[true; 40]);
+        let err = compare(&base, &obs("em", &[true; 38]), &GateOptions::default()).unwrap_err();
+        assert!(matches!(&err, PairingError::Unpaired { side: "baseline", item, .. } if item == "i38"), "{err}");
+        assert!(err.to_string().contains("and 1 more"));
+        let mut twice = base.clone();
+        twice.push(base[3].clone());
+        assert!(matches!(compare(&twice, &base, &GateOptions::default()), Err(PairingError::Duplicate { side: "baseline", .. })));
+        let other = compare(&base, &obs("f1", &[true; 40]), &GateOptions::default()).unwrap_err();
+        assert!(matches!(other, PairingError::Unpaired { .. }), "an evaluator only one side has does not pair");
+        let floors = GateOptions { floors: [("nope".to_string(), 0.5)].into(), ..GateOptions::default() };
+        assert_eq!(compare(&base, &base, &floors).unwrap_err(), PairingError::UnknownFloor("nope".into()));
+        let mut mixed = scores("em", &[1.0; 40]);
+        mixed[0] = Observation { passed: Some(true), score: None, ..mixed[0].clone() };
+        assert_eq!(compare(&mixed, &scores("em", &[1.0; 40]), &GateOptions::default()).unwrap_err(), PairingError::MixedKinds("em".into()));
+        assert!(parse_jsonl("{\"item\": \"a\", \"evaluator\": \"em\", \"passed\": \"yes\"}").unwrap_err().contains("`passed`"));
     }
 }

@@ -10,6 +10,7 @@ mod cli;
 mod contracts;
 mod differential;
 mod dispatch;
+mod evaluation_real;
 mod evidence;
 mod fortnight;
 mod helpers;

@@ -1,7 +1,7 @@
 //! The exact statistics against SciPy: every value of `tests/stats/fixtures.json` (made by
 //! `tests/stats/make_fixtures.py` with the SciPy version it records) reproduced to 1e-9.
 
-use flowgate::domain::stats::{fisher_greater, mcnemar_mid_p, wilson, Sprt, Z_95};
+use flowgate::domain::stats::{fisher_greater, mcnemar_mid_p, wilcoxon_pratt_less, wilson, Sprt, Z_95};
 use serde_json::Value;
 
 const TOLERANCE: f64 = 1e-9;
@@ -121,4 +121,36 @@ fn evaluate_compare_gates_on_paired_results() {
     assert_eq!(run(&base, &same, &["--floor", "exact_match=0.95"]).0, 1, "40/40 is a Wilson lower bound of 91 %");
     assert_eq!(run(&base, &same, &["--floor", "nosuch=0.5"]).0, 2);
     assert_eq!(run(&base, &dir.path().join("missing.jsonl"), &[]).0, 2);
+    // Unusable input, each a clear error and exit 2: files that do not pair, an item twice, a
+    // result that is not a result, nothing at all, not UTF-8.
+    assert_eq!(run(&base, &few, &[]).0, 2, "30 items only the baseline scored do not pair");
+    let mut twice = results(40, 0);
+    twice.push(twice[0].clone());
+    assert_eq!(run(&write("twice.jsonl", twice), &base, &[]).0, 2);
+    let bad_type = write("bad.jsonl", vec![serde_json::json!({"item": "q0", "evaluator": "exact_match", "passed": "yes"})]);
+    assert_eq!(run(&bad_type, &base, &[]).0, 2);
+    assert_eq!(run(&write("empty.jsonl", vec![]), &base, &[]).0, 2);
+    let latin1 = dir.path().join("latin1.jsonl");
+    std::fs::write(&latin1, b"{\"item\": \"caf\xe9\", \"evaluator\": \"em\", \"passed\": true}\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowgate"))
+        .args(["evaluate", "compare", "--baseline"])
+        .arg(&latin1)
+        .arg("--candidate")
+        .arg(&base)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("latin1.jsonl"), "the error names the file");
+}
+
+#[test]
+fn wilcoxon_pratt_matches_scipy() {
+    for f in fixtures()["wilcoxon_pratt_less"].as_array().unwrap() {
+        let d: Vec<f64> = f["differences"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        let w = wilcoxon_pratt_less(&d).unwrap();
+        let what = format!("wilcoxon {} over {} pairs", f["method"], d.len());
+        close(w.r_plus, &f["r_plus"], &what);
+        close(w.p_less, &f["p_less"], &what);
+        assert_eq!(w.exact, f["method"] != "asymptotic", "{what}: exact where SciPy enumerates");
+    }
 }

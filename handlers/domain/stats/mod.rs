@@ -1,10 +1,13 @@
 //! Exact statistics for decisions on few items: the Wilson interval, the one-sided exact McNemar
-//! test (mid-p), Fisher's exact test, Holm's step-down correction, and Wald's sequential
-//! probability ratio test. No normal approximation of a test statistic anywhere: at the volumes a
+//! test (mid-p), Fisher's exact test, Holm's step-down correction, Wald's sequential
+//! probability ratio test, and the paired Wilcoxon signed-rank test (`wilcoxon`). No normal approximation of a test statistic anywhere: at the volumes a
 //! small team sees, expected cell counts below 5 are the rule. Checked against SciPy
 //! (`tests/stats/fixtures.json`, made by `tests/stats/make_fixtures.py`).
 
 use statrs::function::factorial::ln_binomial;
+
+mod wilcoxon;
+pub use wilcoxon::{wilcoxon_pratt_less, Wilcoxon, EXACT_UP_TO};
 
 /// The 97.5 % quantile of the standard normal (a 95 % two-sided interval), as SciPy computes it.
 pub const Z_95: f64 = 1.959_963_984_540_054;
