@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::exit;
-use crate::domain::evaluation::{compare, parse_azure_evaluation, parse_jsonl, GateOptions, Observation, Verdict};
+use crate::domain::evaluation::{compare, parse_results, GateOptions, Observation, Verdict};
 
 #[derive(Subcommand)]
 pub enum EvaluateCommand {
@@ -44,17 +44,8 @@ pub enum EvaluateCommand {
 }
 
 fn read(path: &Path, id_column: &str) -> Result<Vec<Observation>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let whole = serde_json::from_str::<Value>(&text).ok().filter(|v| v.get("rows").is_some());
-    let obs = match whole {
-        Some(v) => parse_azure_evaluation(&v, id_column),
-        None => parse_jsonl(&text),
-    }
-    .map_err(|e| format!("{}: {e}", path.display()))?;
-    if obs.is_empty() {
-        return Err(format!("{}: no evaluation results in it", path.display()));
-    }
-    Ok(obs)
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse_results(&bytes, id_column).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn options(alpha: f64, delta: f64, floors: &[String], min_items: u64) -> Result<GateOptions, String> {

@@ -44,6 +44,12 @@ pub enum AuditKind {
     ReleaseRolledBack,
     /// A second person reviewed an emergency change.
     EmergencyReviewed,
+    /// A release's offline evaluation (candidate against baseline on its pinned dataset) was recorded.
+    ReleaseEvaluated,
+    /// A canary analysis pass decided (with its inputs and numbers).
+    CanaryDecided,
+    /// An online endpoint's traffic was switched (blue/green), or put back.
+    TrafficSwitched,
     /// A request whose caller could not be established was refused (401).
     AccessDenied,
 }

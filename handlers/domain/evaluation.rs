@@ -113,6 +113,52 @@ pub fn parse_azure_evaluation(v: &Value, id_column: &str) -> Result<Vec<Observat
     Ok(out)
 }
 
+/// Reads either format from a file's bytes: an azure-ai-evaluation result file (one JSON object
+/// with `rows`) or flowgate's JSON Lines. `Err` says what is wrong (the caller names the file).
+pub fn parse_results(bytes: &[u8], id_column: &str) -> Result<Vec<Observation>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 text (byte {})", e.valid_up_to()))?;
+    let whole = serde_json::from_str::<Value>(text).ok().filter(|v| v.get("rows").is_some());
+    let obs = match whole {
+        Some(v) => parse_azure_evaluation(&v, id_column),
+        None => parse_jsonl(text),
+    }?;
+    if obs.is_empty() {
+        return Err("no evaluation results in it".into());
+    }
+    Ok(obs)
+}
+
+/// The item ids of a labelled dataset (JSON Lines, the id in `id_column`), each once.
+pub fn dataset_items(bytes: &[u8], id_column: &str) -> Result<BTreeSet<String>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 text (byte {})", e.valid_up_to()))?;
+    let mut out = BTreeSet::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let v: Value = serde_json::from_str(line).map_err(|e| format!("line {}: not JSON: {e}", i + 1))?;
+        let id = match v.get(id_column) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => return Err(format!("line {}: no `{id_column}`", i + 1)),
+        };
+        if !out.insert(id.clone()) {
+            return Err(format!("line {}: item `{id}` again: item ids must be unique", i + 1));
+        }
+    }
+    Ok(out)
+}
+
+/// Whether results cover exactly the dataset's items: `Err` names one that differs.
+pub fn covers(obs: &[Observation], items: &BTreeSet<String>) -> Result<(), String> {
+    let seen: BTreeSet<&String> = obs.iter().map(|o| &o.item).collect();
+    if let Some(extra) = seen.iter().find(|i| !items.contains(**i)) {
+        return Err(format!("item `{extra}` is not in the pinned evaluation dataset: were these results made on another dataset?"));
+    }
+    if let Some(missing) = items.iter().find(|i| !seen.contains(i)) {
+        let n = items.iter().filter(|i| !seen.contains(i)).count();
+        return Err(format!("{n} item(s) of the pinned evaluation dataset have no result, e.g. `{missing}`"));
+    }
+    Ok(())
+}
+
 /// The gate's parameters.
 #[derive(Debug, Clone)]
 pub struct GateOptions {
@@ -130,7 +176,7 @@ impl Default for GateOptions {
 }
 
 /// PASS, FAIL or INSUFFICIENT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Verdict {
     Pass,

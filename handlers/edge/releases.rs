@@ -3,7 +3,8 @@
 //! - `GET /api/releases` lists releases, `?id=ID` shows one;
 //! - `POST /api/releases` with `{"action": "propose", "bundle": {...}, "commit": "...", "source": "..."}`,
 //!   `{"action": "approve" | "gate-check" | "review", "id": "..."}`, `{"action": "reject", "id": "...",
-//!   "reason": "..."}`, `{"action": "promote", "id": "...", "emergency": {"reason": "...", "incident":
+//!   "reason": "..."}`, `{"action": "evaluate", "id": "...", "baseline": "<file text>", "candidate":
+//!   "<file text>"}`, `{"action": "promote", "id": "...", "emergency": {"reason": "...", "incident":
 //!   "..."}}` (emergency optional) or `{"action": "rollback", "to": "..."}`.
 //!
 //! The caller is the Easy Auth principal (`caller`); without one the answer is 401, audited.
@@ -100,7 +101,7 @@ async fn handle(State(deps): State<AppState>, body: Bytes) -> Response {
     let Some(id_text) = text(&cmd, id_key) else {
         return answer(
             400,
-            &json!({ "error": format!("`{action}` needs `{id_key}`; actions: propose, approve, reject, gate-check, promote, rollback, review") }),
+            &json!({ "error": format!("`{action}` needs `{id_key}`; actions: propose, approve, reject, evaluate, gate-check, promote, rollback, review") }),
         );
     };
     let id = match records::resolve(d.store.as_ref(), &id_text).await {
@@ -112,6 +113,10 @@ async fn handle(State(deps): State<AppState>, body: Bytes) -> Response {
         "reject" => releases::reject(&d, &id, &who, &text(&cmd, "reason").unwrap_or_default(), now).await.map(|r| json!(r)),
         "gate-check" => releases::gate_check(&d, &id, Some(&who), false, now).await.map(|c| json!(c)),
         "review" => releases::review(&d, &id, &who, now).await.map(|r| json!(r)),
+        "evaluate" => {
+            let (base, cand) = (text(&cmd, "baseline").unwrap_or_default(), text(&cmd, "candidate").unwrap_or_default());
+            releases::evaluation::evaluate(&d, &id, &who, base.as_bytes(), cand.as_bytes(), now).await.map(|r| json!(r))
+        }
         "rollback" => releases::rollback(&d, &id, &who, now).await.map(|p| json!(p)),
         "promote" => {
             let emergency = cmd

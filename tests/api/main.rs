@@ -26,6 +26,7 @@ mod prompt_flow;
 mod protocol;
 mod quarantine;
 mod release_ci;
+mod release_evaluation;
 mod releases;
 mod releases_http;
 mod servicebus;

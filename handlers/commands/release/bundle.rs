@@ -21,6 +21,7 @@ pub fn from_catalog(catalog: &Path) -> Result<Bundle, String> {
         named.extend(datasets.values().filter_map(|d| d.get("contract").and_then(Value::as_str)).map(str::to_string));
     }
     named.extend(loaded.catalog.releases.checks.samples.values().cloned());
+    named.extend(loaded.catalog.releases.checks.evaluation.iter().map(|e| e.dataset.clone()));
     let mut files = BTreeMap::new();
     for rel in named {
         let key = Path::new("").join(&rel).to_string_lossy().into_owned();

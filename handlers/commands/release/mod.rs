@@ -77,6 +77,22 @@ pub enum ReleaseCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Record the release's offline evaluation: the candidate's and the active release's results on
+    /// the dataset the release pins (`releases.checks.evaluation`), compared pair by pair. The
+    /// gate's `evaluation` check reads it. Exit 0 PASS, 1 FAIL or INSUFFICIENT, 2 unusable input.
+    ///
+    /// Example: flowgate release evaluate 3f2a9c1e --baseline base.json --candidate cand.json --state .flowgate/demo --as alice
+    Evaluate {
+        id: String,
+        /// The baseline's (the active release's) results: flowgate JSON Lines or an azure-ai-evaluation result file.
+        #[arg(long)]
+        baseline: PathBuf,
+        /// The candidate's results on the same items, in either format.
+        #[arg(long)]
+        candidate: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Run the release's checks and say whether it may be promoted now: exit 0 pass, 1 fail (with
     /// every reason), 2 unusable input.
     GateCheck {
@@ -124,6 +140,7 @@ fn common(c: &ReleaseCommand) -> &Common {
         | ReleaseCommand::Approve { common, .. }
         | ReleaseCommand::Reject { common, .. }
         | ReleaseCommand::GateCheck { common, .. }
+        | ReleaseCommand::Evaluate { common, .. }
         | ReleaseCommand::Promote { common, .. }
         | ReleaseCommand::Rollback { common, .. }
         | ReleaseCommand::Review { common, .. } => common,
@@ -166,6 +183,14 @@ fn principal(c: &Common, state: &State) -> Result<Principal, u8> {
     }
     crate::adapters::local::identities::development(&c.state, c.as_.as_deref()).map_err(|e| {
         eprintln!("error: {e}");
+        exit::BAD_INPUT
+    })
+}
+
+/// A file's bytes, or exit 2 naming it.
+fn read_file(path: &Path) -> Result<Vec<u8>, u8> {
+    std::fs::read(path).map_err(|e| {
+        eprintln!("error: {}: {e}", path.display());
         exit::BAD_INPUT
     })
 }
@@ -254,6 +279,18 @@ pub async fn run(command: ReleaseCommand) -> u8 {
                 }
                 exit::OK
             }
+            ReleaseCommand::Evaluate { id: text, baseline, candidate, .. } => {
+                let by = who(&state)?;
+                let id = id(&d, &text).await?;
+                let (base, cand) = (read_file(&baseline)?, read_file(&candidate)?);
+                let r = releases::evaluation::evaluate(&d, &id, &by, &base, &cand, now).await.map_err(|e| failed(&e))?;
+                print::evaluated(&r, c.json);
+                if r.verdict == crate::domain::evaluation::Verdict::Pass {
+                    exit::OK
+                } else {
+                    exit::FAILED
+                }
+            }
             ReleaseCommand::GateCheck { id: text, .. } => {
                 let requester = match c.as_ {
                     Some(_) => Some(who(&state)?),
@@ -318,6 +355,16 @@ fn remote_body(command: &ReleaseCommand) -> Option<Result<serde_json::Value, u8>
         ReleaseCommand::Approve { id, .. } => json!({ "action": "approve", "id": id }),
         ReleaseCommand::Reject { id, reason, .. } => json!({ "action": "reject", "id": id, "reason": reason }),
         ReleaseCommand::GateCheck { id, .. } => json!({ "action": "gate-check", "id": id }),
+        ReleaseCommand::Evaluate { id, baseline, candidate, .. } => {
+            let (Ok(base), Ok(cand)) = (read_file(baseline).map(String::from_utf8), read_file(candidate).map(String::from_utf8)) else {
+                return Some(Err(exit::BAD_INPUT));
+            };
+            let (Ok(base), Ok(cand)) = (base, cand) else {
+                eprintln!("error: evaluation results must be UTF-8 text");
+                return Some(Err(exit::BAD_INPUT));
+            };
+            json!({ "action": "evaluate", "id": id, "baseline": base, "candidate": cand })
+        }
         ReleaseCommand::Review { id, .. } => json!({ "action": "review", "id": id }),
         ReleaseCommand::Rollback { to, .. } => json!({ "action": "rollback", "to": to }),
         ReleaseCommand::Promote { id, emergency, reason, incident, .. } => {
@@ -341,8 +388,9 @@ async fn remote(body: &serde_json::Value, as_json: bool) -> u8 {
             } else {
                 println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());
             }
-            let failed_gate =
-                body["action"] == "gate-check" && answer.pointer("/result/verdict/passed") == Some(&serde_json::Value::Bool(false));
+            let failed_gate = (body["action"] == "gate-check"
+                && answer.pointer("/result/verdict/passed") == Some(&serde_json::Value::Bool(false)))
+                || (body["action"] == "evaluate" && answer.pointer("/result/verdict").is_some_and(|v| v != "PASS"));
             if failed_gate {
                 exit::FAILED
             } else {

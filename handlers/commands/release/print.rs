@@ -3,7 +3,8 @@
 use serde_json::json;
 
 use super::Common;
-use crate::domain::release::ActivePointer;
+use crate::domain::release::{ActivePointer, EvaluationRecord};
+use crate::flows::releases;
 use crate::flows::releases::ops::Proposed;
 use crate::flows::releases::{Checked, Listed, ReleaseStatus};
 
@@ -167,5 +168,36 @@ pub(super) fn switched(p: &ActivePointer, as_json: bool) {
         p.by,
         p.generation,
         p.previous.as_ref().map(|x| format!("; it replaced {}", x.short())).unwrap_or_default()
+    );
+}
+
+/// A recorded offline evaluation.
+pub(super) fn evaluated(r: &EvaluationRecord, as_json: bool) {
+    if as_json {
+        println!("{}", json!(r));
+        return;
+    }
+    for e in r.comparison["evaluators"].as_array().into_iter().flatten() {
+        println!(
+            "{:<12} {:<24} {:<7} n {:>4}  b {:>3}  c {:>3}  p {:.4} (Holm {:.4})",
+            e["verdict"].as_str().unwrap_or("?"),
+            e["name"].as_str().unwrap_or("?"),
+            e["kind"].as_str().unwrap_or("?"),
+            e["n"].as_u64().unwrap_or(0),
+            e["b"].as_u64().unwrap_or(0),
+            e["c"].as_u64().unwrap_or(0),
+            e["p_value"].as_f64().unwrap_or(1.0),
+            e["alpha_holm"].as_f64().unwrap_or(0.0)
+        );
+        for reason in e["reasons"].as_array().into_iter().flatten() {
+            println!("             - {}", reason.as_str().unwrap_or_default());
+        }
+    }
+    println!(
+        "release {} evaluated on {} (sha256 {}): {}",
+        r.release.short(),
+        r.dataset,
+        &r.dataset_sha256[..12],
+        releases::evaluation::verdict_word(r.verdict)
     );
 }

@@ -4,9 +4,9 @@ use chrono::{NaiveDateTime, NaiveTime};
 use chrono_tz::Tz;
 
 use super::check::Environment;
-use super::spec::ReleasesSpec;
+use super::spec::{EvaluationCheckSpec, ReleasesSpec};
 use crate::domain::ids::DatasetId;
-use crate::domain::release::policy::{parse_weekday, Allow, Emergency, Freeze, ReleaseChecks, ReleasePolicy, Windows};
+use crate::domain::release::policy::{parse_weekday, Allow, Emergency, EvaluationCheck, Freeze, ReleaseChecks, ReleasePolicy, Windows};
 
 /// Where problems go: `(pointer, message)` located by the caller.
 pub(super) trait Report {
@@ -60,6 +60,9 @@ pub(super) fn policy(
             if let Ok(id) = DatasetId::parse(dataset.clone()) {
                 checks.samples.insert(id, path.clone());
             }
+        }
+        if let Some(e) = &c.evaluation {
+            checks.evaluation = evaluation(r, env, e);
         }
     }
 
@@ -133,4 +136,43 @@ fn local(r: &mut dyn Report, pointer: &str, text: &str) -> Option<NaiveDateTime>
         .or_else(|_| chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").map(|d| d.and_time(NaiveTime::MIN)))
         .map_err(|_| r.problem(pointer, format!("`{text}` is not a local date-time `YYYY-MM-DDTHH:MM` (or a date)")))
         .ok()
+}
+
+/// The evaluation gate, checked: the dataset exists, the rates are rates.
+fn evaluation(r: &mut dyn Report, env: &Environment<'_>, e: &EvaluationCheckSpec) -> Option<EvaluationCheck> {
+    let p = "/releases/checks/evaluation";
+    let mut ok = true;
+    if !(env.file_exists)(&env.base_dir.join(&e.dataset)) {
+        r.problem(&format!("{p}/dataset"), format!("evaluation dataset `{}` does not exist", env.base_dir.join(&e.dataset).display()));
+        ok = false;
+    }
+    let alpha = e.alpha.unwrap_or(0.05);
+    if !(alpha > 0.0 && alpha < 1.0) {
+        r.problem(&format!("{p}/alpha"), format!("alpha {alpha} is not between 0 and 1"));
+        ok = false;
+    }
+    let delta = e.delta.unwrap_or(0.05);
+    if !(0.0..1.0).contains(&delta) {
+        r.problem(&format!("{p}/delta"), format!("delta {delta} is not from 0 to below 1"));
+        ok = false;
+    }
+    for (name, floor) in &e.floors {
+        if !(0.0..=1.0).contains(floor) {
+            r.problem(&format!("{p}/floors/{}", super::yaml::pointer_segment(name)), format!("floor {floor} is not a rate from 0 to 1"));
+            ok = false;
+        }
+    }
+    let min_items = e.min_items.unwrap_or(30);
+    if min_items == 0 {
+        r.problem(&format!("{p}/min_items"), "min_items must be at least 1: no evidence is not a pass".into());
+        ok = false;
+    }
+    ok.then(|| EvaluationCheck {
+        dataset: e.dataset.clone(),
+        id_column: e.id_column.clone().unwrap_or_else(|| "id".into()),
+        alpha,
+        delta,
+        min_items,
+        floors: e.floors.clone(),
+    })
 }

@@ -85,6 +85,35 @@ pub struct ReleaseChecksSpec {
     /// Default true.
     #[serde(default)]
     pub smoke: Option<bool>,
+    /// The offline evaluation gate: the candidate and the active release scored on a pinned
+    /// dataset (part of the release), compared pair by pair (`flowgate release evaluate`).
+    #[serde(default)]
+    pub evaluation: Option<EvaluationCheckSpec>,
+}
+
+/// The offline evaluation gate of a release (release-gates.md §3).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluationCheckSpec {
+    /// The labelled evaluation dataset, JSON Lines, relative to the catalog; its SHA-256 is part of
+    /// the release id.
+    pub dataset: String,
+    /// The field of each dataset line (and `inputs.<field>` of an azure-ai-evaluation row) that
+    /// identifies an item. Default `id`.
+    #[serde(default)]
+    pub id_column: Option<String>,
+    /// Family-wise error rate across evaluators (Holm). Default 0.05.
+    #[serde(default)]
+    pub alpha: Option<f64>,
+    /// The largest acceptable drop of a pass rate (or relative drop of a mean score). Default 0.05.
+    #[serde(default)]
+    pub delta: Option<f64>,
+    /// Fewer paired items than this is INSUFFICIENT, which fails. Default 30.
+    #[serde(default)]
+    pub min_items: Option<u64>,
+    /// Evaluator → the lowest acceptable Wilson 95 % lower bound of the candidate's pass rate.
+    #[serde(default)]
+    pub floors: BTreeMap<String, f64>,
 }
 
 /// Change windows and freezes, on a wall clock.

@@ -129,13 +129,20 @@ pub fn manifest(catalog_value: &Value, catalog: &Catalog, bundle: &Bundle) -> Va
             (d.to_string(), json!({ "path": path, "sha256": digest }))
         })
         .collect();
+    let evaluation_datasets: BTreeMap<String, Value> = catalog
+        .releases
+        .checks
+        .evaluation
+        .iter()
+        .map(|e| (e.dataset.clone(), json!(bundle.file(&e.dataset).map(|b| hex::encode(Sha256::digest(&b))))))
+        .collect();
     json!({
         "format": FORMAT,
         "catalog": catalog_value,
         "contracts": contracts,
         "deployments": deployments,
         "samples": samples,
-        "evaluation_datasets": {},
+        "evaluation_datasets": evaluation_datasets,
     })
 }
 
@@ -202,6 +209,25 @@ pub struct CheckResult {
     pub subject: String,
     pub passed: bool,
     pub detail: String,
+}
+
+/// A release's offline evaluation: what was compared and what the gate said.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvaluationRecord {
+    pub release: ReleaseId,
+    pub at: DateTime<Utc>,
+    pub by: Principal,
+    /// The release that was active (the baseline's) when it was recorded.
+    #[serde(default)]
+    pub baseline_release: Option<ReleaseId>,
+    pub dataset: String,
+    pub dataset_sha256: String,
+    pub baseline_sha256: String,
+    pub candidate_sha256: String,
+    pub verdict: crate::domain::evaluation::Verdict,
+    /// The comparison as `flowgate evaluate compare --json` prints it.
+    pub comparison: Value,
+    pub audit_seq: u64,
 }
 
 /// Every automated check of one release at one time.

@@ -50,11 +50,35 @@ pub struct ReleaseChecks {
     /// Dataset → sample file, relative to the catalog.
     pub samples: BTreeMap<DatasetId, String>,
     pub smoke: bool,
+    pub evaluation: Option<EvaluationCheck>,
 }
 
 impl Default for ReleaseChecks {
     fn default() -> Self {
-        Self { contract_lint: true, samples: BTreeMap::new(), smoke: true }
+        Self { contract_lint: true, samples: BTreeMap::new(), smoke: true, evaluation: None }
+    }
+}
+
+/// The offline evaluation gate: a pinned dataset and the comparison's parameters.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvaluationCheck {
+    /// The dataset file, relative to the catalog (part of the release).
+    pub dataset: String,
+    pub id_column: String,
+    pub alpha: f64,
+    pub delta: f64,
+    pub min_items: u64,
+    pub floors: BTreeMap<String, f64>,
+}
+
+impl EvaluationCheck {
+    pub fn options(&self) -> crate::domain::evaluation::GateOptions {
+        crate::domain::evaluation::GateOptions {
+            alpha: self.alpha,
+            delta: self.delta,
+            min_items: self.min_items,
+            floors: self.floors.clone(),
+        }
     }
 }
 

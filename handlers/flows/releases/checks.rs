@@ -1,6 +1,7 @@
 //! The automated checks a release must pass, run on its own content: contract lint of every
 //! contract, the contract check of each declared sample file, and a smoke request to each
-//! `online_endpoint` and `http` job (built with the job's request mapping, expecting 2xx JSON).
+//! `online_endpoint` and `http` job (built with the job's request mapping, expecting 2xx JSON), and
+//! the recorded offline evaluation on the pinned dataset.
 
 use std::time::Duration;
 
@@ -29,6 +30,14 @@ pub(super) async fn run(deps: &ReleaseDeps, view: &ReleaseView, bundle: &Bundle,
         for job in view.catalog.jobs.values().filter(|j| j.enabled) {
             results.push(smoke(deps, view, bundle, job).await);
         }
+    }
+    if let Some(e) = &policy.evaluation {
+        results.push(super::evaluation::check(deps, &view.id, &e.dataset).await.unwrap_or_else(|err| CheckResult {
+            check: "evaluation".into(),
+            subject: e.dataset.clone(),
+            passed: false,
+            detail: format!("the evaluation record could not be read: {err}"),
+        }));
     }
     CheckReport { release: view.id.clone(), at: now, results }
 }

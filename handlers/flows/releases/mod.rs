@@ -4,6 +4,7 @@
 
 pub mod active;
 mod checks;
+pub mod evaluation;
 pub mod external;
 pub mod ops;
 mod promote;

@@ -1,12 +1,14 @@
 //! The Store rows of releases (table `releases`): records by id (partition `release`), each
-//! release's approvals, rejection and latest checks (partition = the id), the active pointer
+//! release's approvals, rejection, latest checks and latest evaluation (partition = the id), the active pointer
 //! (partition `pointer`, row `active`) and emergency changes (partition `emergency`).
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::ReleaseError;
-use crate::domain::release::{ActivePointer, Approval, CheckReport, EmergencyChange, Rejection, ReleaseId, ReleaseRecord};
+use crate::domain::release::{
+    ActivePointer, Approval, CheckReport, EmergencyChange, EvaluationRecord, Rejection, ReleaseId, ReleaseRecord,
+};
 use crate::ports::{ETag, RowRange, Store, StoreError, Table};
 
 pub const TABLE: Table = Table::RELEASES;
@@ -17,6 +19,7 @@ const EMERGENCY: &str = "emergency";
 const APPROVAL: &str = "approval|";
 const REJECTION: &str = "rejection";
 const CHECK: &str = "check";
+const EVALUATION: &str = "evaluation";
 
 fn decode<T: DeserializeOwned>(partition: &str, row: &str, v: serde_json::Value) -> Result<T, StoreError> {
     serde_json::from_value(v).map_err(|e| StoreError::Corrupt(format!("releases({partition},{row})"), e.to_string()))
@@ -109,6 +112,15 @@ pub async fn checks(store: &dyn Store, id: &ReleaseId) -> Result<Option<CheckRep
 
 pub async fn put_checks(store: &dyn Store, r: &CheckReport) -> Result<(), StoreError> {
     store.upsert(TABLE, r.release.as_str(), CHECK, &body(r)).await.map(|_| ())
+}
+
+/// The latest offline evaluation recorded for a release.
+pub async fn evaluation(store: &dyn Store, id: &ReleaseId) -> Result<Option<EvaluationRecord>, StoreError> {
+    Ok(get(store, id.as_str(), EVALUATION).await?.map(|(r, _)| r))
+}
+
+pub async fn put_evaluation(store: &dyn Store, r: &EvaluationRecord) -> Result<(), StoreError> {
+    store.upsert(TABLE, r.release.as_str(), EVALUATION, &body(r)).await.map(|_| ())
 }
 
 pub async fn pointer(store: &dyn Store) -> Result<Option<(ActivePointer, ETag)>, StoreError> {
