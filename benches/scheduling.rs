@@ -81,6 +81,8 @@ async fn main() {
         store: Arc::new(store),
         queue: Arc::new(queue.clone()),
         runner: Arc::new(HttpRunner::new(None).unwrap()),
+        endpoints: Arc::new(HttpRunner::new(None).unwrap()),
+        canary: None,
         blobs: Arc::new(FileBlobs::new(dir.path().join("data"))),
         notifier: Arc::new(JsonlNotifier::new(dir.path().join("alerts.jsonl"))),
         schedule_cache: Arc::default(),

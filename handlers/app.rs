@@ -129,7 +129,7 @@ async fn assemble(
     let loaded = load_file(catalog).map_err(|problems| StartError::Catalog { path: catalog.display().to_string(), problems })?;
     let contracts = load_contracts(&loaded.catalog).map_err(|lines| StartError::Contracts(lines.join("\n")))?;
     let bearer = crate::adapters::http::EntraBearer { tokens: tokens.clone() };
-    let runner = HttpRunner::new(Some(Arc::new(bearer))).map_err(StartError::State)?;
+    let runner = Arc::new(HttpRunner::new(Some(Arc::new(bearer))).map_err(StartError::State)?);
     let catalog_arc = Arc::new(loaded.catalog.clone());
     let contracts = Arc::new(contracts);
     let releases = crate::flows::releases::active::ReleaseCache::new(
@@ -146,7 +146,9 @@ async fn assemble(
         contracts,
         store: backing.store,
         queue: backing.queue,
-        runner: Arc::new(runner),
+        runner: runner.clone(),
+        endpoints: runner,
+        canary: None,
         blobs: backing.blobs,
         notifier: notifier(state)?,
         audit: backing.audit,

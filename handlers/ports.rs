@@ -397,6 +397,41 @@ pub struct CallbackError {
     pub retryable: bool,
 }
 
+/// A managed online endpoint's traffic, as Azure ML holds it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EndpointTraffic {
+    pub plan: crate::domain::rollout::TrafficPlan,
+    /// The endpoint's deployments, by name.
+    pub deployments: Vec<String>,
+}
+
+/// Why an endpoint call did not do what was asked.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EndpointError {
+    /// Throttled, unavailable, timed out: asking again later may work.
+    #[error("{0} (worth retrying)")]
+    Retryable(String),
+    /// Refused, or the operation ended `Failed` or `Canceled`.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl EndpointError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Retryable(_))
+    }
+}
+
+/// Azure ML's managed online endpoints, through ARM (`url` is the endpoint resource's URL).
+#[async_trait]
+pub trait OnlineEndpoints: Send + Sync {
+    /// The endpoint's traffic and mirror, and its deployments' names.
+    async fn read(&self, url: &str) -> Result<EndpointTraffic, EndpointError>;
+    /// Sets traffic and mirror (GET, modify, PUT the whole resource) and follows the long-running
+    /// operation to its end (`Azure-AsyncOperation`, else `Location`, honouring `Retry-After`).
+    async fn set_traffic(&self, url: &str, plan: &crate::domain::rollout::TrafficPlan) -> Result<(), EndpointError>;
+}
+
 #[async_trait]
 pub trait PipelineEvents: Send + Sync {
     /// Posts an event (`TaskCompleted`) to a plan's events API with the job's token.

@@ -4,6 +4,7 @@
 pub mod alert;
 pub mod audit;
 pub mod breaker;
+pub mod canary;
 pub mod catalog;
 pub mod contract;
 pub mod duration;

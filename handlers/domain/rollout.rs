@@ -2,9 +2,14 @@
 //! and monotone in the share), and whether a blue/green traffic plan for a managed online endpoint
 //! is one Azure ML accepts and flowgate can stand behind (release-gates.md §4).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use super::ids::JobId;
+use super::release::ReleaseId;
 
 /// Buckets per rollout: a share is given in basis points (1 = 0.01 %).
 pub const BUCKETS: u64 = 10_000;
@@ -27,6 +32,46 @@ pub fn bucket(rollout: &str, key: &str) -> u64 {
 /// only adds items: an item on the canary at a share stays on it at any larger share.
 pub fn is_canary(rollout: &str, key: &str, share_bp: u64) -> bool {
     bucket(rollout, key) < share_bp.min(BUCKETS)
+}
+
+/// A canary in progress, as the active pointer carries it: which items of which jobs run on the
+/// candidate release instead of the active (stable) one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Canary {
+    /// Salts the buckets: a new rollout draws a new sample of items.
+    pub rollout: String,
+    pub candidate: ReleaseId,
+    /// The stable release (the active one when the canary started).
+    pub stable: ReleaseId,
+    /// The candidate's share of items, in basis points.
+    pub share_bp: u64,
+    /// The jobs whose items are split (those whose deployment the candidate changes).
+    pub jobs: BTreeSet<JobId>,
+    /// Per job: (stable deployment, canary deployment), for the record.
+    #[serde(default)]
+    pub deployments: BTreeMap<JobId, (String, String)>,
+    pub started: DateTime<Utc>,
+}
+
+impl Canary {
+    /// The release a new run of `job` for `item_key` runs on: the candidate for items in the
+    /// canary's share, the stable release otherwise. Decided once, when the run is created, and
+    /// stored with it (retries and replays reuse the run's release).
+    pub fn route(&self, job: &JobId, item_key: &str) -> &ReleaseId {
+        if self.jobs.contains(job) && is_canary(&self.rollout, item_key, self.share_bp) {
+            &self.candidate
+        } else {
+            &self.stable
+        }
+    }
+}
+
+/// A share written as a percentage (`10`, `2.5`), in basis points; `Err` above 100 % or not above 0.
+pub fn share_bp(percent: f64) -> Result<u64, String> {
+    if !(percent > 0.0 && percent <= 100.0) {
+        return Err(format!("a share of {percent} % is not above 0 % and at most 100 %"));
+    }
+    Ok((percent * 100.0).round() as u64)
 }
 
 /// An endpoint's traffic: live shares and at most one mirror, in percent.
@@ -101,6 +146,28 @@ mod tests {
         let d = Sha256::digest(b"flowgate-rollout/v1\0r\0k");
         let want = u64::from_be_bytes(d[..8].try_into().unwrap()) % BUCKETS;
         assert_eq!(bucket("r", "k"), want);
+    }
+
+    #[test]
+    fn a_canary_routes_its_jobs_items_only() {
+        let id = |c: char| ReleaseId::parse(&c.to_string().repeat(64)).unwrap();
+        let canary = Canary {
+            rollout: "r1".into(),
+            candidate: id('b'),
+            stable: id('a'),
+            share_bp: 1000,
+            jobs: [JobId::parse("classify").unwrap()].into(),
+            deployments: BTreeMap::new(),
+            started: Utc::now(),
+        };
+        let (job, other) = (JobId::parse("classify").unwrap(), JobId::parse("report").unwrap());
+        let keys: Vec<String> = (0..1000).map(|i| format!("k{i}")).collect();
+        let on_canary = keys.iter().filter(|k| canary.route(&job, k) == &id('b')).count();
+        assert!((60..140).contains(&on_canary), "about 10 %: {on_canary}");
+        assert!(keys.iter().all(|k| canary.route(&other, k) == &id('a')), "a job the candidate does not change stays stable");
+        assert_eq!(share_bp(10.0), Ok(1000));
+        assert_eq!(share_bp(2.5), Ok(250));
+        assert!(share_bp(100.5).is_err() && share_bp(0.0).is_err() && share_bp(f64::NAN).is_err());
     }
 
     #[test]

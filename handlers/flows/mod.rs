@@ -67,6 +67,11 @@ pub struct Deps {
     pub pipelines: Arc<dyn crate::ports::PipelineEvents>,
     /// GitHub, as the app that answers deployment protection rules (when configured).
     pub github: Option<Arc<dyn crate::ports::GitHubApi>>,
+    /// Managed online endpoints (the blue/green switch).
+    pub endpoints: Arc<dyn crate::ports::OnlineEndpoints>,
+    /// The canary in progress on the active release (set by `Deps::active`): new runs of its
+    /// jobs are routed by item.
+    pub canary: Option<Arc<crate::domain::rollout::Canary>>,
 }
 
 /// A flow failure the host should retry (the message stays on its queue). Anything that retrying

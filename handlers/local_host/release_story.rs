@@ -66,12 +66,13 @@ impl Player {
     pub fn new(state: &Path, story: ReleaseStory, from: DateTime<Utc>, settings: Vec<(String, String)>) -> Result<Self, String> {
         let settings =
             Arc::new(move |k: &str| settings.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).or_else(|| std::env::var(k).ok()));
-        let runner = crate::adapters::http::HttpRunner::new(None)?;
+        let runner = Arc::new(crate::adapters::http::HttpRunner::new(None)?);
         let deps = ReleaseDeps {
             store: Arc::new(SqliteStore::open(&store_path(state)).map_err(|e| e.to_string())?),
             audit: Arc::new(SqliteAudit::open(&audit_path(state)).map_err(|e| e.to_string())?),
             content: Arc::new(FileBlobs::new(state)),
-            runner: Arc::new(runner),
+            runner: runner.clone(),
+            endpoints: runner,
             settings,
             azure: false,
         };

@@ -345,6 +345,7 @@ mod releases {
             audit: Arc::new(audit),
             content: Arc::new(AzureBlobs::new(blob_storage(&a))),
             runner: Arc::new(flowgate::adapters::http::HttpRunner::new(None).unwrap()),
+            endpoints: Arc::new(flowgate::adapters::http::HttpRunner::new(None).unwrap()),
             settings: Arc::new(|_: &str| None),
             azure: true,
         };

@@ -99,6 +99,8 @@ pub fn app_with(catalog_text: &str, scoring_url: &str) -> TestApp {
         store: Arc::new(store.clone()),
         queue: Arc::new(queue.clone()),
         runner: Arc::new(HttpRunner::new(None).unwrap()),
+        endpoints: Arc::new(HttpRunner::new(None).unwrap()),
+        canary: None,
         blobs: Arc::new(FileBlobs::new(dir.path().join("data"))),
         notifier: Arc::new(flowgate::adapters::local::JsonlNotifier::new(dir.path().join("alerts.jsonl"))),
         schedule_cache: Arc::default(),

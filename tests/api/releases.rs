@@ -301,6 +301,7 @@ pub fn local_deps(state: &Path) -> ReleaseDeps {
         audit: Arc::new(flowgate::adapters::local::SqliteAudit::open(&state.join("audit.db")).unwrap()),
         content: Arc::new(flowgate::adapters::local::FileBlobs::new(state)),
         runner: Arc::new(flowgate::adapters::http::HttpRunner::new(None).unwrap()),
+        endpoints: Arc::new(flowgate::adapters::http::HttpRunner::new(None).unwrap()),
         settings: Arc::new(|_: &str| None),
         azure: false,
     }

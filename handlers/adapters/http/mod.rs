@@ -3,6 +3,7 @@
 //! kinds on the same client (`longjob`: Azure ML jobs through ARM, Foundry evaluation runs).
 
 pub mod ci;
+mod endpoints;
 mod lineage;
 mod longjob;
 mod runner;

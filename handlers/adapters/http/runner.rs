@@ -134,6 +134,11 @@ impl HttpRunner {
     /// Sends a call and reads its JSON answer; a rejected token (401) is refreshed once, since it
     /// may have expired or been revoked early.
     pub(super) async fn call(&self, call: &Call<'_>) -> Result<Value, RunnerError> {
+        self.exchange(call).await.map(|(v, _)| v)
+    }
+
+    /// As `call`, with the answer's headers (a long-running operation's `Azure-AsyncOperation`).
+    pub(super) async fn exchange(&self, call: &Call<'_>) -> Result<(Value, reqwest::header::HeaderMap), RunnerError> {
         match self.call_once(call).await {
             Err(RunnerError::Permanent { status: Some(401), .. }) if self.tokens.is_some() => {
                 if let Some(t) = &self.tokens {
@@ -145,7 +150,7 @@ impl HttpRunner {
         }
     }
 
-    async fn call_once(&self, call: &Call<'_>) -> Result<Value, RunnerError> {
+    async fn call_once(&self, call: &Call<'_>) -> Result<(Value, reqwest::header::HeaderMap), RunnerError> {
         let mut builder =
             self.client.request(call.method.clone(), call.url).timeout(call.timeout).header("x-ms-client-request-id", call.correlation_id);
         if let Some(body) = call.body {
@@ -176,7 +181,8 @@ impl HttpRunner {
             }
         };
         let status = response.status();
-        let retry_after = parse_retry_after(response.headers(), chrono::Utc::now());
+        let headers = response.headers().clone();
+        let retry_after = parse_retry_after(&headers, chrono::Utc::now());
         if response.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
             return Err(RunnerError::Permanent {
                 message: "response larger than 16 MiB".into(),
@@ -192,9 +198,9 @@ impl HttpRunner {
         let code = status.as_u16();
         if status.is_success() {
             if bytes.iter().all(u8::is_ascii_whitespace) && (code == 202 || code == 204) {
-                return Ok(Value::Null); // accepted without a body (a cancel)
+                return Ok((Value::Null, headers)); // accepted without a body (a cancel)
             }
-            return serde_json::from_slice::<Value>(&bytes).map_err(|e| RunnerError::Permanent {
+            return serde_json::from_slice::<Value>(&bytes).map(|v| (v, headers)).map_err(|e| RunnerError::Permanent {
                 message: format!("HTTP {code} but the body is not JSON: {e}"),
                 status: Some(code),
                 body: Some(truncate(&text)),

@@ -159,15 +159,16 @@ fn failed(e: &ReleaseError) -> u8 {
 /// Release operations on an opened state (the smoke requests carry Entra tokens where needed).
 pub(crate) fn deps(state: &State) -> Result<ReleaseDeps, u8> {
     let bearer = crate::adapters::http::EntraBearer { tokens: crate::app::tokens() };
-    let runner = crate::adapters::http::HttpRunner::new(Some(Arc::new(bearer))).map_err(|e| {
+    let runner = Arc::new(crate::adapters::http::HttpRunner::new(Some(Arc::new(bearer))).map_err(|e| {
         eprintln!("error: {e}");
         exit::FAILED
-    })?;
+    })?);
     Ok(ReleaseDeps {
         store: state.store.clone(),
         audit: state.audit.clone(),
         content: state.content.clone(),
-        runner: Arc::new(runner),
+        runner: runner.clone(),
+        endpoints: runner,
         settings: Arc::new(|k: &str| std::env::var(k).ok()),
         azure: state.azure,
     })

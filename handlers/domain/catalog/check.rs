@@ -335,6 +335,15 @@ fn check_job(c: &mut Checker<'_>, p: &str, name: &str, j: &JobSpec, ctx: &JobCon
     if j.deployment.is_some() && j.kind != JobKind::OnlineEndpoint {
         c.at(&format!("{p}/deployment"), "`deployment` applies to `kind: online_endpoint` only");
     }
+    if let Some(m) = &j.management {
+        if j.kind != JobKind::OnlineEndpoint {
+            c.at(&format!("{p}/management"), "`management` applies to `kind: online_endpoint` only");
+        } else if j.deployment.is_none() {
+            c.at(&format!("{p}/management"), "`management` needs `deployment`: the switch moves traffic to the job's deployment");
+        } else if !(m.starts_with("https://") || m.starts_with("http://") || m.starts_with("${")) {
+            c.at_value(&format!("{p}/management"), format!("`{m}` is not the endpoint's ARM URL"));
+        }
+    }
     match (&j.evaluation, j.kind) {
         (None, JobKind::Evaluation) => c.at(p, "`kind: evaluation` needs `evaluation: <eval id>`"),
         (Some(_), kind) if kind != JobKind::Evaluation => {
@@ -366,6 +375,7 @@ fn check_job(c: &mut Checker<'_>, p: &str, name: &str, j: &JobSpec, ctx: &JobCon
         kind: j.kind,
         endpoint: j.endpoint.clone(),
         deployment: j.deployment.clone(),
+        management: j.management.clone(),
         evaluation: j.evaluation.clone(),
         poll_every,
         owner: j.owner.clone().or_else(|| ctx.owner.cloned()),

@@ -164,6 +164,8 @@ pub struct Job {
     /// The endpoint template (`${NAME}` expanded when a run starts).
     pub endpoint: String,
     pub deployment: Option<String>,
+    /// The online endpoint's ARM URL, for blue/green switches (unexpanded `${NAME}` allowed).
+    pub management: Option<String>,
     /// Evaluation jobs: the eval's id (a template like `endpoint`).
     pub evaluation: Option<String>,
     /// Long-running kinds: how often PollJob asks for the status.

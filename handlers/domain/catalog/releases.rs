@@ -4,9 +4,12 @@ use chrono::{NaiveDateTime, NaiveTime};
 use chrono_tz::Tz;
 
 use super::check::Environment;
-use super::spec::{EvaluationCheckSpec, ReleasesSpec};
+use super::spec::{EvaluationCheckSpec, ReleasesSpec, RolloutSpec};
+use crate::domain::canary::{CanaryPolicy, Metric};
 use crate::domain::ids::DatasetId;
-use crate::domain::release::policy::{parse_weekday, Allow, Emergency, EvaluationCheck, Freeze, ReleaseChecks, ReleasePolicy, Windows};
+use crate::domain::release::policy::{
+    parse_weekday, Allow, Emergency, EvaluationCheck, Freeze, ReleaseChecks, ReleasePolicy, RolloutPolicy, Windows,
+};
 
 /// Where problems go: `(pointer, message)` located by the caller.
 pub(super) trait Report {
@@ -120,7 +123,56 @@ pub(super) fn policy(
         checks,
         windows,
         emergency,
+        rollout: s.rollout.as_ref().map(|x| rollout(r, x)),
     }
+}
+
+/// A rollout, checked: a share above 0 and at most 100 %, rates that are rates, limits in order.
+fn rollout(r: &mut dyn Report, s: &RolloutSpec) -> RolloutPolicy {
+    let p = "/releases/rollout";
+    let mut canary = CanaryPolicy::default();
+    let share_bp = match crate::domain::rollout::share_bp(s.share.unwrap_or(10.0)) {
+        Ok(bp) => bp,
+        Err(e) => {
+            r.problem(&format!("{p}/share"), e);
+            1000
+        }
+    };
+    canary.min_items = s.min_items.unwrap_or(canary.min_items);
+    canary.max_items = s.max_items.unwrap_or(canary.max_items);
+    if let Some(d) = r.duration_at(&format!("{p}/min_duration"), s.min_duration.as_ref()) {
+        canary.min_duration = d;
+    }
+    if let Some(d) = r.duration_at(&format!("{p}/max_duration"), s.max_duration.as_ref()) {
+        canary.max_duration = d;
+    }
+    if canary.min_items == 0 {
+        r.problem(&format!("{p}/min_items"), "`min_items` must be at least 1: no data is no evidence".into());
+    }
+    if canary.max_items < canary.min_items || canary.max_duration < canary.min_duration {
+        r.problem(p, "the maximum (items or duration) is below the minimum: a canary could never promote".into());
+    }
+    for (key, v, target) in [("alpha", s.alpha, &mut canary.alpha), ("beta", s.beta, &mut canary.beta)] {
+        if let Some(v) = v {
+            if !(v > 0.0 && v < 0.5) {
+                r.problem(&format!("{p}/{key}"), format!("`{key}` {v} is not between 0 and 0.5"));
+            } else {
+                *target = v;
+            }
+        }
+    }
+    if let Some(rate) = s.failure_rate {
+        if !(rate > 0.0 && rate < 0.5) {
+            r.problem(&format!("{p}/failure_rate"), format!("`failure_rate` {rate} is not between 0 and 0.5"));
+        } else {
+            canary.slo_rates.insert(Metric::ItemFailure, rate);
+            canary.slo_rates.insert(Metric::ContractViolation, rate);
+        }
+    }
+    canary.latency_slo = r.duration_at(&format!("{p}/latency_slo"), s.latency_slo.as_ref());
+    let keep_previous =
+        r.duration_at(&format!("{p}/keep_previous"), s.keep_previous.as_ref()).unwrap_or(std::time::Duration::from_secs(72 * 3600));
+    RolloutPolicy { share_bp, canary, keep_previous }
 }
 
 fn time(r: &mut dyn Report, pointer: &str, text: &str) -> Option<NaiveTime> {

@@ -67,6 +67,47 @@ pub struct ReleasesSpec {
     /// review by a second person due afterwards.
     #[serde(default)]
     pub emergency: Option<EmergencySpec>,
+    /// Canary rollouts: a promotion that changes an online endpoint job's `deployment` first runs
+    /// a share of items on the candidate, analysed by CanaryWatch, and switches only on PROMOTE.
+    #[serde(default)]
+    pub rollout: Option<RolloutSpec>,
+}
+
+/// A canary rollout's share, limits and analysis (release-gates.md §3).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutSpec {
+    /// The candidate's share of items, in percent (above 0, at most 100). Default 10.
+    #[serde(default)]
+    pub share: Option<f64>,
+    /// Canary items needed before a promotion. Default 30.
+    #[serde(default)]
+    pub min_items: Option<u64>,
+    /// Time needed before a promotion, e.g. `24h`. Default 24h.
+    #[serde(default)]
+    pub min_duration: Option<String>,
+    /// Canary items after which an undecided rollout is INCONCLUSIVE. Default 400.
+    #[serde(default)]
+    pub max_items: Option<u64>,
+    /// Time after which an undecided rollout is INCONCLUSIVE, e.g. `7d`. Default 7d.
+    #[serde(default)]
+    pub max_duration: Option<String>,
+    /// Family-wise false-abort rate, split over the metrics. Default 0.05.
+    #[serde(default)]
+    pub alpha: Option<f64>,
+    /// Missed-regression rate. Default 0.2.
+    #[serde(default)]
+    pub beta: Option<f64>,
+    /// A call slower than this counts against the latency metric, e.g. `5s`. Default: latency is not analysed.
+    #[serde(default)]
+    pub latency_slo: Option<String>,
+    /// Failure rate assumed for the stable release until it has 300 items. Default 0.02.
+    #[serde(default)]
+    pub failure_rate: Option<f64>,
+    /// How long the previous deployment is kept after a switch (the rollback window), e.g. `72h`.
+    /// Default 72h.
+    #[serde(default)]
+    pub keep_previous: Option<String>,
 }
 
 /// Automated release checks.
@@ -270,6 +311,11 @@ pub struct JobSpec {
     /// Online endpoints only: the deployment to pin (`azureml-model-deployment` header).
     #[serde(default)]
     pub deployment: Option<String>,
+    /// Online endpoints only: the endpoint's ARM URL
+    /// (`https://management.azure.com/subscriptions/…/onlineEndpoints/NAME`), for the blue/green
+    /// switch of its traffic when a release changes `deployment`. `${NAME}` is replaced from app settings.
+    #[serde(default)]
+    pub management: Option<String>,
     /// Evaluation jobs only: the eval's id (`eval_...`). `${NAME}` is replaced from app settings.
     #[serde(default)]
     pub evaluation: Option<String>,

@@ -204,6 +204,7 @@ mod tests {
             contracts: 1,
             content_sha256: None,
             rollback_role: None,
+            endpoints: Default::default(),
         }
     }
     fn approval(by: &str, proven: bool) -> ApprovalCheck {

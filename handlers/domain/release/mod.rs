@@ -176,6 +176,20 @@ pub struct ReleaseRecord {
     /// Who may roll back while this release is active (its `releases.rollback_role`).
     #[serde(default)]
     pub rollback_role: Option<String>,
+    /// Its online endpoint jobs that can be switched: job → (the endpoint's ARM URL as written,
+    /// the deployment). A rollback reconciles traffic from these without parsing the catalog.
+    #[serde(default)]
+    pub endpoints: BTreeMap<String, (String, String)>,
+}
+
+/// The switchable online endpoint jobs of a catalog: job → (ARM URL as written, deployment).
+pub fn switchable(catalog: &Catalog) -> BTreeMap<String, (String, String)> {
+    catalog
+        .jobs
+        .values()
+        .filter(|j| j.kind == JobKind::OnlineEndpoint)
+        .filter_map(|j| Some((j.id.to_string(), (j.management.clone()?, j.deployment.clone()?))))
+        .collect()
 }
 
 /// An approval of one release by one person.
@@ -293,6 +307,9 @@ pub struct ActivePointer {
     /// that the review it owes survives a crash right after it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emergency: Option<EmergencyChange>,
+    /// A canary of a candidate in progress: which items run on it (a switch ends it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<crate::domain::rollout::Canary>,
 }
 
 impl ActivePointer {
@@ -323,6 +340,7 @@ impl ActivePointer {
             history,
             recorded: false,
             emergency,
+            canary: None,
         }
     }
     /// Whether `id` has ever been active.

@@ -25,6 +25,18 @@ pub struct ReleasePolicy {
     pub checks: ReleaseChecks,
     pub windows: Windows,
     pub emergency: Emergency,
+    /// Canary rollouts of deployment changes (`None`: a promotion switches at once).
+    pub rollout: Option<RolloutPolicy>,
+}
+
+/// How a deployment change is rolled out.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RolloutPolicy {
+    /// The candidate's share of items, in basis points.
+    pub share_bp: u64,
+    pub canary: crate::domain::canary::CanaryPolicy,
+    /// How long the previous deployment is kept after a switch.
+    pub keep_previous: Duration,
 }
 
 impl Default for ReleasePolicy {
@@ -39,6 +51,7 @@ impl Default for ReleasePolicy {
             checks: ReleaseChecks::default(),
             windows: Windows::default(),
             emergency: Emergency::default(),
+            rollout: None,
         }
     }
 }

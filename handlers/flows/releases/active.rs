@@ -64,6 +64,7 @@ impl Deps {
             runner: self.runner.clone(),
             settings: self.settings.clone(),
             azure: self.releases.azure,
+            endpoints: self.endpoints.clone(),
         }
     }
 
@@ -75,7 +76,11 @@ impl Deps {
             other => other.map(|(p, _)| p),
         };
         match pointer {
-            Some(p) => self.pinned(Some(&p.release)).await.map(Some),
+            Some(p) => {
+                let mut deps = self.pinned(Some(&p.release)).await?;
+                deps.canary = p.canary.map(Arc::new);
+                Ok(Some(deps))
+            }
             None if self.releases.required => Ok(None),
             None => self.pinned(None).await.map(Some),
         }
@@ -97,7 +102,7 @@ impl Deps {
                 }
             },
         };
-        Ok(Deps { catalog, contracts, release: release.cloned(), ..self.clone() })
+        Ok(Deps { catalog, contracts, release: release.cloned(), canary: None, ..self.clone() })
     }
 }
 

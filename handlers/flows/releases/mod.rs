@@ -14,7 +14,7 @@ pub mod view;
 
 use std::sync::Arc;
 
-use crate::ports::{AuditError, AuditSink, BlobError, BlobStore, JobRunner, Store, StoreError};
+use crate::ports::{AuditError, AuditSink, BlobError, BlobStore, JobRunner, OnlineEndpoints, Store, StoreError};
 
 pub use ops::{approve, gate_check, list, load, promote, propose, reject, review, rollback, status, Checked, Promotion};
 pub use promote::converge;
@@ -36,6 +36,8 @@ pub struct ReleaseDeps {
     pub settings: super::SettingLookup,
     /// Azure mode: approvals by development identities do not count.
     pub azure: bool,
+    /// Managed online endpoints (the blue/green switch).
+    pub endpoints: Arc<dyn OnlineEndpoints>,
 }
 
 /// Why a release operation did not happen.

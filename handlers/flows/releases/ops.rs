@@ -135,6 +135,7 @@ pub async fn propose(
         contracts: view.contracts.len(),
         content_sha256: Some(hex::encode(Sha256::digest(&bytes))),
         rollback_role: Some(view.catalog.releases.rollback_role.clone()),
+        endpoints: crate::domain::release::switchable(&view.catalog),
     };
     if !records::insert_record(d.store.as_ref(), &record).await? {
         let existing = record_of(d, &view.id).await?;
