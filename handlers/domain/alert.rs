@@ -15,6 +15,12 @@ pub enum AlertKind {
     NoActiveRelease,
     /// An emergency change's review by a second person is overdue.
     EmergencyReviewOverdue,
+    /// A canary was aborted and rolled back automatically.
+    CanaryAborted,
+    /// A canary reached its maximum without a decision: a person decides.
+    CanaryInconclusive,
+    /// A canary passed but its blue/green switch failed: the release stayed on stable.
+    SwitchFailed,
 }
 
 impl AlertKind {
@@ -25,6 +31,9 @@ impl AlertKind {
             Self::StaleData => "stale_data",
             Self::NoActiveRelease => "no_active_release",
             Self::EmergencyReviewOverdue => "emergency_review_overdue",
+            Self::CanaryAborted => "canary_aborted",
+            Self::CanaryInconclusive => "canary_inconclusive",
+            Self::SwitchFailed => "switch_failed",
         }
     }
 }

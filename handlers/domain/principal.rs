@@ -24,6 +24,9 @@ pub enum PrincipalKind {
     Entra,
     /// A named development identity (`--as NAME`, roles from `<state>/identities.yaml`).
     Development,
+    /// flowgate itself, acting on a recorded automated decision (a canary's PROMOTE); holds no
+    /// roles and never approves.
+    System,
 }
 
 /// Someone who acts on releases or quarantine.
@@ -47,11 +50,17 @@ impl Principal {
         Self { kind: PrincipalKind::Development, tenant: None, id: name.to_string(), label: None, roles: roles.into_iter().collect() }
     }
 
+    /// flowgate's own automated actor `flowgate:NAME`.
+    pub fn system(name: &str) -> Self {
+        Self { kind: PrincipalKind::System, tenant: None, id: name.to_string(), label: None, roles: BTreeSet::new() }
+    }
+
     /// The key that identifies the person: `entra:<tenant>/<object>` or `dev:<name>`.
     pub fn key(&self) -> String {
         match self.kind {
             PrincipalKind::Entra => format!("entra:{}/{}", self.tenant.as_deref().unwrap_or(""), self.id),
             PrincipalKind::Development => format!("dev:{}", self.id),
+            PrincipalKind::System => format!("flowgate:{}", self.id),
         }
     }
 

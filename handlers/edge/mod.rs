@@ -3,6 +3,7 @@
 //! host's readiness pings, and one tracing span per invocation carrying the host's invocation id.
 
 mod caller;
+pub mod canary_watch;
 pub mod complete_check;
 pub mod data_arrived;
 pub mod dispatch_run;
@@ -31,7 +32,7 @@ use crate::flows::Deps;
 pub use envelope::InvocationResponse;
 
 /// Every function this handler serves; a test keeps it equal to the folders of `function-defs/`.
-pub const FUNCTIONS: [&str; 10] = [
+pub const FUNCTIONS: [&str; 11] = [
     schedule_tick::NAME,
     dispatch_run::NAME,
     poll_job::NAME,
@@ -42,6 +43,7 @@ pub const FUNCTIONS: [&str; 10] = [
     pipeline_check::NAME,
     github_gate::NAME,
     complete_check::NAME,
+    canary_watch::NAME,
 ];
 
 /// The header carrying the host's id for an invocation.
@@ -67,6 +69,7 @@ pub fn app(deps: AppState) -> Router {
         .merge(pipeline_check::router())
         .merge(github_gate::router())
         .merge(complete_check::router())
+        .merge(canary_watch::router())
         .fallback(not_found)
         .with_state(deps)
         .layer(DefaultBodyLimit::max(MAX_BODY))

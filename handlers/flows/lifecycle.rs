@@ -38,7 +38,13 @@ pub async fn create(
     let mut rec = RunRecord::pending(job.id.clone(), logical, trigger, now);
     rec.status = status;
     rec.reason = reason;
-    rec.release = deps.release.clone();
+    // A canary in progress on this release decides, once, which release this run is on.
+    rec.release = match &deps.canary {
+        Some(c) if deps.release.as_ref() == Some(&c.stable) => {
+            Some(c.route(&job.id, &RunKey::new(job.id.clone(), logical).to_string()).clone())
+        }
+        _ => deps.release.clone(),
+    };
     if status.is_terminal() {
         rec.finished_at = Some(now);
     }

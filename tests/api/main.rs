@@ -29,6 +29,7 @@ mod release_ci;
 mod release_evaluation;
 mod releases;
 mod releases_http;
+mod rollouts;
 mod servicebus;
 mod stats;
 mod store_contract;

@@ -59,9 +59,12 @@ impl FakeOnlineEndpoints {
 
     /// An endpoint with these deployments and all traffic on `live`; its ARM URL under `base`.
     pub fn endpoint(&self, base: &str, name: &str, deployments: &[&str], live: &str) -> String {
-        let traffic: Value = deployments.iter().map(|d| (d.to_string(), json!(if *d == live { 100 } else { 0 }))).collect::<serde_json::Map<_, _>>().into();
+        let traffic: Value =
+            deployments.iter().map(|d| (d.to_string(), json!(if *d == live { 100 } else { 0 }))).collect::<serde_json::Map<_, _>>().into();
         self.inner.lock().unwrap().endpoints.insert(name.into(), (traffic, json!({}), deployments.iter().map(|d| d.to_string()).collect()));
-        format!("{base}/subscriptions/s-1/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws/onlineEndpoints/{name}")
+        format!(
+            "{base}/subscriptions/s-1/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws/onlineEndpoints/{name}"
+        )
     }
 
     /// Polls each operation answers InProgress before it ends.
@@ -105,7 +108,11 @@ async fn handle(State(fake): State<FakeOnlineEndpoints>, method: Method, Path(pa
         if op.polls_left > 0 {
             op.polls_left -= 1;
             let headers = [("Retry-After", "0")];
-            return if location { (StatusCode::ACCEPTED, headers).into_response() } else { (headers, Json(json!({ "status": "InProgress" }))).into_response() };
+            return if location {
+                (StatusCode::ACCEPTED, headers).into_response()
+            } else {
+                (headers, Json(json!({ "status": "InProgress" }))).into_response()
+            };
         }
         let op = inner.operations.remove(&id).unwrap();
         if op.fail {
@@ -159,7 +166,7 @@ async fn handle(State(fake): State<FakeOnlineEndpoints>, method: Method, Path(pa
             inner.operations.insert(id, Operation { polls_left: polls, fail, endpoint: name, traffic: new_traffic, mirror: new_mirror });
             let op_url = format!("{}/operations/{id}", inner.base);
             let header = if inner.location { "Location" } else { "Azure-AsyncOperation" };
-            (StatusCode::CREATED, [(header, op_url), ("Retry-After".into(), "0".into())], Json(resource)).into_response()
+            (StatusCode::CREATED, [(header, op_url), ("Retry-After", "0".to_string())], Json(resource)).into_response()
         }
         _ => StatusCode::METHOD_NOT_ALLOWED.into_response(),
     }

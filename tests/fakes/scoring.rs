@@ -1,6 +1,6 @@
 //! A FAKE scoring endpoint for tests (not a Foundry stand-in for users): answers `POST /score`
 //! from a script of statuses (then 200s), echoing the input (in answers and in error messages, as
-//! real endpoints do), and counts calls.
+//! real endpoints do), and counts calls and the deployment each was pinned to.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -19,10 +19,13 @@ pub type Scripted = (u16, Option<&'static str>);
 pub struct FakeScoring {
     pub script: Arc<Mutex<VecDeque<Scripted>>>,
     pub calls: Arc<Mutex<Vec<Value>>>,
+    /// Each call's `azureml-model-deployment` header (the deployment it was pinned to).
+    pub deployments: Arc<Mutex<Vec<Option<String>>>>,
 }
 
-async fn score(State(f): State<FakeScoring>, Json(body): Json<Value>) -> Response {
+async fn score(State(f): State<FakeScoring>, headers: axum::http::HeaderMap, Json(body): Json<Value>) -> Response {
     f.calls.lock().unwrap().push(body.clone());
+    f.deployments.lock().unwrap().push(headers.get("azureml-model-deployment").and_then(|v| v.to_str().ok()).map(str::to_string));
     let next = f.script.lock().unwrap().pop_front();
     match next {
         Some((status, retry_after)) if status != 200 => {

@@ -111,6 +111,9 @@ pub(super) fn status(s: &ReleaseStatus, as_json: bool) {
             }
         }
     }
+    if let Some(r) = &s.rollout {
+        rollout(r);
+    }
     if let Some(e) = &s.emergency {
         println!(
             "  emergency by {} at {} (incident {}): {}; review {} (due {})",
@@ -161,6 +164,18 @@ pub(super) fn switched(p: &ActivePointer, as_json: bool) {
         println!("{}", json!(p));
         return;
     }
+    if let Some(c) = &p.canary {
+        let jobs: Vec<String> = c.deployments.iter().map(|(j, (from, to))| format!("{j} {from} → {to}")).collect();
+        println!(
+            "canary of release {} started: {:.1} % of new items of {} run on it; release {} stays active until CanaryWatch decides (flowgate release status {})",
+            c.candidate.short(),
+            c.share_bp as f64 / 100.0,
+            jobs.join(", "),
+            p.release.short(),
+            c.candidate.short()
+        );
+        return;
+    }
     println!(
         "release {} is active ({} by {}, generation {}){}",
         p.release.short(),
@@ -169,6 +184,43 @@ pub(super) fn switched(p: &ActivePointer, as_json: bool) {
         p.generation,
         p.previous.as_ref().map(|x| format!("; it replaced {}", x.short())).unwrap_or_default()
     );
+}
+
+/// A canary rollout and the live figures of its last analysis.
+fn rollout(r: &releases::rollout::RolloutState) {
+    let c = &r.canary;
+    let jobs: Vec<String> = c.deployments.iter().map(|(j, (from, to))| format!("{j} {from} → {to}")).collect();
+    let state = r.outcome.map_or("observing".to_string(), |o| json!(o).as_str().unwrap_or_default().to_string());
+    println!(
+        "  rollout   {state}: {:.1} % of new items of {} since {} (stable {}; {} pass(es))",
+        c.share_bp as f64 / 100.0,
+        jobs.join(", "),
+        c.started.to_rfc3339(),
+        c.stable.short(),
+        r.passes
+    );
+    if let Some(a) = &r.last {
+        for m in &a.metrics {
+            println!(
+                "    {:<20} {:>4}/{:<4} p0 {:.3} p1 {:.3} α {:.3}  llr {:+.3} in [{:.3}, {:.3}]: {}  (p0 from {})",
+                m.metric.name(),
+                m.events,
+                m.items,
+                m.p0,
+                m.p1,
+                m.alpha,
+                m.llr,
+                m.lower,
+                m.upper,
+                m.says,
+                m.p0_from
+            );
+        }
+        println!("    decision {}: {}", json!(a.decision).as_str().unwrap_or_default(), a.reasons.join("; "));
+    }
+    if let Some(n) = &r.note {
+        println!("    note     {n}");
+    }
 }
 
 /// A recorded offline evaluation.

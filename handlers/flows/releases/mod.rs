@@ -9,7 +9,9 @@ pub mod external;
 pub mod ops;
 mod promote;
 pub mod records;
+pub mod rollout;
 mod status;
+pub mod traffic;
 pub mod view;
 
 use std::sync::Arc;

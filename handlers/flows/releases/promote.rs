@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::ops::{audit, check_content, governing, load, record_of, refuse};
-use super::{checks, records, ReleaseDeps, ReleaseError};
+use super::{checks, records, traffic, ReleaseDeps, ReleaseError};
 use crate::domain::audit::{verify, AuditKind};
 use crate::domain::principal::Principal;
 use crate::domain::release::gate::{decide, Ask};
@@ -122,7 +122,48 @@ pub async fn promote(
         reviewed_by: None,
         reviewed_at: None,
     });
-    switch(d, read, id, by, activation, emergency, now).await
+    // A deployment change: a canary first when the active policy asks for one (and this is not
+    // the emergency path, nor the decision on this very canary), else the blue/green switch
+    // before the pointer.
+    let planned = match &read {
+        Some((current, _)) => traffic::planned(&record_of(d, &current.release).await?.endpoints, &record_of(d, id).await?.endpoints, d)?,
+        None => Vec::new(),
+    };
+    let deciding_canary = read.as_ref().and_then(|(p, _)| p.canary.as_ref()).is_some_and(|c| &c.candidate == id);
+    if let (Some(rollout), Some(current), None, false) = (&policy.rollout, &read, &how.emergency, deciding_canary) {
+        if !planned.is_empty() {
+            return super::rollout::start(d, current.clone(), id, &by.key(), rollout, &planned, now).await;
+        }
+    }
+    switch_with_traffic(d, read, id, by, activation, emergency, &planned, now).await
+}
+
+/// The blue/green switch of `planned` endpoints, then the pointer; a pointer that cannot move puts
+/// the endpoints back.
+#[allow(clippy::too_many_arguments)]
+async fn switch_with_traffic(
+    d: &ReleaseDeps,
+    read: Option<(ActivePointer, crate::ports::ETag)>,
+    id: &ReleaseId,
+    by: &Principal,
+    how: Activation,
+    emergency: Option<EmergencyChange>,
+    planned: &[traffic::Planned],
+    now: DateTime<Utc>,
+) -> Result<ActivePointer, ReleaseError> {
+    let done = traffic::switch_all(d.endpoints.as_ref(), planned).await?;
+    match switch(d, read, id, by, how, emergency, now).await {
+        Ok(p) => {
+            traffic::record(d, &done, &by.key(), id, now).await?;
+            Ok(p)
+        }
+        Err(e) => {
+            if let Err(again) = traffic::put_back(d.endpoints.as_ref(), &done).await {
+                tracing::error!("the pointer did not move and putting the endpoints back failed: {again}");
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Moves the pointer back to a release that was active before, in one recorded step: no
@@ -159,12 +200,14 @@ pub async fn rollback(d: &ReleaseDeps, to: &ReleaseId, by: &Principal, now: Date
         return Err(refuse(d, now, by, to.as_str(), "rollback", format!("{} does not hold the role `{role}`", by.key())).await);
     }
     check_content(d, &target).await?;
-    switch(d, read, to, by, Activation::Rollback, None, now).await
+    // Traffic goes back in the same step: each switched endpoint to the target's deployment.
+    let planned = traffic::planned(&active.endpoints, &target.endpoints, d)?;
+    switch_with_traffic(d, read, to, by, Activation::Rollback, None, &planned, now).await
 }
 
 /// The one conditional write, then its audit event (and the emergency review it owes), then the
 /// mark that it was recorded.
-async fn switch(
+pub(super) async fn switch(
     d: &ReleaseDeps,
     read: Option<(ActivePointer, crate::ports::ETag)>,
     id: &ReleaseId,

@@ -21,6 +21,8 @@ pub enum ReleaseState {
     Rejected,
     /// Proposed, not yet active.
     Proposed,
+    /// Running on a canary share of items, not yet active.
+    Canary,
 }
 
 impl ReleaseState {
@@ -30,6 +32,7 @@ impl ReleaseState {
             Self::Retired => "retired",
             Self::Rejected => "rejected",
             Self::Proposed => "proposed",
+            Self::Canary => "canary",
         }
     }
 }
@@ -38,6 +41,7 @@ fn state_of(id: &ReleaseId, pointer: Option<&ActivePointer>, rejected: bool) -> 
     match pointer {
         Some(p) if &p.release == id => ReleaseState::Active,
         Some(p) if p.was_active(id) => ReleaseState::Retired,
+        Some(p) if p.canary.as_ref().is_some_and(|c| &c.candidate == id) => ReleaseState::Canary,
         _ if rejected => ReleaseState::Rejected,
         _ => ReleaseState::Proposed,
     }
@@ -56,6 +60,8 @@ pub struct ReleaseStatus {
     /// Whether it could be promoted now (with the checks last run; `gate-check` runs them again).
     pub verdict: GateVerdict,
     pub warnings: Vec<String>,
+    /// Its latest canary rollout, with the live figures of the last analysis.
+    pub rollout: Option<super::rollout::RolloutState>,
 }
 
 pub async fn status(d: &ReleaseDeps, id: &ReleaseId, now: DateTime<Utc>) -> Result<ReleaseStatus, ReleaseError> {
@@ -84,6 +90,7 @@ pub async fn status(d: &ReleaseDeps, id: &ReleaseId, now: DateTime<Utc>) -> Resu
         emergency,
         verdict,
         warnings: view.warnings,
+        rollout: super::rollout::latest_for(d.store.as_ref(), id).await?,
     })
 }
 
