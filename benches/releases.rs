@@ -43,7 +43,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Proposes, approves and promotes `ROUNDS` + 1 versions of a catalog; times propose, gate-check
 /// and rollback.
-fn measure(name: &str, catalog_dir: &Path, write_version: &dyn Fn(usize), scoring: &str) {
+fn measure(name: &str, catalog_dir: &Path, write_version: &dyn Fn(usize), scoring: &str, evaluation: Option<&Path>) {
     let state = catalog_dir.join("state");
     std::fs::create_dir_all(&state).unwrap();
     std::fs::write(state.join("identities.yaml"), IDENTITIES).unwrap();
@@ -56,6 +56,10 @@ fn measure(name: &str, catalog_dir: &Path, write_version: &dyn Fn(usize), scorin
         propose.push(ms);
         for who in ["bob", "carol"] {
             flowgate(&state, Some(who), &["approve", &id], scoring);
+        }
+        if let Some(results) = evaluation {
+            let r = results.display().to_string();
+            flowgate(&state, Some("bob"), &["evaluate", &id, "--baseline", &r, "--candidate", &r], scoring);
         }
         let (ms, _) = flowgate(&state, None, &["gate-check", &id], scoring);
         check.push(ms);
@@ -87,7 +91,7 @@ async fn main() {
     // The example catalog, with its contracts and samples; each version a different SLA.
     let example = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/claims");
-    for sub in ["contracts", "samples"] {
+    for sub in ["contracts", "samples", "evaluation"] {
         std::fs::create_dir_all(example.path().join(sub)).unwrap();
         for f in std::fs::read_dir(root.join(sub)).unwrap().flatten() {
             std::fs::copy(f.path(), example.path().join(sub).join(f.file_name())).unwrap();
@@ -96,17 +100,26 @@ async fn main() {
     let text = std::fs::read_to_string(root.join("catalog.yaml")).unwrap();
     // Promotions here run at any hour: the example's change window is dropped.
     let text = text.split("  windows:").next().unwrap().to_string() + "  emergency:\n    review_within: 72h\n";
+    // Its offline evaluation: every item of the pinned dataset passing on both sides.
+    let results = example.path().join("results.jsonl");
+    let lines: Vec<String> = std::fs::read_to_string(root.join("evaluation/dataset.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| json!({"item": serde_json::from_str::<Value>(l).unwrap()["id"], "evaluator": "exact_match", "passed": true}).to_string())
+        .collect();
+    std::fs::write(&results, lines.join("\n")).unwrap();
     let dir = example.path().to_path_buf();
     let s = scoring.clone();
     tokio::task::spawn_blocking(move || {
         measure(
-            "example catalog (2 jobs, 2 contracts, 2 samples, 2 smoke requests)",
+            "example catalog (2 jobs, 2 contracts, 2 samples, 2 smoke requests, an offline evaluation)",
             &dir,
             &|i| {
                 std::fs::write(dir.join("catalog.yaml"), text.replace("complete_within: 45m", &format!("complete_within: {}m", 45 + i)))
                     .unwrap()
             },
             &s,
+            Some(&results),
         )
     })
     .await
@@ -126,6 +139,7 @@ async fn main() {
                 std::fs::write(dir.join("catalog.yaml"), text).unwrap()
             },
             &s,
+            None,
         )
     })
     .await

@@ -395,10 +395,14 @@ async fn local(args: LocalArgs) -> u8 {
             }
         }
         match demo::start_scorer().await {
-            Ok((url, task)) => {
-                eprintln!("demo: scoring endpoint stand-in (keyword rules of examples/claims/flow) at {url}");
-                settings.push(("CLAIMS_SCORING_URL".to_string(), url));
-                scorer = Some(task);
+            Ok(e) => {
+                eprintln!(
+                    "demo: scoring endpoint stand-in (keyword rules of examples/claims/flow, deployments blue, green, red) at {}",
+                    e.score_url
+                );
+                settings.push(("CLAIMS_SCORING_URL".to_string(), e.score_url));
+                settings.push(("CLAIMS_ENDPOINT_MANAGEMENT_URL".to_string(), e.management_url));
+                scorer = Some(e.task);
             }
             Err(e) => {
                 eprintln!("error: {e}");

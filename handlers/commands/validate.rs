@@ -141,13 +141,35 @@ fn release_policy_text(p: &crate::domain::release::ReleasePolicy) -> String {
     if p.checks.smoke {
         checks.push("smoke requests".to_string());
     }
+    if let Some(e) = &p.checks.evaluation {
+        let floors: Vec<String> = e.floors.iter().map(|(n, f)| format!("{n} ≥ {f}")).collect();
+        checks.push(format!(
+            "offline evaluation on {} (α {}, δ {}, at least {} items{})",
+            e.dataset,
+            e.alpha,
+            e.delta,
+            e.min_items,
+            if floors.is_empty() { String::new() } else { format!(", floors {}", floors.join(", ")) }
+        ));
+    }
+    let rollout = match &p.rollout {
+        None => String::new(),
+        Some(r) => format!(
+            "; deployment changes canary on {:.1} % of items (promote after {} items and {}, inconclusive at {} items or {})",
+            r.share_bp as f64 / 100.0,
+            r.canary.min_items,
+            format_duration(r.canary.min_duration),
+            r.canary.max_items,
+            format_duration(r.canary.max_duration)
+        ),
+    };
     let windows = if p.windows.allow.is_empty() && p.windows.freeze.is_empty() {
         "no change windows".to_string()
     } else {
         format!("{} window(s) and {} freeze(s) in {}", p.windows.allow.len(), p.windows.freeze.len(), p.windows.timezone.name())
     };
     format!(
-        "releases: {} approval(s) by `{}`{}; checks: {}; {windows}; emergency by `{}`, reviewed within {}",
+        "releases: {} approval(s) by `{}`{}; checks: {}; {windows}; emergency by `{}`, reviewed within {}{rollout}",
         p.approvals,
         p.approver_role,
         if p.solo { " (solo mode: self-approval allowed and reported)" } else { "" },

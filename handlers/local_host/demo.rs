@@ -1,96 +1,15 @@
 //! `flowgate local --demo`: the bundled claims catalog on a simulated week. This module generates
-//! the week's sample correspondence and serves the **demo scorer**, a stand-in for the prompt flow
-//! in `examples/claims/flow/` (the same keyword rules), with injected latency and a small failure
-//! rate so that retries show. It is never used outside the demo.
+//! the week's sample correspondence; `demo_endpoint` serves the **demo scorer**. Neither is used
+//! outside the demo.
 
-use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::{DateTime, Datelike, Duration as ChronoDuration, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
-use serde_json::{json, Value};
+use serde_json::json;
 
-const KEYWORDS: [(&str, &[&str]); 3] = [
-    ("fnol", &["accident", "collision", "first notice", "damage", "stolen", "theft", "crash"]),
-    ("billing", &["invoice", "premium", "payment", "refund", "charge", "billing"]),
-    ("complaint", &["complain", "unacceptable", "disappointed", "ombudsman", "angry", "escalate"]),
-];
-
-/// The same rules as `examples/claims/flow/classify.py`.
-pub fn classify(text: &str) -> (String, f64) {
-    let t = text.to_lowercase();
-    let hits: Vec<(&str, usize)> = KEYWORDS.iter().map(|(label, kws)| (*label, kws.iter().filter(|k| t.contains(*k)).count())).collect();
-    let total: usize = hits.iter().map(|(_, n)| n).sum();
-    if total == 0 {
-        return ("other".into(), 0.5);
-    }
-    // Python's max() keeps the first of equal maxima.
-    let mut best = hits[0];
-    for h in &hits[1..] {
-        if h.1 > best.1 {
-            best = *h;
-        }
-    }
-    (best.0.to_string(), (best.1 as f64 / total as f64 * 1000.0).round() / 1000.0)
-}
-
-struct Scorer {
-    calls: AtomicU64,
-}
-
-/// Every 47th call fails with 503, every 89th with 429 and `Retry-After: 30`; each call waits a
-/// few milliseconds. Deterministic, so demo runs are repeatable.
-async fn score(State(s): State<Arc<Scorer>>, body: Option<Json<Value>>) -> Response {
-    let n = s.calls.fetch_add(1, Ordering::Relaxed) + 1;
-    tokio::time::sleep(Duration::from_millis(1 + n % 7)).await;
-    if n % 89 == 0 {
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            [("retry-after", "30")],
-            Json(json!({"error": {"code": "TooManyRequests", "message": "demo throttling"}})),
-        )
-            .into_response();
-    }
-    if n % 47 == 0 {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": {"code": "ServiceUnavailable", "message": "demo outage"}})))
-            .into_response();
-    }
-    let Some(Json(Value::Object(input))) = body else {
-        return (StatusCode::BAD_REQUEST, Json(json!({"error": {"code": "UserError", "message": "the request is not a JSON object"}})))
-            .into_response();
-    };
-    let Some(text) = input.get("text").and_then(Value::as_str) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": {"code": "UserError", "message": "Required input fields ['text'] are missing"}})),
-        )
-            .into_response();
-    };
-    let (label, confidence) = classify(text);
-    Json(json!({ "label": label, "confidence": confidence })).into_response()
-}
-
-/// Starts the demo scorer on a free loopback port; returns its `/score` URL.
-pub async fn start_scorer() -> Result<(String, tokio::task::JoinHandle<()>), String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| format!("demo scorer: {e}"))?;
-    let addr: SocketAddr = listener.local_addr().map_err(|e| e.to_string())?;
-    let app = Router::new()
-        .route("/score", post(score))
-        .route("/health", get(|| async { Json(json!({"status": "Healthy", "stand_in": "flowgate demo scorer"})) }))
-        .with_state(Arc::new(Scorer { calls: AtomicU64::new(0) }));
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok((format!("http://{addr}/score"), task))
-}
+pub use super::demo_endpoint::{classify, start_scorer, DemoEndpoint};
 
 const SNIPPETS: [&str; 12] = [
     "I had an accident on the A40 and the car has damage to the rear bumper",
@@ -109,7 +28,7 @@ const SNIPPETS: [&str; 12] = [
 const CHANNELS: [&str; 3] = ["email", "letter", "portal"];
 
 /// Writes a week of hourly correspondence (weekdays 08:05–18:05 London time) as CSV under
-/// `landing/claims/correspondence/`, plus a few urgent JSON Lines drops, each file's modification
+/// `landing/claims/correspondence/`, plus an urgent JSON Lines drop half an hour after each, each file's modification
 /// time set to its arrival time so that the virtual clock announces it then. On the third weekday
 /// the 13:05 file comes from a misconfigured export (its `body` column is named `text`), so the
 /// demo shows a run that retrying cannot fix being quarantined. Returns the number of files.
@@ -157,9 +76,9 @@ pub fn generate_week(data_dir: &Path, from: DateTime<Utc>, days: u32) -> Result<
             let name = format!("{}.csv", at.format("%Y-%m-%dT%H%MZ"));
             write_at(&inbox.join(name), csv.as_bytes(), at)?;
             files += 1;
-            if hour % 4 == 2 {
+            {
                 seq += 1;
-                let urgent_at = at + ChronoDuration::minutes(20);
+                let urgent_at = at + ChronoDuration::minutes(30);
                 let line = json!({
                     "claim_id": format!("CLM-{seq:06}"),
                     "received_at": urgent_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
@@ -199,18 +118,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn classifier_matches_the_prompt_flow_rules() {
-        assert_eq!(classify("I had an accident, my car has damage"), ("fnol".into(), 1.0));
-        assert_eq!(classify("please update my address"), ("other".into(), 0.5));
-        assert_eq!(classify("refund the premium, this is unacceptable"), ("billing".into(), 0.667));
-    }
-
-    #[test]
     fn a_week_of_files_with_arrival_times() {
         let dir = tempfile::tempdir().unwrap();
         let from = Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap();
         let n = generate_week(dir.path(), from, 7).unwrap();
-        assert_eq!(n, 5 * 11 + 5 * 3);
+        assert_eq!(n, 5 * 11 * 2);
         let first = dir.path().join("landing/claims/correspondence/2026-11-02T0805Z.csv");
         let m: DateTime<Utc> = std::fs::metadata(&first).unwrap().modified().unwrap().into();
         assert_eq!(m, Utc.with_ymd_and_hms(2026, 11, 2, 8, 5, 0).unwrap());

@@ -6,6 +6,7 @@
 //! wrapped form. It runs on the real clock, or on a virtual one that jumps from event to event.
 
 pub mod demo;
+pub mod demo_endpoint;
 mod functions;
 mod handler;
 mod http_front;
@@ -355,6 +356,9 @@ pub async fn run(opts: LocalOptions) -> Result<Summary, String> {
     }
     let counters = host.counters.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let mut summary = summary::collect(&store, &queue, counters, from, end, started.elapsed().as_secs_f64(), opts.state.clone()).await?;
-    summary.releases = story.map(|s| s.log).unwrap_or_default();
+    summary.releases = match story {
+        Some(s) => s.finish().await,
+        None => Vec::new(),
+    };
     Ok(summary)
 }

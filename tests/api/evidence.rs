@@ -63,8 +63,9 @@ fn the_pack_holds_every_section_and_flags_a_tampered_chain() {
     let html = std::fs::read_to_string(pack.join("index.html")).unwrap();
     assert!(html.contains("Intact:") && html.contains("Gate decisions") && html.contains("Lineage"), "{}", &html[..600]);
     assert!(!html.contains("<script"), "a static page");
-    // The demo's releases: v1 from Monday, the change from Wednesday; each approved by two people
-    // other than its author; the page says which was active when.
+    // The demo's releases: v1 from Monday 07:30, the change to deployment `green` from Monday
+    // 09:00 on its canary (not yet promoted by Wednesday night); each approved by two people
+    // other than its author, each with its offline evaluation; the page says which was active when.
     let releases: Value = serde_json::from_str(&std::fs::read_to_string(pack.join("releases.json")).unwrap()).unwrap();
     let list = releases["releases"].as_array().unwrap();
     assert_eq!(list.len(), 2);
@@ -74,12 +75,25 @@ fn the_pack_holds_every_section_and_flags_a_tampered_chain() {
         assert!(approvals.iter().all(|a| a["distinct_from_author"] == true && a["counted"] == true && a["roles"][0] == "Release.Approver"));
     }
     let active = releases["active_over_window"].as_array().unwrap();
-    assert_eq!(active.len(), 2);
-    assert_eq!(active[1]["release"], list[0]["id"], "the Wednesday change is active at the end");
-    assert_eq!(list[0]["state"], "active");
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0]["release"], list[1]["id"], "v1 stays active while the change is on its canary");
+    assert_eq!((list[0]["state"].as_str(), list[1]["state"].as_str()), (Some("canary"), Some("active")));
+    assert!(list.iter().all(|r| r["evaluation"]["verdict"] == "PASS"), "{list:?}");
+    let rollout = &list[0]["rollout"];
+    assert!(rollout["last"]["metrics"].as_array().is_some_and(|m| m.len() == 2), "the canary's last analysis: {rollout}");
+    assert_eq!(rollout["last"]["decision"], "KEEP_OBSERVING");
     assert!(html.contains("Active release over the window") && html.contains("distinct; counted"), "the page shows releases");
+    assert!(html.contains("exact_match PASS (n 38") && html.contains("item_failure"), "the page shows the evaluation and the canary");
     let decisions: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(pack.join("approvals.json")).unwrap()).unwrap();
-    for kind in ["release_proposed", "release_approved", "release_refused", "release_checked", "release_promoted"] {
+    for kind in [
+        "release_proposed",
+        "release_approved",
+        "release_refused",
+        "release_checked",
+        "release_promoted",
+        "release_evaluated",
+        "canary_decided",
+    ] {
         assert!(decisions.iter().any(|e| e["kind"] == kind), "{kind} in approvals.json");
     }
     // The exported segment (from the first event) verifies on its own.

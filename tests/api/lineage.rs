@@ -74,12 +74,12 @@ fn every_event_of_the_demo_validates_against_the_official_schemas() {
     let export = Command::new(env!("CARGO_BIN_EXE_flowgate")).args(["lineage", "export", "--state"]).arg(&state).output().unwrap();
     assert_eq!(export.status.code(), Some(0), "{}", String::from_utf8_lossy(&export.stderr));
     let events: Vec<Value> = String::from_utf8_lossy(&export.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    // One weekday: 11 hourly slots and 3 urgent arrivals, each a START and a COMPLETE.
-    assert_eq!(events.len(), 28, "{events:#?}");
-    assert_eq!(events.iter().filter(|e| e["eventType"] == "START").count(), 14);
+    // One weekday: 11 hourly slots and 11 urgent arrivals, each a START and a COMPLETE.
+    assert_eq!(events.len(), 44, "{events:#?}");
+    assert_eq!(events.iter().filter(|e| e["eventType"] == "START").count(), 22);
     // The JSON Lines sink got the same events.
     let sink = std::fs::read_to_string(state.join("lineage.jsonl")).unwrap();
-    assert_eq!(sink.lines().count(), 28);
+    assert_eq!(sink.lines().count(), 44);
 
     let known: Vec<String> = resources().into_iter().map(|(id, _)| id).collect();
     let core = validator("https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent");

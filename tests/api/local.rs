@@ -14,8 +14,8 @@ fn the_demo_runs_a_simulated_day_and_summarises() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    // Two weekdays: 11 hourly slots and 3 urgent arrivals each.
-    assert!(stdout.contains("runs        28 (succeeded 28)"), "{stdout}");
+    // Two weekdays: 11 hourly slots and 11 urgent arrivals each.
+    assert!(stdout.contains("runs        44 (succeeded 44)"), "{stdout}");
     assert!(stdout.contains("latency     p50"), "{stdout}");
     assert!(stdout.contains("needed more than one"), "{stdout}");
     assert!(stdout.contains("dispatch    active 0, scheduled 0, dead-lettered 0"), "{stdout}");
@@ -24,13 +24,19 @@ fn the_demo_runs_a_simulated_day_and_summarises() {
     let runs = Command::new(env!("CARGO_BIN_EXE_flowgate")).args(["runs", "--json", "--state"]).arg(&state).output().unwrap();
     let list: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
     let list = list.as_array().unwrap();
-    assert_eq!(list.len(), 28);
+    assert_eq!(list.len(), 44);
     assert!(list.iter().any(|r| r["attempts"].as_u64().unwrap() > 1), "the demo's injected failures show as retries");
-    // Every run was created under release v1 (promoted before the first slot).
-    let v1 = list[0]["release"].as_str().expect("runs carry their release");
-    assert!(list.iter().all(|r| r["release"] == v1), "{list:?}");
+    // Every run was created under release v1 (promoted before the first slot) or, from Monday
+    // 09:00, under the canary of v2 (about half of the new items).
+    let releases: std::collections::BTreeMap<&str, usize> = list.iter().fold(Default::default(), |mut m, r| {
+        *m.entry(r["release"].as_str().expect("runs carry their release")).or_default() += 1;
+        m
+    });
+    assert_eq!(releases.len(), 2, "{releases:?}");
+    assert!(releases.values().all(|n| *n >= 10), "both sides of the canary ran: {releases:?}");
+    assert!(stdout.contains("canary started on 50 % of new items"), "{stdout}");
     // Newest first.
-    assert!(list[0]["logical_time"].as_str().unwrap() > list[27]["logical_time"].as_str().unwrap());
+    assert!(list[0]["logical_time"].as_str().unwrap() > list[43]["logical_time"].as_str().unwrap());
     // Outputs carry the key and the classification, not the policyholder's email.
     let out_dir = state.join("data/curated/claims/classified/classify_correspondence");
     let first = std::fs::read_dir(&out_dir).unwrap().next().unwrap().unwrap().path();

@@ -143,6 +143,8 @@ pub(super) fn render(p: &Pack) -> String {
             ("commit", "/commit"),
             ("approvals (role; distinct from author)", "/approvals"),
             ("checks", "/checks"),
+            ("offline evaluation", "/evaluation"),
+            ("canary rollout", "/rollout"),
             ("emergency change", "/emergency"),
         ],
     );
@@ -155,7 +157,7 @@ pub(super) fn render(p: &Pack) -> String {
     );
     table(
         &mut o,
-        "Release decisions: proposals, approvals, refusals, checks, promotions and rollbacks",
+        "Release decisions: proposals, approvals, refusals, checks, evaluations, canary decisions, switches, promotions and rollbacks",
         "approvals.json",
         &p.approvals,
         &[("at", "/at"), ("kind", "/kind"), ("actor", "/actor"), ("subject", "/subject"), ("decision", "/decision")],
@@ -249,9 +251,75 @@ fn release_row(r: &Value) -> Value {
             text(e.get("review_due").unwrap_or(&Value::Null))
         ),
     };
+    let evaluation = match r["evaluation"].as_object() {
+        None => String::new(),
+        Some(e) => {
+            let figures: Vec<String> = e
+                .get("comparison")
+                .and_then(|c| c["evaluators"].as_array())
+                .into_iter()
+                .flatten()
+                .map(|x| {
+                    format!(
+                        "{} {} (n {}, b {}, c {}, p {:.4}, Holm {:.4}, drop {:+.3})",
+                        text(&x["name"]),
+                        text(&x["verdict"]),
+                        x["n"],
+                        x["b"],
+                        x["c"],
+                        x["p_value"].as_f64().unwrap_or(1.0),
+                        x["alpha_holm"].as_f64().unwrap_or(0.0),
+                        x["drop"].as_f64().unwrap_or(0.0)
+                    )
+                })
+                .collect();
+            format!(
+                "{} on {} (sha256 {}) by {}: {}",
+                text(e.get("verdict").unwrap_or(&Value::Null)),
+                text(e.get("dataset").unwrap_or(&Value::Null)),
+                text(e.get("dataset_sha256").unwrap_or(&Value::Null)),
+                text(e.get("by").and_then(|b| b.get("id")).unwrap_or(&Value::Null)),
+                figures.join("; ")
+            )
+        }
+    };
+    let rollout = match r["rollout"].as_object() {
+        None => String::new(),
+        Some(ro) => {
+            let last = ro.get("last").cloned().unwrap_or(Value::Null);
+            let metrics: Vec<String> = last["metrics"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|m| {
+                    format!(
+                        "{} {}/{} llr {:+.3} in [{:.3}, {:.3}] (p0 {:.3}, p1 {:.3})",
+                        text(&m["metric"]),
+                        m["events"],
+                        m["items"],
+                        m["llr"].as_f64().unwrap_or(0.0),
+                        m["lower"].as_f64().unwrap_or(0.0),
+                        m["upper"].as_f64().unwrap_or(0.0),
+                        m["p0"].as_f64().unwrap_or(0.0),
+                        m["p1"].as_f64().unwrap_or(0.0)
+                    )
+                })
+                .collect();
+            format!(
+                "{} after {} pass(es), share {} bp: {}; {}",
+                text(ro.get("outcome").unwrap_or(&Value::Null)),
+                text(ro.get("passes").unwrap_or(&Value::Null)),
+                text(&ro["canary"]["share_bp"]),
+                metrics.join("; "),
+                last["reasons"].as_array().into_iter().flatten().map(text).collect::<Vec<_>>().join("; ")
+            )
+        }
+    };
     serde_json::json!({
         "id": r["id"],
         "state": r["state"],
+        "evaluation": evaluation,
+        "rollout": rollout,
         "proposed": format!("{} at {}", text(&r["proposed_by"]), text(&r["proposed_at"])),
         "commit": r["commit"],
         "approvals": format!("{} of {} required{}: {}", r["approvals"].as_array().map_or(0, |a| a.iter().filter(|x| x["counted"] == Value::Bool(true)).count()), text(&r["required_approvals"]), if r["solo"] == Value::Bool(true) { " (solo mode)" } else { "" }, approvals.join("; ")),

@@ -1,6 +1,7 @@
 //! The releases part of the evidence pack: each release with its approvals (who, with which role,
-//! whether distinct from the author, whether counted), checks, rejection and emergency review, and
-//! which release was active over the window.
+//! whether distinct from the author, whether counted), checks, its offline evaluation, its canary
+//! rollout with the last analysis, rejection and emergency review, and which release was active
+//! over the window.
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -20,6 +21,9 @@ pub(super) fn is_release_event(kind: &str) -> bool {
             | "release_rolled_back"
             | "emergency_reviewed"
             | "access_denied"
+            | "release_evaluated"
+            | "canary_decided"
+            | "traffic_switched"
     )
 }
 
@@ -64,6 +68,8 @@ pub(super) async fn gather(
             "rejection": s.rejection,
             "emergency": s.emergency,
             "review_state": s.review_state,
+            "evaluation": releases::records::evaluation(d.store.as_ref(), &r.id).await.map_err(|e| e.to_string())?,
+            "rollout": s.rollout,
         }));
     }
     let mut active = Vec::new();

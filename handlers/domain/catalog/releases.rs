@@ -170,9 +170,7 @@ fn rollout(r: &mut dyn Report, s: &RolloutSpec) -> RolloutPolicy {
         }
     }
     canary.latency_slo = r.duration_at(&format!("{p}/latency_slo"), s.latency_slo.as_ref());
-    let keep_previous =
-        r.duration_at(&format!("{p}/keep_previous"), s.keep_previous.as_ref()).unwrap_or(std::time::Duration::from_secs(72 * 3600));
-    RolloutPolicy { share_bp, canary, keep_previous }
+    RolloutPolicy { share_bp, canary }
 }
 
 fn time(r: &mut dyn Report, pointer: &str, text: &str) -> Option<NaiveTime> {

@@ -104,10 +104,6 @@ pub struct RolloutSpec {
     /// Failure rate assumed for the stable release until it has 300 items. Default 0.02.
     #[serde(default)]
     pub failure_rate: Option<f64>,
-    /// How long the previous deployment is kept after a switch (the rollback window), e.g. `72h`.
-    /// Default 72h.
-    #[serde(default)]
-    pub keep_previous: Option<String>,
 }
 
 /// Automated release checks.

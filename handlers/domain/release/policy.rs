@@ -35,8 +35,6 @@ pub struct RolloutPolicy {
     /// The candidate's share of items, in basis points.
     pub share_bp: u64,
     pub canary: crate::domain::canary::CanaryPolicy,
-    /// How long the previous deployment is kept after a switch.
-    pub keep_previous: Duration,
 }
 
 impl Default for ReleasePolicy {

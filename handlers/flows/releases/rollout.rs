@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::ops::{audit, load};
+use super::ops::audit;
 use super::traffic::{self, Planned};
 use super::{records, ReleaseDeps, ReleaseError};
 use crate::domain::alert::{Alert, AlertKind};
@@ -84,7 +84,12 @@ pub(super) async fn start(
 ) -> Result<ActivePointer, ReleaseError> {
     traffic::preflight(d.endpoints.as_ref(), planned).await?;
     let canary = Canary {
-        rollout: uuid::Uuid::new_v4().to_string(),
+        // Named after what it rolls out and when: the same decision gives the same sample.
+        rollout: uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_URL,
+            format!("flowgate-rollout:{}:{}:{}", pointer.release, id, now.to_rfc3339()).as_bytes(),
+        )
+        .to_string(),
         candidate: id.clone(),
         stable: pointer.release.clone(),
         share_bp: policy.share_bp,
@@ -165,8 +170,8 @@ pub async fn watch(deps: &Deps, now: DateTime<Utc>) -> Result<Option<Analysis>, 
         Some((s, _)) => s,
         None => RolloutState { canary: canary.clone(), passes: 0, source_errors: 0, last: None, outcome: None, updated: now, note: None },
     };
-    let (_, stable_view) = load(&d, &canary.stable).await.map_err(flow_error)?;
-    let Some(policy) = stable_view.catalog.releases.rollout.clone() else {
+    let stable = deps.pinned(Some(&canary.stable)).await?;
+    let Some(policy) = stable.catalog.releases.rollout.clone() else {
         return Err(FlowError::Release(format!("release {} has no `releases.rollout`, yet a canary runs on it", canary.stable.short())));
     };
     let seen = match observe(d.store.as_ref(), &canary, &policy).await {
@@ -272,7 +277,10 @@ async fn finish(deps: &Deps, c: &Canary, a: &Analysis, st: &mut RolloutState, no
         let done = traffic::switch_all(d.endpoints.as_ref(), &planned).await?;
         let read = records::pointer(d.store.as_ref()).await?;
         match super::promote::switch(&d, read, &c.candidate, &watcher(), Activation::Promotion, None, now).await {
-            Ok(p) => Ok((p, planned)),
+            Ok(p) => {
+                traffic::record(&d, &done, &watcher().key(), &c.candidate, now).await?;
+                Ok((p, planned))
+            }
             Err(e) => {
                 let _ = traffic::put_back(d.endpoints.as_ref(), &done).await;
                 Err(e)
