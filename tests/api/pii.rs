@@ -63,6 +63,8 @@ async fn no_seeded_personal_data_appears_in_anything_flowgate_writes() {
     for name in ["claims_correspondence.csv", "urgent_correspondence.jsonl"] {
         std::fs::copy(root.join("examples/claims/samples").join(name), samples.join(name)).unwrap();
     }
+    std::fs::create_dir_all(dir.path().join("evaluation")).unwrap();
+    std::fs::copy(root.join("examples/claims/evaluation/dataset.jsonl"), dir.path().join("evaluation/dataset.jsonl")).unwrap();
     // The example catalog, but sending the email and keying outputs by it.
     let catalog = std::fs::read_to_string(root.join("examples/claims/catalog.yaml")).unwrap().replace(
         "        text: body\n      key: claim_id",
