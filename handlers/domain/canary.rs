@@ -295,6 +295,18 @@ mod tests {
     }
 
     #[test]
+    fn latency_over_the_slo_is_a_third_metric_when_set() {
+        let p = CanaryPolicy { latency_slo: Some(Duration::from_secs(5)), ..CanaryPolicy::default() };
+        let mut s = seen(12, 0);
+        s.canary.insert(Metric::LatencyOverSlo, Counts { items: 12, events: 7 });
+        let a = analyse(&p, &s, at(0), at(1));
+        assert_eq!(a.metrics.len(), 3);
+        assert!(a.metrics.iter().all(|m| (m.alpha - 0.05 / 3.0).abs() < 1e-12));
+        assert_eq!(a.decision, CanaryDecision::Abort, "half the calls over the SLO: {a:?}");
+        assert!(a.reasons[0].contains("latency over SLO"));
+    }
+
+    #[test]
     fn p0_comes_from_the_stable_release_when_it_has_enough_items() {
         let p = CanaryPolicy::default();
         let mut s = seen(10, 0);

@@ -161,28 +161,13 @@ impl Player {
             }
         }
         let r = self.evaluate(&id, at).await?;
-        let figures: Vec<String> = r.comparison["evaluators"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|e| {
-                format!(
-                    "{} b {} c {} p {:.4} drop {:+.3}",
-                    e["name"].as_str().unwrap_or("?"),
-                    e["b"],
-                    e["c"],
-                    e["p_value"].as_f64().unwrap_or(1.0),
-                    e["drop"].as_f64().unwrap_or(0.0)
-                )
-            })
-            .collect();
+        let figures = evaluation::figures(&r.comparison).join("; ");
         self.say(
             at,
             format!(
-                "offline evaluation {} on {} items ({})",
+                "offline evaluation {} on {} items: {figures}",
                 evaluation::verdict_word(r.verdict),
-                r.comparison["evaluators"][0]["n"],
-                figures.join("; ")
+                r.comparison["evaluators"][0]["n"]
             ),
         );
         for who in ["bob", "carol"] {

@@ -243,6 +243,10 @@ async fn no_data_keeps_observing_then_is_inconclusive_and_never_promotes() {
         assert_eq!(p.release.as_str(), v1, "an inconclusive canary never promotes by itself");
     }
     assert_eq!(s.traffic()["blue"], 100);
+    let recorded = rollout::passes(deps.store.as_ref(), &pointer.canary.as_ref().unwrap().rollout).await.unwrap();
+    assert_eq!(recorded.len(), 5, "every pass is recorded with its numbers");
+    assert_eq!(recorded[0]["analysis"]["decision"], "KEEP_OBSERVING");
+    assert!(recorded[0]["analysis"]["metrics"][0]["llr"].is_number());
     let status = s.w.ok(None, &["status", &v2]);
     assert!(status.contains("state     canary") && status.contains("rollout   INCONCLUSIVE"), "{status}");
     let alerts = std::fs::read_to_string(s.w.state().join("alerts.jsonl")).unwrap_or_default();

@@ -66,6 +66,27 @@ pub async fn evaluate(
     Ok(record)
 }
 
+/// Each evaluator's verdict and numbers, for people: `exact_match FAIL (n 38, b 9, c 0, p 0.0010, drop +0.237)`.
+pub fn figures(comparison: &serde_json::Value) -> Vec<String> {
+    comparison["evaluators"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            format!(
+                "{} {} (n {}, b {}, c {}, p {:.4}, drop {:+.3})",
+                e["name"].as_str().unwrap_or("?"),
+                e["verdict"].as_str().unwrap_or("?"),
+                e["n"],
+                e["b"],
+                e["c"],
+                e["p_value"].as_f64().unwrap_or(1.0),
+                e["drop"].as_f64().unwrap_or(0.0)
+            )
+        })
+        .collect()
+}
+
 /// PASS, FAIL or INSUFFICIENT.
 pub fn verdict_word(v: Verdict) -> String {
     json!(v).as_str().unwrap_or_default().to_string()
@@ -79,28 +100,10 @@ pub(super) async fn check(d: &ReleaseDeps, id: &ReleaseId, dataset: &str) -> Res
             false,
             format!("no offline evaluation recorded: run `flowgate release evaluate {} --baseline FILE --candidate FILE`", id.short()),
         ),
-        Some(r) => {
-            let figures: Vec<String> = r.comparison["evaluators"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|e| {
-                    format!(
-                        "{} {} (n {}, b {}, c {}, p {:.4})",
-                        e["name"].as_str().unwrap_or("?"),
-                        e["verdict"].as_str().unwrap_or("?"),
-                        e["n"],
-                        e["b"],
-                        e["c"],
-                        e["p_value"].as_f64().unwrap_or(1.0)
-                    )
-                })
-                .collect();
-            (
-                r.verdict == Verdict::Pass,
-                format!("{} by {} at {}: {}", verdict_word(r.verdict), r.by.key(), r.at.to_rfc3339(), figures.join("; ")),
-            )
-        }
+        Some(r) => (
+            r.verdict == Verdict::Pass,
+            format!("{} by {} at {}: {}", verdict_word(r.verdict), r.by.key(), r.at.to_rfc3339(), figures(&r.comparison).join("; ")),
+        ),
     };
     Ok(CheckResult { check: "evaluation".into(), subject: dataset.into(), passed, detail })
 }

@@ -28,6 +28,8 @@ pub fn watcher() -> crate::domain::principal::Principal {
 }
 /// The Store partition of rollout states (table `releases`).
 const STATES: &str = "rollout";
+/// The prefix of the partition holding one rollout's passes.
+const PASSES: &str = "rollout-pass|";
 
 /// A rollout's running state: its last analysis and how it ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -160,6 +162,12 @@ async fn observe(store: &dyn Store, c: &Canary, policy: &RolloutPolicy) -> Resul
     Ok(Observations { stable: count(&stable_runs), canary: count(&canary_runs), guardrails, source_errors: 0 })
 }
 
+/// Every recorded pass of a rollout, oldest first.
+pub async fn passes(store: &dyn Store, rollout: &str) -> Result<Vec<serde_json::Value>, StoreError> {
+    let rows = store.query(records::TABLE, Some(&format!("{PASSES}{rollout}")), crate::ports::RowRange::default(), usize::MAX).await?;
+    Ok(rows.into_iter().map(|e| e.body).collect())
+}
+
 /// One CanaryWatch pass: analyse the canary on the active pointer (if any), record the analysis,
 /// and act on its decision. `None` when no canary is running or it is paused for a person.
 pub async fn watch(deps: &Deps, now: DateTime<Utc>) -> Result<Option<Analysis>, FlowError> {
@@ -187,6 +195,9 @@ pub async fn watch(deps: &Deps, now: DateTime<Utc>) -> Result<Option<Analysis>, 
     };
     let analysis = analyse(&policy.canary, &seen, canary.started, now);
     st.passes += 1;
+    // Every pass is kept, with what it saw and decided (`rollout-pass|<rollout>`, row = the pass).
+    let pass = serde_json::json!({ "at": now, "analysis": analysis, "source_errors": st.source_errors });
+    d.store.upsert(records::TABLE, &format!("{PASSES}{}", canary.rollout), &format!("{:06}", st.passes), &pass).await?;
     st.last = Some(analysis.clone());
     st.updated = now;
     let paused = st.outcome == Some(CanaryDecision::Inconclusive);
