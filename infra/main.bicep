@@ -14,6 +14,9 @@ param location string
 @description('Optional. The resource ID of the Azure AI Foundry (AI Services) account the jobs call; empty skips its private endpoint and role assignment.')
 param foundryAccountResourceId string = ''
 
+@description('Optional. The resource ID of an Azure ML managed online endpoint whose traffic flowgate switches (blue/green); empty skips its role assignment.')
+param onlineEndpointResourceId string = ''
+
 @description('Optional. Days an audit blob stays immutable after its last append (time-based retention).')
 @minValue(1)
 @maxValue(146000)
@@ -60,6 +63,7 @@ module core 'modules/core.bicep' = {
     location: location
     tags: tags
     foundryAccountResourceId: foundryAccountResourceId
+    onlineEndpointResourceId: onlineEndpointResourceId
     auditRetentionDays: auditRetentionDays
     dataRetentionDays: dataRetentionDays
     deployEventSubscription: deployEventSubscription

@@ -14,6 +14,9 @@ param tags object
 @description('Required. The Foundry (AI Services) account resource ID, or empty.')
 param foundryAccountResourceId string
 
+@description('Required. The resource ID of the managed online endpoint flowgate switches, or empty.')
+param onlineEndpointResourceId string
+
 @description('Required. Days an audit blob stays immutable after its last append.')
 param auditRetentionDays int
 
@@ -279,6 +282,16 @@ module foundryAccess 'foundry-access.bicep' = if (hasFoundry) {
   scope: resourceGroup(split(foundryAccountResourceId, '/')[2], split(foundryAccountResourceId, '/')[4])
   params: {
     accountName: last(split(foundryAccountResourceId, '/'))
+    principalId: identity.outputs.principalId
+  }
+}
+
+module endpointAccess 'endpoint-access.bicep' = if (!empty(onlineEndpointResourceId)) {
+  name: 'endpoint-access'
+  scope: resourceGroup(split(onlineEndpointResourceId, '/')[2], split(onlineEndpointResourceId, '/')[4])
+  params: {
+    workspaceName: split(onlineEndpointResourceId, '/')[8]
+    endpointName: last(split(onlineEndpointResourceId, '/'))
     principalId: identity.outputs.principalId
   }
 }

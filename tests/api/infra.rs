@@ -314,6 +314,7 @@ fn role_assignments_are_least_privilege_service_principals() {
         "3913510d-42f4-4e42-8a64-420c390055eb", // Monitoring Metrics Publisher
         "4633458b-17de-408a-b874-0445c86b69e6", // Key Vault Secrets User
         "53ca6127-db72-4b80-b1b0-d745d6d5456d", // Azure AI User
+        "f6c7c914-8db3-469d-8ca1-694a8f32e121", // AzureML Data Scientist (one online endpoint, for the switch)
     ];
     let assignments = &r["Microsoft.Authorization/roleAssignments"];
     assert!(assignments.len() >= 6);
