@@ -176,19 +176,21 @@ pub struct ReleaseRecord {
     /// Who may roll back while this release is active (its `releases.rollback_role`).
     #[serde(default)]
     pub rollback_role: Option<String>,
-    /// Its online endpoint jobs that can be switched: job → (the endpoint's ARM URL as written,
-    /// the deployment). A rollback reconciles traffic from these without parsing the catalog.
+    /// Its online endpoint jobs pinned to a deployment: job → (the endpoint's ARM URL as written,
+    /// empty without `management`; the deployment). A rollback reconciles traffic from these
+    /// without parsing the catalog.
     #[serde(default)]
     pub endpoints: BTreeMap<String, (String, String)>,
 }
 
-/// The switchable online endpoint jobs of a catalog: job → (ARM URL as written, deployment).
+/// The online endpoint jobs of a catalog pinned to a deployment: job → (ARM URL as written, empty
+/// without `management`; deployment).
 pub fn switchable(catalog: &Catalog) -> BTreeMap<String, (String, String)> {
     catalog
         .jobs
         .values()
         .filter(|j| j.kind == JobKind::OnlineEndpoint)
-        .filter_map(|j| Some((j.id.to_string(), (j.management.clone()?, j.deployment.clone()?))))
+        .filter_map(|j| Some((j.id.to_string(), (j.management.clone().unwrap_or_default(), j.deployment.clone()?))))
         .collect()
 }
 

@@ -13,11 +13,12 @@ use crate::domain::catalog::model::expand_settings;
 use crate::domain::rollout::{validate, TrafficPlan};
 use crate::ports::{EndpointError, OnlineEndpoints};
 
-/// One endpoint to switch.
+/// One job whose deployment changes (an endpoint to switch when it has a `management` URL).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Planned {
     pub job: String,
-    /// The endpoint's ARM URL (settings expanded).
+    /// The endpoint's ARM URL (settings expanded); empty when the job has no `management`: its
+    /// calls are pinned, and there is no endpoint traffic to switch.
     pub url: String,
     pub from: String,
     pub to: String,
@@ -40,7 +41,11 @@ pub fn planned(
     let mut out = Vec::new();
     for (job, (url, deployment)) in to {
         let Some((_, old)) = from.get(job).filter(|(_, old)| old != deployment) else { continue };
-        let url = expand_settings(url, &|k| (d.settings)(k)).map_err(|e| ReleaseError::BadInput(format!("job `{job}` management: {e}")))?;
+        let url = if url.is_empty() {
+            String::new()
+        } else {
+            expand_settings(url, &|k| (d.settings)(k)).map_err(|e| ReleaseError::BadInput(format!("job `{job}` management: {e}")))?
+        };
         out.push(Planned { job: job.clone(), url, from: old.clone(), to: deployment.clone() });
     }
     Ok(out)
@@ -65,7 +70,7 @@ pub fn plan_for(current: &TrafficPlan, to: &str) -> TrafficPlan {
 /// the new traffic plan is valid. Returns each endpoint's traffic now.
 pub async fn preflight(endpoints: &dyn OnlineEndpoints, planned: &[Planned]) -> Result<Vec<TrafficPlan>, ReleaseError> {
     let mut out = Vec::new();
-    for p in planned {
+    for p in planned.iter().filter(|p| !p.url.is_empty()) {
         let now = endpoints.read(&p.url).await.map_err(|e| failed(&format!("job `{}`", p.job), e))?;
         if !now.deployments.contains(&p.to) {
             return Err(ReleaseError::BadInput(format!(
@@ -86,7 +91,7 @@ pub async fn preflight(endpoints: &dyn OnlineEndpoints, planned: &[Planned]) -> 
 pub async fn switch_all(endpoints: &dyn OnlineEndpoints, planned: &[Planned]) -> Result<Vec<Switched>, ReleaseError> {
     let before = preflight(endpoints, planned).await?;
     let mut done: Vec<Switched> = Vec::new();
-    for (p, before) in planned.iter().zip(before) {
+    for (p, before) in planned.iter().filter(|p| !p.url.is_empty()).zip(before) {
         if before.traffic.get(&p.to) == Some(&100) {
             continue; // already there (a canary that never switched, a repeated rollback)
         }
