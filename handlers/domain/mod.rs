@@ -14,6 +14,7 @@ pub mod ids;
 pub mod lineage;
 pub mod longjob;
 pub mod messages;
+pub mod metrics;
 pub mod pii;
 pub mod plan;
 pub mod principal;
