@@ -48,13 +48,12 @@ pub struct EpisodeSummary {
     pub recovery_max_secs: Option<i64>,
 }
 
+/// When the first notification about a job went out at or after an instant, if one did.
+pub type Notified<'a> = &'a dyn Fn(&str, DateTime<Utc>) -> Option<DateTime<Utc>>;
+
 /// The episodes of every job among `runs`, as of `end`; `notified(job, at)` gives the first
 /// notification about the job at or after `at` (an alert sent), if any.
-pub fn episodes(
-    runs: &[RunFacts],
-    end: DateTime<Utc>,
-    notified: &dyn Fn(&str, DateTime<Utc>) -> Option<DateTime<Utc>>,
-) -> (Vec<Episode>, EpisodeSummary) {
+pub fn episodes(runs: &[RunFacts], end: DateTime<Utc>, notified: Notified<'_>) -> (Vec<Episode>, EpisodeSummary) {
     let mut finished: Vec<&RunFacts> = runs.iter().filter(|r| r.finished.is_some_and(|f| f < end)).collect();
     finished.sort_by(|a, b| a.job.cmp(&b.job).then(a.finished.cmp(&b.finished)));
     let mut out: Vec<Episode> = Vec::new();
@@ -102,7 +101,7 @@ pub fn episodes(
     let summary = EpisodeSummary {
         closed: closed.len(),
         open: out.iter().filter(|e| e.closed.is_none()).count(),
-        recovery_median_secs: (!closed.is_empty()).then(|| closed[(closed.len() + 1) / 2 - 1]),
+        recovery_median_secs: (!closed.is_empty()).then(|| closed[closed.len().div_ceil(2) - 1]),
         recovery_max_secs: closed.last().copied(),
     };
     (out, summary)
