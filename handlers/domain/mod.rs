@@ -15,6 +15,7 @@ pub mod lineage;
 pub mod longjob;
 pub mod messages;
 pub mod metrics;
+pub mod notify;
 pub mod pii;
 pub mod plan;
 pub mod principal;
