@@ -41,7 +41,7 @@ fn the_claims_catalog_runs_unchanged_against_pf_flow_serve() {
     let state = dir.path().join("state");
     let from = Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap();
     let files = demo::generate_week(&state.join("data"), from, 1).unwrap();
-    assert_eq!(files, 14);
+    assert_eq!(files, 22);
     let out = Command::new(env!("CARGO_BIN_EXE_flowgate"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["local", "--catalog", "examples/claims/catalog.yaml", "--from", "2026-11-02T00:00:00Z", "--days", "1", "--state"])
@@ -51,7 +51,7 @@ fn the_claims_catalog_runs_unchanged_against_pf_flow_serve() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("runs        14 (succeeded 14)"), "{stdout}");
+    assert!(stdout.contains("runs        22 (succeeded 22)"), "{stdout}");
 
     // Every classification the flow returned agrees with the demo scorer's rules.
     let mut bodies = HashMap::new();
