@@ -2,6 +2,7 @@
 //! instant is passed in by the caller.
 
 pub mod alert;
+pub mod alerting;
 pub mod audit;
 pub mod breaker;
 pub mod canary;
