@@ -90,6 +90,23 @@ enum Command {
     Audit(AuditCommand),
     /// Write an evidence pack for a window: audit segment and its verification, runs, gate
     /// decisions, approvals, quarantine and replays, SLA outcomes, lineage, and an index.html.
+    /// Write the weekly stability report of an ISO week: report.json (every figure) and report.md.
+    ///
+    /// Example: flowgate report --week 2026-W48 --tz Europe/London --state .flowgate/demo --out report-w48
+    Report {
+        /// The ISO week, e.g. 2026-W48.
+        #[arg(long)]
+        week: String,
+        /// The IANA time zone the week runs in (Monday 00:00 to Monday 00:00 local). Default UTC.
+        #[arg(long)]
+        tz: Option<String>,
+        /// The state folder.
+        #[arg(long)]
+        state: PathBuf,
+        /// A new (or empty) folder to write the report into.
+        #[arg(long)]
+        out: PathBuf,
+    },
     Evidence {
         /// The state folder, or `azure` for the deployed state (FLOWGATE_TABLE_ENDPOINT, ...).
         #[arg(long)]
@@ -575,6 +592,7 @@ fn main() -> ExitCode {
                 commands::retention::run(&state, &keep, dry_run, &by).await
             }
             Command::Evidence { state, from, to, out } => commands::evidence::run(&state, &from, &to, &out).await,
+            Command::Report { week, tz, state, out } => commands::report::run(&week, tz.as_deref(), &state, &out).await,
             Command::Release(c) => commands::release::run(c).await,
             Command::Canary(c) => commands::canary::run(c),
             Command::Evaluate(c) => commands::evaluate::run(c),

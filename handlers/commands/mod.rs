@@ -11,6 +11,7 @@ pub mod package;
 pub mod plan;
 pub mod quarantine;
 pub mod release;
+pub mod report;
 pub mod retention;
 pub mod runs;
 pub mod schedule;

@@ -21,6 +21,7 @@ pub mod pii;
 pub mod plan;
 pub mod principal;
 pub mod release;
+pub mod report;
 pub mod retry;
 pub mod rollout;
 pub mod run;

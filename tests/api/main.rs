@@ -30,6 +30,7 @@ mod release_ci;
 mod release_evaluation;
 mod releases;
 mod releases_http;
+mod report;
 mod rollouts;
 mod servicebus;
 mod stats;

@@ -1,0 +1,86 @@
+//! `flowgate report --week 2026-W48 [--tz ZONE] --state DIR --out DIR`: the weekly stability report
+//! of a state, as `report.json` (every figure) and `report.md`. Exit 2 for a week that does not
+//! exist, an unknown zone, a state that is not one, or an `--out` folder that is not empty.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use super::exit;
+use crate::domain::alert::Alert;
+use crate::domain::metrics::RunFacts;
+use crate::domain::report::{build, markdown, IsoWeek};
+use crate::ports::{RowRange, Table};
+
+pub async fn run(week: &str, tz: Option<&str>, state: &Path, out: &Path) -> u8 {
+    let week = match IsoWeek::parse(week) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: --week {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    let tz: Tz = match tz.unwrap_or("UTC").parse() {
+        Ok(z) => z,
+        Err(_) => {
+            eprintln!("error: --tz `{}` is not an IANA time zone (e.g. Europe/London)", tz.unwrap_or_default());
+            return exit::BAD_INPUT;
+        }
+    };
+    if out.exists() && std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        eprintln!("error: --out {}: exists and is not empty; name a new folder", out.display());
+        return exit::BAD_INPUT;
+    }
+    let st = match super::state::open(state) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let runs = match crate::flows::runs::list(st.store.as_ref(), None, usize::MAX).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: reading the runs: {e}");
+            return exit::FAILED;
+        }
+    };
+    let facts: Vec<RunFacts> = runs.iter().map(RunFacts::of).collect();
+    // When each job was first notified about, for time to detect.
+    let mut notices: BTreeMap<String, Vec<DateTime<Utc>>> = BTreeMap::new();
+    match st.store.query(Table::ALERTS, None, RowRange::default(), usize::MAX).await {
+        Ok(rows) => {
+            for a in rows.into_iter().filter_map(|e| serde_json::from_value::<Alert>(e.body).ok()) {
+                notices.entry(a.subject.clone()).or_default().push(a.raised_at);
+            }
+        }
+        Err(e) => {
+            eprintln!("error: reading the alerts: {e}");
+            return exit::FAILED;
+        }
+    }
+    for v in notices.values_mut() {
+        v.sort();
+    }
+    let notified = |job: &str, at: DateTime<Utc>| notices.get(job).and_then(|v| v.iter().find(|t| **t >= at).copied());
+    let report = build(week, tz, &facts, &notified);
+    let write = |name: &str, bytes: &[u8]| {
+        std::fs::create_dir_all(out)
+            .and_then(|_| std::fs::write(out.join(name), bytes))
+            .map_err(|e| format!("{}: {e}", out.join(name).display()))
+    };
+    let json = serde_json::to_string_pretty(&report).unwrap_or_default() + "\n";
+    if let Err(e) = write("report.json", json.as_bytes()).and_then(|_| write("report.md", markdown::render(&report).as_bytes())) {
+        eprintln!("error: {e}");
+        return exit::FAILED;
+    }
+    println!(
+        "{} ({}): {} — success {}, {} episode(s); wrote {}",
+        report.week,
+        report.timezone,
+        format!("{:?}", report.verdict).to_uppercase(),
+        report.this_week.success.display(),
+        report.episodes.len(),
+        out.display()
+    );
+    exit::OK
+}

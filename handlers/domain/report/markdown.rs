@@ -1,0 +1,155 @@
+//! The weekly report as Markdown: the verdict, the scorecard against last week, episodes and the
+//! jobs that failed most. Deterministic: the same report gives the same bytes.
+
+use std::fmt::Write as _;
+
+use super::WeeklyReport;
+use crate::domain::metrics::{Percentile, Ratio};
+
+/// `3 h 05 min`, `42 s`.
+pub fn duration(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min {:02} s", s / 60, s % 60),
+        _ => format!("{} h {:02} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+fn ms(p: &Option<Percentile>) -> String {
+    match p {
+        None => "–".into(),
+        Some(p) if p.is_max => format!("{} (max of {})", duration_ms(p.value), p.n),
+        Some(p) => duration_ms(p.value),
+    }
+}
+
+fn duration_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        duration((ms / 1000) as i64)
+    }
+}
+
+/// The change of a share: counts below 20 runs (no percentage delta), else points.
+fn delta(now: &Ratio, before: &Ratio) -> String {
+    match (now.value(), before.value()) {
+        (Some(a), Some(b)) if now.den >= 20 && before.den >= 20 => format!("{:+.1} pts", (a - b) * 100.0),
+        _ => format!("{:+} runs", now.num as i64 - before.num as i64),
+    }
+}
+
+pub fn render(r: &WeeklyReport) -> String {
+    let mut o = String::new();
+    let (t, l) = (&r.this_week, &r.last_week);
+    let _ = writeln!(o, "# Weekly stability report {} ({})\n", r.week, r.timezone);
+    let _ = writeln!(o, "{} to {} (UTC)\n", r.from.to_rfc3339(), r.to.to_rfc3339());
+    let _ = writeln!(o, "**Verdict: {}**\n", format!("{:?}", r.verdict).to_uppercase());
+    for reason in &r.reasons {
+        let _ = writeln!(o, "- {reason}");
+    }
+    let _ = writeln!(o, "\n## Scorecard\n");
+    let _ = writeln!(o, "| figure | this week | last week | change |");
+    let _ = writeln!(o, "|---|---|---|---|");
+    let _ = writeln!(
+        o,
+        "| success (succeeded ÷ succeeded + failed + quarantined) | {} | {} | {} |",
+        t.success.display(),
+        l.success.display(),
+        delta(&t.success, &l.success)
+    );
+    let _ = writeln!(
+        o,
+        "| first-attempt success | {} | {} | {} |",
+        t.first_attempt.display(),
+        l.first_attempt.display(),
+        delta(&t.first_attempt, &l.first_attempt)
+    );
+    let _ = writeln!(
+        o,
+        "| run duration p50 / p95 (attempt 1 to the end, succeeded runs) | {} / {} | {} / {} | |",
+        ms(&t.duration_p50),
+        ms(&t.duration_p95),
+        ms(&l.duration_p50),
+        ms(&l.duration_p95)
+    );
+    let _ = writeln!(
+        o,
+        "| start delay p50 / p95 (due to attempt 1) | {} / {} | {} / {} | |",
+        ms(&t.start_delay_p50),
+        ms(&t.start_delay_p95),
+        ms(&l.start_delay_p50),
+        ms(&l.start_delay_p95)
+    );
+    let _ = writeln!(
+        o,
+        "| retries (runs retried, saved by a retry) | {} ({}, {}) | {} ({}, {}) | {:+} |",
+        t.retries.retries,
+        t.retries.runs_retried,
+        t.retries.runs_saved,
+        l.retries.retries,
+        l.retries.runs_retried,
+        l.retries.runs_saved,
+        t.retries.retries as i64 - l.retries.retries as i64
+    );
+    let _ = writeln!(
+        o,
+        "| blocked / skipped / in flight | {} / {} / {} | {} / {} / {} | |",
+        t.outcomes.blocked, t.outcomes.skipped, t.outcomes.in_flight, l.outcomes.blocked, l.outcomes.skipped, l.outcomes.in_flight
+    );
+    let s = &r.episode_summary;
+    let _ = writeln!(
+        o,
+        "| recovery (episodes closed, median, max; open) | {}, {}, {}; {} open | | |",
+        s.closed,
+        s.recovery_median_secs.map_or("–".into(), duration),
+        s.recovery_max_secs.map_or("–".into(), duration),
+        s.open
+    );
+    let _ = writeln!(o, "\n## Incidents\n");
+    if r.episodes.is_empty() {
+        let _ = writeln!(o, "None: no run failed, was quarantined or blocked.");
+    } else {
+        let _ = writeln!(o, "| job | kind | opened | recovered | time to recover | time to detect | bad runs |");
+        let _ = writeln!(o, "|---|---|---|---|---|---|---|");
+        for e in &r.episodes {
+            let _ = writeln!(
+                o,
+                "| {} | {:?} | {} | {} | {} | {} | {} |",
+                e.job,
+                e.kind,
+                e.opened.to_rfc3339(),
+                e.closed.map_or("still open".into(), |c| c.to_rfc3339()),
+                e.recovery_secs.map_or_else(|| format!("open for {}", duration(e.open_secs.unwrap_or(0))), duration),
+                e.detect_secs.map_or("not notified".into(), duration),
+                e.bad_runs
+            );
+        }
+    }
+    let _ = writeln!(o, "\n## Top failing jobs\n");
+    if r.top_failing.is_empty() {
+        let _ = writeln!(o, "None.");
+    } else {
+        let _ = writeln!(o, "| job | failed | quarantined | blocked | runs |");
+        let _ = writeln!(o, "|---|---|---|---|---|");
+        for f in &r.top_failing {
+            let _ = writeln!(o, "| {} | {} | {} | {} | {} |", f.job, f.failed, f.quarantined, f.blocked, f.runs);
+        }
+    }
+    let _ = writeln!(o, "\n## Jobs\n");
+    let _ = writeln!(o, "| job | success | first attempt | duration p50 / p95 | retries |");
+    let _ = writeln!(o, "|---|---|---|---|---|");
+    for (j, f) in &r.jobs {
+        let _ = writeln!(
+            o,
+            "| {j} | {} | {} | {} / {} | {} |",
+            f.success.display(),
+            f.first_attempt.display(),
+            ms(&f.duration_p50),
+            ms(&f.duration_p95),
+            f.retries.retries
+        );
+    }
+    o
+}

@@ -1,0 +1,95 @@
+//! `flowgate report`: the weekly report of a state — its figures from the run records, the same
+//! bytes twice, and every bad input a clear exit 2.
+
+use std::path::Path;
+use std::process::Command;
+
+use chrono::{DateTime, Duration, Utc};
+use flowgate::adapters::local::SqliteStore;
+use flowgate::domain::ids::JobId;
+use flowgate::domain::run::{RunRecord, RunStatus, RunTrigger};
+use serde_json::Value;
+
+fn report(state: &Path, out: &Path, week: &str, tz: &str) -> (i32, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_flowgate"))
+        .args(["report", "--week", week, "--tz", tz, "--state"])
+        .arg(state)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).to_string() + &String::from_utf8_lossy(&o.stdout))
+}
+
+async fn put(store: &SqliteStore, job: &str, due: DateTime<Utc>, status: RunStatus, attempts: u32, took: Duration) {
+    let mut r = RunRecord::pending(JobId::parse(job).unwrap(), due, RunTrigger::Schedule, due);
+    r.status = status;
+    r.attempts = attempts;
+    r.started_at = Some(due);
+    r.finished_at = Some(due + took);
+    flowgate::flows::runs::create(store, &r).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_week_in_figures_and_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let store = SqliteStore::open(&state.join("state.db")).unwrap();
+    // W48 in London: Monday 23 November 2026, 00:00 GMT.
+    let monday: DateTime<Utc> = "2026-11-23T00:00:00Z".parse().unwrap();
+    for h in 0..30 {
+        put(&store, "score", monday + Duration::hours(h), RunStatus::Succeeded, 1 + u32::from(h % 10 == 0), Duration::seconds(h + 1)).await;
+    }
+    put(&store, "extract", monday + Duration::hours(40), RunStatus::Failed, 4, Duration::minutes(30)).await;
+    put(&store, "extract", monday + Duration::hours(42), RunStatus::Quarantined, 1, Duration::minutes(1)).await;
+    put(&store, "extract", monday + Duration::hours(45), RunStatus::Succeeded, 1, Duration::minutes(2)).await;
+    put(&store, "extract", monday + Duration::hours(50), RunStatus::Blocked, 0, Duration::zero()).await;
+    // Last week: one success.
+    put(&store, "score", monday - Duration::days(3), RunStatus::Succeeded, 1, Duration::seconds(5)).await;
+
+    let out = dir.path().join("w48");
+    let (code, text) = report(&state, &out, "2026-W48", "Europe/London");
+    assert_eq!(code, 0, "{text}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let w = &v["this_week"];
+    assert_eq!((w["success"]["num"].as_u64(), w["success"]["den"].as_u64()), (Some(31), Some(33)), "retried successes count once");
+    assert_eq!(w["outcomes"]["blocked"], 1);
+    assert_eq!(w["retries"]["retries"], 3 + 3, "3 retried score runs and one run of 4 attempts");
+    assert_eq!(w["duration_p95"]["value"], 30_000, "nearest rank: the 30th of 31 successes (1..30 s and 120 s)");
+    assert_eq!(v["last_week"]["success"]["den"], 1);
+    assert_eq!(v["verdict"], "unstable", "the blocked extract has not recovered by the end of the week");
+    assert_eq!(v["top_failing"][0]["job"], "extract");
+    let eps = v["episodes"].as_array().unwrap();
+    assert_eq!(eps.len(), 2, "one run episode recovered in 3 h 02 min, one data episode still open: {eps:?}");
+    assert_eq!(eps[0]["recovery_secs"], (5 * 3600 + 2 * 60) - 30 * 60);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("**Verdict: UNSTABLE**") && md.contains("| extract | 1 | 1 | 1 | 4 |"), "{md}");
+
+    // The same bytes on a second run.
+    let again = dir.path().join("again");
+    assert_eq!(report(&state, &again, "2026-W48", "Europe/London").0, 0);
+    for f in ["report.json", "report.md"] {
+        assert_eq!(std::fs::read(out.join(f)).unwrap(), std::fs::read(again.join(f)).unwrap(), "{f}");
+    }
+
+    // An empty week: a correct report of zeros.
+    let (code, text) = report(&state, &dir.path().join("w10"), "2026-W10", "UTC");
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("STABLE") && text.contains("– (n 0)"), "{text}");
+
+    // Bad input: exit 2, a clear message.
+    for (week, tz, out, says) in [
+        ("2025-W53", "UTC", "x1", "2025 has weeks 1 to 52"),
+        ("2026-48", "UTC", "x2", "is not an ISO week"),
+        ("2026-W48", "Mars/Olympus", "x3", "is not an IANA time zone"),
+        ("2026-W48", "UTC", "w48", "is not empty"),
+    ] {
+        let (code, text) = report(&state, &dir.path().join(out), week, tz);
+        assert_eq!(code, 2, "{week} {tz}: {text}");
+        assert!(text.contains(says), "{text}");
+    }
+    let (code, text) = report(&dir.path().join("nothing"), &dir.path().join("x4"), "2026-W48", "UTC");
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("holds no flowgate state"), "{text}");
+}
