@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use clap::{Parser, Subcommand};
 
 use flowgate::commands::{self, exit};
@@ -453,6 +453,14 @@ async fn local(args: LocalArgs) -> u8 {
         },
         _ => None,
     };
+    // The demo ends with the report of its (first) week.
+    let report_week = match (&clock, args.demo) {
+        (Clock::Virtual { from, .. }, true) => {
+            let w = from.iso_week();
+            Some((format!("{}-W{:02}", w.year(), w.week()), state.clone()))
+        }
+        _ => None,
+    };
     let opts = LocalOptions {
         app_root: args.app_root,
         catalog,
@@ -472,6 +480,11 @@ async fn local(args: LocalArgs) -> u8 {
     match result {
         Ok(summary) => {
             println!("{summary}");
+            if let Some((week, state)) = report_week {
+                let out = state.join(format!("report-{week}"));
+                print!("  report      ");
+                return commands::report::run(&week, Some("Europe/London"), &state, &out).await;
+            }
             exit::OK
         }
         Err(e) => {

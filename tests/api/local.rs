@@ -35,6 +35,11 @@ fn the_demo_runs_a_simulated_day_and_summarises() {
     assert_eq!(releases.len(), 2, "{releases:?}");
     assert!(releases.values().all(|n| *n >= 10), "both sides of the canary ran: {releases:?}");
     assert!(stdout.contains("canary started on 50 % of new items"), "{stdout}");
+    // The demo ends with its week's report: two clean days.
+    assert!(stdout.contains("report      2026-W45 (Europe/London): STABLE"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(state.join("report-2026-W45/report.json")).unwrap()).unwrap();
+    assert_eq!(report["this_week"]["success"]["den"], 44, "the report's figures are the runs'");
     // Newest first.
     assert!(list[0]["logical_time"].as_str().unwrap() > list[43]["logical_time"].as_str().unwrap());
     // Outputs carry the key and the classification, not the policyholder's email.
