@@ -86,6 +86,8 @@ async fn the_releases_function_trusts_only_easy_auth_and_keys_people_by_object_i
         (json!({"action": "approve", "id": "0".repeat(64)}), 404),
         (json!({"action": "rollback", "to": id}), 400),
         (json!({"action": "launch", "id": id}), 400),
+        // This catalog pins no evaluation dataset: nothing to evaluate against.
+        (json!({"action": "evaluate", "id": id, "baseline": "{}", "candidate": "{}"}), 400),
         (json!({"action": "propose", "bundle": {"format": "x"}}), 400),
     ] {
         let (status, body) = call(&app, "POST", cmd.clone(), Some(&dan)).await;
