@@ -1,5 +1,5 @@
 //! `flowgate report --week 2026-W48 [--tz ZONE] --state DIR --out DIR`: the weekly stability report
-//! of a state, as `report.json` (every figure) and `report.md`. Exit 2 for a week that does not
+//! of a state, as `report.json` (every figure), `report.md` and a self-contained `report.html`. Exit 2 for a week that does not
 //! exist, an unknown zone, a state that is not one, or an `--out` folder that is not empty.
 
 use std::collections::BTreeMap;
@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 use super::exit;
 use crate::domain::alert::Alert;
 use crate::domain::metrics::RunFacts;
-use crate::domain::report::{build, markdown, IsoWeek};
+use crate::domain::report::{build, html, markdown, IsoWeek};
 use crate::ports::{RowRange, Table};
 
 pub async fn run(week: &str, tz: Option<&str>, state: &Path, out: &Path) -> u8 {
@@ -69,7 +69,10 @@ pub async fn run(week: &str, tz: Option<&str>, state: &Path, out: &Path) -> u8 {
             .map_err(|e| format!("{}: {e}", out.join(name).display()))
     };
     let json = serde_json::to_string_pretty(&report).unwrap_or_default() + "\n";
-    if let Err(e) = write("report.json", json.as_bytes()).and_then(|_| write("report.md", markdown::render(&report).as_bytes())) {
+    let written = write("report.json", json.as_bytes())
+        .and_then(|_| write("report.md", markdown::render(&report).as_bytes()))
+        .and_then(|_| write("report.html", html::render(&report).as_bytes()));
+    if let Err(e) = written {
         eprintln!("error: {e}");
         return exit::FAILED;
     }

@@ -30,10 +30,10 @@ async fn put(store: &SqliteStore, job: &str, due: DateTime<Utc>, status: RunStat
     flowgate::flows::runs::create(store, &r).await.unwrap();
 }
 
-#[tokio::test]
-async fn the_week_in_figures_and_bad_input() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
+/// A state with W48's runs in London: 30 hourly `score` runs (three retried), and `extract`
+/// failing, quarantined, recovering and then blocked; one success the week before.
+async fn fixture(dir: &Path) -> std::path::PathBuf {
+    let state = dir.join("state");
     std::fs::create_dir_all(&state).unwrap();
     let store = SqliteStore::open(&state.join("state.db")).unwrap();
     // W48 in London: Monday 23 November 2026, 00:00 GMT.
@@ -47,6 +47,13 @@ async fn the_week_in_figures_and_bad_input() {
     put(&store, "extract", monday + Duration::hours(50), RunStatus::Blocked, 0, Duration::zero()).await;
     // Last week: one success.
     put(&store, "score", monday - Duration::days(3), RunStatus::Succeeded, 1, Duration::seconds(5)).await;
+    state
+}
+
+#[tokio::test]
+async fn the_week_in_figures_and_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = fixture(dir.path()).await;
 
     let out = dir.path().join("w48");
     let (code, text) = report(&state, &out, "2026-W48", "Europe/London");
@@ -69,7 +76,7 @@ async fn the_week_in_figures_and_bad_input() {
     // The same bytes on a second run.
     let again = dir.path().join("again");
     assert_eq!(report(&state, &again, "2026-W48", "Europe/London").0, 0);
-    for f in ["report.json", "report.md"] {
+    for f in ["report.json", "report.md", "report.html"] {
         assert_eq!(std::fs::read(out.join(f)).unwrap(), std::fs::read(again.join(f)).unwrap(), "{f}");
     }
 
@@ -92,4 +99,64 @@ async fn the_week_in_figures_and_bad_input() {
     let (code, text) = report(&dir.path().join("nothing"), &dir.path().join("x4"), "2026-W48", "UTC");
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("holds no flowgate state"), "{text}");
+}
+
+/// The page in headless Chromium (Debian's `chromium`, installed by `scripts/test`, which sets
+/// `FLOWGATE_CHROMIUM`): the screenshot (kept under `target/test-artefacts/`) must show every chart
+/// — each chart's colours counted in its pixels by `tests/report/png_colors.py`, a reader of its
+/// own — and a page with nothing on it fails.
+#[tokio::test]
+async fn the_report_renders_in_headless_chromium_with_every_chart() {
+    let Some(chromium) = std::env::var_os("FLOWGATE_CHROMIUM") else {
+        assert!(std::env::var_os("FLOWGATE_REQUIRE_CHROMIUM").is_none(), "FLOWGATE_REQUIRE_CHROMIUM is set but FLOWGATE_CHROMIUM is not");
+        eprintln!("skipped: FLOWGATE_CHROMIUM is not set (scripts/test installs Debian's chromium and sets it)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let state = fixture(dir.path()).await;
+    let out = dir.path().join("w48");
+    assert_eq!(report(&state, &out, "2026-W48", "Europe/London").0, 0);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"), "no script, nothing fetched");
+    assert_eq!(html.matches("<svg role=\"img\"").count(), 3);
+    assert_eq!(html.matches("<title id=").count(), 3, "each chart has a title");
+    let artefacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artefacts");
+    std::fs::create_dir_all(&artefacts).unwrap();
+    let shot = |page: &Path, png: &str| {
+        let path = artefacts.join(png);
+        let o = Command::new(&chromium)
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking"])
+            .args(["--disable-component-update", "--disable-sync", "--hide-scrollbars", "--window-size=1000,2600"])
+            .arg(format!("--user-data-dir={}", dir.path().join("chromium").display()))
+            .arg(format!("--screenshot={}", path.display()))
+            .arg(format!("file://{}", page.display()))
+            .output()
+            .unwrap();
+        assert!(o.status.success() && path.is_file(), "chromium: {}", String::from_utf8_lossy(&o.stderr));
+        let colours = [
+            ("succeeded", "2e7d32"),
+            ("failed", "c62828"),
+            ("quarantined", "6a1b9a"),
+            ("blocked", "f9a825"),
+            ("p50", "1565c0"),
+            ("p95", "00838f"),
+            ("top failing", "ad1457"),
+        ];
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/report/png_colors.py");
+        let o = Command::new("python3").arg(script).arg(&path).args(colours.iter().map(|(_, c)| c)).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        (v, colours)
+    };
+    let (v, colours) = shot(&out.join("report.html"), "report-2026-W48.png");
+    assert!(v["distinct"].as_u64().unwrap() > 20, "a page with something on it: {v}");
+    for (what, c) in colours {
+        // A legend square is about 100 pixels: a bar is far more.
+        assert!(v["counts"][c].as_u64().unwrap() > 300, "the {what} bars are not visible: {v}");
+    }
+    // The check fails on a blank page.
+    let blank = dir.path().join("blank.html");
+    std::fs::write(&blank, "<!DOCTYPE html><html><body></body></html>").unwrap();
+    let (v, colours) = shot(&blank, "blank.png");
+    assert!(v["distinct"].as_u64().unwrap() <= 2 && colours.iter().all(|(_, c)| v["counts"][c] == 0), "{v}");
 }

@@ -6,6 +6,7 @@
 //! delay, retries), episodes and top failing jobs. SLA, freshness, queues, gates, quarantine,
 //! evaluator and alert sections come next (issue #13).
 
+pub mod html;
 pub mod markdown;
 
 use std::collections::BTreeMap;
@@ -72,6 +73,14 @@ pub enum Verdict {
     Unstable,
 }
 
+/// One local day of the week.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Day {
+    /// The local date.
+    pub date: NaiveDate,
+    pub figures: RunFigures,
+}
+
 /// A job that failed, by failures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FailingJob {
@@ -100,6 +109,8 @@ pub struct WeeklyReport {
     pub episode_summary: EpisodeSummary,
     /// At most five, most failures first.
     pub top_failing: Vec<FailingJob>,
+    /// Each local day, Monday first.
+    pub days: Vec<Day>,
 }
 
 /// Builds the report of `week` in `tz` from every run's facts.
@@ -132,6 +143,18 @@ pub fn build(week: IsoWeek, tz: Tz, runs: &[RunFacts], notified: Notified<'_>) -
     top_failing.sort_by(|a, b| (b.failed + b.quarantined + b.blocked).cmp(&(a.failed + a.quarantined + a.blocked)).then(a.job.cmp(&b.job)));
     top_failing.truncate(5);
     let (verdict, reasons) = verdict(&this_week, &last_week, &episode_summary);
+    let monday = NaiveDate::from_isoywd_opt(week.year, week.week, Weekday::Mon).unwrap_or_default();
+    let midnight = |d: NaiveDate| {
+        let local = d.and_hms_opt(0, 0, 0).unwrap_or_default();
+        tz.from_local_datetime(&local).earliest().map_or_else(|| Utc.from_utc_datetime(&local), |t| t.with_timezone(&Utc))
+    };
+    let days = (0..7)
+        .map(|i| {
+            let date = monday + chrono::Duration::days(i);
+            let figures = super::metrics::run_figures(runs, midnight(date), midnight(date + chrono::Duration::days(1)));
+            Day { date, figures }
+        })
+        .collect();
     WeeklyReport {
         week: week.label(),
         timezone: tz.name().to_string(),
@@ -145,6 +168,7 @@ pub fn build(week: IsoWeek, tz: Tz, runs: &[RunFacts], notified: Notified<'_>) -
         episodes: in_week,
         episode_summary,
         top_failing,
+        days,
     }
 }
 
