@@ -61,8 +61,11 @@ fn fmt_tick(v: f64) -> String {
     }
 }
 
+/// A stacked series: its name, its colour and its count on a day.
+type Series = (&'static str, &'static str, fn(&RunFigures) -> u64);
+
 fn outcome_chart(o: &mut String, r: &WeeklyReport) {
-    let series: [(&str, &str, fn(&RunFigures) -> u64); 5] = [
+    let series: [Series; 5] = [
         ("succeeded", SUCCEEDED, |f| f.outcomes.succeeded),
         ("failed", FAILED, |f| f.outcomes.failed),
         ("quarantined", QUARANTINED, |f| f.outcomes.quarantined),
@@ -251,7 +254,7 @@ pub fn render(r: &WeeklyReport) -> String {
         }
         let _ = write!(o, "</table>");
     }
-    let _ = write!(o, "</body></html>\n");
+    let _ = writeln!(o, "</body></html>");
     o
 }
 
