@@ -29,4 +29,5 @@ pub mod schedule;
 pub mod scheduling;
 pub mod sla;
 pub mod stats;
+pub mod status;
 pub mod text;

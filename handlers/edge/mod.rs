@@ -16,6 +16,7 @@ pub mod releases;
 mod reply;
 pub mod runs;
 pub mod schedule_tick;
+pub mod status;
 
 use std::sync::Arc;
 
@@ -32,7 +33,7 @@ use crate::flows::Deps;
 pub use envelope::InvocationResponse;
 
 /// Every function this handler serves; a test keeps it equal to the folders of `function-defs/`.
-pub const FUNCTIONS: [&str; 11] = [
+pub const FUNCTIONS: [&str; 12] = [
     schedule_tick::NAME,
     dispatch_run::NAME,
     poll_job::NAME,
@@ -44,6 +45,7 @@ pub const FUNCTIONS: [&str; 11] = [
     github_gate::NAME,
     complete_check::NAME,
     canary_watch::NAME,
+    status::NAME,
 ];
 
 /// The header carrying the host's id for an invocation.
@@ -70,6 +72,7 @@ pub fn app(deps: AppState) -> Router {
         .merge(github_gate::router())
         .merge(complete_check::router())
         .merge(canary_watch::router())
+        .merge(status::router())
         .fallback(not_found)
         .with_state(deps)
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -33,6 +33,20 @@ pub(crate) fn http_output(status: u16, body: &serde_json::Value) -> Response {
     ok(InvocationResponse { outputs, ..InvocationResponse::default() })
 }
 
+/// An HTTP function's HTML answer (a page), never cached.
+pub(crate) fn http_html(status: u16, page: String) -> Response {
+    let mut outputs = serde_json::Map::new();
+    outputs.insert(
+        HTTP_OUTPUT.into(),
+        serde_json::json!({
+            "statusCode": status,
+            "headers": { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store", "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'" },
+            "body": page,
+        }),
+    );
+    ok(InvocationResponse { outputs, ..InvocationResponse::default() })
+}
+
 pub(crate) fn ok(body: InvocationResponse) -> Response {
     invocation(StatusCode::OK, body)
 }

@@ -21,6 +21,7 @@ pub mod retention;
 pub mod runs;
 pub mod schedule_tick;
 mod settle;
+pub mod status;
 pub mod waiting;
 
 use std::sync::Arc;

@@ -64,8 +64,15 @@ async fn answer(host: &Host, method: &Method, uri: &Uri, headers: &HeaderMap, bo
                 Some(other) => other.to_string(),
                 None => String::new(),
             };
+            let content_type = res
+                .get("headers")
+                .and_then(|h| h.as_object())
+                .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-type")))
+                .and_then(|(_, v)| v.as_str())
+                .and_then(|v| HeaderValue::from_str(v).ok())
+                .unwrap_or(HeaderValue::from_static("application/json"));
             let mut resp = (StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK), text).into_response();
-            resp.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+            resp.headers_mut().insert("content-type", content_type);
             resp
         }
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "the function failed").into_response(),

@@ -34,5 +34,6 @@ mod report;
 mod rollouts;
 mod servicebus;
 mod stats;
+mod status;
 mod store_contract;
 mod ticks;
