@@ -16,7 +16,7 @@ pub enum EvaluateCommand {
     ///
     /// Example: flowgate evaluate compare --baseline base.jsonl --candidate cand.jsonl --floor exact_match=0.8
     Compare {
-        /// The baseline's results: flowgate JSON Lines or an azure-ai-evaluation result file.
+        /// The baseline's results: flowgate JSON Lines, an azure-ai-evaluation result file or a Foundry eval run's output items.
         #[arg(long)]
         baseline: PathBuf,
         /// The candidate's results, in either format.

@@ -4,7 +4,8 @@
 //! against a floor (release-gates.md §3). Fewer paired items than the minimum is INSUFFICIENT,
 //! which fails closed. Scores (not pass/fail) are compared with the one-sided paired Wilcoxon
 //! signed-rank test (Pratt) in the same Holm step, and the relative drop of their mean. Reads
-//! flowgate's JSON Lines and `azure-ai-evaluation`'s result file.
+//! flowgate's JSON Lines, `azure-ai-evaluation`'s result file and a Foundry evaluation run's
+//! output items.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -113,14 +114,62 @@ pub fn parse_azure_evaluation(v: &Value, id_column: &str) -> Result<Vec<Observat
     Ok(out)
 }
 
-/// Reads either format from a file's bytes: an azure-ai-evaluation result file (one JSON object
-/// with `rows`) or flowgate's JSON Lines. `Err` says what is wrong (the caller names the file).
+/// Reads the output items of a Foundry (OpenAI-compatible) evaluation run — what
+/// `GET /openai/v1/evals/{eval}/runs/{run}/output_items` answers (`{"data": [...]}`), or the items
+/// one per line: each item's `results` (one per grader: `name`, `passed`, `score`) for the item
+/// named by `datasource_item.<id_column>` (else `datasource_item_id`). Errored items (no result)
+/// are left out.
+pub fn parse_output_items(items: &[Value], id_column: &str) -> Result<Vec<Observation>, String> {
+    let mut out = Vec::new();
+    for (i, it) in items.iter().enumerate() {
+        let item = match (it["datasource_item"].get(id_column), it.get("datasource_item_id")) {
+            (Some(Value::String(s)), _) => s.clone(),
+            (Some(Value::Number(n)), _) | (None, Some(Value::Number(n))) => n.to_string(),
+            _ => return Err(format!("output item {}: no `datasource_item.{id_column}` or `datasource_item_id`", i + 1)),
+        };
+        for r in it["results"].as_array().into_iter().flatten() {
+            let Some(name) = r.get("name").and_then(Value::as_str) else { continue };
+            let passed = r.get("passed").and_then(Value::as_bool);
+            let score = r.get("score").and_then(Value::as_f64).filter(|s| s.is_finite());
+            if passed.is_some() || score.is_some() {
+                out.push(Observation {
+                    item: item.clone(),
+                    evaluator: name.to_string(),
+                    passed,
+                    score: if passed.is_some() { None } else { score },
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn is_output_item(v: &Value) -> bool {
+    v.get("object").and_then(Value::as_str) == Some("eval.run.output_item")
+}
+
+/// Reads any of the three formats from a file's bytes: an azure-ai-evaluation result file (one
+/// JSON object with `rows`), a Foundry evaluation run's output items (`{"data": [...]}` or one per
+/// line), or flowgate's JSON Lines. `Err` says what is wrong (the caller names the file).
 pub fn parse_results(bytes: &[u8], id_column: &str) -> Result<Vec<Observation>, String> {
     let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 text (byte {})", e.valid_up_to()))?;
-    let whole = serde_json::from_str::<Value>(text).ok().filter(|v| v.get("rows").is_some());
-    let obs = match whole {
-        Some(v) => parse_azure_evaluation(&v, id_column),
-        None => parse_jsonl(text),
+    let whole = serde_json::from_str::<Value>(text).ok();
+    let first_line = text.lines().find(|l| !l.trim().is_empty()).and_then(|l| serde_json::from_str::<Value>(l).ok());
+    let obs = match (&whole, &first_line) {
+        (Some(v), _) if v.get("rows").is_some() => parse_azure_evaluation(v, id_column),
+        (Some(v), _) if v["data"].as_array().is_some_and(|d| d.first().is_some_and(is_output_item)) => {
+            parse_output_items(v["data"].as_array().map_or(&[][..], |d| d.as_slice()), id_column)
+        }
+        (_, Some(l)) if is_output_item(l) => {
+            let items = text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+                .map(|(i, l)| serde_json::from_str::<Value>(l).map_err(|e| format!("line {}: not JSON: {e}", i + 1)))
+                .collect::<Result<Vec<_>, _>>()?;
+            parse_output_items(&items, id_column)
+        }
+        _ => parse_jsonl(text),
     }?;
     if obs.is_empty() {
         return Err("no evaluation results in it".into());
@@ -439,6 +488,22 @@ mod tests {
         let floors = GateOptions { floors: [("exact_match".to_string(), 0.95)].into(), ..GateOptions::default() };
         let floored = compare(&base, &obs("exact_match", &[true; 40]), &floors).unwrap();
         assert_eq!(floored.verdict, Verdict::Fail, "40/40 has a Wilson lower bound of 91 %: under a 95 % floor");
+    }
+
+    #[test]
+    fn foundry_output_items_are_read_as_a_page_or_one_per_line() {
+        let item = |id: &str, passed: bool| {
+            serde_json::json!({"object": "eval.run.output_item", "id": format!("oi_{id}"), "datasource_item_id": 7, "datasource_item": {"id": id, "query": "q"},
+                "results": [{"name": "label_match", "passed": passed, "score": if passed { 1.0 } else { 0.0 }, "type": "string_check"}, {"name": "similarity", "score": 0.75}], "status": "completed"})
+        };
+        let page = serde_json::json!({"object": "list", "data": [item("a", true), item("b", false)], "has_more": false});
+        let o = parse_results(page.to_string().as_bytes(), "id").unwrap();
+        assert!(o.contains(&Observation { item: "b".into(), evaluator: "label_match".into(), passed: Some(false), score: None }));
+        assert!(o.contains(&Observation { item: "a".into(), evaluator: "similarity".into(), passed: None, score: Some(0.75) }));
+        let lines = format!("{}\n{}\n", item("a", true), item("b", true));
+        assert_eq!(parse_results(lines.as_bytes(), "id").unwrap().len(), 4);
+        let by_index = serde_json::json!({"data": [{"object": "eval.run.output_item", "datasource_item_id": 3, "datasource_item": {}, "results": [{"name": "g", "passed": true}]}]});
+        assert_eq!(parse_results(by_index.to_string().as_bytes(), "id").unwrap()[0].item, "3");
     }
 
     #[test]
