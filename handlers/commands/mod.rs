@@ -39,6 +39,15 @@ pub(crate) fn window(from: Option<&str>, to: Option<&str>) -> Result<(Bound, Bou
     }
 }
 
+/// An `--out` folder that is new or empty; on another, prints why and gives exit code 2.
+pub(crate) fn fresh_out(out: &std::path::Path) -> Result<(), u8> {
+    if out.exists() && std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        eprintln!("error: --out {}: exists and is not empty; name a new folder", out.display());
+        return Err(exit::BAD_INPUT);
+    }
+    Ok(())
+}
+
 /// Prints items as JSON Lines on stdout, or the error that kept them from being read.
 pub(crate) fn print_jsonl<T: serde::Serialize, E: std::fmt::Display>(items: Result<Vec<T>, E>) -> u8 {
     match items {

@@ -53,9 +53,8 @@ pub async fn run(state: &Path, from: &str, to: &str, out: &Path) -> u8 {
             return exit::BAD_INPUT;
         }
     };
-    if out.exists() && std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(true) {
-        eprintln!("error: --out {}: exists and is not empty; name a new folder", out.display());
-        return exit::BAD_INPUT;
+    if let Err(code) = crate::commands::fresh_out(out) {
+        return code;
     }
     let st = match super::state::open(state) {
         Ok(s) => s,
