@@ -2,17 +2,12 @@
 //! of a state, as `report.json` (every figure), `report.md` and a self-contained `report.html`. Exit 2 for a week that does not
 //! exist, an unknown zone, a state that is not one, or an `--out` folder that is not empty.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::exit;
-use crate::domain::alert::Alert;
-use crate::domain::metrics::RunFacts;
-use crate::domain::report::{build, html, markdown, IsoWeek};
-use crate::ports::{RowRange, Table};
+use crate::domain::report::{html, markdown, IsoWeek};
 
 pub async fn run(week: &str, tz: Option<&str>, state: &Path, out: &Path) -> u8 {
     let week = match IsoWeek::parse(week) {
@@ -36,32 +31,13 @@ pub async fn run(week: &str, tz: Option<&str>, state: &Path, out: &Path) -> u8 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let runs = match crate::flows::runs::list(st.store.as_ref(), None, usize::MAX).await {
+    let report = match crate::flows::report::weekly(st.store.as_ref(), week, tz).await {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: reading the runs: {e}");
+            eprintln!("error: reading the state: {e}");
             return exit::FAILED;
         }
     };
-    let facts: Vec<RunFacts> = runs.iter().map(RunFacts::of).collect();
-    // When each job was first notified about, for time to detect.
-    let mut notices: BTreeMap<String, Vec<DateTime<Utc>>> = BTreeMap::new();
-    match st.store.query(Table::ALERTS, None, RowRange::default(), usize::MAX).await {
-        Ok(rows) => {
-            for a in rows.into_iter().filter_map(|e| serde_json::from_value::<Alert>(e.body).ok()) {
-                notices.entry(a.subject.clone()).or_default().push(a.raised_at);
-            }
-        }
-        Err(e) => {
-            eprintln!("error: reading the alerts: {e}");
-            return exit::FAILED;
-        }
-    }
-    for v in notices.values_mut() {
-        v.sort();
-    }
-    let notified = |job: &str, at: DateTime<Utc>| notices.get(job).and_then(|v| v.iter().find(|t| **t >= at).copied());
-    let report = build(week, tz, &facts, &notified);
     let write = |name: &str, bytes: &[u8]| {
         std::fs::create_dir_all(out)
             .and_then(|_| std::fs::write(out.join(name), bytes))

@@ -17,6 +17,7 @@ pub mod lineage;
 pub mod poll_job;
 pub mod quarantine;
 pub mod releases;
+pub mod report;
 pub mod retention;
 pub mod runs;
 pub mod schedule_tick;

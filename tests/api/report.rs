@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use flowgate::adapters::local::SqliteStore;
 use flowgate::domain::ids::JobId;
 use flowgate::domain::run::{RunRecord, RunStatus, RunTrigger};
+use flowgate::ports::{Store, Table};
 use serde_json::Value;
 
 fn report(state: &Path, out: &Path, week: &str, tz: &str) -> (i32, String) {
@@ -21,7 +22,7 @@ fn report(state: &Path, out: &Path, week: &str, tz: &str) -> (i32, String) {
     (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).to_string() + &String::from_utf8_lossy(&o.stdout))
 }
 
-async fn put(store: &SqliteStore, job: &str, due: DateTime<Utc>, status: RunStatus, attempts: u32, took: Duration) {
+async fn put(store: &dyn Store, job: &str, due: DateTime<Utc>, status: RunStatus, attempts: u32, took: Duration) {
     let mut r = RunRecord::pending(JobId::parse(job).unwrap(), due, RunTrigger::Schedule, due);
     r.status = status;
     r.attempts = attempts;
@@ -30,23 +31,38 @@ async fn put(store: &SqliteStore, job: &str, due: DateTime<Utc>, status: RunStat
     flowgate::flows::runs::create(store, &r).await.unwrap();
 }
 
-/// A state with W48's runs in London: 30 hourly `score` runs (three retried), and `extract`
-/// failing, quarantined, recovering and then blocked; one success the week before.
-async fn fixture(dir: &Path) -> std::path::PathBuf {
-    let state = dir.join("state");
-    std::fs::create_dir_all(&state).unwrap();
-    let store = SqliteStore::open(&state.join("state.db")).unwrap();
+/// W48's runs in London: 30 hourly `score` runs (three retried), and `extract` failing,
+/// quarantined, recovering and then blocked, alerted about 10 minutes after it first failed; one
+/// success the week before.
+pub async fn fill(store: &dyn Store) {
     // W48 in London: Monday 23 November 2026, 00:00 GMT.
     let monday: DateTime<Utc> = "2026-11-23T00:00:00Z".parse().unwrap();
     for h in 0..30 {
-        put(&store, "score", monday + Duration::hours(h), RunStatus::Succeeded, 1 + u32::from(h % 10 == 0), Duration::seconds(h + 1)).await;
+        put(store, "score", monday + Duration::hours(h), RunStatus::Succeeded, 1 + u32::from(h % 10 == 0), Duration::seconds(h + 1)).await;
     }
-    put(&store, "extract", monday + Duration::hours(40), RunStatus::Failed, 4, Duration::minutes(30)).await;
-    put(&store, "extract", monday + Duration::hours(42), RunStatus::Quarantined, 1, Duration::minutes(1)).await;
-    put(&store, "extract", monday + Duration::hours(45), RunStatus::Succeeded, 1, Duration::minutes(2)).await;
-    put(&store, "extract", monday + Duration::hours(50), RunStatus::Blocked, 0, Duration::zero()).await;
+    put(store, "extract", monday + Duration::hours(40), RunStatus::Failed, 4, Duration::minutes(30)).await;
+    put(store, "extract", monday + Duration::hours(42), RunStatus::Quarantined, 1, Duration::minutes(1)).await;
+    put(store, "extract", monday + Duration::hours(45), RunStatus::Succeeded, 1, Duration::minutes(2)).await;
+    put(store, "extract", monday + Duration::hours(50), RunStatus::Blocked, 0, Duration::zero()).await;
     // Last week: one success.
-    put(&store, "score", monday - Duration::days(3), RunStatus::Succeeded, 1, Duration::seconds(5)).await;
+    put(store, "score", monday - Duration::days(3), RunStatus::Succeeded, 1, Duration::seconds(5)).await;
+    let alert = flowgate::domain::alert::Alert {
+        kind: flowgate::domain::alert::AlertKind::SlaBreach,
+        subject: "extract".into(),
+        key: "extract@2026-11-24T16:00:00Z".into(),
+        raised_at: monday + Duration::hours(40) + Duration::minutes(40),
+        due_at: monday + Duration::hours(40) + Duration::minutes(40),
+        owner: None,
+        message: "extract missed its deadline".into(),
+    };
+    store.insert(Table::ALERTS, "extract", &alert.id(), &serde_json::to_value(&alert).unwrap()).await.unwrap();
+}
+
+/// A state folder holding `fill`'s records.
+async fn fixture(dir: &Path) -> std::path::PathBuf {
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    fill(&SqliteStore::open(&state.join("state.db")).unwrap()).await;
     state
 }
 
@@ -70,6 +86,7 @@ async fn the_week_in_figures_and_bad_input() {
     let eps = v["episodes"].as_array().unwrap();
     assert_eq!(eps.len(), 2, "one run episode recovered in 3 h 02 min, one data episode still open: {eps:?}");
     assert_eq!(eps[0]["recovery_secs"], (5 * 3600 + 2 * 60) - 30 * 60);
+    assert_eq!(eps[0]["detect_secs"], 10 * 60, "the first alert about extract, 10 minutes after it failed");
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("**Verdict: UNSTABLE**") && md.contains("| extract | 1 | 1 | 1 | 4 |"), "{md}");
 

@@ -23,6 +23,8 @@ const MAX_CHUNKS: usize = 15;
 pub struct TableStore {
     storage: Storage,
     created: Mutex<HashSet<String>>,
+    /// What every table name starts with (`flowgate`).
+    prefix: String,
 }
 
 /// Escapes what keys may not hold (`/ \ # ?`, control characters) and `%` itself.
@@ -60,8 +62,8 @@ pub fn decode_key(key: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn table_name(t: Table) -> String {
-    format!("flowgate{}", t.0.chars().filter(char::is_ascii_alphanumeric).collect::<String>())
+fn table_name(prefix: &str, t: Table) -> String {
+    format!("{prefix}{}", t.0.chars().filter(char::is_ascii_alphanumeric).collect::<String>())
 }
 
 fn quote(s: &str) -> String {
@@ -107,7 +109,13 @@ fn body_of(v: &Value) -> Result<Value, String> {
 
 impl TableStore {
     pub fn new(storage: Storage) -> Self {
-        Self { storage, created: Mutex::new(HashSet::new()) }
+        Self::with_prefix(storage, "flowgate")
+    }
+
+    /// Tables named `<prefix><table>` (letters and digits; a store of its own in a shared account).
+    pub fn with_prefix(storage: Storage, prefix: &str) -> Self {
+        let prefix: String = prefix.chars().filter(char::is_ascii_alphanumeric).collect();
+        Self { storage, created: Mutex::new(HashSet::new()), prefix }
     }
 
     async fn req(&self, method: Method, url: &str) -> Result<reqwest::RequestBuilder, StoreError> {
@@ -122,7 +130,7 @@ impl TableStore {
 
     /// Creates the table on first use (idempotent).
     async fn table(&self, t: Table) -> Result<String, StoreError> {
-        let name = table_name(t);
+        let name = table_name(&self.prefix, t);
         let mut created = self.created.lock().await;
         if !created.contains(&name) {
             let url = format!("{}/Tables", self.storage.endpoint);
@@ -304,7 +312,7 @@ mod tests {
             assert_eq!(decode_key(&e), k);
         }
         assert!(encode_key("2026-11-27T09:00:00.000Z|a/b") < encode_key("2026-11-27T10:00:00.000Z|a"));
-        assert_eq!(table_name(Table::CONTRACT_RESULTS), "flowgatecontractresults");
+        assert_eq!(table_name("flowgate", Table::CONTRACT_RESULTS), "flowgatecontractresults");
     }
 
     #[test]
