@@ -7,12 +7,37 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::domain::alert::Alert;
+use crate::domain::breaker::Breaker;
+use crate::domain::metrics::flow::{breaker_figures, gate_figures, quarantine_flow, QuarantineFact};
 use crate::domain::metrics::RunFacts;
-use crate::domain::report::{build, IsoWeek, WeeklyReport};
+use crate::domain::report::{build, Extras, IsoWeek, WeeklyReport};
 use crate::ports::{RowRange, Store, StoreError, Table};
 
 pub async fn weekly(store: &dyn Store, week: IsoWeek, tz: Tz) -> Result<WeeklyReport, StoreError> {
-    let facts: Vec<RunFacts> = super::runs::list(store, None, usize::MAX).await?.iter().map(RunFacts::of).collect();
+    let runs = super::runs::list(store, None, usize::MAX).await?;
+    let facts: Vec<RunFacts> = runs.iter().map(RunFacts::of).collect();
+    let (from, to) = week.window(tz);
+    let ended = |f: &RunFacts| f.ended_in(from, to);
+    let gates = gate_figures(runs.iter().zip(&facts).filter(|(_, f)| ended(f)).filter_map(|(r, _)| r.gate.as_ref()));
+    let items: Vec<QuarantineFact> = super::quarantine::list(store, true)
+        .await?
+        .into_iter()
+        .map(|q| QuarantineFact {
+            kind: serde_json::to_value(q.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            at: q.at,
+            closed: q.history.iter().rev().find(|e| e.action == "replayed" || e.action == "discarded").map(|e| (e.at, e.action.clone())),
+        })
+        .collect();
+    let mut breakers = Vec::new();
+    for e in store.query(Table::BREAKERS, None, RowRange::default(), usize::MAX).await? {
+        if let Ok(b) = serde_json::from_value::<Breaker>(e.body) {
+            let f = breaker_figures(&format!("{}/{}", e.partition, e.row), &b.transitions, b.state, from, to);
+            if f.opened > 0 || f.open_secs > 0 {
+                breakers.push(f);
+            }
+        }
+    }
+    let extras = Extras { quarantine: quarantine_flow(&items, from, to), breakers, gates };
     let mut notices: BTreeMap<String, Vec<DateTime<Utc>>> = BTreeMap::new();
     for a in store
         .query(Table::ALERTS, None, RowRange::default(), usize::MAX)
@@ -26,5 +51,5 @@ pub async fn weekly(store: &dyn Store, week: IsoWeek, tz: Tz) -> Result<WeeklyRe
         v.sort();
     }
     let notified = |job: &str, at: DateTime<Utc>| notices.get(job).and_then(|v| v.iter().find(|t| **t >= at).copied());
-    Ok(build(week, tz, &facts, &notified))
+    Ok(build(week, tz, &facts, &notified, extras))
 }

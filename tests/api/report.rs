@@ -56,6 +56,26 @@ pub async fn fill(store: &dyn Store) {
         message: "extract missed its deadline".into(),
     };
     store.insert(Table::ALERTS, "extract", &alert.id(), &serde_json::to_value(&alert).unwrap()).await.unwrap();
+    // The quarantined run's item, replayed on Wednesday; a data item still open.
+    let item = |id: &str, kind: &str, at: DateTime<Utc>, history: Value| serde_json::json!({"id": id, "kind": kind, "reason": "r", "at": at, "status": if history.as_array().unwrap().len() > 1 { "replayed" } else { "open" }, "history": history});
+    let q1 = item(
+        "q1",
+        "run",
+        monday + Duration::hours(42),
+        serde_json::json!([{"at": monday + Duration::hours(42), "action": "quarantined", "by": "flowgate"}, {"at": monday + Duration::hours(50), "action": "replayed", "by": "dev:bob"}]),
+    );
+    let q2 = item(
+        "q2",
+        "data",
+        monday + Duration::hours(60),
+        serde_json::json!([{"at": monday + Duration::hours(60), "action": "quarantined", "by": "flowgate"}]),
+    );
+    store.insert(Table::QUARANTINE, "items", "q1", &q1).await.unwrap();
+    store.insert(Table::QUARANTINE, "items", "q2", &q2).await.unwrap();
+    // The endpoint's breaker was open for 90 minutes on Tuesday.
+    let tr = |h: f64, from: &str, to: &str| serde_json::json!({"at": monday + Duration::minutes((h * 60.0) as i64), "from": from, "to": to, "reason": "r"});
+    let breaker = serde_json::json!({"state": "closed", "consecutive_failures": 0, "transitions": [tr(40.0, "closed", "open"), tr(41.5, "open", "closed")]});
+    store.insert(Table::BREAKERS, "endpoint", "http:__extract", &breaker).await.unwrap();
 }
 
 /// A state folder holding `fill`'s records.
@@ -87,7 +107,15 @@ async fn the_week_in_figures_and_bad_input() {
     assert_eq!(eps.len(), 2, "one run episode recovered in 3 h 02 min, one data episode still open: {eps:?}");
     assert_eq!(eps[0]["recovery_secs"], (5 * 3600 + 2 * 60) - 30 * 60);
     assert_eq!(eps[0]["detect_secs"], 10 * 60, "the first alert about extract, 10 minutes after it failed");
+    let q = &v["quarantine"];
+    assert_eq!(
+        (q["replayed"].as_u64(), q["outstanding_end"].as_u64(), q["new_by_kind"]["data"].as_u64()),
+        (Some(1), Some(1), Some(1)),
+        "{q}"
+    );
+    assert_eq!(v["breakers"][0]["open_secs"], 90 * 60);
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("Quarantine: 0 at the start + 2 new (1 data, 1 run) − 1 replayed − 0 discarded = 1 at the end"), "{md}");
     assert!(md.contains("**Verdict: UNSTABLE**") && md.contains("| extract | 1 | 1 | 1 | 4 |"), "{md}");
 
     // The same bytes on a second run.

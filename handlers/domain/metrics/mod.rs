@@ -5,6 +5,7 @@
 //! the records, from SQLite or Table Storage alike.
 
 mod episodes;
+pub mod flow;
 pub mod percentile;
 
 use std::collections::BTreeMap;

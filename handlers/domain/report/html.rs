@@ -234,6 +234,35 @@ pub fn render(r: &WeeklyReport) -> String {
     outcome_chart(&mut o, r);
     duration_chart(&mut o, r);
     failing_chart(&mut o, r);
+    // Gates, breakers and quarantine: the Markdown section's tables and lines, as HTML.
+    let section: Vec<&str> =
+        md.lines().skip_while(|l| !l.starts_with("## Gates, breakers")).skip(1).take_while(|l| !l.starts_with("## ")).collect();
+    let _ = write!(o, "<h2>Gates, breakers and quarantine</h2>");
+    let mut in_table = false;
+    for line in section {
+        if line.starts_with('|') {
+            if line.starts_with("|---") {
+                continue;
+            }
+            let cell = if in_table { "td" } else { "th" };
+            if !in_table {
+                let _ = write!(o, "<table>");
+                in_table = true;
+            }
+            let _ = write!(o, "<tr>{}</tr>", cells(line).iter().map(|c| format!("<{cell}>{}</{cell}>", esc(c))).collect::<String>());
+        } else {
+            if in_table {
+                let _ = write!(o, "</table>");
+                in_table = false;
+            }
+            if !line.trim().is_empty() {
+                let _ = write!(o, "<p>{}</p>", esc(line));
+            }
+        }
+    }
+    if in_table {
+        let _ = write!(o, "</table>");
+    }
     let _ = write!(o, "<h2>Incidents</h2>");
     if r.episodes.is_empty() {
         let _ = write!(o, "<p>None.</p>");

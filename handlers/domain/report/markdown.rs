@@ -137,6 +137,40 @@ pub fn render(r: &WeeklyReport) -> String {
             let _ = writeln!(o, "| {} | {} | {} | {} | {} |", f.job, f.failed, f.quarantined, f.blocked, f.runs);
         }
     }
+    let _ = writeln!(o, "\n## Gates, breakers and quarantine\n");
+    let g = &r.gates;
+    let _ = writeln!(o, "Runs checked at their gates: {}, held: {}.\n", g.runs_checked, g.runs_held);
+    if !g.by_gate.is_empty() {
+        let _ = writeln!(o, "| gate | passed | held |");
+        let _ = writeln!(o, "|---|---|---|");
+        for (gate, (p, h)) in &g.by_gate {
+            let _ = writeln!(o, "| {gate} | {p} | {h} |");
+        }
+        let _ = writeln!(o);
+    }
+    if r.breakers.is_empty() {
+        let _ = writeln!(o, "No breaker opened.\n");
+    } else {
+        let _ = writeln!(o, "| breaker | opened | time open | open now |");
+        let _ = writeln!(o, "|---|---|---|---|");
+        for b in &r.breakers {
+            let _ = writeln!(o, "| {} | {} | {} | {} |", b.name, b.opened, duration(b.open_secs), if b.open_now { "yes" } else { "no" });
+        }
+        let _ = writeln!(o);
+    }
+    let q = &r.quarantine;
+    let new: Vec<String> = q.new_by_kind.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    let _ = writeln!(
+        o,
+        "Quarantine: {} at the start + {} new ({}) − {} replayed − {} discarded = {} at the end{}.",
+        q.outstanding_start,
+        q.new_by_kind.values().sum::<u64>(),
+        if new.is_empty() { "none".to_string() } else { new.join(", ") },
+        q.replayed,
+        q.discarded,
+        q.outstanding_end,
+        q.oldest_open_secs.map(|s| format!("; the oldest open for {}", duration(s))).unwrap_or_default()
+    );
     let _ = writeln!(o, "\n## Jobs\n");
     let _ = writeln!(o, "| job | success | first attempt | duration p50 / p95 | retries |");
     let _ = writeln!(o, "|---|---|---|---|---|");

@@ -15,6 +15,7 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 use serde::Serialize;
 
+use super::metrics::flow::{BreakerFigures, GateFigures, QuarantineFlow};
 use super::metrics::{by_job, episodes, Episode, EpisodeSummary, Notified, RunFacts, RunFigures};
 
 /// An ISO 8601 week: `2026-W48`.
@@ -111,10 +112,22 @@ pub struct WeeklyReport {
     pub top_failing: Vec<FailingJob>,
     /// Each local day, Monday first.
     pub days: Vec<Day>,
+    pub quarantine: QuarantineFlow,
+    /// Breakers that were open at some time in the week.
+    pub breakers: Vec<BreakerFigures>,
+    pub gates: GateFigures,
+}
+
+/// What the report shows besides runs, gathered by the flow for the week.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    pub quarantine: QuarantineFlow,
+    pub breakers: Vec<BreakerFigures>,
+    pub gates: GateFigures,
 }
 
 /// Builds the report of `week` in `tz` from every run's facts.
-pub fn build(week: IsoWeek, tz: Tz, runs: &[RunFacts], notified: Notified<'_>) -> WeeklyReport {
+pub fn build(week: IsoWeek, tz: Tz, runs: &[RunFacts], notified: Notified<'_>, extras: Extras) -> WeeklyReport {
     let (from, to) = week.window(tz);
     let (last_from, last_to) = week.previous().window(tz);
     let (jobs, this_week) = by_job(runs, from, to);
@@ -169,6 +182,9 @@ pub fn build(week: IsoWeek, tz: Tz, runs: &[RunFacts], notified: Notified<'_>) -
         episode_summary,
         top_failing,
         days,
+        quarantine: extras.quarantine,
+        breakers: extras.breakers,
+        gates: extras.gates,
     }
 }
 
@@ -235,7 +251,7 @@ mod tests {
         let utc: Tz = "UTC".parse().unwrap();
         let w = IsoWeek::parse("2026-W48").unwrap();
         let none = |_: &str, _: DateTime<Utc>| None;
-        let r = build(w, utc, &[], &none);
+        let r = build(w, utc, &[], &none, Extras::default());
         assert_eq!((r.verdict, r.this_week.outcomes.succeeded, r.top_failing.len()), (Verdict::Stable, 0, 0));
         let (from, _) = w.window(utc);
         let at = |h: i64| from + chrono::Duration::hours(h);
@@ -249,11 +265,11 @@ mod tests {
             finished: Some(at(end)),
             replays: 0,
         };
-        let r = build(w, utc, &[fact(RunStatus::Failed, 2), fact(RunStatus::Succeeded, 5)], &none);
+        let r = build(w, utc, &[fact(RunStatus::Failed, 2), fact(RunStatus::Succeeded, 5)], &none, Extras::default());
         assert_eq!(r.verdict, Verdict::Degraded);
         assert_eq!(r.top_failing[0].job, "a");
         assert_eq!(r.episodes.len(), 1);
-        let r = build(w, utc, &[fact(RunStatus::Failed, 2)], &none);
+        let r = build(w, utc, &[fact(RunStatus::Failed, 2)], &none, Extras::default());
         assert_eq!(r.verdict, Verdict::Unstable, "an episode still open");
     }
 }
