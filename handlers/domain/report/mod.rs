@@ -3,8 +3,8 @@
 //! one-line verdict with what changed. The flow gathers the records; `markdown` renders it.
 //!
 //! Built so far: the scorecard from runs (success, first-attempt success, duration and start
-//! delay, retries), episodes and top failing jobs. SLA, freshness, queues, gates, quarantine,
-//! evaluator and alert sections come next (issue #13).
+//! delay, retries), episodes, top failing jobs, gates, breakers and the quarantine flow. SLA,
+//! freshness, queues, evaluator and alert sections come next (issue #13).
 
 pub mod html;
 pub mod markdown;
