@@ -154,6 +154,9 @@ pub struct RunRecord {
     /// The release the run was created under, which it finishes on (absent: unreleased).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<crate::domain::release::ReleaseId>,
+    /// When its SLA is breached, fixed when the run is created (absent: no SLA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla_deadline: Option<DateTime<Utc>>,
 }
 
 impl RunRecord {
@@ -184,6 +187,7 @@ impl RunRecord {
             polls: 0,
             lineage: None,
             release: None,
+            sla_deadline: None,
         }
     }
 }

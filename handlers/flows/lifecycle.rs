@@ -48,6 +48,10 @@ pub async fn create(
     if status.is_terminal() {
         rec.finished_at = Some(now);
     }
+    let sla = job.sla.as_ref().and_then(|s| deadline(s, logical, job.timezone));
+    if status != RunStatus::Skipped {
+        rec.sla_deadline = sla.as_ref().map(|d| d.breach_at);
+    }
     if !runs::create(deps.store.as_ref(), &rec).await? {
         return Ok(false);
     }
@@ -63,7 +67,7 @@ pub async fn create(
         ignore_conflict(deps.store.insert(Table::SCHEDULES, WAITING, &key.to_string(), &body).await)?;
     }
     if status != RunStatus::Skipped {
-        if let Some(d) = job.sla.as_ref().and_then(|s| deadline(s, logical, job.timezone)) {
+        if let Some(d) = sla {
             let open = OpenRun { job: job.id.clone(), logical_time: logical, warn_at: d.warn_at, breach_at: d.breach_at, warned: false };
             ignore_conflict(
                 deps.store.insert(Table::SCHEDULES, alerts::OPEN, &key.to_string(), &serde_json::to_value(open).unwrap_or_default()).await,

@@ -28,6 +28,8 @@ async fn put(store: &dyn Store, job: &str, due: DateTime<Utc>, status: RunStatus
     r.attempts = attempts;
     r.started_at = Some(due);
     r.finished_at = Some(due + took);
+    // `score` is due 10 s after its slot (slower runs are late), `extract` within the hour.
+    r.sla_deadline = Some(due + if job == "score" { Duration::seconds(10) } else { Duration::hours(1) });
     flowgate::flows::runs::create(store, &r).await.unwrap();
 }
 
@@ -44,6 +46,8 @@ pub async fn fill(store: &dyn Store) {
     put(store, "extract", monday + Duration::hours(42), RunStatus::Quarantined, 1, Duration::minutes(1)).await;
     put(store, "extract", monday + Duration::hours(45), RunStatus::Succeeded, 1, Duration::minutes(2)).await;
     put(store, "extract", monday + Duration::hours(50), RunStatus::Blocked, 0, Duration::zero()).await;
+    // `publish` meets its SLA on Friday.
+    put(store, "publish", monday + Duration::hours(100), RunStatus::Succeeded, 1, Duration::seconds(5)).await;
     // Last week: one success.
     put(store, "score", monday - Duration::days(3), RunStatus::Succeeded, 1, Duration::seconds(5)).await;
     let alert = flowgate::domain::alert::Alert {
@@ -96,10 +100,10 @@ async fn the_week_in_figures_and_bad_input() {
     assert_eq!(code, 0, "{text}");
     let v: Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     let w = &v["this_week"];
-    assert_eq!((w["success"]["num"].as_u64(), w["success"]["den"].as_u64()), (Some(31), Some(33)), "retried successes count once");
+    assert_eq!((w["success"]["num"].as_u64(), w["success"]["den"].as_u64()), (Some(32), Some(34)), "retried successes count once");
     assert_eq!(w["outcomes"]["blocked"], 1);
     assert_eq!(w["retries"]["retries"], 3 + 3, "3 retried score runs and one run of 4 attempts");
-    assert_eq!(w["duration_p95"]["value"], 30_000, "nearest rank: the 30th of 31 successes (1..30 s and 120 s)");
+    assert_eq!(w["duration_p95"]["value"], 30_000, "nearest rank: the 31st of 32 successes (1..30 s, 5 s and 120 s)");
     assert_eq!(v["last_week"]["success"]["den"], 1);
     assert_eq!(v["verdict"], "unstable", "the blocked extract has not recovered by the end of the week");
     assert_eq!(v["top_failing"][0]["job"], "extract");
@@ -114,6 +118,10 @@ async fn the_week_in_figures_and_bad_input() {
         "{q}"
     );
     assert_eq!(v["breakers"][0]["open_secs"], 90 * 60);
+    // SLA: score met 10 times (1..10 s) and was late 20 times; extract met once (2 min) and missed
+    // 3 times; publish met once.
+    let sla = &v["sla"]["all"];
+    assert_eq!((sla["met"].as_u64(), sla["late"].as_u64(), sla["missed"].as_u64()), (Some(12), Some(20), Some(3)), "{sla}");
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("Quarantine: 0 at the start + 2 new (1 data, 1 run) − 1 replayed − 0 discarded = 1 at the end"), "{md}");
     assert!(md.contains("**Verdict: UNSTABLE**") && md.contains("| extract | 1 | 1 | 1 | 4 |"), "{md}");
@@ -163,15 +171,15 @@ async fn the_report_renders_in_headless_chromium_with_every_chart() {
     assert_eq!(report(&state, &out, "2026-W48", "Europe/London").0, 0);
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"), "no script, nothing fetched");
-    assert_eq!(html.matches("<svg role=\"img\"").count(), 3);
-    assert_eq!(html.matches("<title id=").count(), 3, "each chart has a title");
+    assert_eq!(html.matches("<svg role=\"img\"").count(), 4);
+    assert_eq!(html.matches("<title id=").count(), 4, "each chart has a title");
     let artefacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artefacts");
     std::fs::create_dir_all(&artefacts).unwrap();
     let shot = |page: &Path, png: &str| {
         let path = artefacts.join(png);
         let o = Command::new(&chromium)
             .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking"])
-            .args(["--disable-component-update", "--disable-sync", "--hide-scrollbars", "--window-size=1000,2600"])
+            .args(["--disable-component-update", "--disable-sync", "--hide-scrollbars", "--window-size=1000,3400"])
             .arg(format!("--user-data-dir={}", dir.path().join("chromium").display()))
             .arg(format!("--screenshot={}", path.display()))
             .arg(format!("file://{}", page.display()))
@@ -186,6 +194,9 @@ async fn the_report_renders_in_headless_chromium_with_every_chart() {
             ("p50", "1565c0"),
             ("p95", "00838f"),
             ("top failing", "ad1457"),
+            ("SLA met", "388e3c"),
+            ("SLA late", "ef6c00"),
+            ("SLA missed", "b71c1c"),
         ];
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/report/png_colors.py");
         let o = Command::new("python3").arg(script).arg(&path).args(colours.iter().map(|(_, c)| c)).output().unwrap();

@@ -7,6 +7,7 @@
 mod episodes;
 pub mod flow;
 pub mod percentile;
+pub mod sla;
 
 use std::collections::BTreeMap;
 
@@ -55,6 +56,8 @@ pub struct RunFacts {
     /// Terminal time (absent while in flight).
     pub finished: Option<DateTime<Utc>>,
     pub replays: u32,
+    /// When its SLA is breached (absent: no SLA).
+    pub sla_deadline: Option<DateTime<Utc>>,
 }
 
 impl RunFacts {
@@ -69,6 +72,7 @@ impl RunFacts {
             started: r.started_at,
             finished: if r.status.is_terminal() { r.finished_at } else { None },
             replays: r.replays,
+            sla_deadline: r.sla_deadline,
         }
     }
 

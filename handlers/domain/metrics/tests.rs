@@ -20,6 +20,7 @@ fn run(job: &str, due: i64, end: Option<i64>, status: RunStatus, attempts: u32) 
         started: (attempts > 0).then(|| t(due) + Duration::minutes(1)),
         finished: end.map(t),
         replays: 0,
+        sla_deadline: None,
     }
 }
 

@@ -16,6 +16,10 @@ pub const SKIPPED: &str = "#9e9e9e";
 pub const P50: &str = "#1565c0";
 pub const P95: &str = "#00838f";
 pub const FAILING: &str = "#ad1457";
+pub const SLA_MET: &str = "#388e3c";
+pub const SLA_LATE: &str = "#ef6c00";
+pub const SLA_MISSED: &str = "#b71c1c";
+pub const SLA_NONE: &str = "#e0e0e0";
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1rem auto;max-width:60rem;padding:0 1rem;color:#1b1b1b;background:#fff}\
 table{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:.9rem}th,td{border:1px solid #bbb;padding:.25rem .5rem;text-align:left}\
@@ -165,6 +169,54 @@ fn duration_chart(o: &mut String, r: &WeeklyReport) {
     let _ = write!(o, "</table>");
 }
 
+/// The SLA heat strip: one row per job, one cell per day — all met, some late, some missed.
+fn sla_chart(o: &mut String, r: &WeeklyReport) {
+    let _ = write!(o, "<h2>SLAs by job and day</h2>");
+    if r.sla.by_job_day.is_empty() {
+        let _ = write!(o, "<p>No run had an SLA deadline this week.</p>");
+        return;
+    }
+    let rows = r.sla.by_job_day.len();
+    let height = 40 + rows * 28 + 30;
+    let _ = write!(
+        o,
+        "<div class=\"wrap\"><svg role=\"img\" aria-labelledby=\"sla-t sla-d\" viewBox=\"0 0 640 {height}\"><title id=\"sla-t\">SLAs by job and day</title><desc id=\"sla-d\">A grid, one row per job and one column per local day of the deadline: green when every run met its deadline, orange when one succeeded late, red when one missed it, grey with no deadline that day.</desc>"
+    );
+    for (i, d) in r.days.iter().enumerate() {
+        let _ = write!(o, "<text x=\"{}\" y=\"30\" text-anchor=\"middle\">{}</text>", 180 + i * 64 + 28, d.date.format("%a %d"));
+    }
+    for (j, (job, days)) in r.sla.by_job_day.iter().enumerate() {
+        let y = 40 + j * 28;
+        let _ = write!(o, "<text x=\"170\" y=\"{}\" text-anchor=\"end\">{}</text>", y + 17, esc(&job.chars().take(24).collect::<String>()));
+        for (i, d) in r.days.iter().enumerate() {
+            let (color, what) = match days.get(&d.date) {
+                None => (SLA_NONE, "no deadline".to_string()),
+                Some(c) if c.missed > 0 => (SLA_MISSED, format!("{} missed", c.missed)),
+                Some(c) if c.late > 0 => (SLA_LATE, format!("{} late", c.late)),
+                Some(c) => (SLA_MET, format!("{} met", c.met)),
+            };
+            let _ = write!(
+                o,
+                "<rect x=\"{}\" y=\"{y}\" width=\"56\" height=\"24\" fill=\"{color}\"><title>{} {}: {what}</title></rect>",
+                180 + i * 64,
+                esc(job),
+                d.date
+            );
+        }
+    }
+    let ly = 40 + rows * 28 + 10;
+    for (k, (name, color)) in [("met", SLA_MET), ("late", SLA_LATE), ("missed", SLA_MISSED), ("none", SLA_NONE)].iter().enumerate() {
+        let x = 180 + k * 90;
+        let _ = write!(
+            o,
+            "<rect x=\"{x}\" y=\"{ly}\" width=\"10\" height=\"10\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\">{name}</text>",
+            x + 14,
+            ly + 9
+        );
+    }
+    let _ = write!(o, "</svg></div>");
+}
+
 fn failing_chart(o: &mut String, r: &WeeklyReport) {
     let _ = write!(o, "<h2>Top failing jobs</h2>");
     if r.top_failing.is_empty() {
@@ -233,6 +285,23 @@ pub fn render(r: &WeeklyReport) -> String {
     let _ = write!(o, "</table>");
     outcome_chart(&mut o, r);
     duration_chart(&mut o, r);
+    sla_chart(&mut o, r);
+    // Its data table: the Markdown section's, as HTML.
+    let sla_rows: Vec<&str> = md
+        .lines()
+        .skip_while(|l| !l.starts_with("## SLAs"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("## "))
+        .filter(|l| l.starts_with('|') && !l.starts_with("|---"))
+        .collect();
+    if !sla_rows.is_empty() {
+        let _ = write!(o, "<table>");
+        for (i, row) in sla_rows.iter().enumerate() {
+            let cell = if i == 0 { "th" } else { "td" };
+            let _ = write!(o, "<tr>{}</tr>", cells(row).iter().map(|c| format!("<{cell}>{}</{cell}>", esc(c))).collect::<String>());
+        }
+        let _ = write!(o, "</table>");
+    }
     failing_chart(&mut o, r);
     // Gates, breakers and quarantine: the Markdown section's tables and lines, as HTML.
     let section: Vec<&str> =

@@ -98,6 +98,8 @@ pub fn render(r: &WeeklyReport) -> String {
         "| blocked / skipped / in flight | {} / {} / {} | {} / {} / {} | |",
         t.outcomes.blocked, t.outcomes.skipped, t.outcomes.in_flight, l.outcomes.blocked, l.outcomes.skipped, l.outcomes.in_flight
     );
+    let _ = writeln!(o, "| SLA adherence (succeeded by the deadline) | {} | | |", r.sla.adherence.display());
+    let _ = writeln!(o, "| SLA breaches: missed (Sev3) / late (Sev4) | {} / {} | | |", r.sla.all.missed, r.sla.all.late);
     let s = &r.episode_summary;
     let _ = writeln!(
         o,
@@ -135,6 +137,21 @@ pub fn render(r: &WeeklyReport) -> String {
         let _ = writeln!(o, "|---|---|---|---|---|");
         for f in &r.top_failing {
             let _ = writeln!(o, "| {} | {} | {} | {} | {} |", f.job, f.failed, f.quarantined, f.blocked, f.runs);
+        }
+    }
+    let _ = writeln!(o, "\n## SLAs by job and day\n");
+    if r.sla.by_job_day.is_empty() {
+        let _ = writeln!(o, "No run had an SLA deadline this week.");
+    } else {
+        let _ = writeln!(o, "| job | {} |", r.days.iter().map(|d| d.date.format("%a %d").to_string()).collect::<Vec<_>>().join(" | "));
+        let _ = writeln!(o, "|---|{}", "---|".repeat(r.days.len()));
+        for (job, days) in &r.sla.by_job_day {
+            let cells: Vec<String> = r
+                .days
+                .iter()
+                .map(|d| days.get(&d.date).map_or("–".to_string(), |c| format!("{} met, {} late, {} missed", c.met, c.late, c.missed)))
+                .collect();
+            let _ = writeln!(o, "| {job} | {} |", cells.join(" | "));
         }
     }
     let _ = writeln!(o, "\n## Gates, breakers and quarantine\n");

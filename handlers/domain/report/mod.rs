@@ -3,8 +3,8 @@
 //! one-line verdict with what changed. The flow gathers the records; `markdown` renders it.
 //!
 //! Built so far: the scorecard from runs (success, first-attempt success, duration and start
-//! delay, retries), episodes, top failing jobs, gates, breakers and the quarantine flow. SLA,
-//! freshness, queues, evaluator and alert sections come next (issue #13).
+//! delay, retries), episodes, top failing jobs, SLA adherence, gates, breakers and the quarantine
+//! flow. Freshness, queues, evaluator and alert sections come next (issue #13).
 
 pub mod html;
 pub mod markdown;
@@ -16,6 +16,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::metrics::flow::{BreakerFigures, GateFigures, QuarantineFlow};
+use super::metrics::sla::{sla_figures, SlaFigures};
 use super::metrics::{by_job, episodes, Episode, EpisodeSummary, Notified, RunFacts, RunFigures};
 
 /// An ISO 8601 week: `2026-W48`.
@@ -112,6 +113,7 @@ pub struct WeeklyReport {
     pub top_failing: Vec<FailingJob>,
     /// Each local day, Monday first.
     pub days: Vec<Day>,
+    pub sla: SlaFigures,
     pub quarantine: QuarantineFlow,
     /// Breakers that were open at some time in the week.
     pub breakers: Vec<BreakerFigures>,
@@ -182,6 +184,7 @@ pub fn build(week: IsoWeek, tz: Tz, runs: &[RunFacts], notified: Notified<'_>, e
         episode_summary,
         top_failing,
         days,
+        sla: sla_figures(runs, from, to, tz),
         quarantine: extras.quarantine,
         breakers: extras.breakers,
         gates: extras.gates,
@@ -264,6 +267,7 @@ mod tests {
             started: Some(at(end - 1)),
             finished: Some(at(end)),
             replays: 0,
+            sla_deadline: None,
         };
         let r = build(w, utc, &[fact(RunStatus::Failed, 2), fact(RunStatus::Succeeded, 5)], &none, Extras::default());
         assert_eq!(r.verdict, Verdict::Degraded);
