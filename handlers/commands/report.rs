@@ -31,7 +31,16 @@ pub async fn run(week: &str, tz: Option<&str>, state: &Path, out: &Path) -> u8 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let report = match crate::flows::report::weekly(st.store.as_ref(), week, tz).await {
+    // Freshness thresholds come from the catalog that runs: the active release's.
+    let thresholds: std::collections::BTreeMap<String, std::time::Duration> = match super::release::active_view(state).await {
+        Ok(Some(view)) => view.catalog.datasets.values().filter_map(|d| Some((d.id.to_string(), d.expected_every?))).collect(),
+        Ok(None) => Default::default(),
+        Err(e) => {
+            eprintln!("error: reading the active release: {e}");
+            return exit::FAILED;
+        }
+    };
+    let report = match crate::flows::report::weekly(st.store.as_ref(), week, tz, &thresholds).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: reading the state: {e}");

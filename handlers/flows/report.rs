@@ -9,11 +9,19 @@ use chrono_tz::Tz;
 use crate::domain::alert::Alert;
 use crate::domain::breaker::Breaker;
 use crate::domain::metrics::flow::{breaker_figures, gate_figures, quarantine_flow, QuarantineFact};
+use crate::domain::metrics::freshness::freshness;
 use crate::domain::metrics::RunFacts;
 use crate::domain::report::{build, Extras, IsoWeek, WeeklyReport};
 use crate::ports::{RowRange, Store, StoreError, Table};
 
-pub async fn weekly(store: &dyn Store, week: IsoWeek, tz: Tz) -> Result<WeeklyReport, StoreError> {
+/// `thresholds`: each dataset's freshness threshold (its `expected_every`), from the catalog that
+/// runs; datasets without one are not reported on freshness.
+pub async fn weekly(
+    store: &dyn Store,
+    week: IsoWeek,
+    tz: Tz,
+    thresholds: &BTreeMap<String, std::time::Duration>,
+) -> Result<WeeklyReport, StoreError> {
     let runs = super::runs::list(store, None, usize::MAX).await?;
     let facts: Vec<RunFacts> = runs.iter().map(RunFacts::of).collect();
     let (from, to) = week.window(tz);
@@ -37,7 +45,21 @@ pub async fn weekly(store: &dyn Store, week: IsoWeek, tz: Tz) -> Result<WeeklyRe
             }
         }
     }
-    let extras = Extras { quarantine: quarantine_flow(&items, from, to), breakers, gates };
+    let mut fresh = Vec::new();
+    for (dataset, threshold) in thresholds {
+        let (mut accepted, mut rejected) = (Vec::new(), 0u64);
+        for e in store.query(Table::ARRIVALS, Some(dataset), RowRange::default(), usize::MAX).await? {
+            if let Ok(a) = serde_json::from_value::<super::inputs::ArrivalRecord>(e.body) {
+                match a.contract_passed {
+                    Some(false) => rejected += u64::from(a.arrived_at >= from && a.arrived_at < to),
+                    _ => accepted.push(a.arrived_at),
+                }
+            }
+        }
+        let threshold = chrono::Duration::from_std(*threshold).unwrap_or(chrono::Duration::days(365));
+        fresh.push(freshness(dataset, &accepted, rejected, threshold, from, to));
+    }
+    let extras = Extras { quarantine: quarantine_flow(&items, from, to), breakers, gates, freshness: fresh };
     let mut notices: BTreeMap<String, Vec<DateTime<Utc>>> = BTreeMap::new();
     for a in store
         .query(Table::ALERTS, None, RowRange::default(), usize::MAX)

@@ -76,6 +76,13 @@ pub async fn fill(store: &dyn Store) {
     );
     store.insert(Table::QUARANTINE, "items", "q1", &q1).await.unwrap();
     store.insert(Table::QUARANTINE, "items", "q2", &q2).await.unwrap();
+    // Dataset `feed`: accepted at −2, 10, 12 and 30 hours, one arrival rejected by its contract.
+    for (h, passed) in [(-2, true), (10, true), (12, true), (20, false), (30, true)] {
+        let at = monday + Duration::hours(h);
+        let rec = serde_json::json!({"dataset": "feed", "container": "landing", "path": format!("feed/{h}.csv"), "size": 10, "content_type": null,
+            "event_id": null, "arrived_at": at, "invocation_id": null, "contract_passed": passed, "schema_version": "1.0.0"});
+        store.insert(Table::ARRIVALS, "feed", &format!("{}|feed/{h}.csv", at.to_rfc3339()), &rec).await.unwrap();
+    }
     // The endpoint's breaker was open for 90 minutes on Tuesday.
     let tr = |h: f64, from: &str, to: &str| serde_json::json!({"at": monday + Duration::minutes((h * 60.0) as i64), "from": from, "to": to, "reason": "r"});
     let breaker = serde_json::json!({"state": "closed", "consecutive_failures": 0, "transitions": [tr(40.0, "closed", "open"), tr(41.5, "open", "closed")]});
@@ -125,6 +132,17 @@ async fn the_week_in_figures_and_bad_input() {
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("Quarantine: 0 at the start + 2 new (1 data, 1 run) − 1 replayed − 0 discarded = 1 at the end"), "{md}");
     assert!(md.contains("**Verdict: UNSTABLE**") && md.contains("| extract | 1 | 1 | 1 | 4 |"), "{md}");
+
+    // Freshness, exact from the arrivals (threshold 6 h): fresh [0, 4), [10, 18) and [30, 36) hours
+    // of the week = 18 h; the rejected arrival at 20 h changes nothing; the worst lag is the
+    // 138 h from the last accepted arrival to the end of the week.
+    let store = SqliteStore::open(&state.join("state.db")).unwrap();
+    let thresholds = [("feed".to_string(), std::time::Duration::from_secs(6 * 3600))].into();
+    let week = flowgate::domain::report::IsoWeek::parse("2026-W48").unwrap();
+    let r = flowgate::flows::report::weekly(&store, week, "Europe/London".parse().unwrap(), &thresholds).await.unwrap();
+    let f = &r.freshness[0];
+    assert_eq!((f.fresh_secs, f.accepted, f.rejected), (18 * 3600, 3, 1), "{f:?}");
+    assert_eq!(f.worst_lag_secs, Some(138 * 3600));
 
     // The same bytes on a second run.
     let again = dir.path().join("again");

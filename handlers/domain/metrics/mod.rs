@@ -6,6 +6,7 @@
 
 mod episodes;
 pub mod flow;
+pub mod freshness;
 pub mod percentile;
 pub mod sla;
 

@@ -154,6 +154,26 @@ pub fn render(r: &WeeklyReport) -> String {
             let _ = writeln!(o, "| {job} | {} |", cells.join(" | "));
         }
     }
+    let _ = writeln!(o, "\n## Freshness\n");
+    if r.freshness.is_empty() {
+        let _ = writeln!(o, "No dataset declares `expected_every`.");
+    } else {
+        let _ = writeln!(o, "| dataset | fresh (share of the week) | threshold | worst lag | lag at the end | accepted | rejected |");
+        let _ = writeln!(o, "|---|---|---|---|---|---|---|");
+        for f in &r.freshness {
+            let _ = writeln!(
+                o,
+                "| {} | {:.1} % | {} | {} | {} | {} | {} |",
+                f.dataset,
+                f.fresh_share() * 100.0,
+                duration(f.threshold_secs),
+                f.worst_lag_secs.map_or("never arrived".into(), duration),
+                f.lag_at_end_secs.map_or("never arrived".into(), duration),
+                f.accepted,
+                f.rejected
+            );
+        }
+    }
     let _ = writeln!(o, "\n## Gates, breakers and quarantine\n");
     let g = &r.gates;
     let _ = writeln!(o, "Runs checked at their gates: {}, held: {}.\n", g.runs_checked, g.runs_held);

@@ -3,8 +3,8 @@
 //! one-line verdict with what changed. The flow gathers the records; `markdown` renders it.
 //!
 //! Built so far: the scorecard from runs (success, first-attempt success, duration and start
-//! delay, retries), episodes, top failing jobs, SLA adherence, gates, breakers and the quarantine
-//! flow. Freshness, queues, evaluator and alert sections come next (issue #13).
+//! delay, retries), episodes, top failing jobs, SLA adherence, freshness, gates, breakers and the
+//! quarantine flow. Queue, evaluator and alert sections come next (issue #13).
 
 pub mod html;
 pub mod markdown;
@@ -16,6 +16,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::metrics::flow::{BreakerFigures, GateFigures, QuarantineFlow};
+use super::metrics::freshness::FreshnessFigures;
 use super::metrics::sla::{sla_figures, SlaFigures};
 use super::metrics::{by_job, episodes, Episode, EpisodeSummary, Notified, RunFacts, RunFigures};
 
@@ -114,6 +115,8 @@ pub struct WeeklyReport {
     /// Each local day, Monday first.
     pub days: Vec<Day>,
     pub sla: SlaFigures,
+    /// Datasets with a freshness threshold (`expected_every`).
+    pub freshness: Vec<FreshnessFigures>,
     pub quarantine: QuarantineFlow,
     /// Breakers that were open at some time in the week.
     pub breakers: Vec<BreakerFigures>,
@@ -126,6 +129,7 @@ pub struct Extras {
     pub quarantine: QuarantineFlow,
     pub breakers: Vec<BreakerFigures>,
     pub gates: GateFigures,
+    pub freshness: Vec<FreshnessFigures>,
 }
 
 /// Builds the report of `week` in `tz` from every run's facts.
@@ -185,6 +189,7 @@ pub fn build(week: IsoWeek, tz: Tz, runs: &[RunFacts], notified: Notified<'_>, e
         top_failing,
         days,
         sla: sla_figures(runs, from, to, tz),
+        freshness: extras.freshness,
         quarantine: extras.quarantine,
         breakers: extras.breakers,
         gates: extras.gates,
