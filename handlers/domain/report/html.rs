@@ -20,6 +20,7 @@ pub const SLA_MET: &str = "#388e3c";
 pub const SLA_LATE: &str = "#ef6c00";
 pub const SLA_MISSED: &str = "#b71c1c";
 pub const SLA_NONE: &str = "#e0e0e0";
+pub const LAG: &str = "#5d4037";
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1rem auto;max-width:60rem;padding:0 1rem;color:#1b1b1b;background:#fff}\
 table{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:.9rem}th,td{border:1px solid #bbb;padding:.25rem .5rem;text-align:left}\
@@ -169,6 +170,53 @@ fn duration_chart(o: &mut String, r: &WeeklyReport) {
     let _ = write!(o, "</table>");
 }
 
+/// Worst lag ÷ threshold per dataset, with a line at 1.0 (above it: stale at some time).
+fn freshness_chart(o: &mut String, r: &WeeklyReport, md: &str) {
+    let _ = write!(o, "<h2>Freshness</h2>");
+    if r.freshness.is_empty() {
+        let _ = write!(o, "<p>No dataset declares <code>expected_every</code>.</p>");
+        return;
+    }
+    let ratio = |f: &crate::domain::metrics::freshness::FreshnessFigures| match (f.worst_lag_secs, f.threshold_secs) {
+        (Some(l), t) if t > 0 => l as f64 / t as f64,
+        _ => 0.0,
+    };
+    let max = r.freshness.iter().map(ratio).fold(1.0, f64::max);
+    let _ = write!(o, "<div class=\"wrap\">");
+    let top = frame(o, "freshness", "Worst lag per dataset, as a multiple of its threshold", "Bars, one per dataset: the largest time since its newest accepted arrival this week divided by its threshold; the line marks 1, above which the dataset was stale.", max, "×", false);
+    for (i, f) in r.freshness.iter().enumerate() {
+        let x = 70.0 + i as f64 * 110.0;
+        let h = ratio(f) / top * 200.0;
+        let _ = write!(o, "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"80\" height=\"{h:.1}\" fill=\"{LAG}\"/><text x=\"{:.1}\" y=\"238\" text-anchor=\"middle\">{}</text>", 220.0 - h, x + 40.0, esc(&f.dataset.chars().take(16).collect::<String>()));
+    }
+    let y1 = 220.0 - 1.0 / top * 200.0;
+    let _ = write!(
+        o,
+        "<line x1=\"60\" y1=\"{y1:.1}\" x2=\"630\" y2=\"{y1:.1}\" stroke=\"{SLA_MISSED}\" stroke-dasharray=\"6 4\"/></svg></div>"
+    );
+    md_table(o, md, "## Freshness");
+}
+
+/// The table of a Markdown section, as HTML.
+fn md_table(o: &mut String, md: &str, heading: &str) {
+    let rows: Vec<&str> = md
+        .lines()
+        .skip_while(|l| !l.starts_with(heading))
+        .skip(1)
+        .take_while(|l| !l.starts_with("## "))
+        .filter(|l| l.starts_with('|') && !l.starts_with("|---"))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = write!(o, "<table>");
+    for (i, row) in rows.iter().enumerate() {
+        let cell = if i == 0 { "th" } else { "td" };
+        let _ = write!(o, "<tr>{}</tr>", cells(row).iter().map(|c| format!("<{cell}>{}</{cell}>", esc(c))).collect::<String>());
+    }
+    let _ = write!(o, "</table>");
+}
+
 /// The SLA heat strip: one row per job, one cell per day — all met, some late, some missed.
 fn sla_chart(o: &mut String, r: &WeeklyReport) {
     let _ = write!(o, "<h2>SLAs by job and day</h2>");
@@ -286,22 +334,8 @@ pub fn render(r: &WeeklyReport) -> String {
     outcome_chart(&mut o, r);
     duration_chart(&mut o, r);
     sla_chart(&mut o, r);
-    // Its data table: the Markdown section's, as HTML.
-    let sla_rows: Vec<&str> = md
-        .lines()
-        .skip_while(|l| !l.starts_with("## SLAs"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("## "))
-        .filter(|l| l.starts_with('|') && !l.starts_with("|---"))
-        .collect();
-    if !sla_rows.is_empty() {
-        let _ = write!(o, "<table>");
-        for (i, row) in sla_rows.iter().enumerate() {
-            let cell = if i == 0 { "th" } else { "td" };
-            let _ = write!(o, "<tr>{}</tr>", cells(row).iter().map(|c| format!("<{cell}>{}</{cell}>", esc(c))).collect::<String>());
-        }
-        let _ = write!(o, "</table>");
-    }
+    md_table(&mut o, &md, "## SLAs");
+    freshness_chart(&mut o, r, &md);
     failing_chart(&mut o, r);
     // Gates, breakers and quarantine: the Markdown section's tables and lines, as HTML.
     let section: Vec<&str> =
