@@ -112,7 +112,7 @@ pub(super) fn status(s: &ReleaseStatus, as_json: bool) {
         }
     }
     if let Some(r) = &s.rollout {
-        rollout(r);
+        rollout(r, s.state == releases::ReleaseState::Canary);
     }
     if let Some(e) = &s.emergency {
         println!(
@@ -187,10 +187,16 @@ pub(super) fn switched(p: &ActivePointer, as_json: bool) {
 }
 
 /// A canary rollout and the live figures of its last analysis.
-fn rollout(r: &releases::rollout::RolloutState) {
+/// `live`: the canary still runs (on the active pointer).
+fn rollout(r: &releases::rollout::RolloutState, live: bool) {
     let c = &r.canary;
     let jobs: Vec<String> = c.deployments.iter().map(|(j, (from, to))| format!("{j} {from} → {to}")).collect();
-    let state = r.outcome.map_or("observing".to_string(), |o| json!(o).as_str().unwrap_or_default().to_string());
+    let state = match (r.outcome, live) {
+        (Some(o), _) => json!(o).as_str().unwrap_or_default().to_string(),
+        (None, true) => "observing".to_string(),
+        // Promoted or rolled back by a person, or replaced by another canary.
+        (None, false) => "ended (no longer on the active pointer)".to_string(),
+    };
     println!(
         "  rollout   {state}: {:.1} % of new items of {} since {} (stable {}; {} pass(es))",
         c.share_bp as f64 / 100.0,
