@@ -32,7 +32,7 @@ pub async fn run(week: &str, tz: Option<&str>, state: &Path, out: &Path) -> u8 {
         Err(code) => return code,
     };
     // Freshness thresholds come from the catalog that runs: the active release's.
-    let thresholds: std::collections::BTreeMap<String, std::time::Duration> = match super::release::active_view(state).await {
+    let thresholds: std::collections::BTreeMap<String, std::time::Duration> = match super::release::active_view_of(&st).await {
         Ok(Some(view)) => view.catalog.datasets.values().filter_map(|d| Some((d.id.to_string(), d.expected_every?))).collect(),
         Ok(None) => Default::default(),
         Err(e) => {

@@ -405,8 +405,13 @@ async fn remote(body: &serde_json::Value, as_json: bool) -> u8 {
 /// The active release of a state folder, ready to plan (`plan --state DIR` without `--catalog`).
 pub async fn active_view(state: &Path) -> Result<Option<releases::ReleaseView>, String> {
     let s = open(state).map_err(|_| format!("--state {}: holds no flowgate state", state.display()))?;
+    active_view_of(&s).await
+}
+
+/// The active release of an opened state, parsed.
+pub(crate) async fn active_view_of(s: &State) -> Result<Option<releases::ReleaseView>, String> {
     let Some((pointer, _)) = records::pointer(s.store.as_ref()).await.map_err(|e| e.to_string())? else { return Ok(None) };
-    let d = deps(&s).map_err(|_| "cannot build the release dependencies".to_string())?;
+    let d = deps(s).map_err(|_| "cannot build the release dependencies".to_string())?;
     let (_, view) = releases::load(&d, &pointer.release).await.map_err(|e| e.to_string())?;
     Ok(Some(view))
 }

@@ -96,13 +96,19 @@ pub fn episodes(runs: &[RunFacts], end: DateTime<Utc>, notified: Notified<'_>) -
     for e in out.iter_mut().filter(|e| e.closed.is_none()) {
         e.open_secs = Some((end - e.opened).num_seconds());
     }
-    let mut closed: Vec<i64> = out.iter().filter_map(|e| e.recovery_secs).collect();
+    let summary = summarize(&out);
+    (out, summary)
+}
+
+/// The count of closed and open episodes, and the median and maximum time to recover of the
+/// closed ones.
+pub fn summarize(episodes: &[Episode]) -> EpisodeSummary {
+    let mut closed: Vec<i64> = episodes.iter().filter_map(|e| e.recovery_secs).collect();
     closed.sort_unstable();
-    let summary = EpisodeSummary {
+    EpisodeSummary {
         closed: closed.len(),
-        open: out.iter().filter(|e| e.closed.is_none()).count(),
+        open: episodes.iter().filter(|e| e.closed.is_none()).count(),
         recovery_median_secs: (!closed.is_empty()).then(|| closed[closed.len().div_ceil(2) - 1]),
         recovery_max_secs: closed.last().copied(),
-    };
-    (out, summary)
+    }
 }

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::run::{RunRecord, RunStatus};
-pub use episodes::{episodes, Episode, EpisodeKind, EpisodeSummary, Notified};
+pub use episodes::{episodes, summarize, Episode, EpisodeKind, EpisodeSummary, Notified};
 pub use percentile::{nearest_rank, p50_p95, Percentile};
 
 /// A share with its counts: printed "7/8" below 20, "87.5 % (n 8)" otherwise.

@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::metrics::flow::{BreakerFigures, GateFigures, QuarantineFlow};
 use super::metrics::freshness::FreshnessFigures;
 use super::metrics::sla::{sla_figures, SlaFigures};
-use super::metrics::{by_job, episodes, Episode, EpisodeSummary, Notified, RunFacts, RunFigures};
+use super::metrics::{by_job, episodes, summarize, Episode, EpisodeSummary, Notified, RunFacts, RunFigures};
 
 /// An ISO 8601 week: `2026-W48`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -140,14 +140,7 @@ pub fn build(week: IsoWeek, tz: Tz, runs: &[RunFacts], notified: Notified<'_>, e
     let (_, last_week) = by_job(runs, last_from, last_to);
     let (all, _) = episodes(runs, to, notified);
     let in_week: Vec<Episode> = all.into_iter().filter(|e| e.opened < to && e.closed.is_none_or(|c| c >= from)).collect();
-    let mut closed: Vec<i64> = in_week.iter().filter_map(|e| e.recovery_secs).collect();
-    closed.sort_unstable();
-    let episode_summary = EpisodeSummary {
-        closed: closed.len(),
-        open: in_week.iter().filter(|e| e.closed.is_none()).count(),
-        recovery_median_secs: (!closed.is_empty()).then(|| closed[closed.len().div_ceil(2) - 1]),
-        recovery_max_secs: closed.last().copied(),
-    };
+    let episode_summary = summarize(&in_week);
     let mut top_failing: Vec<FailingJob> = jobs
         .iter()
         .map(|(j, f)| FailingJob {
