@@ -84,7 +84,7 @@ async fn main() {
         endpoints: Arc::new(HttpRunner::new(None).unwrap()),
         canary: None,
         blobs: Arc::new(FileBlobs::new(dir.path().join("data"))),
-        notifier: Arc::new(JsonlNotifier::new(dir.path().join("alerts.jsonl"))),
+        notifiers: vec![Arc::new(JsonlNotifier::new(dir.path().join("alerts.jsonl")))],
         schedule_cache: Arc::default(),
         audit: Arc::new(flowgate::adapters::local::SqliteAudit::open(&dir.path().join("audit.db")).unwrap()),
         audit_copy: None,

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::adapters::http::{HttpRunner, WebhookNotifier};
+use crate::adapters::http::HttpRunner;
 use crate::adapters::local::{FileBlobs, JsonlNotifier, LocalQueue, QueueSettings, SqliteStore};
 use crate::domain::catalog::check::{load_file, Loaded, Problem};
 use crate::domain::catalog::Catalog;
@@ -150,7 +150,7 @@ async fn assemble(
         endpoints: runner,
         canary: None,
         blobs: backing.blobs,
-        notifier: notifier(state)?,
+        notifiers: notifiers(state, backing.azure, tokens.clone(), &|k| std::env::var(k).ok())?,
         audit: backing.audit,
         audit_copy: audit_copy(tokens.clone())?,
         pii: Arc::new(tokenizer(state, &tokens).await?),
@@ -275,13 +275,71 @@ fn lineage(
     Ok(Arc::new(crate::adapters::local::FanOut(sinks)))
 }
 
-/// Alerts (always recorded in the Store) are delivered to `FLOWGATE_ALERT_WEBHOOK` when it is
-/// set (a Teams or Slack incoming webhook), else appended to `<state>/alerts.jsonl`.
-fn notifier(state: &Path) -> Result<Arc<dyn Notifier>, StartError> {
-    match std::env::var("FLOWGATE_ALERT_WEBHOOK").ok().filter(|v| !v.is_empty()) {
-        None => Ok(Arc::new(JsonlNotifier::new(state.join("alerts.jsonl")))),
-        Some(url) => Ok(Arc::new(WebhookNotifier::new(url).map_err(|e| StartError::State(format!("FLOWGATE_ALERT_WEBHOOK: {e}")))?)),
+/// Alert receivers (monitoring.md §2.3), each from its app setting — in Azure a Key Vault
+/// reference (`@Microsoft.KeyVault(SecretUri=…)`), which the platform resolves with the app's
+/// identity: `FLOWGATE_ALERT_TEAMS_URL` (a Teams Workflows webhook; `FLOWGATE_ALERT_TEAMS_AUTH=entra`
+/// sends the managed identity's token as well), `FLOWGATE_ALERT_SLACK_URL`, and
+/// `FLOWGATE_ALERT_WEBHOOK_URL` with `FLOWGATE_ALERT_WEBHOOK_SECRET` (`whsec_…`, Standard
+/// Webhooks). Locally `<state>/alerts.jsonl` always receives them too.
+fn notifiers(
+    state: &Path,
+    azure: bool,
+    tokens: Arc<crate::adapters::azure::identity::CachedTokens>,
+    setting: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<Arc<dyn Notifier>>, StartError> {
+    use crate::adapters::http::{HttpNotifier, Receiver};
+    let bad = |name: &str, e: String| StartError::State(format!("{name}: {e}"));
+    let get = |name: &str| -> Result<Option<String>, StartError> {
+        match setting(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
+            Some(v) if v.starts_with("@Microsoft.KeyVault(") => Err(bad(
+                name,
+                "is a Key Vault reference the platform could not resolve: give the app's identity `Key Vault Secrets User` on the vault"
+                    .into(),
+            )),
+            other => Ok(other),
+        }
+    };
+    if get("FLOWGATE_ALERT_WEBHOOK")?.is_some() {
+        return Err(bad(
+            "FLOWGATE_ALERT_WEBHOOK",
+            "is no longer read: set FLOWGATE_ALERT_TEAMS_URL (a Teams Workflows webhook), FLOWGATE_ALERT_SLACK_URL, or \
+             FLOWGATE_ALERT_WEBHOOK_URL with FLOWGATE_ALERT_WEBHOOK_SECRET (docs/monitoring.md)"
+                .into(),
+        ));
     }
+    let mut out: Vec<Arc<dyn Notifier>> = Vec::new();
+    if !azure {
+        out.push(Arc::new(JsonlNotifier::new(state.join("alerts.jsonl"))));
+    }
+    if let Some(url) = get("FLOWGATE_ALERT_TEAMS_URL")? {
+        let token: Option<Arc<dyn crate::ports::TokenSource>> = match get("FLOWGATE_ALERT_TEAMS_AUTH")?.as_deref() {
+            None | Some("url") => None,
+            Some("entra") => Some(tokens),
+            Some(other) => return Err(bad("FLOWGATE_ALERT_TEAMS_AUTH", format!("`{other}` is not `url` or `entra`"))),
+        };
+        out.push(Arc::new(HttpNotifier::new(&url, Receiver::Teams { token }).map_err(|e| bad("FLOWGATE_ALERT_TEAMS_URL", e))?));
+    }
+    if let Some(url) = get("FLOWGATE_ALERT_SLACK_URL")? {
+        out.push(Arc::new(HttpNotifier::new(&url, Receiver::Slack).map_err(|e| bad("FLOWGATE_ALERT_SLACK_URL", e))?));
+    }
+    match (get("FLOWGATE_ALERT_WEBHOOK_URL")?, get("FLOWGATE_ALERT_WEBHOOK_SECRET")?) {
+        (None, None) => {}
+        (Some(_), None) => {
+            return Err(bad("FLOWGATE_ALERT_WEBHOOK_SECRET", "is required with FLOWGATE_ALERT_WEBHOOK_URL (deliveries are signed)".into()))
+        }
+        (None, Some(_)) => {
+            return Err(bad("FLOWGATE_ALERT_WEBHOOK_URL", "is missing: FLOWGATE_ALERT_WEBHOOK_SECRET is set without it".into()))
+        }
+        (Some(url), Some(secret)) => {
+            let secret =
+                crate::domain::notify::webhook::secret(&secret).map_err(|e| bad("FLOWGATE_ALERT_WEBHOOK_SECRET", e.to_string()))?;
+            let external_url = get("FLOWGATE_EXTERNAL_URL")?.unwrap_or_default();
+            out.push(Arc::new(
+                HttpNotifier::new(&url, Receiver::Webhook { secret, external_url }).map_err(|e| bad("FLOWGATE_ALERT_WEBHOOK_URL", e))?,
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// Full jitter draws from `fastrand`; `FLOWGATE_RETRY_JITTER=none` uses each delay's ceiling

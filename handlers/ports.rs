@@ -30,6 +30,12 @@ impl Table {
     pub const CONTRACT_RESULTS: Table = Table("contract_results");
     /// Alerts: partition = the job or dataset, row = kind + `|` + key (one row per alert, ever).
     pub const ALERTS: Table = Table("alerts");
+    /// The monitor's alerts: partitions `open` (firing, or resolved in the last day; row = the
+    /// fingerprint), `history` (row = resolved time + `|` + fingerprint), `silence`, `outbox`
+    /// (deliveries to try again), `delivery` (every attempt) and `receiver` (receivers gone).
+    pub const ALERT_STATE: Table = Table("alert_state");
+    /// Sampled figures: partition `queue_depth` (row = hour + `|` + queue).
+    pub const METRICS: Table = Table("metrics");
     /// Releases: partition `release` (records by id), one partition per release id (approvals,
     /// rejection, checks), `pointer` (row `active`) and `emergency`.
     pub const RELEASES: Table = Table("releases");
@@ -269,16 +275,35 @@ pub trait BlobStore: Send + Sync {
 pub const SIDECAR_SUFFIX: &str = ".meta.json";
 
 // ---------------------------------------------------------------------------------------------
-// Notifier: where alerts go (a JSON Lines file locally; a Teams/Slack-style incoming webhook).
+// Notifier: a receiver of alert notifications (a JSON Lines file locally; Teams through a
+// Workflows webhook, Slack, or a webhook signed per Standard Webhooks).
 
-/// Why an alert could not be delivered (it stays in the outbox and is tried again).
+/// Why a notification was not delivered.
 #[derive(Debug, thiserror::Error)]
-#[error("alert not delivered: {0}")]
-pub struct NotifyError(pub String);
+pub enum NotifyError {
+    /// It may pass later (429, 5xx, a timeout, no connection); `after` is the receiver's
+    /// `Retry-After` when it gave one.
+    #[error("{reason}")]
+    Retry { reason: String, after: Option<Duration> },
+    /// The receiver answered 410 Gone: stop sending to it.
+    #[error("gone: {0}")]
+    Gone(String),
+    /// Refused (another 4xx): the same payload would be refused again.
+    #[error("refused: {0}")]
+    Refused(String),
+}
+
+impl NotifyError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Retry { .. })
+    }
+}
 
 #[async_trait]
 pub trait Notifier: Send + Sync {
-    async fn notify(&self, alert: &crate::domain::alert::Alert) -> Result<(), NotifyError>;
+    /// The receiver's name in the delivery log (`file`, `teams`, `slack`, `webhook`).
+    fn receiver(&self) -> &str;
+    async fn send(&self, n: &crate::domain::alerting::delivery::Notification) -> Result<(), NotifyError>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -24,6 +24,8 @@ pub enum AuditKind {
     Discarded,
     BreakerTransition,
     Alerted,
+    /// A person silenced an alert (its sends, not its state) for a while, with a reason.
+    AlertSilenced,
     /// The catalog or a contract the handler runs with changed.
     ConfigChanged,
     /// Old local records were removed by the retention policy.

@@ -102,6 +102,12 @@ impl RunKey {
     pub fn row(&self) -> String {
         instant_key(self.logical_time)
     }
+    /// Reads the `job@instant` form `Display` writes.
+    pub fn parse(s: &str) -> Option<Self> {
+        let (job, at) = s.rsplit_once('@')?;
+        let at = DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc);
+        Some(Self::new(JobId::parse(job).ok()?, at))
+    }
 }
 
 impl fmt::Display for RunKey {

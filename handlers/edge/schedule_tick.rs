@@ -36,10 +36,14 @@ async fn handle(State(deps): State<AppState>, Extension(id): Extension<Invocatio
     let deps = match deps.active().await {
         Ok(Some(d)) => d,
         Ok(None) => {
-            return match crate::flows::releases::active::no_active_release(&deps, now).await {
+            let held = async {
+                crate::flows::releases::active::no_active_release(&deps, now).await?;
+                crate::flows::monitor::tick(&deps, now).await
+            };
+            return match held.await {
                 Ok(_) => reply::ok(InvocationResponse::default().log("no active release and FLOWGATE_RELEASES=required: nothing runs")),
                 Err(e) => reply::flow_error(&e),
-            }
+            };
         }
         Err(e) => return reply::flow_error(&e),
     };

@@ -1,6 +1,7 @@
-//! Alerts: SLA warnings and breaches of runs that have not finished (or finished late), and
-//! stale datasets. Each alert is recorded once in the Store (idempotent across ticks and
-//! instances) and then delivered through the Notifier; an undelivered alert waits in the outbox.
+//! Alert events: SLA warnings and breaches of runs that have not finished (or finished late), and
+//! stale datasets. Each is recorded once in the Store (idempotent across ticks and instances) and
+//! audited; an event that opens an alert (monitoring.md §2.1) hands it to the monitor, which sends
+//! it, repeats it and resolves it (`flows::monitor`).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -15,8 +16,6 @@ use crate::ports::{Entity, StoreError, Table};
 
 /// Partition of the index of runs with an SLA that has not been settled.
 pub const OPEN: &str = "open";
-/// Partition of alerts recorded but not yet delivered.
-pub const OUTBOX: &str = "outbox";
 /// Partition of datasets' freshness.
 pub const FRESHNESS: &str = "freshness";
 
@@ -39,7 +38,8 @@ pub struct Freshness {
     pub watching_since: DateTime<Utc>,
 }
 
-/// Records an alert once; delivers it if this call recorded it. `Ok(None)` if it already existed.
+/// Records an alert event once, audits it and opens its alert for the monitor. `Ok(None)` if it
+/// already existed.
 pub async fn raise(deps: &Deps, alert: Alert) -> Result<Option<Alert>, FlowError> {
     let body = serde_json::to_value(&alert).unwrap_or_default();
     match deps.store.insert(Table::ALERTS, &alert.subject, &alert.id(), &body).await {
@@ -58,9 +58,8 @@ pub async fn raise(deps: &Deps, alert: Alert) -> Result<Option<Alert>, FlowError
         None,
     )
     .await?;
-    if let Err(e) = deps.notifier.notify(&alert).await {
-        tracing::warn!(error = %e, "alert kept in the outbox");
-        ignore_conflict(deps.store.insert(Table::SCHEDULES, OUTBOX, &format!("{}|{}", alert.subject, alert.id()), &body).await)?;
+    if let Some((opened, until)) = crate::domain::alerting::rules::from_signal(&alert) {
+        super::monitor::open(deps, &opened, until, alert.raised_at).await?;
     }
     Ok(Some(alert))
 }
@@ -143,9 +142,9 @@ pub async fn run_ended(deps: &Deps, job: &JobId, logical: DateTime<Utc>, status:
 pub async fn freshness_pass(deps: &Deps, now: DateTime<Utc>, rows: &[Entity]) -> Result<Vec<Alert>, FlowError> {
     let mut raised = Vec::new();
     for ds in deps.catalog.datasets.values() {
-        let Some(every) = ds.expected_every else {
+        if ds.expected_every.is_none() {
             continue;
-        };
+        }
         let state = rows.iter().find(|e| e.row == ds.id.as_str()).and_then(|e| serde_json::from_value::<Freshness>(e.body.clone()).ok());
         let Some(state) = state else {
             // First look: start watching now.
@@ -153,27 +152,49 @@ pub async fn freshness_pass(deps: &Deps, now: DateTime<Utc>, rows: &[Entity]) ->
             ignore_conflict(deps.store.insert(Table::SCHEDULES, FRESHNESS, ds.id.as_str(), &body).await)?;
             continue;
         };
-        let reference = state.last_arrival.unwrap_or(state.watching_since);
-        let due = reference + chrono::Duration::from_std(every).unwrap_or_default();
-        if now <= due {
-            continue;
-        }
-        let since = match state.last_arrival {
-            Some(t) => format!("the last arrival was at {}", instant_key(t)),
-            None => format!("nothing has arrived since flowgate started watching at {}", instant_key(state.watching_since)),
-        };
+        let Some(stale) = stale(ds, &state, now) else { continue };
         let alert = Alert {
             kind: AlertKind::StaleData,
             subject: ds.id.to_string(),
-            key: format!("{}@{}", ds.id, instant_key(reference)),
+            key: format!("{}@{}", ds.id, instant_key(stale.reference)),
             raised_at: now,
-            due_at: due,
+            due_at: stale.due,
             owner: ds.owner.clone(),
-            message: format!("dataset `{}` is stale: new data was expected every {} and {since}", ds.id, format_duration(every)),
+            message: stale.message,
         };
         raised.extend(raise(deps, alert).await?);
     }
     Ok(raised)
+}
+
+/// A dataset past its cadence: since when it was due, and what it was measured from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stale {
+    /// The last arrival, or when flowgate started watching.
+    pub reference: DateTime<Utc>,
+    /// When the next arrival was due.
+    pub due: DateTime<Utc>,
+    pub message: String,
+}
+
+/// Whether a dataset with `expected_every` is stale at `now` (the freshness pass records the event
+/// once per silence; the monitor's `StaleData` gauge fires while it holds).
+pub fn stale(ds: &crate::domain::catalog::Dataset, state: &Freshness, now: DateTime<Utc>) -> Option<Stale> {
+    let every = ds.expected_every?;
+    let reference = state.last_arrival.unwrap_or(state.watching_since);
+    let due = reference + chrono::Duration::from_std(every).unwrap_or_default();
+    if now <= due {
+        return None;
+    }
+    let since = match state.last_arrival {
+        Some(t) => format!("the last arrival was at {}", instant_key(t)),
+        None => format!("nothing has arrived since flowgate started watching at {}", instant_key(state.watching_since)),
+    };
+    Some(Stale {
+        reference,
+        due,
+        message: format!("dataset `{}` is stale: new data was expected every {} and {since}", ds.id, format_duration(every)),
+    })
 }
 
 /// Records an arrival for freshness (keeps the latest).
@@ -199,21 +220,6 @@ pub async fn arrived(deps: &Deps, dataset: &DatasetId, at: DateTime<Utc>) -> Res
         }
     }
     Ok(())
-}
-
-/// Tries the outbox again.
-pub async fn outbox_pass(deps: &Deps, rows: &[Entity]) -> Result<usize, FlowError> {
-    let mut delivered = 0;
-    for e in rows {
-        let Ok(alert) = serde_json::from_value::<Alert>(e.body.clone()) else {
-            continue;
-        };
-        if deps.notifier.notify(&alert).await.is_ok() {
-            ignore_missing(deps.store.delete(Table::SCHEDULES, OUTBOX, &e.row, None).await)?;
-            delivered += 1;
-        }
-    }
-    Ok(delivered)
 }
 
 fn ignore_missing(r: Result<(), StoreError>) -> Result<(), StoreError> {

@@ -14,6 +14,7 @@ pub mod gates;
 pub mod inputs;
 pub mod lifecycle;
 pub mod lineage;
+pub mod monitor;
 pub mod poll_job;
 pub mod quarantine;
 pub mod releases;
@@ -51,7 +52,8 @@ pub struct Deps {
     pub queue: Arc<dyn Queue>,
     pub runner: Arc<dyn JobRunner>,
     pub blobs: Arc<dyn BlobStore>,
-    pub notifier: Arc<dyn Notifier>,
+    /// Where alert notifications go (every receiver configured).
+    pub notifiers: Vec<Arc<dyn Notifier>>,
     /// The hash-chained record of every decision.
     pub audit: Arc<dyn crate::ports::AuditSink>,
     /// A queryable copy of the audit trail (Log Analytics), when configured.

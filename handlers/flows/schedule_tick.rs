@@ -1,7 +1,8 @@
 //! ScheduleTick: every minute, for every scheduled job, decide each slot between the job's
 //! watermark and "now" (on time, missed and caught up, or skipped with a reason; overlap with the
 //! previous run), create its run and dispatch it or let it wait; then start or block waiting runs,
-//! raise SLA warnings and breaches and stale-data alerts, and retry undelivered alerts.
+//! raise SLA warnings and breaches and stale-data alerts, and run the monitor (alerts sent, repeated,
+//! resolved; deliveries retried).
 //! Two ticks at once are harmless: runs and alerts are created once, duplicate messages collapse.
 
 use std::collections::{BTreeMap, HashMap};
@@ -49,6 +50,8 @@ pub struct TickReport {
     pub dependencies: WaitingReport,
     /// Alerts raised by this tick (each alert is raised by one tick only).
     pub alerts: Vec<Alert>,
+    /// What the monitor sent.
+    pub monitor: super::monitor::MonitorReport,
 }
 
 /// A scheduled job's state between ticks.
@@ -191,7 +194,7 @@ pub async fn schedule_tick(deps: &Deps, input: TickInput) -> Result<TickReport, 
     report.alerts.extend(alerts::sla_pass(deps, now, &part(alerts::OPEN).await?).await?);
     report.alerts.extend(alerts::freshness_pass(deps, now, &part(alerts::FRESHNESS).await?).await?);
     report.alerts.extend(super::releases::active::review_pass(deps, now).await?);
-    alerts::outbox_pass(deps, &part(alerts::OUTBOX).await?).await?;
+    report.monitor = super::monitor::tick(deps, now).await?;
     if let Some(copy) = &deps.audit_copy {
         // The copy never holds up scheduling: what it could not send goes next tick.
         match super::audit_copy::copy_pass(deps, copy.as_ref(), now).await {

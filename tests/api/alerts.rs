@@ -1,15 +1,18 @@
-//! Alert delivery through the webhook Notifier: an alert the webhook refuses waits in the outbox
-//! and is delivered by a later tick, once.
+//! Alert delivery to the HTTP receivers (small fakes): a delivery that fails in a way that may
+//! pass is tried again on a later tick with the same id, once; `Retry-After` is honoured; a
+//! receiver that answers 410 is skipped from then on; every attempt is in the delivery log.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use flowgate::adapters::http::WebhookNotifier;
+use flowgate::adapters::http::{HttpNotifier, Receiver};
+use flowgate::domain::alerting::delivery::Outcome;
 use flowgate::domain::ids::InvocationId;
+use flowgate::flows::monitor::deliver;
 use flowgate::flows::schedule_tick::{schedule_tick, TickInput};
 use flowgate::ports::{RowRange, Store, Table};
 
-use crate::helpers::app_with;
+use crate::helpers::{app_with, TestApp};
 
 #[path = "../fakes/webhook.rs"]
 mod webhook;
@@ -25,36 +28,98 @@ jobs:
     sla: { complete_within: 30m, warn_before: 10m }
 "#;
 
+const SECRET: &str = "whsec_c2VjcmV0LWZvci10aGUtdGVzdC1vbmx5LTMyYnl0ZXMh";
+
 fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
-#[tokio::test]
-async fn a_refused_alert_waits_in_the_outbox_and_is_delivered_once() {
-    let hook = webhook::FakeWebhook::default();
-    hook.script.lock().unwrap().push_back(503);
+async fn tick(app: &TestApp, at: &str) {
+    schedule_tick(&app.deps, TickInput { now: t(at), invocation: InvocationId::generate() }).await.unwrap();
+}
+
+async fn app_sending_to(receiver: Receiver, hook: &webhook::FakeWebhook) -> TestApp {
     let url = hook.start().await;
     let mut app = app_with(CATALOG, "http://127.0.0.1:9/score");
-    app.deps.notifier = Arc::new(WebhookNotifier::new(url).unwrap());
+    app.deps.notifiers = vec![Arc::new(HttpNotifier::new(&url, receiver).unwrap())];
+    app
+}
+
+#[tokio::test]
+async fn a_failed_delivery_is_tried_again_next_tick_with_the_same_signed_id_once() {
+    let hook = webhook::FakeWebhook::default();
+    hook.answer(503, None);
+    let secret = flowgate::domain::notify::webhook::secret(SECRET).unwrap();
+    let app = app_sending_to(Receiver::Webhook { secret, external_url: "https://flowgate.example".into() }, &hook).await;
     for at in ["2026-11-27T02:00:00Z", "2026-11-27T02:20:00Z", "2026-11-27T02:21:00Z", "2026-11-27T02:22:00Z"] {
-        schedule_tick(&app.deps, TickInput { now: t(at), invocation: InvocationId::generate() }).await.unwrap();
+        tick(&app, at).await;
     }
-    let received = hook.received.lock().unwrap().clone();
-    assert_eq!(received.len(), 2, "{received:?}");
-    assert_eq!(received[0].0, 503);
-    assert_eq!(received[1].0, 200);
-    let text = received[1].1["text"].as_str().unwrap();
-    assert!(text.starts_with("[flowgate] sla warning: run nightly@2026-11-27T02:00:00.000Z has not finished"), "{text}");
-    assert!(text.contains("(owner: data-team@contoso.example)"), "{text}");
-    assert_eq!(received[1].1["flowgate"]["kind"], "sla_warning");
-    assert!(app.store.query(Table::SCHEDULES, Some("outbox"), RowRange::default(), 10).await.unwrap().is_empty());
+    let got = hook.received();
+    assert_eq!(got.iter().map(|r| r.status).collect::<Vec<_>>(), vec![503, 200]);
+    assert_eq!(got[0].headers["webhook-id"], got[1].headers["webhook-id"], "the same id on every retry");
+    for r in &got {
+        assert!(r.headers["webhook-signature"].starts_with("v1,"));
+        let key = flowgate::domain::notify::webhook::secret(SECRET).unwrap();
+        let ts: i64 = r.headers["webhook-timestamp"].parse().unwrap();
+        assert_eq!(
+            flowgate::domain::notify::webhook::signature(&key, &r.headers["webhook-id"], ts, &r.raw),
+            r.headers["webhook-signature"]
+        );
+    }
+    let body = &got[1].body;
+    assert_eq!(body["version"], "4");
+    assert_eq!(body["status"], "firing");
+    assert_eq!(body["alerts"][0]["labels"]["alertname"], "SlaWarning");
+    assert_eq!(body["alerts"][0]["labels"]["job"], "nightly");
+    assert_eq!(body["groupKey"], "{}:{alertname=\"SlaWarning\",job=\"nightly\"}");
+    let log = deliver::deliveries(&app.deps, t("2026-11-27T00:00:00Z")).await.unwrap();
+    assert_eq!(log.iter().map(|d| (d.attempt, d.outcome)).collect::<Vec<_>>(), vec![(1, Outcome::Retry), (2, Outcome::Delivered)]);
+    assert!(log[0].detail.starts_with("HTTP 503"), "{}", log[0].detail);
+    assert!(deliver::outbox(&app.deps).await.unwrap().is_empty());
     assert_eq!(app.store.query(Table::ALERTS, None, RowRange::default(), 10).await.unwrap().len(), 1);
 }
 
-#[test]
-fn the_webhook_must_be_https() {
-    assert!(WebhookNotifier::new("http://hooks.example.com/x".into()).is_err());
-    assert!(WebhookNotifier::new("https://contoso.webhook.office.com/webhookb2/x".into()).is_ok());
-    let debug = format!("{:?}", WebhookNotifier::new("https://hooks.slack.com/services/SECRET".into()).unwrap());
-    assert!(!debug.contains("SECRET"), "the URL is a secret: {debug}");
+#[tokio::test]
+async fn retry_after_is_honoured_and_a_receiver_that_is_gone_is_skipped() {
+    let hook = webhook::FakeWebhook::default();
+    hook.answer(429, Some("180"));
+    hook.answer(410, None);
+    let app = app_sending_to(Receiver::Slack, &hook).await;
+    tick(&app, "2026-11-27T02:00:00Z").await;
+    for m in 20..=31 {
+        tick(&app, &format!("2026-11-27T02:{m:02}:00Z")).await;
+    }
+    let log = deliver::deliveries(&app.deps, t("2026-11-27T00:00:00Z")).await.unwrap();
+    let seen: Vec<(String, u32, Outcome)> = log.iter().map(|d| (d.at.format("%H:%M").to_string(), d.attempt, d.outcome)).collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("02:20".into(), 1, Outcome::Retry),   // the warning: 429, Retry-After 180 s
+            ("02:23".into(), 2, Outcome::Gone),    // tried at 02:23, not before: 410
+            ("02:30".into(), 0, Outcome::Skipped), // the breach: the receiver is gone
+        ],
+        "{log:#?}"
+    );
+    assert_eq!(hook.received().len(), 2);
+    let slack = &hook.received()[0].body;
+    assert!(slack["text"].as_str().unwrap().starts_with("FIRING · Info · SlaWarning · nightly"), "{slack}");
+    assert_eq!(slack["blocks"][0]["type"], "header");
+    assert!(deliver::receivers_gone(&app.deps, t("2026-11-27T02:31:00Z")).await.unwrap().contains_key("slack"));
+}
+
+#[tokio::test]
+async fn teams_gets_an_adaptive_card_in_the_workflows_envelope() {
+    let hook = webhook::FakeWebhook::default();
+    let app = app_sending_to(Receiver::Teams { token: None }, &hook).await;
+    tick(&app, "2026-11-27T02:00:00Z").await;
+    tick(&app, "2026-11-27T02:30:00Z").await;
+    let got = hook.received();
+    assert_eq!(got.len(), 1, "the tick at 02:30 is past the deadline: one card, for the breach");
+    let card = &got[0].body;
+    assert_eq!(card["type"], "message");
+    assert_eq!(card["attachments"][0]["contentType"], "application/vnd.microsoft.card.adaptive");
+    assert_eq!(card["attachments"][0]["content"]["version"], "1.4");
+    let title = card["attachments"][0]["content"]["body"][0]["text"].as_str().unwrap();
+    assert_eq!(title, "FIRING · Sev3 · SlaBreach · nightly");
+    assert!(got[0].raw.len() < 20 * 1024);
 }

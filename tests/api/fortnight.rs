@@ -169,19 +169,38 @@ async fn a_fortnight_with_late_and_missing_upstream_runs() {
     assert_eq!(of("poll", "skipped"), 1);
 
     // Alerts: one warning and one breach per late or failed extract, one each for the blocked
-    // score, one stale-data alert for the feed, and nothing twice.
+    // score, one stale-data alert for the feed; each fires once, repeats only daily (Sev3) while
+    // the work is not delivered, and resolves once when it is (the late extract of day 3).
     let alerts: Vec<Value> =
         std::fs::read_to_string(state.join("alerts.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let count = |kind: &str, key: &str| alerts.iter().filter(|a| a["kind"] == kind && a["key"].as_str().unwrap().starts_with(key)).count();
-    for day in ["2026-11-04", "2026-11-07"] {
-        assert_eq!(count("sla_warning", &format!("extract@{day}")), 1, "{alerts:#?}");
-        assert_eq!(count("sla_breach", &format!("extract@{day}")), 1, "{alerts:#?}");
+    let sends = |name: &str, key: &str| -> Vec<&Value> {
+        alerts
+            .iter()
+            .filter(|a| a["alertname"] == name && a["labels"].as_object().unwrap().values().any(|v| v.as_str().unwrap().starts_with(key)))
+            .collect()
+    };
+    let first = |v: &[&Value]| v.iter().filter(|a| a["status"] == "firing" && !a["notification"].as_str().unwrap().contains(".r")).count();
+    let resolves = |v: &[&Value]| v.iter().filter(|a| a["status"] == "resolved").count();
+    for (name, key) in [
+        ("SlaWarning", "extract@2026-11-04"),
+        ("SlaBreach", "extract@2026-11-04"),
+        ("SlaWarning", "extract@2026-11-07"),
+        ("SlaBreach", "extract@2026-11-07"),
+        ("SlaWarning", "score@2026-11-07"),
+        ("SlaBreach", "score@2026-11-07"),
+        ("StaleData", "feed"),
+    ] {
+        let v = sends(name, key);
+        assert_eq!(first(&v), 1, "{name} {key} fires once: {v:#?}");
+        let at: Vec<chrono::DateTime<chrono::Utc>> = v.iter().map(|a| a["at"].as_str().unwrap().parse().unwrap()).collect();
+        assert!(at.windows(2).all(|w| w[1] - w[0] >= chrono::Duration::hours(24) || v[1]["status"] == "resolved"), "{name} {key}: {at:?}");
     }
-    assert_eq!(count("sla_warning", "score@2026-11-07"), 1);
-    assert_eq!(count("sla_breach", "score@2026-11-07"), 1);
-    assert_eq!(count("stale_data", "feed@"), 1, "{alerts:#?}");
-    let stale = alerts.iter().find(|a| a["kind"] == "stale_data").unwrap();
-    assert_eq!(stale["due_at"], "2026-11-11T06:00:00Z");
-    assert_eq!(alerts.len(), 7, "{alerts:#?}");
+    assert_eq!(resolves(&sends("SlaBreach", "extract@2026-11-04")), 1, "delivered late: resolved once");
+    assert_eq!(resolves(&sends("SlaBreach", "extract@2026-11-07")), 0, "never delivered: still firing");
+    assert_eq!(resolves(&sends("SlaWarning", "extract@2026-11-04")), 0, "a warning is information: no resolve");
+    // The day-6 breach repeats once a day from 2026-11-07 06:30 to the end of the fortnight.
+    assert_eq!(sends("SlaBreach", "extract@2026-11-07").len(), 9, "{:#?}", sends("SlaBreach", "extract@2026-11-07"));
+    let stale = sends("StaleData", "feed");
+    assert_eq!(stale[0]["starts_at"], "2026-11-11T06:00:00Z");
     assert!(stdout.contains("alerts      sla breach 3, sla warning 3, stale data 1"), "{stdout}");
 }

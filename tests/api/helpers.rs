@@ -102,7 +102,7 @@ pub fn app_with(catalog_text: &str, scoring_url: &str) -> TestApp {
         endpoints: Arc::new(HttpRunner::new(None).unwrap()),
         canary: None,
         blobs: Arc::new(FileBlobs::new(dir.path().join("data"))),
-        notifier: Arc::new(flowgate::adapters::local::JsonlNotifier::new(dir.path().join("alerts.jsonl"))),
+        notifiers: vec![Arc::new(flowgate::adapters::local::JsonlNotifier::new(dir.path().join("alerts.jsonl")))],
         schedule_cache: Arc::default(),
         audit: Arc::new(flowgate::adapters::local::SqliteAudit::open(&dir.path().join("audit.db")).unwrap()),
         audit_copy: None,

@@ -270,7 +270,7 @@ async fn with_releases_required_nothing_runs_until_one_is_promoted_and_it_says_s
     crate::helpers::invoke(&app, "ScheduleTick", tick("2026-11-23T09:05:00Z")).await;
     assert!(flowgate::flows::runs::list(&app.store, None, 10).await.unwrap().is_empty(), "the packaged catalog did not run");
     let alerts = std::fs::read_to_string(app.dir.path().join("alerts.jsonl")).unwrap_or_default();
-    assert_eq!(alerts.lines().filter(|l| l.contains("no_active_release")).count(), 1, "one alert, not one per tick: {alerts}");
+    assert_eq!(alerts.lines().filter(|l| l.contains("\"NoActiveRelease\"")).count(), 1, "one alert, not one per tick: {alerts}");
     let arrival = crate::helpers::fixture("eventgrid-blobcreated-object.json");
     let (status, _) = crate::helpers::invoke(&app, "DataArrived", arrival).await;
     assert_eq!(status, 500, "an arrival waits (Event Grid delivers it again) rather than being lost");

@@ -239,6 +239,7 @@ async fn no_data_keeps_observing_then_is_inconclusive_and_never_promotes() {
     assert_eq!(a.decision, CanaryDecision::Inconclusive);
     for days in [8, 9, 30] {
         rollout::watch(&deps, started + Duration::days(days)).await.unwrap();
+        flowgate::flows::monitor::tick(&deps, started + Duration::days(days)).await.unwrap();
         let (p, _) = records::pointer(deps.store.as_ref()).await.unwrap().unwrap();
         assert_eq!(p.release.as_str(), v1, "an inconclusive canary never promotes by itself");
     }
@@ -250,7 +251,9 @@ async fn no_data_keeps_observing_then_is_inconclusive_and_never_promotes() {
     let status = s.w.ok(None, &["status", &v2]);
     assert!(status.contains("state     canary") && status.contains("rollout   INCONCLUSIVE"), "{status}");
     let alerts = std::fs::read_to_string(s.w.state().join("alerts.jsonl")).unwrap_or_default();
-    assert_eq!(alerts.matches("canary_inconclusive").count(), 1, "one alert: {alerts}");
+    let inconclusive: Vec<&str> = alerts.lines().filter(|l| l.contains("\"CanaryInconclusive\"")).collect();
+    assert_eq!(inconclusive.iter().filter(|l| !l.contains(".r")).count(), 1, "fires once: {alerts}");
+    assert_eq!(inconclusive.len(), 3, "and repeats daily while nobody decides (days 8, 9 and 30): {alerts}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -265,6 +268,7 @@ async fn four_metric_source_errors_abort_and_roll_the_canary_back() {
         assert_eq!(a.decision, CanaryDecision::KeepObserving, "error {i} of 4: {a:?}");
     }
     let a = rollout::watch(&deps, started + Duration::hours(4)).await.unwrap().unwrap();
+    flowgate::flows::monitor::tick(&deps, started + Duration::hours(4)).await.unwrap();
     assert_eq!(a.decision, CanaryDecision::Abort);
     assert!(a.reasons[0].contains("4 times in a row"), "{a:?}");
     let (p, _) = records::pointer(deps.store.as_ref()).await.unwrap().unwrap();
@@ -279,7 +283,7 @@ async fn four_metric_source_errors_abort_and_roll_the_canary_back() {
         assert_eq!(rec.release.unwrap().as_str(), v1);
     }
     let alerts = std::fs::read_to_string(s.w.state().join("alerts.jsonl")).unwrap_or_default();
-    assert!(alerts.contains("canary_aborted"), "{alerts}");
+    assert!(alerts.contains("\"CanaryAborted\""), "{alerts}");
     let status = s.w.ok(None, &["status", &v2]);
     assert!(status.contains("rollout   ABORT"), "{status}");
     let out = super::releases::flowgate().args(["audit", "export", "--state"]).arg(s.w.state()).output().unwrap();

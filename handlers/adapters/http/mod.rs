@@ -6,10 +6,10 @@ pub mod ci;
 mod endpoints;
 mod lineage;
 mod longjob;
+mod notifiers;
 mod runner;
-mod webhook;
 
 pub use ci::{AzureDevOps, GitHubApp, GitHubAppSettings};
 pub use lineage::{OpenLineageHttp, PurviewLineage};
+pub use notifiers::{HttpNotifier, Receiver};
 pub use runner::{parse_retry_after, BearerSource, EntraBearer, HttpRunner};
-pub use webhook::WebhookNotifier;

@@ -8,6 +8,7 @@ mod episodes;
 pub mod flow;
 pub mod freshness;
 pub mod percentile;
+pub mod queue;
 pub mod sla;
 
 use std::collections::BTreeMap;

@@ -4,10 +4,31 @@
 //! once. A silence holds sends (never the state). The flow stores the state and claims each send
 //! with a conditional write, so two overlapping ticks never send the same thing twice.
 
+pub mod delivery;
+pub mod rules;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::notify::{Alert, Status};
+use super::notify::{Alert, Severity, Status};
+
+/// What makes an alert stop firing.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Until {
+    /// A rule evaluated from its source on the ticks that sample it (breakers, quarantine,
+    /// freshness, dead letters, releases): it resolves when the source no longer shows it.
+    #[default]
+    Gauge,
+    /// The run succeeds or its slot is skipped (an SLA breach: the work was delivered after all).
+    RunSettled { job: String, logical: DateTime<Utc> },
+    /// The run ends, or the instant passes (an SLA warning: a breach takes over at the deadline).
+    RunEndedOr { job: String, logical: DateTime<Utc>, at: DateTime<Utc> },
+    /// A release is switched to after the alert fired (a canary aborted, a switch that failed).
+    NextSwitch,
+    /// The active release no longer carries this canary (an inconclusive canary was decided).
+    CanaryDecided { rollout: String },
+}
 
 /// What the Store keeps per fingerprint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,6 +47,42 @@ pub struct AlertState {
     pub resolve_sent: bool,
     /// Times it has fired (a flapping alert fires often).
     pub fired_count: u32,
+    /// What makes it stop firing.
+    #[serde(default)]
+    pub until: Until,
+}
+
+impl AlertState {
+    /// An alert opened by an event (an SLA breach, a canary aborted): firing, not yet sent; the
+    /// next monitor tick sends it.
+    pub fn opened(alert: &Alert, until: Until, now: DateTime<Utc>) -> Self {
+        let mut a = alert.clone();
+        a.status = Status::Firing;
+        a.ends_at = None;
+        Self {
+            fingerprint: alert.fingerprint(),
+            alert: a,
+            fired_at: now,
+            resolved_at: None,
+            last_sent: None,
+            sends: 0,
+            resolve_sent: false,
+            fired_count: 1,
+            until,
+        }
+    }
+    pub fn is_firing(&self) -> bool {
+        self.alert.status == Status::Firing
+    }
+    /// Whether an alert opened by an event still fires: while its condition holds, and until its
+    /// firing notification went out once (a late success's breach is still told), unless silenced.
+    pub fn holds(&self, condition: bool, silenced: bool) -> bool {
+        condition || (self.until != Until::Gauge && self.is_firing() && self.sends == 0 && !silenced)
+    }
+    /// Resolved a day ago or more: its state can leave the open set for the history.
+    pub fn settled(&self, now: DateTime<Utc>) -> bool {
+        self.resolved_at.is_some_and(|r| now - r >= chrono::Duration::hours(24))
+    }
 }
 
 /// A silence: no sends for matching alerts until `until`.
@@ -77,6 +134,7 @@ pub fn evaluate(prev: Option<&AlertState>, alert: &Alert, firing: bool, silenced
                 sends: u32::from(!silenced),
                 resolve_sent: false,
                 fired_count: prev.map_or(0, |p| p.fired_count) + 1,
+                until: prev.map_or(Until::Gauge, |p| p.until.clone()),
             };
             (Some(state), if silenced { Send::Nothing } else { Send::Firing })
         }
@@ -100,8 +158,9 @@ pub fn evaluate(prev: Option<&AlertState>, alert: &Alert, firing: bool, silenced
             s.alert.status = Status::Resolved;
             s.alert.ends_at = Some(now);
             s.resolved_at = Some(now);
-            // A resolve goes out only for an alert whose firing went out.
-            let send = s.sends > 0 && !silenced;
+            // A resolve goes out only for an alert whose firing went out, and never for
+            // information (a warning that a breach replaces).
+            let send = s.sends > 0 && !silenced && alert.severity != Severity::Info;
             s.resolve_sent = send;
             (Some(s), if send { Send::Resolved } else { Send::Nothing })
         }
@@ -111,7 +170,6 @@ pub fn evaluate(prev: Option<&AlertState>, alert: &Alert, firing: bool, silenced
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::notify::Severity;
     use chrono::{Duration, TimeZone};
 
     fn t(min: i64) -> DateTime<Utc> {
