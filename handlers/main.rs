@@ -164,6 +164,23 @@ enum Command {
     /// Lineage of finished runs as OpenLineage 2-0-2 events.
     #[command(subcommand)]
     Lineage(LineageCommand),
+    /// Alerts: what fires, what was resolved, every delivery attempt; silence one with a reason.
+    Alerts {
+        /// The state folder, or `azure` for the deployed state.
+        #[arg(long, global = true)]
+        state: Option<PathBuf>,
+        /// Alerts resolved and deliveries made in this many days (default 7).
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Who is acting (recorded with silences; default: $USER).
+        #[arg(long, global = true)]
+        by: Option<String>,
+        #[command(subcommand)]
+        action: Option<AlertsCommand>,
+    },
     /// What could not succeed: list, show, replay or discard quarantined items.
     Quarantine {
         /// The state folder, or `azure` for the deployed state (FLOWGATE_TABLE_ENDPOINT, ...).
@@ -213,6 +230,23 @@ enum AuditCommand {
 enum LineageCommand {
     /// Print the events as JSON Lines, oldest first.
     Export(ExportArgs),
+}
+
+#[derive(Subcommand)]
+enum AlertsCommand {
+    /// Hold an alert's sends (not its state) for a while; the reason is required and recorded.
+    Silence {
+        /// The alert name (SlaBreach, BreakerOpen, StaleData, ...).
+        name: String,
+        /// Only this job's alerts.
+        #[arg(long)]
+        job: Option<String>,
+        /// How long (e.g. `4h`, `2d`; at most 30d).
+        #[arg(long = "for")]
+        length: String,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -611,6 +645,19 @@ fn main() -> ExitCode {
             Command::Evaluate(c) => commands::evaluate::run(c),
             Command::Lineage(LineageCommand::Export(ExportArgs { state, from, to })) => {
                 commands::lineage::export(&state, from.as_deref(), to.as_deref()).await
+            }
+            Command::Alerts { state, days, json, by, action } => {
+                let Some(state) = state else {
+                    eprintln!("error: --state is required");
+                    return exit::BAD_INPUT;
+                };
+                let by = by.or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "cli".into());
+                match action {
+                    None => commands::alerts::list(&state, days, json).await,
+                    Some(AlertsCommand::Silence { name, job, length, reason }) => {
+                        commands::alerts::silence(&state, &name, job, &length, &reason, &by).await
+                    }
+                }
             }
             Command::Quarantine { state, by, action } => {
                 let Some(state) = state else {

@@ -1,6 +1,7 @@
 //! The CLI's commands beyond `serve` and `local`: each returns the process exit code
 //! (0 success, 1 failure, 2 unusable input) and prints its own results.
 
+pub mod alerts;
 pub mod audit;
 pub mod canary;
 pub mod contract;

@@ -72,10 +72,10 @@ async fn a_failed_delivery_is_tried_again_next_tick_with_the_same_signed_id_once
     assert_eq!(body["alerts"][0]["labels"]["alertname"], "SlaWarning");
     assert_eq!(body["alerts"][0]["labels"]["job"], "nightly");
     assert_eq!(body["groupKey"], "{}:{alertname=\"SlaWarning\",job=\"nightly\"}");
-    let log = deliver::deliveries(&app.deps, t("2026-11-27T00:00:00Z")).await.unwrap();
+    let log = deliver::deliveries(app.deps.store.as_ref(), t("2026-11-27T00:00:00Z")).await.unwrap();
     assert_eq!(log.iter().map(|d| (d.attempt, d.outcome)).collect::<Vec<_>>(), vec![(1, Outcome::Retry), (2, Outcome::Delivered)]);
     assert!(log[0].detail.starts_with("HTTP 503"), "{}", log[0].detail);
-    assert!(deliver::outbox(&app.deps).await.unwrap().is_empty());
+    assert!(deliver::outbox(app.deps.store.as_ref()).await.unwrap().is_empty());
     assert_eq!(app.store.query(Table::ALERTS, None, RowRange::default(), 10).await.unwrap().len(), 1);
 }
 
@@ -89,7 +89,7 @@ async fn retry_after_is_honoured_and_a_receiver_that_is_gone_is_skipped() {
     for m in 20..=31 {
         tick(&app, &format!("2026-11-27T02:{m:02}:00Z")).await;
     }
-    let log = deliver::deliveries(&app.deps, t("2026-11-27T00:00:00Z")).await.unwrap();
+    let log = deliver::deliveries(app.deps.store.as_ref(), t("2026-11-27T00:00:00Z")).await.unwrap();
     let seen: Vec<(String, u32, Outcome)> = log.iter().map(|d| (d.at.format("%H:%M").to_string(), d.attempt, d.outcome)).collect();
     assert_eq!(
         seen,
@@ -104,7 +104,7 @@ async fn retry_after_is_honoured_and_a_receiver_that_is_gone_is_skipped() {
     let slack = &hook.received()[0].body;
     assert!(slack["text"].as_str().unwrap().starts_with("FIRING · Info · SlaWarning · nightly"), "{slack}");
     assert_eq!(slack["blocks"][0]["type"], "header");
-    assert!(deliver::receivers_gone(&app.deps, t("2026-11-27T02:31:00Z")).await.unwrap().contains_key("slack"));
+    assert!(deliver::receivers_gone(app.deps.store.as_ref(), t("2026-11-27T02:31:00Z")).await.unwrap().contains_key("slack"));
 }
 
 #[tokio::test]
@@ -122,4 +122,60 @@ async fn teams_gets_an_adaptive_card_in_the_workflows_envelope() {
     let title = card["attachments"][0]["content"]["body"][0]["text"].as_str().unwrap();
     assert_eq!(title, "FIRING · Sev3 · SlaBreach · nightly");
     assert!(got[0].raw.len() < 20 * 1024);
+}
+
+fn flowgate(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_flowgate")).args(args).output().unwrap()
+}
+
+#[tokio::test]
+async fn a_silence_holds_sends_not_state_and_is_recorded_with_who_and_why() {
+    let app = app_with(CATALOG, "http://127.0.0.1:9/score");
+    let state = app.dir.path().to_str().unwrap().to_string();
+    for (args, why) in [
+        (vec!["alerts", "--state", &state, "silence", "SlaBreech", "--for", "4h", "--reason", "x"], "SlaBreech"),
+        (vec!["alerts", "--state", &state, "silence", "SlaBreach", "--for", "0s", "--reason", "x"], "--for"),
+        (vec!["alerts", "--state", &state, "silence", "SlaBreach", "--for", "soon", "--reason", "x"], "--for"),
+        (vec!["alerts", "--state", &state, "silence", "SlaBreach", "--for", "4h", "--reason", " "], "--reason"),
+        (vec!["alerts", "--state", "/nonexistent/state"], "holds no flowgate state"),
+    ] {
+        let out = flowgate(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(why), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    tick(&app, "2026-11-27T02:00:00Z").await;
+    let out = flowgate(&[
+        "alerts",
+        "--state",
+        &state,
+        "--by",
+        "ops-oncall",
+        "silence",
+        "SlaBreach",
+        "--job",
+        "nightly",
+        "--for",
+        "30d",
+        "--reason",
+        "planned upstream outage",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    tick(&app, "2026-11-27T02:20:00Z").await; // the warning is not silenced
+    tick(&app, "2026-11-27T02:30:00Z").await; // the breach is
+    let sent = std::fs::read_to_string(app.dir.path().join("alerts.jsonl")).unwrap();
+    assert_eq!(sent.lines().count(), 1, "{sent}");
+    assert!(sent.contains("SlaWarning"));
+    let out = flowgate(&["alerts", "--state", &state, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let breach = v["alerts"].as_array().unwrap().iter().find(|a| a["alert"]["name"] == "SlaBreach").unwrap();
+    assert_eq!((breach["alert"]["status"].as_str(), breach["sends"].as_u64()), (Some("firing"), Some(0)), "kept firing, not sent");
+    assert_eq!(v["silences"][0]["by"], "ops-oncall");
+    assert_eq!(v["silences"][0]["reason"], "planned upstream outage");
+    let text = String::from_utf8_lossy(&flowgate(&["alerts", "--state", &state]).stdout).to_string();
+    assert!(
+        text.contains("FIRING   Sev3  SlaBreach") && text.contains("SlaBreach (job nightly) until") && text.contains("by ops-oncall"),
+        "{text}"
+    );
+    let audit = String::from_utf8_lossy(&flowgate(&["audit", "export", "--state", &state]).stdout).to_string();
+    assert!(audit.contains("\"alert_silenced\"") && audit.contains("planned upstream outage"), "{audit}");
 }

@@ -179,7 +179,8 @@ async fn a_fortnight_with_late_and_missing_upstream_runs() {
             .filter(|a| a["alertname"] == name && a["labels"].as_object().unwrap().values().any(|v| v.as_str().unwrap().starts_with(key)))
             .collect()
     };
-    let first = |v: &[&Value]| v.iter().filter(|a| a["status"] == "firing" && !a["notification"].as_str().unwrap().contains(".r")).count();
+    let first =
+        |v: &[&Value]| v.iter().filter(|a| a["status"] == "firing" && !a["notification"].as_str().unwrap().contains(".repeat")).count();
     let resolves = |v: &[&Value]| v.iter().filter(|a| a["status"] == "resolved").count();
     for (name, key) in [
         ("SlaWarning", "extract@2026-11-04"),

@@ -20,6 +20,7 @@ mod lineage;
 mod local;
 mod local_real_clock;
 mod longjobs;
+mod monitor;
 mod notify;
 mod package;
 mod pii;

@@ -19,7 +19,7 @@ pub const GIVE_UP_AFTER: Duration = Duration::hours(24);
 /// One message to every receiver: a group of alerts that changed in one tick.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
-    /// Stable across retries: `<group fingerprint>.<status>.<first start>` (`.r<unix>` for a repeat).
+    /// Stable across retries: `<group fingerprint>.<status>.<first start>` (`.repeat<unix>` for a repeat).
     pub id: String,
     pub made_at: DateTime<Utc>,
     pub group: Group,
@@ -39,7 +39,7 @@ pub fn notifications(sends: Vec<(Alert, Send)>, now: DateTime<Utc>) -> Vec<Notif
             let group = Group { name, job, alerts };
             let mut id = webhook::message_id(&group);
             if repeat {
-                id.push_str(&format!(".r{}", now.timestamp()));
+                id.push_str(&format!(".repeat{}", now.timestamp()));
             }
             Notification { id, made_at: now, group }
         })
@@ -132,7 +132,7 @@ mod tests {
         assert_eq!(n.iter().map(|x| x.group.alerts.len()).sum::<usize>(), 4);
         assert_eq!(n[0].group.job.as_deref(), Some("classify_correspondence"));
         assert_eq!(n[0].group.alerts.len(), 2);
-        assert!(n[1].id.contains(".r"), "{}", n[1].id);
+        assert!(n[1].id.contains(".repeat"), "{}", n[1].id);
         assert_eq!(
             notifications(vec![(g.alerts[0].clone(), Send::Firing)], t(5))[0].id,
             notifications(vec![(g.alerts[0].clone(), Send::Firing)], t(9))[0].id

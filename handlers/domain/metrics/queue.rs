@@ -15,6 +15,7 @@ use crate::ports::QueueCounts;
 pub struct HourlyDepth {
     pub queue: String,
     pub hour: DateTime<Utc>,
+    /// Samples that changed a figure (an hour with none was not sampled at all).
     pub samples: u32,
     pub max_active: u64,
     pub max_scheduled: u64,
@@ -40,8 +41,10 @@ impl HourlyDepth {
             last_dead_letter: 0,
         }
     }
-    pub fn add(&mut self, c: &QueueCounts, at: DateTime<Utc>) {
-        self.samples += 1;
+    /// Adds a sample; whether the figures kept changed (an unchanged hour is not written again).
+    pub fn add(&mut self, c: &QueueCounts, at: DateTime<Utc>) -> bool {
+        let before = self.clone();
+        self.samples = self.samples.max(1);
         self.max_active = self.max_active.max(c.active);
         self.max_scheduled = self.max_scheduled.max(c.scheduled);
         self.max_dead_letter = self.max_dead_letter.max(c.dead_letter);
@@ -51,6 +54,21 @@ impl HourlyDepth {
             self.last_scheduled = c.scheduled;
             self.last_dead_letter = c.dead_letter;
         }
+        let changed =
+            (self.max_active, self.max_scheduled, self.max_dead_letter, self.last_active, self.last_scheduled, self.last_dead_letter)
+                != (
+                    before.max_active,
+                    before.max_scheduled,
+                    before.max_dead_letter,
+                    before.last_active,
+                    before.last_scheduled,
+                    before.last_dead_letter,
+                )
+                || before.samples == 0;
+        if changed {
+            self.samples = before.samples + 1;
+        }
+        changed
     }
 }
 
@@ -110,6 +128,7 @@ mod tests {
         a.add(&QueueCounts { active: 1, scheduled: 0, dead_letter: 0 }, h0 + Duration::minutes(59));
         a.add(&QueueCounts { active: 3, scheduled: 9, dead_letter: 0 }, h0 + Duration::minutes(30)); // late, out of order
         assert_eq!((a.max_active, a.max_scheduled, a.last_active, a.samples), (7, 9, 1, 3));
+        assert!(!a.add(&QueueCounts { active: 1, scheduled: 0, dead_letter: 0 }, h0 + Duration::minutes(59)), "nothing changed");
         let mut b = HourlyDepth::new("dispatch", h0 + Duration::hours(5));
         b.add(&QueueCounts { active: 2, scheduled: 0, dead_letter: 1 }, h0 + Duration::hours(5));
         let outside = HourlyDepth { hour: h0 - Duration::hours(1), max_active: 99, samples: 1, ..HourlyDepth::new("dispatch", h0) };

@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::domain::alerting::delivery::{next_attempt, Delivery, Notification, Outcome, Pending};
 use crate::domain::ids::instant_key;
 use crate::flows::{Deps, FlowError};
-use crate::ports::{Notifier, NotifyError, QueueCounts, RowRange, StoreError, Table};
+use crate::ports::{Notifier, NotifyError, QueueCounts, RowRange, Store, StoreError, Table};
 
 /// Deliveries to try again (row = notification id + `|` + receiver).
 pub const OUTBOX: &str = "outbox";
@@ -24,8 +24,8 @@ const GONE_FOR: Duration = Duration::hours(24);
 const CLAIM: Duration = Duration::minutes(10);
 
 /// Receivers gone, with when and why.
-pub async fn receivers_gone(deps: &Deps, now: DateTime<Utc>) -> Result<BTreeMap<String, Delivery>, FlowError> {
-    let rows = deps.store.query(Table::ALERT_STATE, Some(RECEIVER), RowRange::default(), usize::MAX).await?;
+pub async fn receivers_gone(store: &dyn Store, now: DateTime<Utc>) -> Result<BTreeMap<String, Delivery>, StoreError> {
+    let rows = store.query(Table::ALERT_STATE, Some(RECEIVER), RowRange::default(), usize::MAX).await?;
     Ok(rows
         .into_iter()
         .filter_map(|e| serde_json::from_value::<Delivery>(e.body).ok().map(|d| (e.row, d)))
@@ -75,7 +75,7 @@ async fn attempt(r: &dyn Notifier, n: &Notification, number: u32, now: DateTime<
 
 /// Sends a notification to every receiver (first attempts).
 pub async fn to_every_receiver(deps: &Deps, n: &Notification, now: DateTime<Utc>) -> Result<(), FlowError> {
-    let gone = receivers_gone(deps, now).await?;
+    let gone = receivers_gone(deps.store.as_ref(), now).await?;
     for r in deps.notifiers.iter() {
         let d = if gone.contains_key(r.receiver()) {
             Delivery {
@@ -102,8 +102,8 @@ pub async fn to_every_receiver(deps: &Deps, n: &Notification, now: DateTime<Utc>
 }
 
 /// Deliveries waiting for another attempt.
-pub async fn outbox(deps: &Deps) -> Result<Vec<Pending>, FlowError> {
-    let rows = deps.store.query(Table::ALERT_STATE, Some(OUTBOX), RowRange::default(), usize::MAX).await?;
+pub async fn outbox(store: &dyn Store) -> Result<Vec<Pending>, StoreError> {
+    let rows = store.query(Table::ALERT_STATE, Some(OUTBOX), RowRange::default(), usize::MAX).await?;
     Ok(rows.into_iter().filter_map(|e| serde_json::from_value::<Pending>(e.body).ok()).collect())
 }
 
@@ -158,9 +158,9 @@ async fn forget(deps: &Deps, row: &str, etag: Option<&crate::ports::ETag>) -> Re
 }
 
 /// Every delivery attempt since `since`, oldest first.
-pub async fn deliveries(deps: &Deps, since: DateTime<Utc>) -> Result<Vec<Delivery>, FlowError> {
+pub async fn deliveries(store: &dyn Store, since: DateTime<Utc>) -> Result<Vec<Delivery>, StoreError> {
     let range = RowRange { from: Some(instant_key(since)), to: None };
-    let rows = deps.store.query(Table::ALERT_STATE, Some(DELIVERY), range, usize::MAX).await?;
+    let rows = store.query(Table::ALERT_STATE, Some(DELIVERY), range, usize::MAX).await?;
     Ok(rows.into_iter().filter_map(|e| serde_json::from_value::<Delivery>(e.body).ok()).collect())
 }
 
@@ -178,7 +178,9 @@ pub async fn sample_queues(deps: &Deps, queues: &BTreeMap<&'static str, QueueCou
                 .as_ref()
                 .and_then(|e| serde_json::from_value::<HourlyDepth>(e.body.clone()).ok())
                 .unwrap_or_else(|| HourlyDepth::new(q, hour));
-            h.add(c, now);
+            if !h.add(c, now) {
+                break;
+            }
             let body = serde_json::to_value(&h).unwrap_or_default();
             let r = match &current {
                 Some(e) => deps.store.replace(Table::METRICS, QUEUE_DEPTH, &row, &body, &e.etag).await,

@@ -19,7 +19,7 @@ use crate::domain::alerting::{evaluate, AlertState, Send, Silence, Until};
 use crate::domain::ids::{instant_key, JobId, RunKey};
 use crate::domain::notify::Alert;
 use crate::domain::run::RunStatus;
-use crate::ports::{Entity, RowRange, StoreError, Table};
+use crate::ports::{AuditSink, Entity, RowRange, Store, StoreError, Table};
 
 /// Alert states firing, or resolved within the last day (row = fingerprint).
 pub const OPEN: &str = "open";
@@ -54,18 +54,18 @@ fn to_json<T: Serialize>(v: &T) -> serde_json::Value {
 }
 
 /// Silences in force at `now`.
-pub async fn silences(deps: &Deps, now: DateTime<Utc>) -> Result<Vec<Silence>, FlowError> {
-    let rows = deps.store.query(Table::ALERT_STATE, Some(SILENCE), RowRange::default(), usize::MAX).await?;
+pub async fn silences(store: &dyn Store, now: DateTime<Utc>) -> Result<Vec<Silence>, StoreError> {
+    let rows = store.query(Table::ALERT_STATE, Some(SILENCE), RowRange::default(), usize::MAX).await?;
     Ok(rows.into_iter().filter_map(|e| serde_json::from_value::<Silence>(e.body).ok()).filter(|s| s.until > now).collect())
 }
 
 /// Records a silence (audited, with who set it and why).
-pub async fn silence(deps: &Deps, s: &Silence, now: DateTime<Utc>) -> Result<(), FlowError> {
+pub async fn silence(store: &dyn Store, audit: &dyn AuditSink, s: &Silence, now: DateTime<Utc>) -> Result<(), FlowError> {
     let row = format!("{}|{}|{}", instant_key(now), s.name, s.job.as_deref().unwrap_or("*"));
-    deps.store.upsert(Table::ALERT_STATE, SILENCE, &row, &to_json(s)).await?;
+    store.upsert(Table::ALERT_STATE, SILENCE, &row, &to_json(s)).await?;
     let scope = s.job.as_ref().map(|j| format!(" for job {j}")).unwrap_or_default();
     super::audit::record_by(
-        deps.audit.as_ref(),
+        audit,
         now,
         crate::domain::audit::AuditKind::AlertSilenced,
         &s.by,
@@ -80,7 +80,7 @@ pub async fn silence(deps: &Deps, s: &Silence, now: DateTime<Utc>) -> Result<(),
 
 /// One tick: evaluates every rule, claims and sends what is due, retries earlier deliveries.
 pub async fn tick(deps: &Deps, now: DateTime<Utc>) -> Result<MonitorReport, FlowError> {
-    let silences = silences(deps, now).await?;
+    let silences = silences(deps.store.as_ref(), now).await?;
     let silenced = |a: &Alert| silences.iter().any(|s| s.covers(a, now));
     let open = deps.store.query(Table::ALERT_STATE, Some(OPEN), RowRange::default(), usize::MAX).await?;
     let states: Vec<(Entity, AlertState)> =
@@ -185,11 +185,11 @@ async fn retire(deps: &Deps, e: &Entity, s: &AlertState) -> Result<(), FlowError
 }
 
 /// Every alert state: the open ones, then the history newer than `since`.
-pub async fn states(deps: &Deps, since: DateTime<Utc>) -> Result<Vec<AlertState>, FlowError> {
+pub async fn states(store: &dyn Store, since: DateTime<Utc>) -> Result<Vec<AlertState>, StoreError> {
     let mut out: Vec<AlertState> = Vec::new();
     for part in [OPEN, HISTORY] {
         let range = if part == HISTORY { RowRange { from: Some(instant_key(since)), to: None } } else { RowRange::default() };
-        for e in deps.store.query(Table::ALERT_STATE, Some(part), range, usize::MAX).await? {
+        for e in store.query(Table::ALERT_STATE, Some(part), range, usize::MAX).await? {
             if let Ok(s) = serde_json::from_value::<AlertState>(e.body) {
                 out.push(s);
             }

@@ -1,0 +1,146 @@
+//! A simulated fortnight of the monitor with two overlapping ticks at every minute (two instances
+//! on one store): each alert fires once, repeats only at its interval (4 h at Sev2, 24 h at Sev3)
+//! and resolves once; nothing is sent twice.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use flowgate::domain::alert::{Alert as Signal, AlertKind};
+use flowgate::domain::breaker::{Breaker, BreakerState};
+use flowgate::domain::ids::{DatasetId, JobId, RunKey};
+use flowgate::domain::run::{RunRecord, RunStatus, RunTrigger};
+use flowgate::flows::{alerts, monitor, runs};
+use flowgate::ports::{OutgoingMessage, Queue, QueueCounts, QueueError, SendOutcome, Table};
+
+use crate::helpers::app_with;
+
+#[path = "../fakes/receiver.rs"]
+mod receiver;
+
+const CATALOG: &str = r#"
+version: 1
+datasets:
+  feed:
+    location: landing/feed/
+    format: jsonl
+    expected_every: 6h
+jobs:
+  extract:
+    kind: http
+    endpoint: http://127.0.0.1:9/score
+    schedule: "0 0 6 * * *"
+    sla: { complete_within: 2h }
+"#;
+
+/// The local queue with a dead-letter count the test sets (a stand-in for a broker whose DLQ fills).
+struct DeadLetters {
+    inner: Arc<dyn Queue>,
+    dead: AtomicU64,
+}
+
+#[async_trait]
+impl Queue for DeadLetters {
+    async fn send(&self, queue: &str, m: OutgoingMessage) -> Result<SendOutcome, QueueError> {
+        self.inner.send(queue, m).await
+    }
+    async fn counts(&self, queue: &str, as_of: DateTime<Utc>) -> Result<QueueCounts, QueueError> {
+        let mut c = self.inner.counts(queue, as_of).await?;
+        if queue == "dispatch" {
+            c.dead_letter = self.dead.load(Ordering::SeqCst);
+        }
+        Ok(c)
+    }
+}
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 30, 0, 0, 0).unwrap()
+}
+
+fn at(day: i64, h: i64, m: i64) -> DateTime<Utc> {
+    start() + Duration::days(day) + Duration::hours(h) + Duration::minutes(m)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fortnight_of_overlapping_ticks_fires_repeats_and_resolves_each_alert_once() {
+    let mut app = app_with(CATALOG, "http://127.0.0.1:9/score");
+    let rx = Arc::new(receiver::RecordingReceiver::default());
+    let queue = Arc::new(DeadLetters { inner: app.deps.queue.clone(), dead: AtomicU64::new(0) });
+    app.deps.queue = queue.clone();
+    app.deps.notifiers = vec![rx.clone()];
+    let (a, b) = (app.deps.clone(), app.deps.clone());
+    let store = app.deps.store.clone();
+    let feed = DatasetId::parse("feed").unwrap();
+    let job = JobId::parse("extract").unwrap();
+    alerts::arrived(&a, &feed, start()).await.unwrap();
+    let run = RunKey::new(job.clone(), at(11, 6, 0));
+
+    let mut sent_at: BTreeMap<String, Vec<(DateTime<Utc>, String)>> = BTreeMap::new();
+    for minute in 0..(14 * 24 * 60) {
+        let now = start() + Duration::minutes(minute);
+        // The world changes at fixed instants.
+        if now >= at(1, 0, 0) && now < at(14, 0, 0) && minute % 180 == 0 {
+            alerts::arrived(&a, &feed, now).await.unwrap(); // the feed lands every 3 h from day 1
+        }
+        if now == at(2, 10, 0) || now == at(2, 19, 30) {
+            let state = if now == at(2, 10, 0) { BreakerState::Open } else { BreakerState::Closed };
+            let b = Breaker { state, ..Breaker::default() };
+            store.upsert(Table::BREAKERS, "job", "extract", &serde_json::to_value(&b).unwrap()).await.unwrap();
+        }
+        if now == at(4, 0, 0) || now == at(9, 0, 0) {
+            queue.dead.store(u64::from(now == at(4, 0, 0)), Ordering::SeqCst);
+        }
+        if now == at(11, 8, 0) {
+            let rec =
+                RunRecord { status: RunStatus::Running, ..RunRecord::pending(job.clone(), run.logical_time, RunTrigger::Schedule, now) };
+            runs::create(store.as_ref(), &rec).await.unwrap();
+            let signal = Signal {
+                kind: AlertKind::SlaBreach,
+                subject: "extract".into(),
+                key: run.to_string(),
+                raised_at: now,
+                due_at: now,
+                owner: None,
+                message: format!("run {run} missed its deadline"),
+            };
+            alerts::raise(&a, signal).await.unwrap();
+        }
+        if now == at(12, 9, 0) {
+            let (mut rec, etag) = runs::load(store.as_ref(), &run).await.unwrap().unwrap();
+            rec.status = RunStatus::Succeeded;
+            runs::replace(store.as_ref(), &rec, &etag).await.unwrap();
+        }
+        let before = rx.got.lock().unwrap().len();
+        let (ra, rb) = tokio::join!(monitor::tick(&a, now), monitor::tick(&b, now));
+        ra.unwrap();
+        rb.unwrap();
+        for n in &rx.got.lock().unwrap()[before..] {
+            for al in &n.group.alerts {
+                let kind = if n.id.contains(".repeat") { "repeat" } else { al.status.word() };
+                sent_at.entry(al.name.clone()).or_default().push((now, kind.to_string()));
+            }
+        }
+    }
+    let of = |name: &str| sent_at.get(name).cloned().unwrap_or_default();
+    let kinds = |name: &str| of(name).iter().map(|(t, k)| format!("{} {k}", t.format("%d %H:%M"))).collect::<Vec<_>>();
+
+    // Stale from 06:01 on day 0 (the last arrival at 00:00, expected every 6 h) to the arrival at
+    // 00:00 on day 1: 18 h, less than its 24 h repeat.
+    assert_eq!(kinds("StaleData"), vec!["30 06:01 FIRING", "01 00:00 RESOLVED"]);
+    // Open 10:00–19:30 on day 2, Sev2: repeated at 14:00 and 18:00.
+    assert_eq!(kinds("BreakerOpen"), vec!["02 10:00 FIRING", "02 14:00 repeat", "02 18:00 repeat", "02 19:30 RESOLVED"]);
+    // A dead letter for five days, Sev2: every 4 h.
+    let dlq = of("DeadLetterNonEmpty");
+    assert_eq!(dlq.first().unwrap(), &(at(4, 0, 0), "FIRING".to_string()));
+    assert_eq!(dlq.last().unwrap(), &(at(9, 0, 0), "RESOLVED".to_string()));
+    assert_eq!(dlq.iter().filter(|(_, k)| k == "repeat").count(), 5 * 6 - 1);
+    assert!(dlq.windows(2).all(|w| w[1].0 - w[0].0 == Duration::hours(4)));
+    // The SLA breach (Sev3): repeated after a day, resolved when the run succeeded.
+    assert_eq!(kinds("SlaBreach"), vec!["11 08:00 FIRING", "12 08:00 repeat", "12 09:00 RESOLVED"]);
+    // Nothing else, and nothing twice.
+    assert_eq!(sent_at.keys().cloned().collect::<Vec<_>>(), vec!["BreakerOpen", "DeadLetterNonEmpty", "SlaBreach", "StaleData"]);
+    let deliveries = monitor::deliver::deliveries(a.store.as_ref(), start()).await.unwrap();
+    assert_eq!(deliveries.len(), rx.got.lock().unwrap().len(), "one delivery per notification");
+}
