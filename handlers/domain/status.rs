@@ -1,6 +1,6 @@
 //! The status page, pure: what a person opening it at 7 a.m. needs at a glance — the active
 //! release (and a canary), today's runs by job and outcome, runs waiting and why, SLAs at risk,
-//! open breakers, quarantine, and the alerts of the last day — as one server-rendered HTML page:
+//! open breakers, quarantine, the alerts firing — as one server-rendered HTML page:
 //! no script, nothing fetched, readable in a narrow window and in dark mode.
 
 use std::collections::BTreeMap;
@@ -51,7 +51,7 @@ pub struct StatusView {
     pub breakers: Vec<OpenBreaker>,
     pub quarantine_open: usize,
     pub quarantine_oldest: Option<DateTime<Utc>>,
-    /// Alerts raised in the last 24 hours, newest first.
+    /// Alerts firing now, newest first.
     pub alerts: Vec<RecentAlert>,
 }
 
@@ -145,7 +145,7 @@ impl StatusView {
             self.quarantine_open,
             self.quarantine_oldest.map(|t| format!(", the oldest since {}", t.to_rfc3339())).unwrap_or_default()
         );
-        section(&mut o, "Alerts of the last 24 hours", &self.alerts, &["raised", "kind", "about", "message"], |a| {
+        section(&mut o, "Alerts firing", &self.alerts, &["since", "alert", "labels", "summary"], |a| {
             vec![a.at.to_rfc3339(), a.kind.clone(), a.subject.clone(), a.message.clone()]
         });
         let _ = writeln!(o, "</body></html>");

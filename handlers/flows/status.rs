@@ -1,11 +1,10 @@
 //! Gathers the status page's view from the Store: today's runs (in the catalog's time zone),
 //! waiting runs, SLAs being watched past their warning, breakers not closed, open quarantine,
-//! the last day's alerts and the active release.
+//! the alerts firing and the active release.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::{alerts, quarantine, runs, Deps, FlowError};
-use crate::domain::alert::Alert;
 use crate::domain::breaker::{Breaker, BreakerState};
 use crate::domain::metrics::{run_figures, RunFacts};
 use crate::domain::run::RunStatus;
@@ -54,17 +53,14 @@ pub async fn gather(deps: &Deps, now: DateTime<Utc>) -> Result<StatusView, FlowE
     let open = quarantine::list(deps.store.as_ref(), false).await?;
     view.quarantine_open = open.len();
     view.quarantine_oldest = open.iter().map(|q| q.at).min();
-    for e in deps.store.query(Table::ALERTS, None, RowRange::default(), usize::MAX).await? {
-        if let Ok(a) = serde_json::from_value::<Alert>(e.body) {
-            if a.raised_at > now - Duration::hours(24) && a.raised_at <= now {
-                view.alerts.push(RecentAlert {
-                    at: a.raised_at,
-                    kind: a.kind.as_str().to_string(),
-                    subject: a.subject,
-                    message: a.message,
-                });
-            }
-        }
+    for a in super::monitor::states(deps.store.as_ref(), now).await?.into_iter().filter(|a| a.is_firing()) {
+        let labels: Vec<String> = a.alert.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        view.alerts.push(RecentAlert {
+            at: a.fired_at,
+            kind: format!("{} {}", a.alert.severity.label(), a.alert.name),
+            subject: labels.join(" "),
+            message: a.alert.summary,
+        });
     }
     view.alerts.sort_by_key(|a| std::cmp::Reverse(a.at));
     if let Some((p, _)) = super::releases::records::pointer(deps.store.as_ref()).await? {
