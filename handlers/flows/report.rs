@@ -9,7 +9,9 @@ use chrono_tz::Tz;
 use crate::domain::alert::Alert;
 use crate::domain::breaker::Breaker;
 use crate::domain::metrics::flow::{breaker_figures, gate_figures, quarantine_flow, QuarantineFact};
+use crate::domain::metrics::alerts::alert_hygiene;
 use crate::domain::metrics::freshness::freshness;
+use crate::domain::metrics::queue::{queue_figures, HourlyDepth};
 use crate::domain::metrics::RunFacts;
 use crate::domain::report::{build, Extras, IsoWeek, WeeklyReport};
 use crate::ports::{RowRange, Store, StoreError, Table};
@@ -59,7 +61,15 @@ pub async fn weekly(
         let threshold = chrono::Duration::from_std(*threshold).unwrap_or(chrono::Duration::days(365));
         fresh.push(freshness(dataset, &accepted, rejected, threshold, from, to));
     }
-    let extras = Extras { quarantine: quarantine_flow(&items, from, to), breakers, gates, freshness: fresh };
+    let queues = queue_figures(&hourly_depths(store).await?, from, to);
+    let alerts = alert_hygiene(
+        &super::monitor::states(store, from).await?,
+        &silences_set(store).await?,
+        &super::monitor::deliver::deliveries(store, from).await?,
+        from,
+        to,
+    );
+    let extras = Extras { quarantine: quarantine_flow(&items, from, to), breakers, gates, freshness: fresh, queues, alerts };
     let mut notices: BTreeMap<String, Vec<DateTime<Utc>>> = BTreeMap::new();
     for a in store
         .query(Table::ALERTS, None, RowRange::default(), usize::MAX)
@@ -74,4 +84,21 @@ pub async fn weekly(
     }
     let notified = |job: &str, at: DateTime<Utc>| notices.get(job).and_then(|v| v.iter().find(|t| **t >= at).copied());
     Ok(build(week, tz, &facts, &notified, extras))
+}
+
+async fn hourly_depths(store: &dyn Store) -> Result<Vec<HourlyDepth>, StoreError> {
+    let rows = store.query(Table::METRICS, Some(super::monitor::deliver::QUEUE_DEPTH), RowRange::default(), usize::MAX).await?;
+    Ok(rows.into_iter().filter_map(|e| serde_json::from_value(e.body).ok()).collect())
+}
+
+/// Every silence with when it was set (its row key starts with that instant).
+async fn silences_set(store: &dyn Store) -> Result<Vec<(DateTime<Utc>, crate::domain::alerting::Silence)>, StoreError> {
+    let rows = store.query(Table::ALERT_STATE, Some(super::monitor::SILENCE), RowRange::default(), usize::MAX).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|e| {
+            let set = e.row.split('|').next().and_then(|t| DateTime::parse_from_rfc3339(t).ok())?.with_timezone(&Utc);
+            Some((set, serde_json::from_value(e.body).ok()?))
+        })
+        .collect())
 }

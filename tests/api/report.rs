@@ -60,6 +60,38 @@ pub async fn fill(store: &dyn Store) {
         message: "extract missed its deadline".into(),
     };
     store.insert(Table::ALERTS, "extract", &alert.id(), &serde_json::to_value(&alert).unwrap()).await.unwrap();
+    // The monitor's records: the breach firing since Tuesday (sent twice), a breaker alert that
+    // fired twice and resolved, one failed delivery, a silence, and the dispatch queue's depth.
+    let breach = flowgate::domain::alerting::rules::from_signal(&alert).unwrap().0;
+    let firing = flowgate::domain::alerting::AlertState {
+        sends: 2,
+        ..flowgate::domain::alerting::AlertState::opened(&breach, flowgate::domain::alerting::Until::Gauge, alert.raised_at)
+    };
+    store.insert(Table::ALERT_STATE, "open", &firing.fingerprint, &serde_json::to_value(&firing).unwrap()).await.unwrap();
+    let mut flapped = flowgate::domain::alerting::AlertState {
+        sends: 3,
+        fired_count: 2,
+        resolved_at: Some(monday + Duration::hours(30)),
+        ..flowgate::domain::alerting::AlertState::opened(
+            &flowgate::domain::alerting::rules::breaker_open("job", "extract", monday + Duration::hours(20), "5 failures"),
+            flowgate::domain::alerting::Until::Gauge,
+            monday + Duration::hours(20),
+        )
+    };
+    flapped.alert.status = flowgate::domain::notify::Status::Resolved;
+    let row = format!("{}|{}", flowgate::domain::ids::instant_key(monday + Duration::hours(30)), flapped.fingerprint);
+    store.insert(Table::ALERT_STATE, "history", &row, &serde_json::to_value(&flapped).unwrap()).await.unwrap();
+    let delivery = serde_json::json!({"notification": "n1", "receiver": "teams", "attempt": 1, "at": monday + Duration::hours(20),
+        "outcome": "refused", "detail": "HTTP 400", "title": "FIRING · Sev2 · BreakerOpen · extract", "next_at": null});
+    store.insert(Table::ALERT_STATE, "delivery", &format!("{}|n1|teams|1", flowgate::domain::ids::instant_key(monday + Duration::hours(20))), &delivery).await.unwrap();
+    let silence = serde_json::json!({"name": "StaleData", "job": null, "until": monday + Duration::days(2), "by": "dev:bob", "reason": "feed outage"});
+    store.insert(Table::ALERT_STATE, "silence", &format!("{}|StaleData|*", flowgate::domain::ids::instant_key(monday + Duration::hours(1))), &silence).await.unwrap();
+    for (h, active) in [(0i64, 3u64), (1, 9), (26, 1)] {
+        let hour = monday + Duration::hours(h);
+        let mut d = flowgate::domain::metrics::queue::HourlyDepth::new("dispatch", hour);
+        d.add(&flowgate::ports::QueueCounts { active, scheduled: 1, dead_letter: 0 }, hour + Duration::minutes(5));
+        store.insert(Table::METRICS, "queue_depth", &format!("{}|dispatch", flowgate::domain::ids::instant_key(hour)), &serde_json::to_value(&d).unwrap()).await.unwrap();
+    }
     // The quarantined run's item, replayed on Wednesday; a data item still open.
     let item = |id: &str, kind: &str, at: DateTime<Utc>, history: Value| serde_json::json!({"id": id, "kind": kind, "reason": "r", "at": at, "status": if history.as_array().unwrap().len() > 1 { "replayed" } else { "open" }, "history": history});
     let q1 = item(
@@ -125,6 +157,12 @@ async fn the_week_in_figures_and_bad_input() {
         "{q}"
     );
     assert_eq!(v["breakers"][0]["open_secs"], 90 * 60);
+    let a = &v["alerts"];
+    assert_eq!((a["fired"].as_u64(), a["firing_at_end"].as_u64(), a["flapping"].as_u64()), (Some(2), Some(1), Some(1)), "{a}");
+    assert_eq!((a["silences"].as_u64(), a["deliveries"].as_u64(), a["failed_deliveries"].as_u64()), (Some(1), Some(1), Some(1)), "{a}");
+    assert_eq!(a["noisiest"][0]["name"], "BreakerOpen");
+    let d = &v["queues"]["dispatch"];
+    assert_eq!((d["hours_sampled"].as_u64(), d["max_active"].as_u64(), d["end_active"].as_u64()), (Some(3), Some(9), Some(1)), "{d}");
     // SLA: score met 10 times (1..10 s) and was late 20 times; extract met once (2 min) and missed
     // 3 times; publish met once.
     let sla = &v["sla"]["all"];

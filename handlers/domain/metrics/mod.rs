@@ -7,6 +7,7 @@
 mod episodes;
 pub mod flow;
 pub mod freshness;
+pub mod alerts;
 pub mod percentile;
 pub mod queue;
 pub mod sla;

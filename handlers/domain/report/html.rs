@@ -337,10 +337,37 @@ pub fn render(r: &WeeklyReport) -> String {
     md_table(&mut o, &md, "## SLAs");
     freshness_chart(&mut o, r, &md);
     failing_chart(&mut o, r);
-    // Gates, breakers and quarantine: the Markdown section's tables and lines, as HTML.
-    let section: Vec<&str> =
-        md.lines().skip_while(|l| !l.starts_with("## Gates, breakers")).skip(1).take_while(|l| !l.starts_with("## ")).collect();
-    let _ = write!(o, "<h2>Gates, breakers and quarantine</h2>");
+    md_section(&mut o, &md, "## Gates, breakers and quarantine");
+    md_section(&mut o, &md, "## Queues");
+    md_section(&mut o, &md, "## Alert hygiene");
+    let _ = write!(o, "<h2>Incidents</h2>");
+    if r.episodes.is_empty() {
+        let _ = write!(o, "<p>None.</p>");
+    } else {
+        let _ = write!(o, "<table><tr><th>job</th><th>kind</th><th>opened</th><th>recovered</th><th>time to recover</th><th>time to detect</th><th>bad runs</th></tr>");
+        for e in &r.episodes {
+            let _ = write!(
+                o,
+                "<tr><td>{}</td><td>{:?}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&e.job),
+                e.kind,
+                e.opened.to_rfc3339(),
+                e.closed.map_or("still open".into(), |c| c.to_rfc3339()),
+                e.recovery_secs.map_or_else(|| format!("open for {}", markdown::duration(e.open_secs.unwrap_or(0))), markdown::duration),
+                e.detect_secs.map_or("not notified".into(), markdown::duration),
+                e.bad_runs
+            );
+        }
+        let _ = write!(o, "</table>");
+    }
+    let _ = writeln!(o, "</body></html>");
+    o
+}
+
+/// A whole Markdown section (its lines and tables) as HTML, under its heading.
+fn md_section(o: &mut String, md: &str, heading: &str) {
+    let section: Vec<&str> = md.lines().skip_while(|l| !l.starts_with(heading)).skip(1).take_while(|l| !l.starts_with("## ")).collect();
+    let _ = write!(o, "<h2>{}</h2>", esc(heading.trim_start_matches("## ")));
     let mut in_table = false;
     for line in section {
         if line.starts_with('|') {
@@ -366,28 +393,6 @@ pub fn render(r: &WeeklyReport) -> String {
     if in_table {
         let _ = write!(o, "</table>");
     }
-    let _ = write!(o, "<h2>Incidents</h2>");
-    if r.episodes.is_empty() {
-        let _ = write!(o, "<p>None.</p>");
-    } else {
-        let _ = write!(o, "<table><tr><th>job</th><th>kind</th><th>opened</th><th>recovered</th><th>time to recover</th><th>time to detect</th><th>bad runs</th></tr>");
-        for e in &r.episodes {
-            let _ = write!(
-                o,
-                "<tr><td>{}</td><td>{:?}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&e.job),
-                e.kind,
-                e.opened.to_rfc3339(),
-                e.closed.map_or("still open".into(), |c| c.to_rfc3339()),
-                e.recovery_secs.map_or_else(|| format!("open for {}", markdown::duration(e.open_secs.unwrap_or(0))), markdown::duration),
-                e.detect_secs.map_or("not notified".into(), markdown::duration),
-                e.bad_runs
-            );
-        }
-        let _ = write!(o, "</table>");
-    }
-    let _ = writeln!(o, "</body></html>");
-    o
 }
 
 fn cells(row: &str) -> Vec<String> {

@@ -208,6 +208,41 @@ pub fn render(r: &WeeklyReport) -> String {
         q.outstanding_end,
         q.oldest_open_secs.map(|s| format!("; the oldest open for {}", duration(s))).unwrap_or_default()
     );
+    let _ = writeln!(o, "\n## Queues\n");
+    if r.queues.is_empty() {
+        let _ = writeln!(o, "No queue depth was sampled this week.");
+    } else {
+        let _ = writeln!(o, "| queue | hours sampled | active max / p95 | scheduled max | dead-lettered max | at the end (active, scheduled, dead) |");
+        let _ = writeln!(o, "|---|---|---|---|---|---|");
+        for (q, f) in &r.queues {
+            let _ = writeln!(
+                o,
+                "| {q} | {} | {} / {} | {} | {} | {}, {}, {} |",
+                f.hours_sampled, f.max_active, f.p95_active, f.max_scheduled, f.max_dead_letter, f.end_active, f.end_scheduled, f.end_dead_letter
+            );
+        }
+    }
+    let a = &r.alerts;
+    let _ = writeln!(o, "\n## Alert hygiene\n");
+    let by_name: Vec<String> = a.fired_by_name.iter().map(|(n, c)| format!("{c} {n}")).collect();
+    let _ = writeln!(
+        o,
+        "Alerts fired: {}{}; firing at the end: {}; flapping (fired more than once): {}; silences set: {}; deliveries: {} ({} failed).",
+        a.fired,
+        if by_name.is_empty() { String::new() } else { format!(" ({})", by_name.join(", ")) },
+        a.firing_at_end,
+        a.flapping,
+        a.silences,
+        a.deliveries,
+        a.failed_deliveries
+    );
+    if !a.noisiest.is_empty() {
+        let _ = writeln!(o, "\n| noisiest alert | labels | notifications | fired |");
+        let _ = writeln!(o, "|---|---|---|---|");
+        for n in &a.noisiest {
+            let _ = writeln!(o, "| {} | {} | {} | {} |", n.name, n.labels, n.sends, n.fired);
+        }
+    }
     let _ = writeln!(o, "\n## Jobs\n");
     let _ = writeln!(o, "| job | success | first attempt | duration p50 / p95 | retries |");
     let _ = writeln!(o, "|---|---|---|---|---|");

@@ -15,7 +15,9 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 use serde::Serialize;
 
+use super::metrics::alerts::AlertHygiene;
 use super::metrics::flow::{BreakerFigures, GateFigures, QuarantineFlow};
+use super::metrics::queue::QueueFigures;
 use super::metrics::freshness::FreshnessFigures;
 use super::metrics::sla::{sla_figures, SlaFigures};
 use super::metrics::{by_job, episodes, summarize, Episode, EpisodeSummary, Notified, RunFacts, RunFigures};
@@ -121,6 +123,9 @@ pub struct WeeklyReport {
     /// Breakers that were open at some time in the week.
     pub breakers: Vec<BreakerFigures>,
     pub gates: GateFigures,
+    /// Each queue's depth (sampled every tick, kept per hour).
+    pub queues: BTreeMap<String, QueueFigures>,
+    pub alerts: AlertHygiene,
 }
 
 /// What the report shows besides runs, gathered by the flow for the week.
@@ -130,6 +135,8 @@ pub struct Extras {
     pub breakers: Vec<BreakerFigures>,
     pub gates: GateFigures,
     pub freshness: Vec<FreshnessFigures>,
+    pub queues: BTreeMap<String, QueueFigures>,
+    pub alerts: AlertHygiene,
 }
 
 /// Builds the report of `week` in `tz` from every run's facts.
@@ -186,6 +193,8 @@ pub fn build(week: IsoWeek, tz: Tz, runs: &[RunFacts], notified: Notified<'_>, e
         quarantine: extras.quarantine,
         breakers: extras.breakers,
         gates: extras.gates,
+        queues: extras.queues,
+        alerts: extras.alerts,
     }
 }
 
