@@ -4,6 +4,7 @@
 
 mod caller;
 pub mod canary_watch;
+pub mod stability_report;
 pub mod complete_check;
 pub mod data_arrived;
 pub mod dispatch_run;
@@ -33,7 +34,7 @@ use crate::flows::Deps;
 pub use envelope::InvocationResponse;
 
 /// Every function this handler serves; a test keeps it equal to the folders of `function-defs/`.
-pub const FUNCTIONS: [&str; 12] = [
+pub const FUNCTIONS: [&str; 13] = [
     schedule_tick::NAME,
     dispatch_run::NAME,
     poll_job::NAME,
@@ -46,6 +47,7 @@ pub const FUNCTIONS: [&str; 12] = [
     complete_check::NAME,
     canary_watch::NAME,
     status::NAME,
+    stability_report::NAME,
 ];
 
 /// The header carrying the host's id for an invocation.
@@ -73,6 +75,7 @@ pub fn app(deps: AppState) -> Router {
         .merge(complete_check::router())
         .merge(canary_watch::router())
         .merge(status::router())
+        .merge(stability_report::router())
         .fallback(not_found)
         .with_state(deps)
         .layer(DefaultBodyLimit::max(MAX_BODY))

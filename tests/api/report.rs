@@ -83,14 +83,38 @@ pub async fn fill(store: &dyn Store) {
     store.insert(Table::ALERT_STATE, "history", &row, &serde_json::to_value(&flapped).unwrap()).await.unwrap();
     let delivery = serde_json::json!({"notification": "n1", "receiver": "teams", "attempt": 1, "at": monday + Duration::hours(20),
         "outcome": "refused", "detail": "HTTP 400", "title": "FIRING · Sev2 · BreakerOpen · extract", "next_at": null});
-    store.insert(Table::ALERT_STATE, "delivery", &format!("{}|n1|teams|1", flowgate::domain::ids::instant_key(monday + Duration::hours(20))), &delivery).await.unwrap();
+    store
+        .insert(
+            Table::ALERT_STATE,
+            "delivery",
+            &format!("{}|n1|teams|1", flowgate::domain::ids::instant_key(monday + Duration::hours(20))),
+            &delivery,
+        )
+        .await
+        .unwrap();
     let silence = serde_json::json!({"name": "StaleData", "job": null, "until": monday + Duration::days(2), "by": "dev:bob", "reason": "feed outage"});
-    store.insert(Table::ALERT_STATE, "silence", &format!("{}|StaleData|*", flowgate::domain::ids::instant_key(monday + Duration::hours(1))), &silence).await.unwrap();
+    store
+        .insert(
+            Table::ALERT_STATE,
+            "silence",
+            &format!("{}|StaleData|*", flowgate::domain::ids::instant_key(monday + Duration::hours(1))),
+            &silence,
+        )
+        .await
+        .unwrap();
     for (h, active) in [(0i64, 3u64), (1, 9), (26, 1)] {
         let hour = monday + Duration::hours(h);
         let mut d = flowgate::domain::metrics::queue::HourlyDepth::new("dispatch", hour);
         d.add(&flowgate::ports::QueueCounts { active, scheduled: 1, dead_letter: 0 }, hour + Duration::minutes(5));
-        store.insert(Table::METRICS, "queue_depth", &format!("{}|dispatch", flowgate::domain::ids::instant_key(hour)), &serde_json::to_value(&d).unwrap()).await.unwrap();
+        store
+            .insert(
+                Table::METRICS,
+                "queue_depth",
+                &format!("{}|dispatch", flowgate::domain::ids::instant_key(hour)),
+                &serde_json::to_value(&d).unwrap(),
+            )
+            .await
+            .unwrap();
     }
     // The quarantined run's item, replayed on Wednesday; a data item still open.
     let item = |id: &str, kind: &str, at: DateTime<Utc>, history: Value| serde_json::json!({"id": id, "kind": kind, "reason": "r", "at": at, "status": if history.as_array().unwrap().len() > 1 { "replayed" } else { "open" }, "history": history});
@@ -271,4 +295,30 @@ async fn the_report_renders_in_headless_chromium_with_every_chart() {
     std::fs::write(&blank, "<!DOCTYPE html><html><body></body></html>").unwrap();
     let (v, colours) = shot(&blank, "blank.png");
     assert!(v["distinct"].as_u64().unwrap() <= 2 && colours.iter().all(|(_, c)| v["counts"][c] == 0), "{v}");
+}
+
+#[tokio::test]
+async fn the_stability_report_timer_stores_last_week_and_posts_its_summary_once() {
+    let app = crate::helpers::app_with("version: 1\ntimezone: Europe/London\njobs: {}\n", "http://127.0.0.1:9/score");
+    fill(&app.store).await;
+    let timer = |at: &str| {
+        serde_json::json!({"Data": {"reportTimer": {"Schedule": {"AdjustForDST": true}, "IsPastDue": false}},
+            "Metadata": {"sys": {"MethodName": "StabilityReport", "UtcNow": at, "RandGuid": "x"}}})
+        .to_string()
+    };
+    let (status, v) = crate::helpers::invoke(&app, "StabilityReport", timer("2026-11-30T06:00:00Z")).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(v["Logs"][0].as_str().unwrap().contains("report 2026-W48 written (Unstable); summary posted"), "{v}");
+    let folder = app.dir.path().join("data/reports/2026-W48");
+    let html = std::fs::read(folder.join("report.html")).unwrap();
+    let json: Value = serde_json::from_slice(&std::fs::read(folder.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["week"], "2026-W48");
+    assert!(std::fs::read_to_string(folder.join("report.md")).unwrap().contains("## Alert hygiene"));
+    // A second run (the host retrying, a second instance): the same bytes, no second post.
+    let (_, v) = crate::helpers::invoke(&app, "StabilityReport", timer("2026-11-30T06:00:30Z")).await;
+    assert!(v["Logs"][0].as_str().unwrap().contains("summary already posted"), "{v}");
+    assert_eq!(std::fs::read(folder.join("report.html")).unwrap(), html);
+    let posted = std::fs::read_to_string(app.dir.path().join("alerts.jsonl")).unwrap();
+    assert_eq!(posted.lines().filter(|l| l.contains("StabilityReport")).count(), 1, "{posted}");
+    assert!(posted.contains("Weekly stability report 2026-W48: UNSTABLE"), "{posted}");
 }

@@ -37,7 +37,13 @@ pub struct AlertHygiene {
 }
 
 /// The week `[from, to)` of the alert states, silences and delivery attempts.
-pub fn alert_hygiene(states: &[AlertState], silences: &[(DateTime<Utc>, Silence)], log: &[Delivery], from: DateTime<Utc>, to: DateTime<Utc>) -> AlertHygiene {
+pub fn alert_hygiene(
+    states: &[AlertState],
+    silences: &[(DateTime<Utc>, Silence)],
+    log: &[Delivery],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> AlertHygiene {
     let mut h = AlertHygiene::default();
     let mut noisy = Vec::new();
     for s in states.iter().filter(|s| s.fired_at < to && s.resolved_at.is_none_or(|r| r >= from)) {

@@ -4,10 +4,10 @@
 //! rank; every share carries its n, and a counter that never fired is 0. Pure: the flows gather
 //! the records, from SQLite or Table Storage alike.
 
+pub mod alerts;
 mod episodes;
 pub mod flow;
 pub mod freshness;
-pub mod alerts;
 pub mod percentile;
 pub mod queue;
 pub mod sla;

@@ -212,13 +212,23 @@ pub fn render(r: &WeeklyReport) -> String {
     if r.queues.is_empty() {
         let _ = writeln!(o, "No queue depth was sampled this week.");
     } else {
-        let _ = writeln!(o, "| queue | hours sampled | active max / p95 | scheduled max | dead-lettered max | at the end (active, scheduled, dead) |");
+        let _ = writeln!(
+            o,
+            "| queue | hours sampled | active max / p95 | scheduled max | dead-lettered max | at the end (active, scheduled, dead) |"
+        );
         let _ = writeln!(o, "|---|---|---|---|---|---|");
         for (q, f) in &r.queues {
             let _ = writeln!(
                 o,
                 "| {q} | {} | {} / {} | {} | {} | {}, {}, {} |",
-                f.hours_sampled, f.max_active, f.p95_active, f.max_scheduled, f.max_dead_letter, f.end_active, f.end_scheduled, f.end_dead_letter
+                f.hours_sampled,
+                f.max_active,
+                f.p95_active,
+                f.max_scheduled,
+                f.max_dead_letter,
+                f.end_active,
+                f.end_scheduled,
+                f.end_dead_letter
             );
         }
     }

@@ -17,8 +17,8 @@ use serde::Serialize;
 
 use super::metrics::alerts::AlertHygiene;
 use super::metrics::flow::{BreakerFigures, GateFigures, QuarantineFlow};
-use super::metrics::queue::QueueFigures;
 use super::metrics::freshness::FreshnessFigures;
+use super::metrics::queue::QueueFigures;
 use super::metrics::sla::{sla_figures, SlaFigures};
 use super::metrics::{by_job, episodes, summarize, Episode, EpisodeSummary, Notified, RunFacts, RunFigures};
 
@@ -66,6 +66,12 @@ impl IsoWeek {
 
     pub fn label(self) -> String {
         format!("{}-W{:02}", self.year, self.week)
+    }
+
+    /// The week holding `at` in `tz`.
+    pub fn of(at: DateTime<Utc>, tz: Tz) -> Self {
+        let w = at.with_timezone(&tz).date_naive().iso_week();
+        Self { year: w.year(), week: w.week() }
     }
 }
 
