@@ -4,7 +4,6 @@
 
 mod caller;
 pub mod canary_watch;
-pub mod stability_report;
 pub mod complete_check;
 pub mod data_arrived;
 pub mod dispatch_run;
@@ -17,6 +16,7 @@ pub mod releases;
 mod reply;
 pub mod runs;
 pub mod schedule_tick;
+pub mod stability_report;
 pub mod status;
 
 use std::sync::Arc;

@@ -132,7 +132,10 @@ pub async fn publish(deps: &super::Deps, now: DateTime<Utc>) -> Result<Published
         ("report.html", html::render(&report)),
     ];
     for (name, text) in &files {
-        deps.blobs.write(CONTAINER, &format!("{label}/{name}"), text.as_bytes()).await.map_err(|e| super::FlowError::Blob(e.to_string()))?;
+        deps.blobs
+            .write(CONTAINER, &format!("{label}/{name}"), text.as_bytes())
+            .await
+            .map_err(|e| super::FlowError::Blob(e.to_string()))?;
     }
     // Claimed once per week, so two timer runs post one summary.
     let claim = serde_json::json!({ "week": label, "at": now });
@@ -162,7 +165,9 @@ pub async fn publish(deps: &super::Deps, now: DateTime<Utc>) -> Result<Published
             summary: format!("Weekly stability report {label}: {verdict}"),
             facts,
             runbook: None,
-            link: (deps.settings)("FLOWGATE_REPORT_URL").filter(|u| !u.is_empty()).map(|base| format!("{}/{label}/report.html", base.trim_end_matches('/'))),
+            link: (deps.settings)("FLOWGATE_REPORT_URL")
+                .filter(|u| !u.is_empty())
+                .map(|base| format!("{}/{label}/report.html", base.trim_end_matches('/'))),
         };
         let n = crate::domain::alerting::delivery::Notification {
             id: format!("report.{label}"),
