@@ -88,6 +88,7 @@ async fn main() {
         schedule_cache: Arc::default(),
         audit: Arc::new(flowgate::adapters::local::SqliteAudit::open(&dir.path().join("audit.db")).unwrap()),
         audit_copy: None,
+        facts: None,
         pii: Arc::new(flowgate::domain::pii::Tokenizer::new(b"bench key, not a secret, 32 bytes".to_vec()).unwrap()),
         lineage: Arc::new(flowgate::adapters::local::JsonlLineage::new(dir.path().join("lineage.jsonl"))),
         contracts: Arc::default(),

@@ -153,6 +153,7 @@ async fn assemble(
         notifiers: notifiers(state, backing.azure, tokens.clone(), &|k| std::env::var(k).ok())?,
         audit: backing.audit,
         audit_copy: audit_copy(tokens.clone())?,
+        facts: facts(tokens.clone())?,
         pii: Arc::new(tokenizer(state, &tokens).await?),
         lineage: lineage(state, tokens.clone())?,
         schedule_cache: Arc::default(),
@@ -198,6 +199,16 @@ fn audit_copy(tokens: Arc<crate::adapters::azure::identity::CachedTokens>) -> Re
     let copy = crate::adapters::azure::logs_ingestion::LogsIngestion::new(&endpoint, &dcr, &stream, Some(tokens))
         .map_err(|e| StartError::State(format!("FLOWGATE_LOGS_ENDPOINT: {e}")))?;
     Ok(Some(Arc::new(copy)))
+}
+
+/// Heartbeats, signals and finished runs to `FlowgateHeartbeat_CL`, `FlowgateSignals_CL` and
+/// `FlowgateRuns_CL` through the same data collection endpoint and rule as the audit copy.
+fn facts(tokens: Arc<crate::adapters::azure::identity::CachedTokens>) -> Result<Option<Arc<dyn crate::ports::FactSink>>, StartError> {
+    let setting = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let (Some(endpoint), Some(dcr)) = (setting("FLOWGATE_LOGS_ENDPOINT"), setting("FLOWGATE_LOGS_DCR")) else { return Ok(None) };
+    let facts = crate::adapters::azure::logs_ingestion::LogsFacts::new(&endpoint, &dcr, Some(tokens))
+        .map_err(|e| StartError::State(format!("FLOWGATE_LOGS_ENDPOINT: {e}")))?;
+    Ok(Some(Arc::new(facts)))
 }
 
 /// The PII tokenization key: the Key Vault secret `FLOWGATE_PII_KEY_SECRET_URL` (read with the

@@ -410,6 +410,27 @@ pub trait AuditCopy: Send + Sync {
 }
 
 // ---------------------------------------------------------------------------------------------
+// FactSink: operational facts for Azure Monitor (Log Analytics tables through Logs Ingestion):
+// a heartbeat per tick, signals (queue depth, alert transitions) and finished runs.
+
+/// The table a fact goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactStream {
+    /// `FlowgateHeartbeat_CL`: one row per monitor tick (the "heartbeat missing" alert reads it).
+    Heartbeat,
+    /// `FlowgateSignals_CL`: queue depths and alert transitions.
+    Signals,
+    /// `FlowgateRuns_CL`: each run as it finishes.
+    Runs,
+}
+
+#[async_trait]
+pub trait FactSink: Send + Sync {
+    /// Sends one batch of rows (a JSON array) to one table, all or nothing.
+    async fn send(&self, stream: FactStream, rows: &[Value]) -> Result<(), CopyError>;
+}
+
+// ---------------------------------------------------------------------------------------------
 // The CI systems whose gates flowgate answers: Azure Pipelines (a check's events API) and GitHub
 // (a deployment protection rule's review, posted as a GitHub App).
 

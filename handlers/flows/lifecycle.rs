@@ -129,6 +129,7 @@ pub async fn skip(deps: &Deps, job: &Job, logical: DateTime<Utc>, reason: String
 /// waiting run for each job that runs only after this one.
 pub async fn ended(deps: &Deps, job: &JobId, logical: DateTime<Utc>, status: RunStatus, now: DateTime<Utc>) -> Result<(), FlowError> {
     alerts::run_ended(deps, job, logical, status, now).await?;
+    super::facts::run_finished(deps, &RunKey::new(job.clone(), logical)).await;
     let Some(upstream) = deps.catalog.jobs.get(job) else {
         return Ok(());
     };

@@ -10,6 +10,7 @@ pub mod config;
 pub mod contract_check;
 pub mod data_arrived;
 pub mod dispatch_run;
+pub mod facts;
 pub mod gates;
 pub mod inputs;
 pub mod lifecycle;
@@ -58,6 +59,8 @@ pub struct Deps {
     pub audit: Arc<dyn crate::ports::AuditSink>,
     /// A queryable copy of the audit trail (Log Analytics), when configured.
     pub audit_copy: Option<Arc<dyn crate::ports::AuditCopy>>,
+    /// Where heartbeats, signals and finished runs go for Azure Monitor, when configured.
+    pub facts: Option<Arc<dyn crate::ports::FactSink>>,
     /// Tokenizes personal data before it reaches anything flowgate writes.
     pub pii: Arc<crate::domain::pii::Tokenizer>,
     /// Where finished runs' OpenLineage events are delivered.

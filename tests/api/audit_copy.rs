@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::helpers::{app_with, TestApp, CATALOG};
 
 #[path = "../fakes/logs_ingestion.rs"]
-mod logs_ingestion;
+pub(crate) mod logs_ingestion;
 use logs_ingestion::{FakeLogsIngestion, LIMIT};
 
 fn t(s: &str) -> DateTime<Utc> {

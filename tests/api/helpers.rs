@@ -106,6 +106,7 @@ pub fn app_with(catalog_text: &str, scoring_url: &str) -> TestApp {
         schedule_cache: Arc::default(),
         audit: Arc::new(flowgate::adapters::local::SqliteAudit::open(&dir.path().join("audit.db")).unwrap()),
         audit_copy: None,
+        facts: None,
         pii: Arc::new(flowgate::domain::pii::Tokenizer::new(b"test key, not a secret, 32 bytes".to_vec()).unwrap()),
         lineage: Arc::new(flowgate::adapters::local::JsonlLineage::new(dir.path().join("lineage.jsonl"))),
         contracts: Arc::default(),

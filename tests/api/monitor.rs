@@ -144,3 +144,34 @@ async fn a_fortnight_of_overlapping_ticks_fires_repeats_and_resolves_each_alert_
     let deliveries = monitor::deliver::deliveries(a.store.as_ref(), start()).await.unwrap();
     assert_eq!(deliveries.len(), rx.got.lock().unwrap().len(), "one delivery per notification");
 }
+
+use crate::audit_copy::logs_ingestion;
+
+#[tokio::test]
+async fn each_tick_sends_a_heartbeat_and_signals_and_each_run_its_row_to_log_analytics() {
+    let fake = logs_ingestion::FakeLogsIngestion::default();
+    let url = fake.start().await;
+    let mut app = app_with(CATALOG, "http://127.0.0.1:9/score");
+    app.deps.facts = Some(Arc::new(flowgate::adapters::azure::logs_ingestion::LogsFacts::new(&url, "dcr-0123", None).unwrap()));
+    alerts::arrived(&app.deps, &DatasetId::parse("feed").unwrap(), start()).await.unwrap();
+    for m in 0..3 {
+        monitor::tick(&app.deps, at(0, 7, m)).await.unwrap(); // stale from 06:00: one alert sent at 07:00
+    }
+    let job = JobId::parse("extract").unwrap();
+    let rec = RunRecord { status: RunStatus::Skipped, ..RunRecord::pending(job.clone(), at(0, 6, 0), RunTrigger::Schedule, at(0, 6, 0)) };
+    runs::create(app.deps.store.as_ref(), &rec).await.unwrap();
+    flowgate::flows::lifecycle::ended(&app.deps, &job, at(0, 6, 0), RunStatus::Skipped, at(0, 6, 0)).await.unwrap();
+    let rows = fake.rows.lock().unwrap().clone();
+    let streams = fake.streams.lock().unwrap().clone();
+    let of = |s: &str| rows.iter().zip(&streams).filter(|(_, st)| st.as_str() == s).map(|(r, _)| r.clone()).collect::<Vec<_>>();
+    let beats = of("Custom-FlowgateHeartbeat_CL");
+    assert_eq!(beats.len(), 3, "one heartbeat per tick: {beats:?}");
+    assert_eq!(beats[2]["Firing"], 1);
+    let signals = of("Custom-FlowgateSignals_CL");
+    assert_eq!(signals.iter().filter(|r| r["Kind"] == "queue_depth").count(), 3 * 4, "four queues per tick");
+    let alerts: Vec<&serde_json::Value> = signals.iter().filter(|r| r["Kind"] == "alert").collect();
+    assert_eq!((alerts.len(), alerts[0]["Name"].as_str(), alerts[0]["Status"].as_str()), (1, Some("StaleData"), Some("FIRING")));
+    let runs_rows = of("Custom-FlowgateRuns_CL");
+    assert_eq!((runs_rows.len(), runs_rows[0]["Job"].as_str(), runs_rows[0]["Status"].as_str()), (1, Some("extract"), Some("skipped")));
+    assert!(fake.violations.lock().unwrap().is_empty());
+}

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -19,6 +19,8 @@ pub const LIMIT: usize = 1024 * 1024;
 #[derive(Clone, Default)]
 pub struct FakeLogsIngestion {
     pub rows: Arc<Mutex<Vec<Value>>>,
+    /// The stream each accepted row was sent to.
+    pub streams: Arc<Mutex<Vec<String>>>,
     /// The decompressed size of each accepted call.
     pub calls: Arc<Mutex<Vec<usize>>>,
     throttle: Arc<Mutex<u32>>,
@@ -26,7 +28,12 @@ pub struct FakeLogsIngestion {
     pub violations: Arc<Mutex<Vec<String>>>,
 }
 
-async fn ingest(State(f): State<FakeLogsIngestion>, headers: HeaderMap, body: Bytes) -> Response {
+async fn ingest(
+    State(f): State<FakeLogsIngestion>,
+    Path((_dcr, stream)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     {
         let mut t = f.throttle.lock().unwrap();
         if *t > 0 {
@@ -53,6 +60,7 @@ async fn ingest(State(f): State<FakeLogsIngestion>, headers: HeaderMap, body: By
     }
     match serde_json::from_slice::<Value>(&json) {
         Ok(Value::Array(rows)) => {
+            f.streams.lock().unwrap().extend(rows.iter().map(|_| stream.clone()));
             f.rows.lock().unwrap().extend(rows);
             f.calls.lock().unwrap().push(json.len());
             StatusCode::NO_CONTENT.into_response()

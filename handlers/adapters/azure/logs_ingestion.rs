@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::identity::CachedTokens;
-use crate::ports::{AuditCopy, CopyError, TokenSource};
+use crate::ports::{AuditCopy, CopyError, FactSink, FactStream, TokenSource};
 
 /// The most one call may carry, compressed or not.
 pub const MAX_CALL_BYTES: usize = 1024 * 1024;
@@ -81,5 +81,35 @@ impl AuditCopy for LogsIngestion {
             retryable: status == 408 || status == 429 || status >= 500,
             retry_after,
         })
+    }
+}
+
+/// The facts' three streams on one data collection rule.
+pub struct LogsFacts {
+    heartbeat: LogsIngestion,
+    signals: LogsIngestion,
+    runs: LogsIngestion,
+}
+
+impl LogsFacts {
+    pub fn new(endpoint: &str, dcr_immutable_id: &str, tokens: Option<Arc<CachedTokens>>) -> Result<Self, String> {
+        let stream = |name: &str| LogsIngestion::new(endpoint, dcr_immutable_id, name, tokens.clone());
+        Ok(Self {
+            heartbeat: stream("Custom-FlowgateHeartbeat_CL")?,
+            signals: stream("Custom-FlowgateSignals_CL")?,
+            runs: stream("Custom-FlowgateRuns_CL")?,
+        })
+    }
+}
+
+#[async_trait]
+impl FactSink for LogsFacts {
+    async fn send(&self, stream: FactStream, rows: &[Value]) -> Result<(), CopyError> {
+        let target = match stream {
+            FactStream::Heartbeat => &self.heartbeat,
+            FactStream::Signals => &self.signals,
+            FactStream::Runs => &self.runs,
+        };
+        AuditCopy::send(target, rows).await
     }
 }

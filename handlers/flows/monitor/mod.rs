@@ -88,10 +88,13 @@ pub async fn tick(deps: &Deps, now: DateTime<Utc>) -> Result<MonitorReport, Flow
     let firing: HashSet<String> = states.iter().filter(|(_, s)| s.is_firing()).map(|(e, _)| e.row.clone()).collect();
     let mut gauges = gauges::sample(deps, now, &firing).await?;
     let mut sends: Vec<(Alert, Send)> = Vec::new();
+    // Alerts firing after this tick (the heartbeat carries the count).
+    let mut firing_after = 0;
 
     for (e, s) in states {
         let (alert, condition) = if s.until == Until::Gauge {
             if !gauges.sampled.contains(s.alert.name.as_str()) {
+                firing_after += usize::from(s.is_firing());
                 continue; // not sampled this tick: neither fires nor resolves on a guess
             }
             match gauges.firing.remove(&e.row) {
@@ -104,6 +107,7 @@ pub async fn tick(deps: &Deps, now: DateTime<Utc>) -> Result<MonitorReport, Flow
         let quiet = silenced(&alert);
         let (next, send) = evaluate(Some(&s), &alert, s.holds(condition, quiet), quiet, now);
         let Some(next) = next else { continue };
+        firing_after += usize::from(next.is_firing());
         if !next.is_firing() && next.settled(now) {
             retire(deps, &e, &next).await?;
             continue;
@@ -125,6 +129,7 @@ pub async fn tick(deps: &Deps, now: DateTime<Utc>) -> Result<MonitorReport, Flow
     for (fp, alert) in gauges.firing.drain() {
         let quiet = silenced(&alert);
         let (Some(next), send) = evaluate(None, &alert, true, quiet, now) else { continue };
+        firing_after += 1;
         match deps.store.insert(Table::ALERT_STATE, OPEN, &fp, &to_json(&next)).await {
             Ok(_) if send != Send::Nothing => sends.push((next.alert.clone(), send)),
             Ok(_) | Err(StoreError::Conflict(_)) => {}
@@ -137,6 +142,7 @@ pub async fn tick(deps: &Deps, now: DateTime<Utc>) -> Result<MonitorReport, Flow
         resolved: sends.iter().filter(|(_, s)| *s == Send::Resolved).count(),
         ..MonitorReport::default()
     };
+    let sent: Vec<Alert> = sends.iter().map(|(a, _)| a.clone()).collect();
     let notes = notifications(sends, now);
     report.notifications = notes.len();
     for n in &notes {
@@ -145,6 +151,7 @@ pub async fn tick(deps: &Deps, now: DateTime<Utc>) -> Result<MonitorReport, Flow
     }
     report.retried = deliver::retry_pass(deps, now).await?;
     deliver::sample_queues(deps, &gauges.queues, now).await?;
+    super::facts::tick(deps, now, firing_after, &gauges.queues, &sent).await;
     Ok(report)
 }
 
