@@ -35,6 +35,9 @@ param releasesRequired bool = false
 @description('Optional. The application (client) id of the Entra app registration that signs people in (Easy Auth, with app roles Release.Approver, Release.Emergency and Quarantine.Operator). Empty: authentication is not configured and the HTTP functions refuse every change with 401.')
 param authClientId string = ''
 
+@description('Optional. The on-call mailbox for the Azure Monitor backstops (heartbeat missing, dead letters); empty: none.')
+param oncallEmail string = ''
+
 @description('Optional. Address space of the virtual network.')
 param vnetAddressPrefix string = '10.40.0.0/16'
 
@@ -72,6 +75,7 @@ module core 'modules/core.bicep' = {
     privateEndpointSubnetPrefix: privateEndpointSubnetPrefix
     releasesRequired: releasesRequired
     authClientId: authClientId
+    oncallEmail: oncallEmail
   }
 }
 

@@ -41,6 +41,9 @@ param releasesRequired bool
 @description('Required. The Entra app registration that signs people in (empty: none).')
 param authClientId string
 
+@description('Required. The on-call mailbox the backstop alerts go to (empty: none).')
+param oncallEmail string
+
 var suffix = uniqueString(subscription().id, resourceGroup().id, environmentName)
 var prefix = 'fg-${environmentName}'
 var storageSuffix = environment().suffixes.storage
@@ -147,6 +150,19 @@ module app 'functionapp.bicep' = {
     vaultUri: vault.outputs.uri
     releasesRequired: releasesRequired
     authClientId: authClientId
+  }
+}
+
+// The backstops flowgate cannot raise itself: heartbeat missing, dead letters.
+module alerts 'alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    namePrefix: prefix
+    location: location
+    tags: tags
+    workspaceResourceId: monitoring.outputs.workspaceResourceId
+    serviceBusNamespaceId: serviceBus.outputs.resourceId
+    oncallEmail: oncallEmail
   }
 }
 

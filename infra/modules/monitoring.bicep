@@ -1,7 +1,8 @@
 // Monitoring: a Log Analytics workspace and workspace-based Application Insights, both with local
 // (key) auth off and public ingestion and query off (reached through an Azure Monitor Private
 // Link Scope); a data collection endpoint and rule carrying flowgate's audit copy into the
-// `FlowgateAudit_CL` table through the Logs Ingestion API.
+// `FlowgateAudit_CL` table, and its heartbeat, signals and runs into `FlowgateHeartbeat_CL`,
+// `FlowgateSignals_CL` and `FlowgateRuns_CL`, through the Logs Ingestion API.
 
 @description('Required. Prefix of the monitoring resource names.')
 param namePrefix string
@@ -63,6 +64,76 @@ resource auditTable 'Microsoft.OperationalInsights/workspaces/tables@2022-10-01'
   }
 }
 
+
+// flowgate's facts (docs/monitoring.md): a heartbeat per tick, signals and finished runs.
+var heartbeatColumns = [
+  { name: 'TimeGenerated', type: 'datetime' }
+  { name: 'Instance', type: 'string' }
+  { name: 'Version', type: 'string' }
+  { name: 'Release', type: 'string' }
+  { name: 'Firing', type: 'long' }
+]
+var signalColumns = [
+  { name: 'TimeGenerated', type: 'datetime' }
+  { name: 'Kind', type: 'string' }
+  { name: 'Name', type: 'string' }
+  { name: 'Active', type: 'long' }
+  { name: 'Scheduled', type: 'long' }
+  { name: 'DeadLetter', type: 'long' }
+  { name: 'Status', type: 'string' }
+  { name: 'Severity', type: 'string' }
+  { name: 'Fingerprint', type: 'string' }
+  { name: 'Labels', type: 'string' }
+]
+var runColumns = [
+  { name: 'TimeGenerated', type: 'datetime' }
+  { name: 'Job', type: 'string' }
+  { name: 'LogicalTime', type: 'string' }
+  { name: 'Status', type: 'string' }
+  { name: 'Attempts', type: 'long' }
+  { name: 'FirstAttemptSucceeded', type: 'boolean' }
+  { name: 'DurationMs', type: 'long' }
+  { name: 'StartDelayMs', type: 'long' }
+  { name: 'SlaDeadline', type: 'string' }
+  { name: 'Release', type: 'string' }
+]
+
+resource heartbeatTable 'Microsoft.OperationalInsights/workspaces/tables@2022-10-01' = {
+  parent: workspace
+  name: 'FlowgateHeartbeat_CL'
+  properties: {
+    retentionInDays: retentionInDays
+    schema: {
+      name: 'FlowgateHeartbeat_CL'
+      columns: heartbeatColumns
+    }
+  }
+}
+
+resource signalTable 'Microsoft.OperationalInsights/workspaces/tables@2022-10-01' = {
+  parent: workspace
+  name: 'FlowgateSignals_CL'
+  properties: {
+    retentionInDays: retentionInDays
+    schema: {
+      name: 'FlowgateSignals_CL'
+      columns: signalColumns
+    }
+  }
+}
+
+resource runTable 'Microsoft.OperationalInsights/workspaces/tables@2022-10-01' = {
+  parent: workspace
+  name: 'FlowgateRuns_CL'
+  properties: {
+    retentionInDays: retentionInDays
+    schema: {
+      name: 'FlowgateRuns_CL'
+      columns: runColumns
+    }
+  }
+}
+
 resource insights 'Microsoft.Insights/components@2020-02-02' = {
   name: '${namePrefix}-appi'
   location: location
@@ -109,6 +180,9 @@ resource rule 'Microsoft.Insights/dataCollectionRules@2023-03-11' = {
           { name: 'Hash', type: 'string' }
         ]
       }
+      'Custom-FlowgateHeartbeat_CL': { columns: heartbeatColumns }
+      'Custom-FlowgateSignals_CL': { columns: signalColumns }
+      'Custom-FlowgateRuns_CL': { columns: runColumns }
     }
     destinations: {
       logAnalytics: [
@@ -129,10 +203,16 @@ resource rule 'Microsoft.Insights/dataCollectionRules@2023-03-11' = {
         transformKql: 'source'
         outputStream: 'Custom-FlowgateAudit_CL'
       }
+      { streams: [ 'Custom-FlowgateHeartbeat_CL' ], destinations: [ 'workspace' ], transformKql: 'source', outputStream: 'Custom-FlowgateHeartbeat_CL' }
+      { streams: [ 'Custom-FlowgateSignals_CL' ], destinations: [ 'workspace' ], transformKql: 'source', outputStream: 'Custom-FlowgateSignals_CL' }
+      { streams: [ 'Custom-FlowgateRuns_CL' ], destinations: [ 'workspace' ], transformKql: 'source', outputStream: 'Custom-FlowgateRuns_CL' }
     ]
   }
   dependsOn: [
     auditTable
+    heartbeatTable
+    signalTable
+    runTable
   ]
 }
 

@@ -186,7 +186,13 @@ fn data_plane_services_are_private_with_local_auth_off() {
     for p in ["dataCollectionEndpointId:", "'Custom-FlowgateAudit_CL'", "outputStream: 'Custom-FlowgateAudit_CL'", "workspaceResourceId:"] {
         must(dcr, p, "dcr");
     }
-    must(one(&r, "Microsoft.OperationalInsights/workspaces/tables"), "name: 'FlowgateAudit_CL'", "audit table");
+    // The audit table and the facts' tables (heartbeat, signals, runs), each fed by the rule.
+    let tables = &r["Microsoft.OperationalInsights/workspaces/tables"];
+    for t in ["FlowgateAudit_CL", "FlowgateHeartbeat_CL", "FlowgateSignals_CL", "FlowgateRuns_CL"] {
+        assert!(tables.iter().any(|(_, text)| text.contains(&format!("name: '{t}'"))), "table {t}");
+        must(dcr, &format!("outputStream: 'Custom-{t}'"), "dcr");
+        must(dcr, &format!("'Custom-{t}'"), "dcr stream declaration");
+    }
     // Diagnostic settings on storage services, Service Bus and Key Vault.
     let diags = &r["Microsoft.Insights/diagnosticSettings"];
     for file in ["storage.bicep", "servicebus.bicep", "keyvault.bicep"] {
@@ -329,6 +335,46 @@ fn role_assignments_are_least_privilege_service_principals() {
             }
         }
     }
+}
+
+/// The backstops of docs/monitoring.md: an action group, a log alert when the heartbeat stops
+/// (over the table the handler writes), a dead-letter metric alert; both resolve themselves.
+#[test]
+fn azure_monitor_backstops_alert_on_a_missing_heartbeat_and_on_dead_letters() {
+    let r = resources(&bicep_files());
+    let ag = one(&r, "Microsoft.Insights/actionGroups");
+    for p in ["location: 'Global'", "groupShortName: 'flowgate'", "useCommonAlertSchema: true", "useAadAuth: true"] {
+        must(ag, p, "action group");
+    }
+    let hb = one(&r, "Microsoft.Insights/scheduledQueryRules");
+    for p in [
+        "kind: 'LogAlert'",
+        "FlowgateHeartbeat_CL",
+        "windowSize: 'PT15M'",
+        "operator: 'LessThan'",
+        "autoMitigate: true",
+        "skipQueryValidation: true",
+        "actionGroups: [ group.id ]",
+    ] {
+        must(hb, p, "heartbeat rule");
+    }
+    let dlq = one(&r, "Microsoft.Insights/metricAlerts");
+    for p in [
+        "location: 'global'",
+        "metricName: 'DeadletteredMessages'",
+        "name: 'EntityName', operator: 'Include', values: [ '*' ]",
+        "operator: 'GreaterThan'",
+        "threshold: 0",
+        "timeAggregation: 'Maximum'",
+        "autoMitigate: true",
+    ] {
+        must(dlq, p, "dead-letter alert");
+    }
+    // The handler writes what the rule reads.
+    let facts = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("handlers/adapters/azure/logs_ingestion.rs")).unwrap();
+    assert!(facts.contains("\"Custom-FlowgateHeartbeat_CL\""));
+    let core = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("infra/modules/core.bicep")).unwrap();
+    assert!(core.contains("module alerts 'alerts.bicep'") && core.contains("serviceBusNamespaceId: serviceBus.outputs.resourceId"));
 }
 
 #[test]
