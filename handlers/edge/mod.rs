@@ -2,6 +2,7 @@
 //! per function folder in `function-defs/` (folder name == route == module), `GET /` for the
 //! host's readiness pings, and one tracing span per invocation carrying the host's invocation id.
 
+pub mod alert_ingest;
 mod caller;
 pub mod canary_watch;
 pub mod complete_check;
@@ -34,7 +35,7 @@ use crate::flows::Deps;
 pub use envelope::InvocationResponse;
 
 /// Every function this handler serves; a test keeps it equal to the folders of `function-defs/`.
-pub const FUNCTIONS: [&str; 13] = [
+pub const FUNCTIONS: [&str; 14] = [
     schedule_tick::NAME,
     dispatch_run::NAME,
     poll_job::NAME,
@@ -48,6 +49,7 @@ pub const FUNCTIONS: [&str; 13] = [
     canary_watch::NAME,
     status::NAME,
     stability_report::NAME,
+    alert_ingest::NAME,
 ];
 
 /// The header carrying the host's id for an invocation.
@@ -76,6 +78,7 @@ pub fn app(deps: AppState) -> Router {
         .merge(canary_watch::router())
         .merge(status::router())
         .merge(stability_report::router())
+        .merge(alert_ingest::router())
         .fallback(not_found)
         .with_state(deps)
         .layer(DefaultBodyLimit::max(MAX_BODY))

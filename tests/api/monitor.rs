@@ -175,3 +175,55 @@ async fn each_tick_sends_a_heartbeat_and_signals_and_each_run_its_row_to_log_ana
     assert_eq!((runs_rows.len(), runs_rows[0]["Job"].as_str(), runs_rows[0]["Status"].as_str()), (1, Some("extract"), Some("skipped")));
     assert!(fake.violations.lock().unwrap().is_empty());
 }
+
+fn ingest_request(principal: Option<&str>, body: &str, at: &str) -> String {
+    let headers = principal.map_or_else(|| serde_json::json!({}), |p| serde_json::json!({"x-ms-client-principal": [p]}));
+    serde_json::json!({
+        "Data": {"req": {"Url": "https://app/api/alert-ingest", "Method": "POST", "Query": {}, "Headers": headers, "Params": {}, "Body": body}},
+        "Metadata": {"sys": {"MethodName": "AlertIngest", "UtcNow": at, "RandGuid": "x"}}
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn azure_monitor_alerts_are_ingested_sent_and_resolved_like_flowgates_own() {
+    let mut app = app_with(CATALOG, "http://127.0.0.1:9/score");
+    let rx = Arc::new(receiver::RecordingReceiver::default());
+    app.deps.notifiers = vec![rx.clone()];
+    let fixture =
+        |name: &str| std::fs::read_to_string(format!("{}/tests/fixtures/alertingest/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let monitor_sp = crate::helpers::client_principal("t-1", "o-azure-monitor", "Azure Monitor Action Group", &[]);
+    let post = |principal: Option<String>, body: String, at: &'static str| {
+        let app = &app;
+        async move {
+            let (_, v) = crate::helpers::invoke(app, "AlertIngest", ingest_request(principal.as_deref(), &body, at)).await;
+            let r = v["Outputs"]["res"].clone();
+            (
+                r["statusCode"].as_u64().unwrap_or(0),
+                serde_json::from_str::<serde_json::Value>(r["body"].as_str().unwrap_or("null")).unwrap(),
+            )
+        }
+    };
+    assert_eq!(post(Some(monitor_sp.clone()), fixture("heartbeat-fired.json"), "2026-11-30T06:15:05Z").await.0, 401, "Easy Auth off");
+    app.set("WEBSITE_AUTH_ENABLED", "true");
+    assert_eq!(post(None, fixture("heartbeat-fired.json"), "2026-11-30T06:15:05Z").await.0, 401, "no principal");
+    let (status, v) = post(Some(monitor_sp.clone()), "{\"schemaId\":\"other\"}".into(), "2026-11-30T06:15:05Z").await;
+    assert_eq!(status, 400);
+    assert!(v["error"].as_str().unwrap().contains("common alert schema"), "{v}");
+
+    // Fired twice (Azure repeats itself), one send; resolved once, one resolve.
+    for _ in 0..2 {
+        let (status, v) = post(Some(monitor_sp.clone()), fixture("heartbeat-fired.json"), "2026-11-30T06:15:05Z").await;
+        assert_eq!((status, v["status"].as_str()), (200, Some("fired")), "{v}");
+    }
+    monitor::tick(&app.deps, at(0, 6, 16)).await.unwrap();
+    monitor::tick(&app.deps, at(0, 6, 17)).await.unwrap();
+    post(Some(monitor_sp.clone()), fixture("heartbeat-resolved.json"), "2026-11-30T06:40:05Z").await;
+    monitor::tick(&app.deps, at(0, 6, 41)).await.unwrap();
+    monitor::tick(&app.deps, at(0, 6, 42)).await.unwrap();
+    let got: Vec<(String, String)> =
+        rx.got.lock().unwrap().iter().flat_map(|n| n.group.alerts.iter().map(|a| (a.name.clone(), a.status.word().to_string()))).collect();
+    assert_eq!(got, vec![("HeartbeatMissing".into(), "FIRING".into()), ("HeartbeatMissing".into(), "RESOLVED".into())]);
+    let events = app.deps.audit.read(None, None).await.unwrap();
+    assert_eq!(events.iter().filter(|e| e.subject == "HeartbeatMissing").count(), 3, "each post audited with its caller");
+}

@@ -4,6 +4,7 @@
 //! once. A silence holds sends (never the state). The flow stores the state and claims each send
 //! with a conditional write, so two overlapping ticks never send the same thing twice.
 
+pub mod azure;
 pub mod delivery;
 pub mod rules;
 
@@ -28,6 +29,8 @@ pub enum Until {
     NextSwitch,
     /// The active release no longer carries this canary (an inconclusive canary was decided).
     CanaryDecided { rollout: String },
+    /// Azure Monitor says so (`AlertIngest` received its `Resolved`).
+    Azure { resolved: bool },
 }
 
 /// What the Store keeps per fingerprint.

@@ -53,6 +53,38 @@ fn to_json<T: Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or_default()
 }
 
+/// An alert Azure Monitor fired or resolved (`AlertIngest`): opened (or opened again), or marked
+/// resolved; the next tick sends what changed, like any other alert.
+pub async fn from_azure(deps: &Deps, alert: &Alert, fired: bool, now: DateTime<Utc>) -> Result<(), FlowError> {
+    let fp = alert.fingerprint();
+    for _ in 0..5 {
+        let current = deps.store.get(Table::ALERT_STATE, OPEN, &fp).await?;
+        let prev = current.as_ref().and_then(|e| serde_json::from_value::<AlertState>(e.body.clone()).ok());
+        let next = match (&prev, fired) {
+            (None, false) => return Ok(()), // a resolve for an alert never seen firing
+            (None, true) => AlertState::opened(alert, Until::Azure { resolved: false }, now),
+            (Some(p), true) if p.is_firing() => AlertState { until: Until::Azure { resolved: false }, ..p.clone() },
+            (Some(p), true) => {
+                AlertState { fired_count: p.fired_count + 1, ..AlertState::opened(alert, Until::Azure { resolved: false }, now) }
+            }
+            (Some(p), false) => AlertState { until: Until::Azure { resolved: true }, ..p.clone() },
+        };
+        if prev.as_ref() == Some(&next) {
+            return Ok(());
+        }
+        let r = match &current {
+            Some(e) => deps.store.replace(Table::ALERT_STATE, OPEN, &fp, &to_json(&next), &e.etag).await,
+            None => deps.store.insert(Table::ALERT_STATE, OPEN, &fp, &to_json(&next)).await,
+        };
+        match r {
+            Ok(_) => return Ok(()),
+            Err(StoreError::PreconditionFailed(_) | StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
 /// Silences in force at `now`.
 pub async fn silences(store: &dyn Store, now: DateTime<Utc>) -> Result<Vec<Silence>, StoreError> {
     let rows = store.query(Table::ALERT_STATE, Some(SILENCE), RowRange::default(), usize::MAX).await?;
@@ -172,6 +204,7 @@ async fn resolved(deps: &Deps, s: &AlertState, now: DateTime<Utc>) -> Result<boo
         }
         Until::RunEndedOr { job, logical, at } => now >= *at || run_status(job, *logical).await?.is_none_or(RunStatus::is_terminal),
         Until::NextSwitch => super::releases::records::pointer(deps.store.as_ref()).await?.is_some_and(|(p, _)| p.since > s.fired_at),
+        Until::Azure { resolved } => *resolved,
         Until::CanaryDecided { rollout } => super::releases::records::pointer(deps.store.as_ref())
             .await?
             .is_none_or(|(p, _)| p.canary.as_ref().is_none_or(|c| &c.rollout != rollout)),
