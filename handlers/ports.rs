@@ -96,6 +96,13 @@ pub trait Store: Send + Sync {
     async fn delete(&self, table: Table, partition: &str, row: &str, etag: Option<&ETag>) -> Result<(), StoreError>;
     /// Entities of one partition (or of every partition when `None`), in row order, at most `limit`.
     async fn query(&self, table: Table, partition: Option<&str>, rows: RowRange, limit: usize) -> Result<Vec<Entity>, StoreError>;
+    /// One page of a whole table in (partition, row) order, after the key `after` (exclusive): at
+    /// most `limit` entities; the last one's key continues. Reads a large table without holding it.
+    /// The default reads the whole table (for wrappers); the adapters page for real.
+    async fn page(&self, table: Table, after: Option<(&str, &str)>, limit: usize) -> Result<Vec<Entity>, StoreError> {
+        let all = self.query(table, None, RowRange::default(), usize::MAX).await?;
+        Ok(all.into_iter().filter(|e| after.is_none_or(|(p, r)| (e.partition.as_str(), e.row.as_str()) > (p, r))).take(limit).collect())
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

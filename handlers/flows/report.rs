@@ -24,11 +24,9 @@ pub async fn weekly(
     tz: Tz,
     thresholds: &BTreeMap<String, std::time::Duration>,
 ) -> Result<WeeklyReport, StoreError> {
-    let runs = super::runs::list(store, None, usize::MAX).await?;
-    let facts: Vec<RunFacts> = runs.iter().map(RunFacts::of).collect();
     let (from, to) = week.window(tz);
-    let ended = |f: &RunFacts| f.ended_in(from, to);
-    let gates = gate_figures(runs.iter().zip(&facts).filter(|(_, f)| ended(f)).filter_map(|(r, _)| r.gate.as_ref()));
+    let (facts, gate_decisions) = stream_runs(store, week.previous().window(tz).0, from, to).await?;
+    let gates = gate_figures(gate_decisions.iter());
     let items: Vec<QuarantineFact> = super::quarantine::list(store, true)
         .await?
         .into_iter()
@@ -101,6 +99,64 @@ async fn silences_set(store: &dyn Store) -> Result<Vec<(DateTime<Utc>, crate::do
             Some((set, serde_json::from_value(e.body).ok()?))
         })
         .collect())
+}
+
+/// Runs read per page: a state of any size is read without holding its records.
+const PAGE: usize = 5_000;
+/// A job's older runs are trimmed when this many have gathered.
+const TRIM_AT: usize = 512;
+
+/// Reads every run record page by page and keeps only its facts, and of those only what the
+/// week's figures need: every run that ended at or after `keep_from` (the week before) or has not
+/// ended, and of each job's older runs its last success and what ended after it (an episode still
+/// open at `keep_from` opened there; earlier ones closed). Also the gate decisions of the runs
+/// that ended in `[from, to)`.
+async fn stream_runs(
+    store: &dyn Store,
+    keep_from: DateTime<Utc>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<(Vec<RunFacts>, Vec<crate::domain::gate::GateDecision>), StoreError> {
+    let mut kept: Vec<RunFacts> = Vec::new();
+    let mut older: BTreeMap<String, Vec<RunFacts>> = BTreeMap::new();
+    let mut gates = Vec::new();
+    let mut after: Option<(String, String)> = None;
+    loop {
+        let page = store.page(Table::RUNS, after.as_ref().map(|(p, r)| (p.as_str(), r.as_str())), PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = Some((last.partition.clone(), last.row.clone()));
+        for e in page {
+            let rec: crate::domain::run::RunRecord = serde_json::from_value(e.body)
+                .map_err(|err| StoreError::Corrupt(format!("runs({},{})", e.partition, e.row), err.to_string()))?;
+            let f = RunFacts::of(&rec);
+            if f.ended_in(from, to) {
+                gates.extend(rec.gate);
+            }
+            match f.finished {
+                Some(t) if t < keep_from => {
+                    let list = older.entry(f.job.clone()).or_default();
+                    list.push(f);
+                    if list.len() >= TRIM_AT {
+                        trim(list);
+                    }
+                }
+                _ => kept.push(f),
+            }
+        }
+    }
+    for (_, mut list) in older {
+        trim(&mut list);
+        kept.extend(list);
+    }
+    Ok((kept, gates))
+}
+
+/// Keeps a job's last success and the runs that ended after it.
+fn trim(list: &mut Vec<RunFacts>) {
+    list.sort_by_key(|f| f.finished);
+    if let Some(i) = list.iter().rposition(|f| f.status == crate::domain::run::RunStatus::Succeeded) {
+        list.drain(..i);
+    }
 }
 
 /// Where the StabilityReport timer keeps the reports (`<week>/report.{md,html,json}`).

@@ -322,3 +322,34 @@ async fn the_stability_report_timer_stores_last_week_and_posts_its_summary_once(
     assert_eq!(posted.lines().filter(|l| l.contains("StabilityReport")).count(), 1, "{posted}");
     assert!(posted.contains("Weekly stability report 2026-W48: UNSTABLE"), "{posted}");
 }
+
+/// The report reads runs page by page and keeps, of the runs before last week, only what decides
+/// an episode still open: a job broken for two months shows an episode two months old, however
+/// many failures (more than a trim's worth) came since its last success.
+#[tokio::test]
+async fn old_history_is_trimmed_without_changing_an_open_episode() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let store = SqliteStore::open(&state.join("state.db")).unwrap();
+    let monday: DateTime<Utc> = "2026-11-23T00:00:00Z".parse().unwrap();
+    let broke = monday - Duration::days(60);
+    for h in 0..2_000 {
+        // Healthy (and a thousand runs of another job) long before; broken from 60 days before.
+        put(&store, "healthy", broke - Duration::days(90) + Duration::hours(h), RunStatus::Succeeded, 1, Duration::seconds(1)).await;
+    }
+    put(&store, "broken", broke - Duration::hours(1), RunStatus::Succeeded, 1, Duration::seconds(1)).await;
+    for h in 0..(60 * 24 + 100) {
+        put(&store, "broken", broke + Duration::hours(h), RunStatus::Failed, 3, Duration::seconds(1)).await;
+    }
+    let out = dir.path().join("w48");
+    let (code, text) = report(&state, &out, "2026-W48", "UTC");
+    assert_eq!(code, 0, "{text}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let eps = v["episodes"].as_array().unwrap();
+    assert_eq!(eps.len(), 1, "{eps:?}");
+    assert_eq!(eps[0]["job"], "broken");
+    assert_eq!(eps[0]["opened"], (broke + Duration::seconds(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    assert_eq!(eps[0]["bad_runs"], 60 * 24 + 100, "every failure since it broke");
+    assert_eq!(v["this_week"]["outcomes"]["failed"], 100, "{}", v["this_week"]);
+}

@@ -35,6 +35,17 @@ pub async fn contract_suite(store: Arc<dyn Store>, t: Table) {
     assert_eq!(rows.iter().map(|e| e.row.as_str()).collect::<Vec<_>>(), vec!["b", "c"]);
     assert_eq!(store.query(t, Some("q"), RowRange::default(), 2).await.unwrap().len(), 2);
     assert_eq!(store.query(t, None, RowRange::default(), 100).await.unwrap().len(), 6);
+    // Pages of the whole table in (partition, row) order, each continuing after the last key.
+    let mut seen = Vec::new();
+    let mut after: Option<(String, String)> = None;
+    loop {
+        let page = store.page(t, after.as_ref().map(|(p, r)| (p.as_str(), r.as_str())), 2).await.unwrap();
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        after = Some((last.partition.clone(), last.row.clone()));
+        seen.extend(page.iter().map(|e| format!("{}/{}", e.partition, e.row)));
+    }
+    assert_eq!(seen, vec!["other/a", "p/r1", "q/a", "q/b", "q/c", "q/d"]);
     // Concurrent conditional writers: exactly one wins each round.
     store.insert(t, "race", "r", &json!({"n": 0})).await.unwrap();
     let current = store.get(t, "race", "r").await.unwrap().unwrap().etag;

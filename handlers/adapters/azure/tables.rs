@@ -264,12 +264,30 @@ impl Store for TableStore {
         if let Some(to) = &rows.to {
             filter.push(format!("RowKey lt {}", quote(&encode_key(to))));
         }
+        self.fetch(&name, filter.join(" and "), limit).await
+    }
+
+    async fn page(&self, t: Table, after: Option<(&str, &str)>, limit: usize) -> Result<Vec<Entity>, StoreError> {
+        let name = self.table(t).await?;
+        let filter = after
+            .map(|(p, r)| {
+                let (p, r) = (quote(&encode_key(p)), quote(&encode_key(r)));
+                format!("(PartitionKey gt {p}) or (PartitionKey eq {p} and RowKey gt {r})")
+            })
+            .unwrap_or_default();
+        self.fetch(&name, filter, limit).await
+    }
+}
+
+impl TableStore {
+    /// Up to `limit` entities matching `filter` (empty: all), following continuation tokens.
+    async fn fetch(&self, name: &str, filter: String, limit: usize) -> Result<Vec<Entity>, StoreError> {
         let mut out = Vec::new();
         let mut next: Option<(String, String)> = None;
         loop {
             let mut q: Vec<(String, String)> = Vec::new();
             if !filter.is_empty() {
-                q.push(("$filter".into(), filter.join(" and ")));
+                q.push(("$filter".into(), filter.clone()));
             }
             q.push(("$top".into(), limit.saturating_sub(out.len()).clamp(1, 1000).to_string()));
             if let Some((np, nr)) = &next {

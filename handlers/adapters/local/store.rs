@@ -94,6 +94,24 @@ impl SqliteStore {
             .map(etag)
     }
 
+    /// Inserts many new entities in one transaction (a bulk import, e.g. a benchmark's state); a
+    /// key that exists already fails the whole import.
+    pub async fn import(&self, t: Table, rows: Vec<(String, String, Value)>) -> Result<(), StoreError> {
+        self.db
+            .call(move |conn| {
+                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                {
+                    let mut st = tx.prepare_cached("INSERT INTO entities (tbl, pk, rk, version, body) VALUES (?1, ?2, ?3, 1, ?4)")?;
+                    for (pk, rk, body) in &rows {
+                        st.execute(params![t.0, pk, rk, body.to_string()])?;
+                    }
+                }
+                tx.commit()
+            })
+            .await
+            .map_err(unavailable)
+    }
+
     /// Synchronous read of a whole table (for the CLI's reports).
     pub fn scan_blocking(&self, t: Table) -> Result<Vec<Entity>, StoreError> {
         self.db
@@ -192,6 +210,38 @@ impl Store for SqliteStore {
                     Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?))
                 })?;
                 it.collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await
+            .map_err(unavailable)?;
+        raw.into_iter().map(to_entity(t)).collect()
+    }
+
+    async fn page(&self, t: Table, after: Option<(&str, &str)>, limit: usize) -> Result<Vec<Entity>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let after = after.map(|(p, r)| (p.to_string(), r.to_string()));
+        let table = t.0.to_string();
+        let raw = self
+            .db
+            .call(move |conn| {
+                let row = |r: &rusqlite::Row<'_>| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?))
+                };
+                match after {
+                    None => {
+                        let mut st =
+                            conn.prepare_cached("SELECT pk, rk, version, body FROM entities WHERE tbl = ?1 ORDER BY pk, rk LIMIT ?2")?;
+                        let it = st.query_map(rusqlite::params![table, limit], row)?;
+                        it.collect::<rusqlite::Result<Vec<_>>>()
+                    }
+                    Some((p, r)) => {
+                        let mut st = conn.prepare_cached(
+                            "SELECT pk, rk, version, body FROM entities WHERE tbl = ?1 AND (pk > ?2 OR (pk = ?2 AND rk > ?3)) \
+                             ORDER BY pk, rk LIMIT ?4",
+                        )?;
+                        let it = st.query_map(rusqlite::params![table, p, r, limit], row)?;
+                        it.collect::<rusqlite::Result<Vec<_>>>()
+                    }
+                }
             })
             .await
             .map_err(unavailable)?;
