@@ -31,16 +31,16 @@ pub async fn run(week: &str, tz: Option<&str>, state: &Path, out: &Path) -> u8 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    // Freshness thresholds come from the catalog that runs: the active release's.
-    let thresholds: std::collections::BTreeMap<String, std::time::Duration> = match super::release::active_view_of(&st).await {
-        Ok(Some(view)) => view.catalog.datasets.values().filter_map(|d| Some((d.id.to_string(), d.expected_every?))).collect(),
+    // Freshness thresholds and evaluation jobs come from the catalog that runs: the active release's.
+    let inputs = match super::release::active_view_of(&st).await {
+        Ok(Some(view)) => crate::flows::report::ReportInputs::of(&view.catalog),
         Ok(None) => Default::default(),
         Err(e) => {
             eprintln!("error: reading the active release: {e}");
             return exit::FAILED;
         }
     };
-    let report = match crate::flows::report::weekly(st.store.as_ref(), week, tz, &thresholds).await {
+    let report = match crate::flows::report::weekly(st.store.as_ref(), Some(st.audit.as_ref()), week, tz, &inputs).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: reading the state: {e}");

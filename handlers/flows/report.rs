@@ -6,26 +6,54 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use super::FlowError;
 use crate::domain::alert::Alert;
 use crate::domain::breaker::Breaker;
 use crate::domain::metrics::alerts::alert_hygiene;
+use crate::domain::metrics::evaluators::{changes, evaluator_figures, Change, Changes, EvalRun, ReleaseEvaluation};
 use crate::domain::metrics::flow::{breaker_figures, gate_figures, quarantine_flow, QuarantineFact};
 use crate::domain::metrics::freshness::freshness;
 use crate::domain::metrics::queue::{queue_figures, HourlyDepth};
 use crate::domain::metrics::RunFacts;
 use crate::domain::report::{build, Extras, IsoWeek, WeeklyReport};
-use crate::ports::{RowRange, Store, StoreError, Table};
+use crate::ports::{AuditSink, RowRange, Store, StoreError, Table};
 
-/// `thresholds`: each dataset's freshness threshold (its `expected_every`), from the catalog that
-/// runs; datasets without one are not reported on freshness.
+/// What the report takes from the catalog that runs.
+#[derive(Debug, Clone, Default)]
+pub struct ReportInputs {
+    /// Each dataset's freshness threshold (its `expected_every`); datasets without one are not
+    /// reported on freshness.
+    pub thresholds: BTreeMap<String, std::time::Duration>,
+    /// The evaluation jobs (their runs' items passed ÷ scored are evaluator pass rates).
+    pub evaluation_jobs: std::collections::BTreeSet<String>,
+}
+
+impl ReportInputs {
+    pub fn of(catalog: &crate::domain::catalog::Catalog) -> Self {
+        Self {
+            thresholds: catalog.datasets.values().filter_map(|d| Some((d.id.to_string(), d.expected_every?))).collect(),
+            evaluation_jobs: catalog
+                .jobs
+                .values()
+                .filter(|j| j.kind == crate::domain::catalog::model::JobKind::Evaluation)
+                .map(|j| j.id.to_string())
+                .collect(),
+        }
+    }
+}
+
+/// The week's report of a Store (and, when given, of its audit trail: the changes).
 pub async fn weekly(
     store: &dyn Store,
+    audit: Option<&dyn AuditSink>,
     week: IsoWeek,
     tz: Tz,
-    thresholds: &BTreeMap<String, std::time::Duration>,
-) -> Result<WeeklyReport, StoreError> {
+    inputs: &ReportInputs,
+) -> Result<WeeklyReport, FlowError> {
+    let thresholds = &inputs.thresholds;
     let (from, to) = week.window(tz);
-    let (facts, gate_decisions) = stream_runs(store, week.previous().window(tz).0, from, to).await?;
+    let streamed = stream_runs(store, week.previous().window(tz).0, from, to, &inputs.evaluation_jobs).await?;
+    let (facts, gate_decisions) = (streamed.facts, streamed.gates);
     let gates = gate_figures(gate_decisions.iter());
     let items: Vec<QuarantineFact> = super::quarantine::list(store, true)
         .await?
@@ -67,7 +95,52 @@ pub async fn weekly(
         from,
         to,
     );
-    let extras = Extras { quarantine: quarantine_flow(&items, from, to), breakers, gates, freshness: fresh, queues, alerts };
+    let mut release_evaluations = Vec::new();
+    for r in super::releases::records::all_records(store).await? {
+        if let Some(e) = super::releases::records::evaluation(store, &r.id).await?.filter(|e| e.at >= from && e.at < to) {
+            let evaluators = e.comparison["evaluators"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| {
+                    (
+                        v["name"].as_str().unwrap_or("").to_string(),
+                        v["n"].as_u64().unwrap_or(0),
+                        v["verdict"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect();
+            release_evaluations.push(ReleaseEvaluation {
+                release: r.id.short().to_string(),
+                at: e.at,
+                verdict: super::releases::evaluation::verdict_word(e.verdict),
+                evaluators,
+            });
+        }
+    }
+    release_evaluations.sort_by_key(|e| e.at);
+    let changes = match audit {
+        None => Changes::default(),
+        Some(a) => changes(a.read(Some(from), Some(to)).await?.into_iter().map(|e| Change {
+            seq: e.seq,
+            at: e.at,
+            kind: serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            actor: e.actor,
+            subject: e.subject,
+            decision: crate::domain::text::excerpt(&e.decision, 200),
+        })),
+    };
+    let extras = Extras {
+        quarantine: quarantine_flow(&items, from, to),
+        breakers,
+        gates,
+        freshness: fresh,
+        queues,
+        alerts,
+        evaluators: evaluator_figures(&streamed.evals),
+        release_evaluations,
+        changes,
+    };
     let mut notices: BTreeMap<String, Vec<DateTime<Utc>>> = BTreeMap::new();
     for a in store
         .query(Table::ALERTS, None, RowRange::default(), usize::MAX)
@@ -116,7 +189,9 @@ async fn stream_runs(
     keep_from: DateTime<Utc>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> Result<(Vec<RunFacts>, Vec<crate::domain::gate::GateDecision>), StoreError> {
+    evaluation_jobs: &std::collections::BTreeSet<String>,
+) -> Result<Streamed, StoreError> {
+    let mut evals = Vec::new();
     let mut kept: Vec<RunFacts> = Vec::new();
     let mut older: BTreeMap<String, Vec<RunFacts>> = BTreeMap::new();
     let mut gates = Vec::new();
@@ -130,6 +205,9 @@ async fn stream_runs(
                 .map_err(|err| StoreError::Corrupt(format!("runs({},{})", e.partition, e.row), err.to_string()))?;
             let f = RunFacts::of(&rec);
             if f.ended_in(from, to) {
+                if evaluation_jobs.contains(&f.job) {
+                    evals.push(EvalRun { job: f.job.clone(), status: f.status, scored: rec.records_in, passed: rec.records_out });
+                }
                 gates.extend(rec.gate);
             }
             match f.finished {
@@ -148,7 +226,14 @@ async fn stream_runs(
         trim(&mut list);
         kept.extend(list);
     }
-    Ok((kept, gates))
+    Ok(Streamed { facts: kept, gates, evals })
+}
+
+/// What the report keeps of the run records.
+struct Streamed {
+    facts: Vec<RunFacts>,
+    gates: Vec<crate::domain::gate::GateDecision>,
+    evals: Vec<EvalRun>,
 }
 
 /// Keeps a job's last success and the runs that ended after it.
@@ -179,8 +264,7 @@ pub async fn publish(deps: &super::Deps, now: DateTime<Utc>) -> Result<Published
     use crate::domain::report::{html, markdown, Verdict};
     let tz = deps.catalog.timezone;
     let week = IsoWeek::of(now, tz).previous();
-    let thresholds = deps.catalog.datasets.values().filter_map(|d| Some((d.id.to_string(), d.expected_every?))).collect();
-    let report = weekly(deps.store.as_ref(), week, tz, &thresholds).await?;
+    let report = weekly(deps.store.as_ref(), Some(deps.audit.as_ref()), week, tz, &ReportInputs::of(&deps.catalog)).await?;
     let label = week.label();
     let files = [
         ("report.json", serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"),

@@ -114,9 +114,12 @@ mod report_parity {
         crate::report::fill(&sqlite).await;
         crate::report::fill(&tables).await;
         let (week, tz) = (IsoWeek::parse("2026-W48").unwrap(), "Europe/London".parse().unwrap());
-        let thresholds = [("feed".to_string(), std::time::Duration::from_secs(6 * 3600))].into();
-        let from_sqlite = flowgate::flows::report::weekly(&sqlite, week, tz, &thresholds).await.unwrap();
-        let from_tables = flowgate::flows::report::weekly(&tables, week, tz, &thresholds).await.unwrap();
+        let inputs = flowgate::flows::report::ReportInputs {
+            thresholds: [("feed".to_string(), std::time::Duration::from_secs(6 * 3600))].into(),
+            ..Default::default()
+        };
+        let from_sqlite = flowgate::flows::report::weekly(&sqlite, None, week, tz, &inputs).await.unwrap();
+        let from_tables = flowgate::flows::report::weekly(&tables, None, week, tz, &inputs).await.unwrap();
         let (x, y) = (serde_json::to_value(&from_sqlite).unwrap(), serde_json::to_value(&from_tables).unwrap());
         assert_eq!(x["this_week"]["success"]["den"], 34, "the fixture is there: {x}");
         assert_eq!(x["freshness"][0]["accepted"], 3, "{x}");

@@ -30,6 +30,7 @@ async fn put(store: &dyn Store, job: &str, due: DateTime<Utc>, status: RunStatus
     r.finished_at = Some(due + took);
     // `score` is due 10 s after its slot (slower runs are late), `extract` within the hour.
     r.sla_deadline = Some(due + if job == "score" { Duration::seconds(10) } else { Duration::hours(1) });
+    (r.records_in, r.records_out) = (10, 9);
     flowgate::flows::runs::create(store, &r).await.unwrap();
 }
 
@@ -199,19 +200,49 @@ async fn the_week_in_figures_and_bad_input() {
     // of the week = 18 h; the rejected arrival at 20 h changes nothing; the worst lag is the
     // 138 h from the last accepted arrival to the end of the week.
     let store = SqliteStore::open(&state.join("state.db")).unwrap();
-    let thresholds = [("feed".to_string(), std::time::Duration::from_secs(6 * 3600))].into();
+    // `score` read as an evaluation job: its 30 runs scored 10 items each, 9 passed; extract's
+    // failed run counts as errored when extract is one.
+    let inputs = flowgate::flows::report::ReportInputs {
+        thresholds: [("feed".to_string(), std::time::Duration::from_secs(6 * 3600))].into(),
+        evaluation_jobs: ["score".to_string(), "extract".to_string()].into(),
+    };
     let week = flowgate::domain::report::IsoWeek::parse("2026-W48").unwrap();
-    let r = flowgate::flows::report::weekly(&store, week, "Europe/London".parse().unwrap(), &thresholds).await.unwrap();
+    let audit = flowgate::adapters::local::SqliteAudit::open(&state.join("audit.db")).unwrap();
+    use flowgate::ports::AuditSink;
+    for (h, kind) in [(3, flowgate::domain::audit::AuditKind::ReleasePromoted), (4, flowgate::domain::audit::AuditKind::Attempted)] {
+        let at = "2026-11-23T00:00:00Z".parse::<DateTime<Utc>>().unwrap() + Duration::hours(h);
+        let draft = flowgate::domain::audit::AuditDraft {
+            at,
+            kind,
+            actor: "dev:bob".into(),
+            subject: "r1".into(),
+            decision: "promoted r1".into(),
+            evidence: serde_json::json!({}),
+            invocation_id: None,
+        };
+        audit.append(draft).await.unwrap();
+    }
+    let r = flowgate::flows::report::weekly(&store, Some(&audit), week, "Europe/London".parse().unwrap(), &inputs).await.unwrap();
     let f = &r.freshness[0];
     assert_eq!((f.fresh_secs, f.accepted, f.rejected), (18 * 3600, 3, 1), "{f:?}");
     assert_eq!(f.worst_lag_secs, Some(138 * 3600));
+    let score = &r.evaluators["score"];
+    assert_eq!((score.runs, score.pass_rate.num, score.pass_rate.den, score.errored_runs), (30, 270, 300, 0));
+    assert_eq!((r.evaluators["extract"].errored_runs, r.evaluators["extract"].runs), (2, 4), "failed and quarantined");
+    assert_eq!(r.changes.items.len(), 1, "a promotion is a change; an attempt is not: {:?}", r.changes);
+    assert_eq!(r.changes.by_kind["release_promoted"], 1);
+    let md = flowgate::domain::report::markdown::render(&r);
+    assert!(md.contains("| score | 30 | 90.0 % (n 300) | 0 |") && md.contains("1 release promoted"), "{md}");
 
-    // The same bytes on a second run.
-    let again = dir.path().join("again");
+    // The same bytes on a second run (both after the audit events above).
+    let (once, again) = (dir.path().join("once"), dir.path().join("again"));
+    assert_eq!(report(&state, &once, "2026-W48", "Europe/London").0, 0);
     assert_eq!(report(&state, &again, "2026-W48", "Europe/London").0, 0);
     for f in ["report.json", "report.md", "report.html"] {
-        assert_eq!(std::fs::read(out.join(f)).unwrap(), std::fs::read(again.join(f)).unwrap(), "{f}");
+        let (a, b) = (std::fs::read_to_string(once.join(f)).unwrap(), std::fs::read_to_string(again.join(f)).unwrap());
+        assert!(a == b, "{f} differs between two runs");
     }
+    assert!(std::fs::read_to_string(once.join("report.md")).unwrap().contains("## Changes"));
 
     // An empty week: a correct report of zeros.
     let (code, text) = report(&state, &dir.path().join("w10"), "2026-W10", "UTC");

@@ -6,6 +6,7 @@
 
 pub mod alerts;
 mod episodes;
+pub mod evaluators;
 pub mod flow;
 pub mod freshness;
 pub mod percentile;

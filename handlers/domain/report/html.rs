@@ -338,8 +338,10 @@ pub fn render(r: &WeeklyReport) -> String {
     freshness_chart(&mut o, r, &md);
     failing_chart(&mut o, r);
     md_section(&mut o, &md, "## Gates, breakers and quarantine");
+    md_section(&mut o, &md, "## Evaluators");
     md_section(&mut o, &md, "## Queues");
     md_section(&mut o, &md, "## Alert hygiene");
+    md_section(&mut o, &md, "## Changes");
     let _ = write!(o, "<h2>Incidents</h2>");
     if r.episodes.is_empty() {
         let _ = write!(o, "<p>None.</p>");

@@ -208,6 +208,24 @@ pub fn render(r: &WeeklyReport) -> String {
         q.outstanding_end,
         q.oldest_open_secs.map(|s| format!("; the oldest open for {}", duration(s))).unwrap_or_default()
     );
+    let _ = writeln!(o, "\n## Evaluators\n");
+    if r.evaluators.is_empty() {
+        let _ = writeln!(o, "No evaluation job ran this week.");
+    } else {
+        let _ = writeln!(o, "| evaluation job | runs | items passed | runs errored |");
+        let _ = writeln!(o, "|---|---|---|---|");
+        for (job, f) in &r.evaluators {
+            let _ = writeln!(o, "| {job} | {} | {} | {} |", f.runs, f.pass_rate.display(), f.errored_runs);
+        }
+    }
+    if !r.release_evaluations.is_empty() {
+        let _ = writeln!(o, "\n| release evaluated | at | verdict | evaluators |");
+        let _ = writeln!(o, "|---|---|---|---|");
+        for e in &r.release_evaluations {
+            let each: Vec<String> = e.evaluators.iter().map(|(n, items, v)| format!("{n} {v} (n {items})")).collect();
+            let _ = writeln!(o, "| {} | {} | {} | {} |", e.release, e.at.to_rfc3339(), e.verdict, each.join(", "));
+        }
+    }
     let _ = writeln!(o, "\n## Queues\n");
     if r.queues.is_empty() {
         let _ = writeln!(o, "No queue depth was sampled this week.");
@@ -251,6 +269,31 @@ pub fn render(r: &WeeklyReport) -> String {
         let _ = writeln!(o, "|---|---|---|---|");
         for n in &a.noisiest {
             let _ = writeln!(o, "| {} | {} | {} | {} |", n.name, n.labels, n.sends, n.fired);
+        }
+    }
+    let c = &r.changes;
+    let _ = writeln!(o, "\n## Changes\n");
+    if c.by_kind.is_empty() {
+        let _ = writeln!(o, "No configuration or release change was recorded this week.");
+    } else {
+        let kinds: Vec<String> = c.by_kind.iter().map(|(k, n)| format!("{n} {}", k.replace('_', " "))).collect();
+        let _ = writeln!(o, "From the audit trail: {}.\n", kinds.join(", "));
+        let _ = writeln!(o, "| seq | at | change | by | about | decision |");
+        let _ = writeln!(o, "|---|---|---|---|---|---|");
+        for ch in &c.items {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} |",
+                ch.seq,
+                ch.at.to_rfc3339(),
+                ch.kind.replace('_', " "),
+                ch.actor,
+                ch.subject,
+                ch.decision.replace('|', "/")
+            );
+        }
+        if c.more > 0 {
+            let _ = writeln!(o, "\n…and {} more (`flowgate audit export --from … --to …`).", c.more);
         }
     }
     let _ = writeln!(o, "\n## Jobs\n");

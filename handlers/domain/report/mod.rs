@@ -16,6 +16,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::metrics::alerts::AlertHygiene;
+use super::metrics::evaluators::{Changes, EvaluatorFigures, ReleaseEvaluation};
 use super::metrics::flow::{BreakerFigures, GateFigures, QuarantineFlow};
 use super::metrics::freshness::FreshnessFigures;
 use super::metrics::queue::QueueFigures;
@@ -132,6 +133,12 @@ pub struct WeeklyReport {
     /// Each queue's depth (sampled every tick, kept per hour).
     pub queues: BTreeMap<String, QueueFigures>,
     pub alerts: AlertHygiene,
+    /// Evaluation jobs' pass rates.
+    pub evaluators: BTreeMap<String, EvaluatorFigures>,
+    /// Releases' offline evaluations recorded in the week.
+    pub release_evaluations: Vec<ReleaseEvaluation>,
+    /// Configuration and release changes from the audit trail.
+    pub changes: Changes,
 }
 
 /// What the report shows besides runs, gathered by the flow for the week.
@@ -143,6 +150,9 @@ pub struct Extras {
     pub freshness: Vec<FreshnessFigures>,
     pub queues: BTreeMap<String, QueueFigures>,
     pub alerts: AlertHygiene,
+    pub evaluators: BTreeMap<String, EvaluatorFigures>,
+    pub release_evaluations: Vec<ReleaseEvaluation>,
+    pub changes: Changes,
 }
 
 /// Builds the report of `week` in `tz` from every run's facts.
@@ -201,6 +211,9 @@ pub fn build(week: IsoWeek, tz: Tz, runs: &[RunFacts], notified: Notified<'_>, e
         gates: extras.gates,
         queues: extras.queues,
         alerts: extras.alerts,
+        evaluators: extras.evaluators,
+        release_evaluations: extras.release_evaluations,
+        changes: extras.changes,
     }
 }
 
