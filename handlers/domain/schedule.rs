@@ -39,8 +39,11 @@ impl fmt::Debug for Ncrontab {
 
 const FIELDS: [(&str, u32, u32); 6] =
     [("second", 0, 59), ("minute", 0, 59), ("hour", 0, 23), ("day", 1, 31), ("month", 1, 12), ("day-of-week", 0, 6)];
-const MONTHS: [&str; 12] = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
-const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+/// NCrontab reads a name as any case-insensitive prefix of the English name, taking the first name
+/// in calendar order that it prefixes (`J` is January, `Ju` June, `M` March).
+const MONTHS: [&str; 12] =
+    ["JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY", "JUNE", "JULY", "AUGUST", "SEPTEMBER", "OCTOBER", "NOVEMBER", "DECEMBER"];
+const DAYS: [&str; 7] = ["SUNDAY", "MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY"];
 
 impl Ncrontab {
     /// Parses an expression, rejecting what Azure's NCrontab would reject (5 or 7 fields, `?`, `L`,
@@ -56,15 +59,17 @@ impl Ncrontab {
                 if fields.len() == 5 { " (a 5-field cron lacks the leading seconds field)" } else { "" }
             )));
         }
+        let mut canonical = Vec::with_capacity(6);
         for (text, (name, lo, hi)) in fields.iter().zip(FIELDS) {
-            check_field(text, name, lo, hi).map_err(fail)?;
+            canonical.push(check_field(text, name, lo, hi).map_err(fail)?);
         }
+        // The fields in the one form the evaluator reads: numbers, `a-b/n`, `*/n`, lists.
         let cron = CronParser::builder()
             .seconds(Seconds::Required)
             .year(Year::Disallowed)
             .dom_and_dow(true)
             .build()
-            .parse(&fields.join(" "))
+            .parse(&canonical.join(" "))
             .map_err(|e| fail(e.to_string()))?;
         Ok(Self { text: fields.join(" "), cron: Box::new(cron) })
     }
@@ -204,8 +209,14 @@ fn map_local(local: NaiveDateTime, tz: Tz) -> Option<Slot> {
     }
 }
 
-fn check_field(text: &str, name: &str, lo: u32, hi: u32) -> Result<(), String> {
+/// Checks one field by NCrontab's rules and returns it in canonical form: names become numbers,
+/// and a start with a step, `a/n`, becomes `a-max/n` (NCrontab: from `a` to the field's maximum).
+fn check_field(text: &str, name: &str, lo: u32, hi: u32) -> Result<String, String> {
+    let mut out = Vec::new();
     for part in text.split(',') {
+        if part.is_empty() {
+            return Err(format!("the {name} field `{text}` has an empty list item"));
+        }
         let (range, step) = match part.split_once('/') {
             Some((r, s)) => (r, Some(s)),
             None => (part, None),
@@ -216,22 +227,32 @@ fn check_field(text: &str, name: &str, lo: u32, hi: u32) -> Result<(), String> {
                 _ => return Err(format!("the {name} field has step `/{s}`; a step is a whole number of at least 1")),
             }
         }
-        if range == "*" {
-            continue;
-        }
-        let bounds: Vec<&str> = range.split('-').collect();
-        if bounds.len() > 2 || bounds.iter().any(|b| b.is_empty()) {
-            return Err(format!("the {name} field has `{part}`, which is not a value, a range `a-b`, a list or a step"));
-        }
-        let mut values = Vec::new();
-        for b in &bounds {
-            values.push(field_value(b, name, lo, hi)?);
-        }
-        if values.len() == 2 && values[0] > values[1] {
-            return Err(format!("the {name} field has the range `{range}`, which runs backwards"));
-        }
+        let canonical_range = if range == "*" {
+            "*".to_string()
+        } else {
+            let bounds: Vec<&str> = range.split('-').collect();
+            if bounds.len() > 2 || bounds.iter().any(|b| b.is_empty()) {
+                return Err(format!("the {name} field has `{part}`, which is not a value, a range `a-b`, a list or a step"));
+            }
+            let mut values = Vec::new();
+            for b in &bounds {
+                values.push(field_value(b, name, lo, hi)?);
+            }
+            match values[..] {
+                [a, b] if a > b => return Err(format!("the {name} field has the range `{range}`, which runs backwards")),
+                [a, b] => format!("{a}-{b}"),
+                // `a/n` runs from `a` to the field's maximum.
+                [a] if step.is_some() => format!("{a}-{hi}"),
+                [a] => a.to_string(),
+                _ => unreachable!("one or two bounds"),
+            }
+        };
+        out.push(match step {
+            Some(s) => format!("{canonical_range}/{s}"),
+            None => canonical_range,
+        });
     }
-    Ok(())
+    Ok(out.join(","))
 }
 
 fn field_value(token: &str, name: &str, lo: u32, hi: u32) -> Result<u32, String> {
@@ -248,8 +269,10 @@ fn field_value(token: &str, name: &str, lo: u32, hi: u32) -> Result<u32, String>
         "day-of-week" => &DAYS,
         _ => &[],
     };
-    if let Some(i) = names.iter().position(|n| *n == upper) {
-        return Ok(if name == "month" { i as u32 + 1 } else { i as u32 });
+    if upper.chars().all(|c| c.is_ascii_alphabetic()) {
+        if let Some(i) = names.iter().position(|n| n.starts_with(&upper)) {
+            return Ok(if name == "month" { i as u32 + 1 } else { i as u32 });
+        }
     }
     if matches!(upper.as_str(), "?" | "L" | "W") || upper.contains('#') || upper.ends_with('L') || upper.ends_with('W') {
         return Err(format!("the {name} field uses `{token}`, a Quartz extension that NCRONTAB does not support"));
@@ -259,7 +282,7 @@ fn field_value(token: &str, name: &str, lo: u32, hi: u32) -> Result<u32, String>
     }
     Err(format!(
         "the {name} field has `{token}`, which is neither a number in {lo}-{hi}{}",
-        if names.is_empty() { "" } else { " nor a name" }
+        if names.is_empty() { "" } else { " nor a name (or the start of one: `Jan`, `February`, `SEPT`, `sunday`)" }
     ))
 }
 
@@ -302,6 +325,56 @@ mod tests {
         let c = Ncrontab::parse("0 30 8 * Jan-Dec 0").unwrap();
         // 2026-11-29 is a Sunday.
         assert_eq!(c.next_after(utc("2026-11-27T00:00:00Z"), Tz::UTC), Some(utc("2026-11-29T08:30:00Z")));
+    }
+
+    #[test]
+    fn a_start_with_a_step_runs_to_the_end_of_the_field() {
+        let next = |e: &str, from: &str| Ncrontab::parse(e).unwrap().next_after(utc(from), Tz::UTC);
+        // `0 2/5 * * * *`: every 5th minute from 2 to 59.
+        assert_eq!(next("0 2/5 * * * *", "2026-11-27T10:00:00Z"), Some(utc("2026-11-27T10:02:00Z")));
+        assert_eq!(next("0 2/5 * * * *", "2026-11-27T10:57:00Z"), Some(utc("2026-11-27T11:02:00Z")));
+        assert_eq!(next("0 0 14/1 * * *", "2026-11-27T10:00:00Z"), Some(utc("2026-11-27T14:00:00Z")));
+        assert_eq!(next("0 0 14/1 * * *", "2026-11-27T23:00:00Z"), Some(utc("2026-11-28T14:00:00Z")));
+        assert_eq!(next("5/15 * * * * *", "2026-11-27T10:00:50Z"), Some(utc("2026-11-27T10:01:05Z")));
+        // At the top of its range `a/n` is the one value.
+        assert_eq!(next("0 59/5 * * * *", "2026-11-27T10:00:00Z"), Some(utc("2026-11-27T10:59:00Z")));
+        assert_eq!(next("0 59/5 * * * *", "2026-11-27T10:59:00Z"), Some(utc("2026-11-27T11:59:00Z")));
+        // In a list, and on names.
+        assert_eq!(next("0 0 0 * Nov/2,Feb *", "2026-11-27T10:00:00Z"), Some(utc("2026-11-28T00:00:00Z")));
+        assert_eq!(next("0 0 0 * Nov/2,Feb *", "2026-12-01T10:00:00Z"), Some(utc("2027-02-01T00:00:00Z")), "Nov/2 is November only");
+    }
+
+    #[test]
+    fn names_are_any_prefix_first_in_calendar_order() {
+        let month = |e: &str| check_field(e, "month", 1, 12).unwrap();
+        let day = |e: &str| check_field(e, "day-of-week", 0, 6).unwrap();
+        assert_eq!(month("February,April-Jun"), "2,4-6");
+        assert_eq!(month("SEPT-October"), "9-10");
+        assert_eq!(month("DECEM"), "12");
+        assert_eq!(month("january,FeB,Mar,april,May,JuNE,July,Augu"), "1,2,3,4,5,6,7,8");
+        assert_eq!(
+            (month("J"), month("Ju"), month("Jul"), month("M"), month("MA"), month("MAY"), month("A")),
+            ("1".into(), "6".into(), "7".into(), "3".into(), "3".into(), "5".into(), "4".into())
+        );
+        assert_eq!(
+            (day("sunday"), day("SUNDAY"), day("S"), day("SA"), day("T"), day("TH")),
+            ("0".into(), "0".into(), "0".into(), "6".into(), "2".into(), "4".into())
+        );
+        // Not a prefix of any name, or a name where none is allowed.
+        assert!(check_field("Janu4ry", "month", 1, 12).unwrap_err().contains("nor a name"));
+        assert!(check_field("Sept", "day-of-week", 0, 6).is_err());
+        assert!(check_field("Mon", "hour", 0, 23).is_err());
+        let c = Ncrontab::parse("0 30 6 * * SUNDAY").unwrap();
+        assert_eq!(c.next_after(utc("2026-11-27T00:00:00Z"), Tz::UTC), Some(utc("2026-11-29T06:30:00Z")));
+    }
+
+    #[test]
+    fn an_impossible_date_has_no_slot_and_says_so_quickly() {
+        let t = std::time::Instant::now();
+        let c = Ncrontab::parse("0 0 0 31 Feb *").unwrap();
+        assert_eq!(c.next_after(utc("2026-11-27T00:00:00Z"), Tz::UTC), None);
+        assert!(Ncrontab::parse("0 0 0 30 2 *").unwrap().next_after(utc("2026-11-27T00:00:00Z"), Tz::UTC).is_none());
+        assert!(t.elapsed() < std::time::Duration::from_secs(2), "{:?}", t.elapsed());
     }
 
     #[test]

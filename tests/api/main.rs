@@ -21,6 +21,7 @@ mod local;
 mod local_real_clock;
 mod longjobs;
 mod monitor;
+mod ncrontab;
 mod notify;
 mod package;
 mod pii;

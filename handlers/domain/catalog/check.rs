@@ -278,7 +278,14 @@ fn check_job(c: &mut Checker<'_>, p: &str, name: &str, j: &JobSpec, ctx: &JobCon
             None
         }
         (Some(expr), None) => match Ncrontab::parse(expr) {
-            Ok(n) => Some(Trigger::Schedule(n)),
+            Ok(n) => {
+                // NCrontab accepts a date that never comes (`0 0 0 31 Feb *`); it would never run.
+                let reference = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2000, 1, 1, 0, 0, 0).unwrap();
+                if n.next_after(reference, chrono_tz::Tz::UTC).is_none() {
+                    c.warn(&format!("{p}/schedule"), format!("`{expr}` matches no date: `{name}` would never run"));
+                }
+                Some(Trigger::Schedule(n))
+            }
             Err(e) => {
                 c.at_value(&format!("{p}/schedule"), e.to_string());
                 None
