@@ -27,6 +27,7 @@ fn type_name(t: LogicalType) -> &'static str {
         LogicalType::Boolean => "boolean",
         LogicalType::Date => "date",
         LogicalType::Timestamp => "timestamp",
+        LogicalType::Time => "time",
         LogicalType::Other => "other",
     }
 }

@@ -227,3 +227,30 @@ fn contract_check_exit_codes_and_ugly_files() {
         assert_eq!(out.status.code(), Some(0), "{contract}");
     }
 }
+
+/// Every ODCS v3 contract that datacontract-cli's `lint` accepts (its own fixtures and the
+/// standard's examples, `../shared/peer-suites/odcs/datacontract-lint.tsv`) is a usable contract
+/// for flowgate too: `flowgate contract lint` exits 0 on each.
+#[test]
+fn every_contract_datacontract_cli_accepts_lints_clean() {
+    let Some(list) = crate::helpers::peer_suite("odcs/datacontract-lint.tsv") else { return };
+    let dir = list.parent().unwrap().to_path_buf();
+    let mut refused = Vec::new();
+    let mut checked = 0;
+    for line in std::fs::read_to_string(&list).unwrap().lines() {
+        let Some((file, verdict)) = line.split_once('\t') else { continue };
+        if verdict.trim() != "valid" {
+            continue;
+        }
+        checked += 1;
+        let out = flowgate().args(["contract", "lint"]).arg(dir.join(file)).output().unwrap();
+        if out.status.code() != Some(0) {
+            refused.push(format!(
+                "{file}: {}",
+                String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains("error")).collect::<Vec<_>>().join("; ")
+            ));
+        }
+    }
+    assert!(checked >= 50, "{checked} contracts");
+    assert!(refused.is_empty(), "{} of {checked} refused:\n{}", refused.len(), refused.join("\n"));
+}

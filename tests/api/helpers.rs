@@ -148,3 +148,19 @@ pub fn assert_invocation_shape(v: &Value) {
     assert!(v.get("Logs").is_some_and(Value::is_array), "{v}");
     assert!(v.get("ReturnValue").is_some(), "{v}");
 }
+
+/// A file of the peer suites (`../shared/peer-suites/`, or `FLOWGATE_PEER_SUITES`): other tools'
+/// own test data. `None` (and a note) when it is not here, unless the test command requires it
+/// (`FLOWGATE_REQUIRE_PEER_SUITES`), when its absence fails the test.
+pub fn peer_suite(relative: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var("FLOWGATE_PEER_SUITES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/peer-suites"))
+        .join(relative);
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(std::env::var_os("FLOWGATE_REQUIRE_PEER_SUITES").is_none(), "{} is missing", path.display());
+    eprintln!("skipped: {} is not here (scripts/test requires it)", path.display());
+    None
+}

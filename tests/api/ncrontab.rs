@@ -8,18 +8,7 @@ use chrono_tz::Tz;
 use flowgate::domain::schedule::Ncrontab;
 
 fn suite() -> Option<String> {
-    let path = std::env::var("FLOWGATE_PEER_SUITES")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/peer-suites"))
-        .join("ncrontab/evaluations.tsv");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Some(text),
-        Err(e) if std::env::var_os("FLOWGATE_REQUIRE_PEER_SUITES").is_some() => panic!("{}: {e}", path.display()),
-        Err(_) => {
-            eprintln!("skipped: {} is not here (scripts/test requires it)", path.display());
-            None
-        }
-    }
+    crate::helpers::peer_suite("ncrontab/evaluations.tsv").map(|p| std::fs::read_to_string(p).unwrap())
 }
 
 fn at(text: &str) -> DateTime<Utc> {

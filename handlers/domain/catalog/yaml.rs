@@ -69,7 +69,89 @@ fn pos(span: &Span) -> Pos {
 }
 
 /// Parses one YAML document. Returns every problem it can find (syntax errors stop the parse).
+///
+/// One leniency, as PyYAML (and so datacontract-cli) has it: a multi-line quoted string whose
+/// continuation lines are not indented past its key (`key: "first\` then `\ second"` at the
+/// key's column — what generated exports write; YAML 1.2 §6.3 wants one more space) is read as if
+/// they were.
 pub fn parse(text: &str) -> Result<Document, Vec<Located>> {
+    let mut text = std::borrow::Cow::Borrowed(text);
+    for _ in 0..256 {
+        match parse_strict(&text) {
+            Err(errs) if errs.len() == 1 && errs[0].message.ends_with("invalid indentation in quoted scalar") => {
+                match reindent_quoted(&text, errs[0].pos) {
+                    Some(fixed) => text = std::borrow::Cow::Owned(fixed),
+                    None => return Err(errs),
+                }
+            }
+            other => return other,
+        }
+    }
+    parse_strict(&text)
+}
+
+/// Indents the continuation lines of the quoted scalar that starts at `at` one column past its
+/// key; `None` if there is nothing to indent (the error has another cause).
+fn reindent_quoted(text: &str, at: Pos) -> Option<String> {
+    let mut lines: Vec<String> = text.split_inclusive('\n').map(str::to_string).collect();
+    let first = lines.get(at.line.checked_sub(1)?)?.clone();
+    let start = first.char_indices().nth(at.col.checked_sub(1)?).map(|(i, _)| i)?;
+    let quote = first[start..].chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    // The key's column: past the indentation and any `- ` of block sequences.
+    let mut key_col = 0;
+    let mut rest = first.as_str();
+    loop {
+        let trimmed = rest.trim_start_matches(' ');
+        key_col += rest.len() - trimmed.len();
+        match trimmed.strip_prefix("- ") {
+            Some(after) => {
+                key_col += 2;
+                rest = after;
+            }
+            None => break,
+        }
+    }
+    let needed = key_col + 1;
+    // Find the closing quote, line by line.
+    let mut changed = false;
+    let mut escaped = false;
+    let mut line = at.line - 1;
+    let mut chars: Vec<char> = first[start + quote.len_utf8()..].chars().collect();
+    loop {
+        let mut i = 0;
+        let mut closed = false;
+        while i < chars.len() {
+            let c = chars[i];
+            if quote == '"' && escaped {
+                escaped = false;
+            } else if quote == '"' && c == '\\' {
+                escaped = true;
+            } else if c == quote {
+                if quote == '\'' && chars.get(i + 1) == Some(&'\'') {
+                    i += 1;
+                } else {
+                    closed = true;
+                    break;
+                }
+            }
+            i += 1;
+        }
+        if closed {
+            break;
+        }
+        line += 1;
+        let next = lines.get_mut(line)?;
+        let indent = next.len() - next.trim_start_matches(' ').len();
+        if indent < needed && !next.trim().is_empty() {
+            next.insert_str(0, &" ".repeat(needed - indent));
+            changed = true;
+        }
+        chars = next.chars().collect();
+    }
+    changed.then(|| lines.concat())
+}
+
+fn parse_strict(text: &str) -> Result<Document, Vec<Located>> {
     let mut doc = Document::default();
     let mut errors = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
@@ -270,6 +352,24 @@ mod tests {
         let deep = "[".repeat(200) + &"]".repeat(200);
         assert!(parse(&deep).is_err());
         assert!(parse("a: 1\n---\nb: 2\n").is_err());
+    }
+
+    #[test]
+    fn quoted_continuations_at_the_keys_column_are_read_as_pyyaml_reads_them() {
+        // As datacontract-cli's own fixtures have it (tests/fixtures/odcs_v3/adventureworks).
+        let text = "schema:\n  - name: t\n    properties:\n      - name: n\n        description: \"Unique national identification number such as a social security\\\n        \\ number.\"\n        required: false\n";
+        let doc = parse(text).unwrap();
+        let d = &doc.value["schema"][0]["properties"][0];
+        assert_eq!(d["description"], "Unique national identification number such as a social security number.");
+        assert_eq!(d["required"], false);
+        assert_eq!(doc.pos_of("/schema/0/properties/0/required").line, 7, "lines keep their numbers");
+        // Single quotes with a doubled quote, a continuation at column 0, a PEM-like value.
+        let text = "a:\n  b: 'it''s\nsplit'\n  c: \"-----BEGIN-----\nqwerty\n-----END-----\"\n";
+        let doc = parse(text).unwrap();
+        assert_eq!(doc.value["a"]["b"], "it's split");
+        assert_eq!(doc.value["a"]["c"], "-----BEGIN----- qwerty -----END-----");
+        // What is broken for another reason stays an error.
+        assert!(parse("a: \"never closed\n").is_err());
     }
 
     #[test]

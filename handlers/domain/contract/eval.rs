@@ -298,6 +298,7 @@ fn type_ok(t: LogicalType, bytes: &[u8], json: Option<&Value>) -> bool {
             LogicalType::Boolean => v.is_boolean(),
             LogicalType::Date => v.as_str().is_some_and(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()),
             LogicalType::Timestamp => v.as_str().is_some_and(|s| parse_timestamp(s).is_some()),
+            LogicalType::Time => v.as_str().is_some_and(is_time),
             LogicalType::Other => true,
         };
     }
@@ -312,7 +313,13 @@ fn type_ok(t: LogicalType, bytes: &[u8], json: Option<&Value>) -> bool {
         LogicalType::Boolean => matches!(text.trim().to_ascii_lowercase().as_str(), "true" | "false"),
         LogicalType::Date => NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").is_ok(),
         LogicalType::Timestamp => parse_timestamp(text).is_some(),
+        LogicalType::Time => is_time(text.trim()),
     }
+}
+
+/// A time of day as SQL `TIME` reads it: `HH:MM:SS` or `HH:MM:SS.fff…` (00:00:00 to 23:59:59.999…).
+fn is_time(s: &str) -> bool {
+    chrono::NaiveTime::parse_from_str(s, "%H:%M:%S%.f").is_ok() && s.len() >= 8 && s.as_bytes()[2] == b':'
 }
 
 /// RFC 3339, or `YYYY-MM-DD[ T]HH:MM:SS[.f]` taken as UTC, or a date (midnight UTC).
@@ -781,6 +788,18 @@ mod tests {
     }
 
     const HEADER: &str = "claim_id,received_at,channel,body,policyholder_email\n";
+
+    #[test]
+    fn a_time_of_day_is_type_checked_in_csv_and_json() {
+        let text = "apiVersion: v3.1.0\nkind: DataContract\nid: t\nversion: 1.0.0\nschema:\n  - name: shifts\n    properties:\n      - name: starts\n        logicalType: time\n";
+        let (c, _) = parse(text).unwrap();
+        let csv = b"starts\n08:30:00\n23:59:59.250\n24:00:00\n8:30\nnoon\n";
+        let r = evaluate(&c, &csv[..], &EvalOptions::new(Format::Csv, now())).unwrap();
+        let t = rule(&r, ".starts", "type");
+        assert_eq!((t.observed, t.passed), (3.0, false), "{t:#?}");
+        let jsonl = b"{\"starts\":\"08:30:00\"}\n{\"starts\":\"07:00:00.5\"}\n";
+        assert!(evaluate(&c, &jsonl[..], &EvalOptions::new(Format::Jsonl, now())).unwrap().passed);
+    }
 
     #[test]
     fn good_data_passes_every_rule() {

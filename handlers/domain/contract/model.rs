@@ -39,6 +39,8 @@ pub enum LogicalType {
     Boolean,
     Date,
     Timestamp,
+    /// A time of day, `HH:MM:SS` with optional fractional seconds (ISO 8601 / SQL `TIME`).
+    Time,
     /// Anything else (`object`, `array`): not type-checked (a lint finding says so).
     Other,
 }
@@ -272,13 +274,15 @@ impl Parser<'_> {
             self.error("", "a contract is a YAML mapping (ODCS v3)");
             return None;
         };
-        let api = self.text(root, "apiVersion", "", true);
+        // Missing `apiVersion` and `kind` read as an ODCS v3 data contract, as datacontract-cli
+        // reads them; present, they must say so.
+        let api = self.text(root, "apiVersion", "", false);
         if let Some(a) = &api {
             if !a.starts_with("v3.") {
                 self.error("/apiVersion", format!("apiVersion `{a}` is not ODCS v3 (v3.0.x, v3.1.x or v3.2.x)"));
             }
         }
-        if let Some(k) = self.text(root, "kind", "", true) {
+        if let Some(k) = self.text(root, "kind", "", false) {
             if k != "DataContract" {
                 self.error("/kind", format!("kind must be `DataContract`, not `{k}`"));
             }
@@ -337,6 +341,13 @@ impl Parser<'_> {
         };
         let name = self.text(m, "name", p, true)?;
         self.unknown_keys(m, PROPERTY_KEYS, p);
+        // Value constraints: read, not enforced yet — each one said, so no one trusts the gate
+        // with what it does not check.
+        if let Some(Value::Object(options)) = m.get("logicalTypeOptions") {
+            for k in options.keys() {
+                self.warn(&format!("{p}/logicalTypeOptions/{k}"), format!("logicalTypeOptions `{k}` is not enforced"));
+            }
+        }
         let logical_type = match m.get("logicalType").and_then(Value::as_str) {
             None => LogicalType::String,
             Some("string") => LogicalType::String,
@@ -345,6 +356,7 @@ impl Parser<'_> {
             Some("boolean") => LogicalType::Boolean,
             Some("date") => LogicalType::Date,
             Some("timestamp") => LogicalType::Timestamp,
+            Some("time") => LogicalType::Time,
             Some(other @ ("object" | "array")) => {
                 self.warn(&format!("{p}/logicalType"), format!("logicalType `{other}` is not type-checked"));
                 LogicalType::Other
@@ -352,7 +364,7 @@ impl Parser<'_> {
             Some(other) => {
                 self.error(
                     &format!("{p}/logicalType"),
-                    format!("unknown logicalType `{other}` (string, integer, number, boolean, date, timestamp, object, array)"),
+                    format!("unknown logicalType `{other}` (string, integer, number, boolean, date, timestamp, time, object, array)"),
                 );
                 LogicalType::Other
             }
