@@ -254,3 +254,28 @@ fn every_contract_datacontract_cli_accepts_lints_clean() {
     assert!(checked >= 50, "{checked} contracts");
     assert!(refused.is_empty(), "{} of {checked} refused:\n{}", refused.len(), refused.join("\n"));
 }
+
+/// Wrong `logicalTypeOptions` are errors with their line and column; options flowgate cannot
+/// enforce on their type are listed, and the summary counts exactly the lines listed.
+#[test]
+fn wrong_options_are_errors_and_unenforced_ones_are_listed_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = "apiVersion: v3.1.0\nkind: DataContract\nid: x\nversion: 1.0.0\nschema:\n  - name: t\n    properties:\n";
+    let bad = format!("{head}      - name: a\n        logicalType: string\n        logicalTypeOptions:\n          pattern: \"([a-z\"\n          minLength: -1\n      - name: b\n        logicalType: integer\n        logicalTypeOptions:\n          minimum: 10\n          maximum: 1\n");
+    std::fs::write(dir.path().join("bad.yaml"), bad).unwrap();
+    let out = flowgate().args(["contract", "lint"]).arg(dir.path().join("bad.yaml")).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("bad.yaml:11:11: error: logicalTypeOptions `pattern` is not a valid regular expression"), "{text}");
+    assert!(text.contains("bad.yaml:12:11: error: logicalTypeOptions `minLength` must be a whole number"), "{text}");
+    assert!(text.contains("bad.yaml:17:11: error: logicalTypeOptions: the maximum 1 is below the minimum 10"), "{text}");
+    let unenforced = format!("{head}      - name: tags\n        logicalType: array\n        logicalTypeOptions:\n          minItems: 1\n          uniqueItems: true\n      - name: host\n        logicalType: string\n        logicalTypeOptions:\n          format: hostname\n          maxLength: 10\n");
+    std::fs::write(dir.path().join("partial.yaml"), unenforced).unwrap();
+    let out = flowgate().args(["contract", "lint"]).arg(dir.path().join("partial.yaml")).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let listed = text.lines().filter(|l| l.contains(": warning: ")).count();
+    assert!(text.contains("logicalTypeOptions `minItems` is not enforced on a object or array property"), "{text}");
+    assert!(text.contains("logicalTypeOptions `format: \"hostname\"` is not enforced"), "{text}");
+    assert!(text.contains(&format!("; {listed} part(s) not enforced")), "the count is the lines listed: {text}");
+}

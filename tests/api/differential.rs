@@ -34,6 +34,12 @@ fn rule_of(kind: &str) -> Option<&'static str> {
         "field_null_values" => "nullValues",
         "field_missing_values" => "missingValues",
         "field_duplicate_values" => "duplicateValues",
+        "field_minimum" => "minimum",
+        "field_maximum" => "maximum",
+        "field_not_equal" => "notEqual",
+        "field_min_length" => "minLength",
+        "field_max_length" => "maxLength",
+        "field_regex" => "pattern",
         "row_count" => "rowCount",
         "servicelevel_freshness" => "freshness",
         _ => return None,
@@ -151,6 +157,39 @@ fn flowgate_and_datacontract_cli_agree_rule_by_rule() {
         total += compare(&tool, "examples/claims/contracts/urgent_correspondence.odcs.yaml", "urgent_correspondence.jsonl", data, case);
     }
     eprintln!("compared {total} rule results across {} files", csv_cases.len() + jsonl_cases.len());
+}
+
+/// Every `logicalTypeOptions` key both tools check (minimum, maximum, exclusive bounds, lengths,
+/// pattern) on integer, number and string properties, good and bad, in CSV and JSON Lines.
+#[test]
+fn logical_type_options_agree_with_datacontract_cli_rule_by_rule() {
+    let Some(tool) = datacontract() else { return };
+    const HEAD: &str = "payment_id,payer_email,amount,risk,discount,reference\n";
+    let csv_cases = [
+        ("options good", "1,a@b.example,10.5,5,3,REF-1\n2,c@d.example,0,1,9,REF-22\n3,e@f.example,10000,9,-4,REF-333\n"),
+        ("options bad", "1,a@b.example,10.5,5,3,REF-1\n2,bad-email,-1,0,10,REF-2\n3,averyveryverylongaddress@example.com,20000,10,11,XYZ\n0,c@d.e,5,9,0,REF-1234567890123\n"),
+        ("options at the bounds", "1,abcd@x,0,1,9,REF-123456789\n2,a@b.c,10000,9,9,REF-1\n"),
+        ("options too short", "1,a@b,5,5,5,REF-1\n"),
+    ];
+    let mut total = 0;
+    for (case, body) in csv_cases {
+        total += compare(&tool, "tests/fixtures/contracts/payments-csv.odcs.yaml", "payments.csv", &format!("{HEAD}{body}"), case);
+    }
+    let line = |id: i64, email: &str, amount: f64, risk: i64, discount: i64, reference: &str| {
+        format!("{{\"payment_id\":{id},\"payer_email\":\"{email}\",\"amount\":{amount},\"risk\":{risk},\"discount\":{discount},\"reference\":\"{reference}\"}}\n")
+    };
+    let jsonl_cases = [
+        ("jsonl options good", line(1, "a@b.example", 10.5, 5, 3, "REF-1") + &line(2, "c@d.example", 0.0, 1, 9, "REF-2")),
+        (
+            "jsonl options bad",
+            line(0, "nope", -1.0, 0, 10, "XYZ") + &line(2, "averyveryverylongaddress@example.com", 20000.0, 10, 11, "REF-1234567890123"),
+        ),
+    ];
+    for (case, data) in &jsonl_cases {
+        total += compare(&tool, "tests/fixtures/contracts/payments-jsonl.odcs.yaml", "payments.jsonl", data, case);
+    }
+    assert!(total >= 80, "{total} rule results compared");
+    eprintln!("compared {total} rule results on logicalTypeOptions across {} files", csv_cases.len() + jsonl_cases.len());
 }
 
 #[test]

@@ -92,6 +92,8 @@ struct ColumnState<'a> {
     type_errors: Tally,
     /// Per quality rule (same order as `prop.quality`).
     rule_tallies: Vec<Tally>,
+    /// Per enforced `logicalTypeOptions` entry (same order as `prop.options`).
+    option_tallies: Vec<Tally>,
     valid_sets: Vec<Option<Vec<Vec<u8>>>>,
     missing_sets: Vec<(bool, HashSet<Vec<u8>>)>,
     patterns: Vec<Option<regex::bytes::Regex>>,
@@ -151,6 +153,7 @@ impl<'a> ColumnState<'a> {
             nulls: Tally::default(),
             type_errors: Tally::default(),
             rule_tallies: vec![Tally::default(); prop.quality.len()],
+            option_tallies: vec![Tally::default(); prop.options.len()],
             valid_sets,
             missing_sets,
             patterns,
@@ -185,6 +188,8 @@ impl<'a> ColumnState<'a> {
         };
         if !typed {
             self.type_errors.hit(row);
+        } else if !self.prop.options.is_empty() {
+            self.check_options(row, t, json);
         }
         if let Some(ts) = ts.filter(|_| freshness) {
             if self.newest.is_none_or(|n| ts > n) {
@@ -208,6 +213,33 @@ impl<'a> ColumnState<'a> {
             self.pending.push((row, xxhash_rust::xxh3::xxh3_64(t)));
             if self.pending.len() >= BATCH {
                 self.flush();
+            }
+        }
+    }
+
+    /// The value constraints of a typed, non-null value: numbers for integer and number
+    /// properties, the text (characters) for strings.
+    fn check_options(&mut self, row: u64, t: &[u8], json: Option<&Value>) {
+        use crate::domain::contract::options::Check;
+        let numeric = matches!(self.prop.logical_type, LogicalType::Integer | LogicalType::Number);
+        let number = || match json {
+            Some(v) => v.as_f64(),
+            None => std::str::from_utf8(t).ok().and_then(|s| s.trim().parse::<f64>().ok()),
+        };
+        let text = || match json {
+            Some(Value::String(s)) => Some(std::borrow::Cow::Borrowed(s.as_str())),
+            Some(_) => None,
+            None => std::str::from_utf8(t).ok().map(std::borrow::Cow::Borrowed),
+        };
+        let (x, s) = if numeric { (number(), None) } else { (None, text()) };
+        for (i, o) in self.prop.options.iter().enumerate() {
+            let ok = match (&o.check, x, s.as_deref()) {
+                (Check::Min(_) | Check::Max(_) | Check::NotEqual(_) | Check::MultipleOf(_), Some(x), _) => o.check.number_ok(x),
+                (_, _, Some(s)) => o.check.text_ok(s),
+                _ => true,
+            };
+            if !ok {
+                self.option_tallies[i].hit(row);
             }
         }
     }
@@ -265,6 +297,9 @@ impl ColumnState<'_> {
         self.nulls.absorb(other.nulls, offset);
         self.type_errors.absorb(other.type_errors, offset);
         for (mine, theirs) in self.rule_tallies.iter_mut().zip(other.rule_tallies) {
+            mine.absorb(theirs, offset);
+        }
+        for (mine, theirs) in self.option_tallies.iter_mut().zip(other.option_tallies) {
             mine.absorb(theirs, offset);
         }
         self.newest = match (self.newest, other.newest) {
@@ -701,6 +736,9 @@ fn report(contract: &Contract, table: &TableSpec, rows: u64, cols: &[ColumnState
         }
         if c.prop.unique || c.prop.primary_key {
             out.push(count_result(&target, "unique", &c.dup_tally, rows, "duplicated value(s)"));
+        }
+        for (o, tally) in c.prop.options.iter().zip(&c.option_tallies) {
+            out.push(count_result(&target, o.rule, tally, rows, &format!("not {}", o.check.describe())));
         }
         for (i, r) in c.prop.quality.iter().enumerate() {
             let (name, tally) = match &r.metric {

@@ -5,6 +5,7 @@
 pub mod eval;
 mod hashes;
 pub mod model;
+pub mod options;
 pub mod result;
 
 pub use model::{parse, Contract, LintFinding};

@@ -56,6 +56,8 @@ pub struct Property {
     /// Classified restricted or confidential, or tagged `pii`: its values never leave the evaluator.
     pub pii: bool,
     pub quality: Vec<Rule>,
+    /// Its `logicalTypeOptions` that flowgate enforces.
+    pub options: Vec<super::options::ValueOption>,
 }
 
 /// A quality metric.
@@ -341,13 +343,7 @@ impl Parser<'_> {
         };
         let name = self.text(m, "name", p, true)?;
         self.unknown_keys(m, PROPERTY_KEYS, p);
-        // Value constraints: read, not enforced yet — each one said, so no one trusts the gate
-        // with what it does not check.
-        if let Some(Value::Object(options)) = m.get("logicalTypeOptions") {
-            for k in options.keys() {
-                self.warn(&format!("{p}/logicalTypeOptions/{k}"), format!("logicalTypeOptions `{k}` is not enforced"));
-            }
-        }
+
         let logical_type = match m.get("logicalType").and_then(Value::as_str) {
             None => LogicalType::String,
             Some("string") => LogicalType::String,
@@ -385,7 +381,25 @@ impl Parser<'_> {
         let unique = self.flag(m, "unique", p);
         let primary_key = self.flag(m, "primaryKey", p);
         let quality = self.rules(m.get("quality"), &format!("{p}/quality"), false);
-        Some(Property { name, logical_type, required, unique, primary_key, pii, quality })
+        let options = match m.get("logicalTypeOptions") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Object(o)) => {
+                let (options, notes) = super::options::parse(logical_type, o, &format!("{p}/logicalTypeOptions"));
+                for n in notes {
+                    if n.error {
+                        self.error(&n.pointer, n.message);
+                    } else {
+                        self.warn(&n.pointer, n.message);
+                    }
+                }
+                options
+            }
+            Some(_) => {
+                self.error(&format!("{p}/logicalTypeOptions"), "`logicalTypeOptions` must be a mapping");
+                Vec::new()
+            }
+        };
+        Some(Property { name, logical_type, required, unique, primary_key, pii, quality, options })
     }
 
     fn rules(&mut self, v: Option<&Value>, p: &str, table_level: bool) -> Vec<Rule> {
