@@ -219,7 +219,7 @@ pub fn parse(lt: LogicalType, options: &Map<String, Value>, p: &str) -> (Vec<Val
             ("pattern", _, true) => match v.as_str().map(regex::Regex::new) {
                 Some(Ok(re)) => out.push(ValueOption { rule: "pattern", check: Check::Pattern(re), pointer: at(k) }),
                 Some(Err(e)) => {
-                    note(k, format!("logicalTypeOptions `pattern` is not a valid regular expression: {}", first_line(&e.to_string())), true)
+                    note(k, format!("logicalTypeOptions `pattern` is not a valid regular expression: {}", last_line(&e.to_string())), true)
                 }
                 None => note(k, "logicalTypeOptions `pattern` must be text".into(), true),
             },
@@ -256,7 +256,7 @@ pub fn parse(lt: LogicalType, options: &Map<String, Value>, p: &str) -> (Vec<Val
     (out, notes)
 }
 
-fn first_line(s: &str) -> String {
+fn last_line(s: &str) -> String {
     s.lines().rfind(|l| !l.trim().is_empty()).unwrap_or(s).trim().to_string()
 }
 
