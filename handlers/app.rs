@@ -350,6 +350,12 @@ fn notifiers(
             ));
         }
     }
+    if out.is_empty() {
+        tracing::warn!(
+            "no alert receiver is configured (FLOWGATE_ALERT_TEAMS_URL, FLOWGATE_ALERT_SLACK_URL, FLOWGATE_ALERT_WEBHOOK_URL): \
+             alerts are kept in the state only (flowgate alerts --state azure)"
+        );
+    }
     Ok(out)
 }
 
