@@ -145,7 +145,8 @@ pub fn evaluate(prev: Option<&AlertState>, alert: &Alert, firing: bool, silenced
             let p = prev.expect("was firing");
             let mut s = p.clone();
             s.alert = Alert { status: Status::Firing, ends_at: None, starts_at: p.alert.starts_at, ..alert.clone() };
-            let due = s.last_sent.is_none_or(|t| now - t >= alert.severity.repeat_interval());
+            // Information is sent once; the others again at their repeat interval.
+            let due = s.last_sent.is_none_or(|t| alert.severity != Severity::Info && now - t >= alert.severity.repeat_interval());
             if due && !silenced {
                 let first = s.last_sent.is_none();
                 s.last_sent = Some(now);
@@ -218,6 +219,8 @@ mod tests {
         assert_eq!(s, vec![(10, Send::Firing), (550, Send::Resolved)]);
         // Never firing: nothing, ever.
         assert!(play(Severity::Sev1, &never, 600, &never).is_empty());
+        // Information firing for two days: sent once, no repeat, no resolve.
+        assert_eq!(play(Severity::Info, &|m| (10..3000).contains(&m), 3100, &never), vec![(10, Send::Firing)]);
     }
 
     #[test]
