@@ -1,5 +1,12 @@
 //! The weekly report of a Store: every run's facts and when each job was first alerted about,
-//! read the same way from SQLite and from Table Storage, then `domain::report::build`.
+//! read the same way from SQLite and from Table Storage, then `domain::report::build`; `stream`
+//! reads the runs page by page, `publish` is the StabilityReport timer's work.
+
+mod publish;
+mod stream;
+
+pub use publish::{publish, Published, CONTAINER};
+use stream::stream_runs;
 
 use std::collections::BTreeMap;
 
@@ -10,11 +17,10 @@ use super::FlowError;
 use crate::domain::alert::Alert;
 use crate::domain::breaker::Breaker;
 use crate::domain::metrics::alerts::alert_hygiene;
-use crate::domain::metrics::evaluators::{changes, evaluator_figures, Change, Changes, EvalRun, ReleaseEvaluation};
+use crate::domain::metrics::evaluators::{changes, evaluator_figures, Change, Changes, ReleaseEvaluation};
 use crate::domain::metrics::flow::{breaker_figures, gate_figures, quarantine_flow, QuarantineFact};
 use crate::domain::metrics::freshness::freshness;
 use crate::domain::metrics::queue::{queue_figures, HourlyDepth};
-use crate::domain::metrics::RunFacts;
 use crate::domain::report::{build, Extras, IsoWeek, WeeklyReport};
 use crate::ports::{AuditSink, RowRange, Store, StoreError, Table};
 
@@ -172,149 +178,4 @@ async fn silences_set(store: &dyn Store) -> Result<Vec<(DateTime<Utc>, crate::do
             Some((set, serde_json::from_value(e.body).ok()?))
         })
         .collect())
-}
-
-/// Runs read per page: a state of any size is read without holding its records.
-const PAGE: usize = 5_000;
-/// A job's older runs are trimmed when this many have gathered.
-const TRIM_AT: usize = 512;
-
-/// Reads every run record page by page and keeps only its facts, and of those only what the
-/// week's figures need: every run that ended at or after `keep_from` (the week before) or has not
-/// ended, and of each job's older runs its last success and what ended after it (an episode still
-/// open at `keep_from` opened there; earlier ones closed). Also the gate decisions of the runs
-/// that ended in `[from, to)`.
-async fn stream_runs(
-    store: &dyn Store,
-    keep_from: DateTime<Utc>,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    evaluation_jobs: &std::collections::BTreeSet<String>,
-) -> Result<Streamed, StoreError> {
-    let mut evals = Vec::new();
-    let mut kept: Vec<RunFacts> = Vec::new();
-    let mut older: BTreeMap<String, Vec<RunFacts>> = BTreeMap::new();
-    let mut gates = Vec::new();
-    let mut after: Option<(String, String)> = None;
-    loop {
-        let page = store.page(Table::RUNS, after.as_ref().map(|(p, r)| (p.as_str(), r.as_str())), PAGE).await?;
-        let Some(last) = page.last() else { break };
-        after = Some((last.partition.clone(), last.row.clone()));
-        for e in page {
-            let rec: crate::domain::run::RunRecord = serde_json::from_value(e.body)
-                .map_err(|err| StoreError::Corrupt(format!("runs({},{})", e.partition, e.row), err.to_string()))?;
-            let f = RunFacts::of(&rec);
-            if f.ended_in(from, to) {
-                if evaluation_jobs.contains(&f.job) {
-                    evals.push(EvalRun { job: f.job.clone(), status: f.status, scored: rec.records_in, passed: rec.records_out });
-                }
-                gates.extend(rec.gate);
-            }
-            match f.finished {
-                Some(t) if t < keep_from => {
-                    let list = older.entry(f.job.clone()).or_default();
-                    list.push(f);
-                    if list.len() >= TRIM_AT {
-                        trim(list);
-                    }
-                }
-                _ => kept.push(f),
-            }
-        }
-    }
-    for (_, mut list) in older {
-        trim(&mut list);
-        kept.extend(list);
-    }
-    Ok(Streamed { facts: kept, gates, evals })
-}
-
-/// What the report keeps of the run records.
-struct Streamed {
-    facts: Vec<RunFacts>,
-    gates: Vec<crate::domain::gate::GateDecision>,
-    evals: Vec<EvalRun>,
-}
-
-/// Keeps a job's last success and the runs that ended after it.
-fn trim(list: &mut Vec<RunFacts>) {
-    list.sort_by_key(|f| f.finished);
-    if let Some(i) = list.iter().rposition(|f| f.status == crate::domain::run::RunStatus::Succeeded) {
-        list.drain(..i);
-    }
-}
-
-/// Where the StabilityReport timer keeps the reports (`<week>/report.{md,html,json}`).
-pub const CONTAINER: &str = "reports";
-
-/// What the StabilityReport timer did.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Published {
-    pub week: String,
-    pub verdict: crate::domain::report::Verdict,
-    /// Whether this call posted the summary (a second timer run for the same week does not).
-    pub announced: bool,
-}
-
-/// The StabilityReport timer (each Monday): the report of the week before `now` in the catalog's
-/// time zone, written to the `reports` container (the same bytes on a second run), and a summary
-/// posted once to every alert receiver, linking to it.
-pub async fn publish(deps: &super::Deps, now: DateTime<Utc>) -> Result<Published, super::FlowError> {
-    use crate::domain::notify::{Alert, Group, Severity, Status};
-    use crate::domain::report::{html, markdown, Verdict};
-    let tz = deps.catalog.timezone;
-    let week = IsoWeek::of(now, tz).previous();
-    let report = weekly(deps.store.as_ref(), Some(deps.audit.as_ref()), week, tz, &ReportInputs::of(&deps.catalog)).await?;
-    let label = week.label();
-    let files = [
-        ("report.json", serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"),
-        ("report.md", markdown::render(&report)),
-        ("report.html", html::render(&report)),
-    ];
-    for (name, text) in &files {
-        deps.blobs
-            .write(CONTAINER, &format!("{label}/{name}"), text.as_bytes())
-            .await
-            .map_err(|e| super::FlowError::Blob(e.to_string()))?;
-    }
-    // Claimed once per week, so two timer runs post one summary.
-    let claim = serde_json::json!({ "week": label, "at": now });
-    let announced = match deps.store.insert(Table::METRICS, "report", &label, &claim).await {
-        Ok(_) => true,
-        Err(StoreError::Conflict(_)) => false,
-        Err(e) => return Err(e.into()),
-    };
-    if announced {
-        let w = &report.this_week;
-        let mut facts = vec![
-            ("Success".to_string(), format!("{}/{}", w.success.num, w.success.den)),
-            ("SLA met".to_string(), format!("{}/{}", report.sla.all.met, report.sla.adherence.den)),
-            ("Incidents".to_string(), report.episodes.len().to_string()),
-            ("Report".to_string(), format!("{CONTAINER}/{label}/report.html")),
-        ];
-        facts.extend(report.reasons.iter().take(3).map(|r| ("What changed".to_string(), r.clone())));
-        let verdict = format!("{:?}", report.verdict).to_uppercase();
-        let summary = Alert {
-            name: "StabilityReport".into(),
-            labels: [("week".to_string(), label.clone())].into(),
-            severity: Severity::Info,
-            // A stable week reads green; a degraded or unstable one asks for attention.
-            status: if report.verdict == Verdict::Stable { Status::Resolved } else { Status::Firing },
-            starts_at: report.from,
-            ends_at: Some(report.to),
-            summary: format!("Weekly stability report {label}: {verdict}"),
-            facts,
-            runbook: None,
-            link: (deps.settings)("FLOWGATE_REPORT_URL")
-                .filter(|u| !u.is_empty())
-                .map(|base| format!("{}/{label}/report.html", base.trim_end_matches('/'))),
-        };
-        let n = crate::domain::alerting::delivery::Notification {
-            id: format!("report.{label}"),
-            made_at: now,
-            group: Group { name: "StabilityReport".into(), job: None, alerts: vec![summary] },
-        };
-        super::monitor::deliver::to_every_receiver(deps, &n, now).await?;
-    }
-    Ok(Published { week: label, verdict: report.verdict, announced })
 }
