@@ -53,6 +53,9 @@ pub struct Alert {
     pub owner: Option<String>,
     /// One line for a person.
     pub message: String,
+    /// An SLA breach of a run that succeeded after its deadline (not one that never delivered).
+    #[serde(default)]
+    pub late: bool,
 }
 
 impl Alert {

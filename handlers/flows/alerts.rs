@@ -80,7 +80,8 @@ fn run_alert(deps: &Deps, kind: AlertKind, open: &OpenRun, due: DateTime<Utc>, n
         }
         _ => format!("run {key} missed its deadline {}{state}", instant_key(due)),
     };
-    Alert { kind, subject: open.job.to_string(), key: key.to_string(), raised_at: now, due_at: due, owner, message }
+    let late = kind == AlertKind::SlaBreach && status == Some(RunStatus::Succeeded);
+    Alert { kind, subject: open.job.to_string(), key: key.to_string(), raised_at: now, due_at: due, owner, message, late }
 }
 
 fn late_by(now: DateTime<Utc>, due: DateTime<Utc>) -> String {
@@ -161,6 +162,7 @@ pub async fn freshness_pass(deps: &Deps, now: DateTime<Utc>, rows: &[Entity]) ->
             due_at: stale.due,
             owner: ds.owner.clone(),
             message: stale.message,
+            late: false,
         };
         raised.extend(raise(deps, alert).await?);
     }

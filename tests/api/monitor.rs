@@ -104,6 +104,7 @@ async fn a_fortnight_of_overlapping_ticks_fires_repeats_and_resolves_each_alert_
                 due_at: now,
                 owner: None,
                 message: format!("run {run} missed its deadline"),
+                late: false,
             };
             alerts::raise(&a, signal).await.unwrap();
         }

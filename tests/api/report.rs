@@ -59,6 +59,7 @@ pub async fn fill(store: &dyn Store) {
         due_at: monday + Duration::hours(40) + Duration::minutes(40),
         owner: None,
         message: "extract missed its deadline".into(),
+        late: false,
     };
     store.insert(Table::ALERTS, "extract", &alert.id(), &serde_json::to_value(&alert).unwrap()).await.unwrap();
     // The monitor's records: the breach firing since Tuesday (sent twice), a breaker alert that

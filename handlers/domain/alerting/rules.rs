@@ -57,9 +57,9 @@ pub fn from_signal(s: &Signal) -> Option<(Alert, Until)> {
     let (name, severity, until, labels) = match s.kind {
         AlertKind::SlaBreach => {
             let run = run()?;
-            // A breach raised when the run succeeded is a late success (Sev4); one raised at the
-            // deadline is work not delivered (Sev3). No criticality per job yet (sla.rs).
-            let late = s.raised_at > s.due_at && s.message.contains("ended succeeded");
+            // A late success is Sev4; work not delivered by the deadline is Sev3. No criticality
+            // per job yet (sla.rs).
+            let late = s.late;
             let until = Until::RunSettled { job: run.job.to_string(), logical: run.logical_time };
             (
                 "SlaBreach",
@@ -164,6 +164,7 @@ mod tests {
             due_at: due,
             owner: Some("data-team".into()),
             message: message.into(),
+            late,
         }
     }
 

@@ -120,8 +120,16 @@ pub async fn no_active_release(deps: &Deps, now: chrono::DateTime<chrono::Utc>) 
     let message = "no release is active and FLOWGATE_RELEASES=required: nothing runs until one is promoted \
                    (flowgate release propose, approve, promote; docs/releases.md)"
         .to_string();
-    let alert =
-        Alert { kind: AlertKind::NoActiveRelease, subject: "releases".into(), key: day, raised_at: now, due_at: now, owner: None, message };
+    let alert = Alert {
+        kind: AlertKind::NoActiveRelease,
+        subject: "releases".into(),
+        key: day,
+        raised_at: now,
+        due_at: now,
+        owner: None,
+        message,
+        late: false,
+    };
     crate::flows::alerts::raise(deps, alert).await
 }
 
@@ -148,6 +156,7 @@ pub async fn review_pass(deps: &Deps, now: chrono::DateTime<chrono::Utc>) -> Res
             due_at: change.review_due,
             owner: None,
             message,
+            late: false,
         };
         out.extend(crate::flows::alerts::raise(deps, alert).await?);
     }

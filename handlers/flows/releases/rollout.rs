@@ -240,7 +240,8 @@ async fn decided(d: &ReleaseDeps, c: &Canary, a: &Analysis, what: &str, now: Dat
 }
 
 async fn alert(deps: &Deps, kind: AlertKind, c: &Canary, message: String, now: DateTime<Utc>) -> Result<(), FlowError> {
-    let alert = Alert { kind, subject: "releases".into(), key: c.rollout.clone(), raised_at: now, due_at: now, owner: None, message };
+    let alert =
+        Alert { kind, subject: "releases".into(), key: c.rollout.clone(), raised_at: now, due_at: now, owner: None, message, late: false };
     crate::flows::alerts::raise(deps, alert).await.map(|_| ())
 }
 
