@@ -19,19 +19,6 @@ fn namespace(deps: &Deps) -> String {
     (deps.settings)("FLOWGATE_LINEAGE_NAMESPACE").filter(|s| !s.is_empty()).unwrap_or_else(|| "flowgate".into())
 }
 
-fn type_name(t: LogicalType) -> &'static str {
-    match t {
-        LogicalType::String => "string",
-        LogicalType::Integer => "integer",
-        LogicalType::Number => "number",
-        LogicalType::Boolean => "boolean",
-        LogicalType::Date => "date",
-        LogicalType::Timestamp => "timestamp",
-        LogicalType::Time => "time",
-        LogicalType::Other => "other",
-    }
-}
-
 fn kind_name(job: &Job) -> String {
     serde_json::to_value(job.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
@@ -42,7 +29,7 @@ fn dataset(deps: &Deps, ns: &str, id: &crate::domain::ids::DatasetId, rec: &RunR
         .contracts
         .get(id)
         .and_then(|c| c.tables.first())
-        .map(|t| t.properties.iter().map(|p| (p.name.clone(), type_name(p.logical_type).to_string())).collect())
+        .map(|t| t.properties.iter().map(|p| (p.name.clone(), LogicalType::name(p.logical_type).to_string())).collect())
         .unwrap_or_default();
     let assertions = rec
         .gate

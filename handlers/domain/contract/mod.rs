@@ -7,6 +7,7 @@ mod hashes;
 pub mod model;
 pub mod options;
 pub mod result;
+pub mod temporal;
 
 pub use model::{parse, Contract, LintFinding};
 pub use result::{ContractReport, RuleResult};

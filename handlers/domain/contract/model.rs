@@ -28,6 +28,9 @@ pub struct TableSpec {
     pub name: String,
     pub properties: Vec<Property>,
     pub quality: Vec<Rule>,
+    /// A primary key of several properties (by `primaryKeyPosition`): unique as a tuple, not
+    /// property by property. Its columns, in key order.
+    pub composite_key: Vec<String>,
 }
 
 /// The logical types flowgate checks.
@@ -41,14 +44,36 @@ pub enum LogicalType {
     Timestamp,
     /// A time of day, `HH:MM:SS` with optional fractional seconds (ISO 8601 / SQL `TIME`).
     Time,
-    /// Anything else (`object`, `array`): not type-checked (a lint finding says so).
-    Other,
+    /// A JSON object (in CSV, a cell holding one).
+    Object,
+    /// A JSON array (in CSV, a cell holding one).
+    Array,
+}
+
+impl LogicalType {
+    /// Its ODCS name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::String => "string",
+            Self::Integer => "integer",
+            Self::Number => "number",
+            Self::Boolean => "boolean",
+            Self::Date => "date",
+            Self::Timestamp => "timestamp",
+            Self::Time => "time",
+            Self::Object => "object",
+            Self::Array => "array",
+        }
+    }
 }
 
 /// One property (column).
 #[derive(Debug, Clone)]
 pub struct Property {
     pub name: String,
+    /// The column or key holding it in the data: `physicalName` when given, else `name` (as
+    /// datacontract-cli reads files).
+    pub column: String,
     pub logical_type: LogicalType,
     pub required: bool,
     pub unique: bool,
@@ -58,6 +83,8 @@ pub struct Property {
     pub quality: Vec<Rule>,
     /// Its `logicalTypeOptions` that flowgate enforces.
     pub options: Vec<super::options::ValueOption>,
+    /// How its dates, timestamps or times are read (`logicalTypeOptions` `format`, `defaultTimezone`).
+    pub reading: super::temporal::Reading,
 }
 
 /// A quality metric.
@@ -317,6 +344,7 @@ impl Parser<'_> {
         let name = self.text(m, "name", p, true)?;
         self.unknown_keys(m, TABLE_KEYS, p);
         let mut properties = Vec::new();
+        let mut key: Vec<(i64, String)> = Vec::new();
         if let Some(list) = m.get("properties") {
             match list.as_array() {
                 Some(items) => {
@@ -324,6 +352,10 @@ impl Parser<'_> {
                         if let Some(pr) = self.property(prop, &format!("{p}/properties/{i}")) {
                             if properties.iter().any(|x: &Property| x.name == pr.name) {
                                 self.error(&format!("{p}/properties/{i}/name"), format!("property `{}` is listed twice", pr.name));
+                            }
+                            if pr.primary_key {
+                                let position = prop.get("primaryKeyPosition").and_then(Value::as_i64).unwrap_or(0);
+                                key.push((position, pr.column.clone()));
                             }
                             properties.push(pr);
                         }
@@ -333,7 +365,9 @@ impl Parser<'_> {
             }
         }
         let quality = self.rules(m.get("quality"), &format!("{p}/quality"), true);
-        Some(TableSpec { name, properties, quality })
+        key.sort_by_key(|(position, _)| *position);
+        let composite_key = if key.len() > 1 { key.into_iter().map(|(_, c)| c).collect() } else { Vec::new() };
+        Some(TableSpec { name, properties, quality, composite_key })
     }
 
     fn property(&mut self, v: &Value, p: &str) -> Option<Property> {
@@ -342,6 +376,7 @@ impl Parser<'_> {
             return None;
         };
         let name = self.text(m, "name", p, true)?;
+        let column = self.text(m, "physicalName", p, false).unwrap_or_else(|| name.clone());
         self.unknown_keys(m, PROPERTY_KEYS, p);
 
         let logical_type = match m.get("logicalType").and_then(Value::as_str) {
@@ -353,16 +388,14 @@ impl Parser<'_> {
             Some("date") => LogicalType::Date,
             Some("timestamp") => LogicalType::Timestamp,
             Some("time") => LogicalType::Time,
-            Some(other @ ("object" | "array")) => {
-                self.warn(&format!("{p}/logicalType"), format!("logicalType `{other}` is not type-checked"));
-                LogicalType::Other
-            }
+            Some("object") => LogicalType::Object,
+            Some("array") => LogicalType::Array,
             Some(other) => {
                 self.error(
                     &format!("{p}/logicalType"),
                     format!("unknown logicalType `{other}` (string, integer, number, boolean, date, timestamp, time, object, array)"),
                 );
-                LogicalType::Other
+                LogicalType::String
             }
         };
         let classification = m.get("classification").and_then(Value::as_str).unwrap_or("").to_ascii_lowercase();
@@ -381,25 +414,36 @@ impl Parser<'_> {
         let unique = self.flag(m, "unique", p);
         let primary_key = self.flag(m, "primaryKey", p);
         let quality = self.rules(m.get("quality"), &format!("{p}/quality"), false);
-        let options = match m.get("logicalTypeOptions") {
-            None | Some(Value::Null) => Vec::new(),
+        let parsed = match m.get("logicalTypeOptions") {
+            None | Some(Value::Null) => super::options::Parsed::default(),
             Some(Value::Object(o)) => {
-                let (options, notes) = super::options::parse(logical_type, o, &format!("{p}/logicalTypeOptions"));
-                for n in notes {
+                let mut parsed = super::options::parse(logical_type, o, &format!("{p}/logicalTypeOptions"));
+                for n in std::mem::take(&mut parsed.notes) {
                     if n.error {
                         self.error(&n.pointer, n.message);
                     } else {
                         self.warn(&n.pointer, n.message);
                     }
                 }
-                options
+                parsed
             }
             Some(_) => {
                 self.error(&format!("{p}/logicalTypeOptions"), "`logicalTypeOptions` must be a mapping");
-                Vec::new()
+                super::options::Parsed::default()
             }
         };
-        Some(Property { name, logical_type, required, unique, primary_key, pii, quality, options })
+        Some(Property {
+            name,
+            column,
+            logical_type,
+            required,
+            unique,
+            primary_key,
+            pii,
+            quality,
+            options: parsed.options,
+            reading: parsed.reading,
+        })
     }
 
     fn rules(&mut self, v: Option<&Value>, p: &str, table_level: bool) -> Vec<Rule> {

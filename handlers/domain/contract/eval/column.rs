@@ -4,12 +4,13 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 
 use super::super::hashes::{HashSet64, BATCH};
 use super::super::model::{LogicalType, Metric, Property};
 use super::super::result::MAX_FAILING_ROWS;
+use super::super::temporal::Reading;
 
 /// Failing-row sampler and counter.
 #[derive(Debug, Default, Clone)]
@@ -63,6 +64,10 @@ pub(super) struct ColumnState<'a> {
     pub(super) valid_sets: Vec<Option<Vec<Vec<u8>>>>,
     pub(super) missing_sets: Vec<(bool, HashSet<Vec<u8>>)>,
     pub(super) patterns: Vec<Option<regex::bytes::Regex>>,
+    /// For a composite primary key: its columns; each row's value is their tuple.
+    pub(super) members: Vec<String>,
+    /// Where each member is in a CSV file's header.
+    pub(super) member_index: Vec<Option<usize>>,
     pub(super) seen: Option<HashSet64>,
     /// Values waiting to be looked up in `seen`, a batch at a time (row, hash).
     pub(super) pending: Vec<(u64, u64)>,
@@ -88,8 +93,11 @@ pub(super) fn value_text(v: &Value) -> String {
 }
 
 impl<'a> ColumnState<'a> {
-    pub(super) fn new(prop: &'a Property) -> Self {
-        let needs_unique = prop.unique || prop.primary_key || prop.quality.iter().any(|r| r.metric == Metric::DuplicateValues);
+    /// `composite`: the property is one column of a primary key of several, so it is not unique
+    /// on its own account.
+    pub(super) fn new(prop: &'a Property, composite: bool) -> Self {
+        let needs_unique =
+            prop.unique || (prop.primary_key && !composite) || prop.quality.iter().any(|r| r.metric == Metric::DuplicateValues);
         let mut valid_sets = Vec::new();
         let mut missing_sets = Vec::new();
         let mut patterns = Vec::new();
@@ -123,6 +131,8 @@ impl<'a> ColumnState<'a> {
             valid_sets,
             missing_sets,
             patterns,
+            members: Vec::new(),
+            member_index: Vec::new(),
             seen: needs_unique.then(HashSet64::default),
             pending: Vec::new(),
             deferred: None,
@@ -147,10 +157,14 @@ impl<'a> ColumnState<'a> {
             return;
         };
         // A timestamp is parsed once, for its type check and for freshness.
-        let ts = if freshness || (self.prop.logical_type == LogicalType::Timestamp && json.is_none()) { timestamp_of(t) } else { None };
+        let ts = if freshness || (self.prop.logical_type == LogicalType::Timestamp && json.is_none()) {
+            timestamp_of(t, &self.prop.reading)
+        } else {
+            None
+        };
         let typed = match (self.prop.logical_type, json) {
             (LogicalType::Timestamp, None) => ts.is_some(),
-            (lt, _) => type_ok(lt, t, json),
+            _ => type_ok(self.prop, t, json),
         };
         if !typed {
             self.type_errors.hit(row);
@@ -184,27 +198,45 @@ impl<'a> ColumnState<'a> {
     }
 
     /// The value constraints of a typed, non-null value: numbers for integer and number
-    /// properties, the text (characters) for strings.
+    /// properties, the text (characters) for strings, the instant for dates, timestamps and times,
+    /// the JSON value for arrays and objects.
     pub(super) fn check_options(&mut self, row: u64, t: &[u8], json: Option<&Value>) {
-        use crate::domain::contract::options::Check;
-        let numeric = matches!(self.prop.logical_type, LogicalType::Integer | LogicalType::Number);
-        let number = || match json {
-            Some(v) => v.as_f64(),
-            None => std::str::from_utf8(t).ok().and_then(|s| s.trim().parse::<f64>().ok()),
-        };
+        use crate::domain::contract::options::{instant_key, Subject};
+        let lt = self.prop.logical_type;
         let text = || match json {
-            Some(Value::String(s)) => Some(std::borrow::Cow::Borrowed(s.as_str())),
+            Some(Value::String(s)) => Some(s.as_str()),
             Some(_) => None,
-            None => std::str::from_utf8(t).ok().map(std::borrow::Cow::Borrowed),
+            None => std::str::from_utf8(t).ok(),
         };
-        let (x, s) = if numeric { (number(), None) } else { (None, text()) };
+        let parsed: Option<Value>;
+        let subject = match lt {
+            LogicalType::Integer | LogicalType::Number => match json {
+                Some(v) => v.as_f64().map(Subject::Number),
+                None => text().and_then(|s| s.trim().parse::<f64>().ok()).map(Subject::Number),
+            },
+            LogicalType::String => text().map(Subject::Text),
+            LogicalType::Date | LogicalType::Timestamp | LogicalType::Time => {
+                text().and_then(|s| instant_key(lt, &self.prop.reading, s)).map(|(key, zoned)| Subject::Instant { key, zoned })
+            }
+            LogicalType::Array | LogicalType::Object => {
+                let v = match json {
+                    Some(v) => Some(v),
+                    None => {
+                        parsed = serde_json::from_slice(t).ok();
+                        parsed.as_ref()
+                    }
+                };
+                match v {
+                    Some(Value::Array(a)) => Some(Subject::Array(a)),
+                    Some(Value::Object(o)) => Some(Subject::Object(o)),
+                    _ => None,
+                }
+            }
+            LogicalType::Boolean => None,
+        };
+        let Some(subject) = subject else { return };
         for (i, o) in self.prop.options.iter().enumerate() {
-            let ok = match (&o.check, x, s.as_deref()) {
-                (Check::Min(_) | Check::Max(_) | Check::NotEqual(_) | Check::MultipleOf(_), Some(x), _) => o.check.number_ok(x),
-                (_, _, Some(s)) => o.check.text_ok(s),
-                _ => true,
-            };
-            if !ok {
+            if !o.check.holds(&subject) {
                 self.option_tallies[i].hit(row);
             }
         }
@@ -233,6 +265,48 @@ impl<'a> ColumnState<'a> {
         }
         self.pending.clear();
     }
+}
+
+/// A composite key's synthetic property: unique, its name the tuple of its columns.
+pub(super) fn key_property(columns: &[String]) -> Option<Property> {
+    (columns.len() > 1).then(|| {
+        let name = format!("({})", columns.join(", "));
+        Property {
+            name: name.clone(),
+            column: name,
+            logical_type: LogicalType::String,
+            required: false,
+            unique: true,
+            primary_key: false,
+            pii: false,
+            quality: Vec::new(),
+            options: Vec::new(),
+            reading: Reading::default(),
+        }
+    })
+}
+
+/// Adds one member's value to a key tuple: its length (or a null marker), then its bytes.
+pub(super) fn push_member(key: &mut Vec<u8>, value: Option<&[u8]>) {
+    match value {
+        Some(v) => {
+            key.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            key.extend_from_slice(v);
+        }
+        None => key.extend_from_slice(&u32::MAX.to_le_bytes()),
+    }
+}
+
+/// The columns for a schema object: one per property, then its composite key if it has one.
+pub(super) fn columns<'a>(table: &'a super::super::model::TableSpec, key: Option<&'a Property>) -> Vec<ColumnState<'a>> {
+    let composite = !table.composite_key.is_empty();
+    let mut cols: Vec<ColumnState<'a>> = table.properties.iter().map(|p| ColumnState::new(p, composite)).collect();
+    if let Some(k) = key {
+        let mut c = ColumnState::new(k, false);
+        c.members = table.composite_key.clone();
+        cols.push(c);
+    }
+    cols
 }
 
 impl Tally {
@@ -290,59 +364,48 @@ impl ColumnState<'_> {
     }
 }
 
-pub(super) fn type_ok(t: LogicalType, bytes: &[u8], json: Option<&Value>) -> bool {
+pub(super) fn type_ok(prop: &Property, bytes: &[u8], json: Option<&Value>) -> bool {
+    let r = &prop.reading;
     if let Some(v) = json {
-        return match t {
+        return match prop.logical_type {
             LogicalType::String => v.is_string(),
             LogicalType::Integer => v.is_i64() || v.is_u64(),
             LogicalType::Number => v.is_number(),
             LogicalType::Boolean => v.is_boolean(),
-            LogicalType::Date => v.as_str().is_some_and(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()),
-            LogicalType::Timestamp => v.as_str().is_some_and(|s| parse_timestamp(s).is_some()),
-            LogicalType::Time => v.as_str().is_some_and(is_time),
-            LogicalType::Other => true,
+            LogicalType::Date => v.as_str().is_some_and(|s| r.date(s).is_some()),
+            LogicalType::Timestamp => v.as_str().is_some_and(|s| r.timestamp(s).is_some()),
+            LogicalType::Time => v.as_str().is_some_and(|s| r.time(s).is_some()),
+            LogicalType::Object => v.is_object(),
+            LogicalType::Array => v.is_array(),
         };
     }
-    if matches!(t, LogicalType::String | LogicalType::Other) {
+    if prop.logical_type == LogicalType::String {
         return true;
     }
     let Ok(text) = std::str::from_utf8(bytes) else { return false };
-    match t {
-        LogicalType::String | LogicalType::Other => true,
+    match prop.logical_type {
+        LogicalType::String => true,
         LogicalType::Integer => text.trim().parse::<i64>().is_ok(),
         LogicalType::Number => text.trim().parse::<f64>().is_ok_and(f64::is_finite),
         LogicalType::Boolean => matches!(text.trim().to_ascii_lowercase().as_str(), "true" | "false"),
-        LogicalType::Date => NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").is_ok(),
-        LogicalType::Timestamp => parse_timestamp(text).is_some(),
-        LogicalType::Time => is_time(text.trim()),
+        LogicalType::Date => r.date(text).is_some(),
+        LogicalType::Timestamp => r.timestamp(text).is_some(),
+        LogicalType::Time => r.time(text).is_some(),
+        // A CSV cell holds an object or array as its JSON text.
+        LogicalType::Object => text.trim_start().starts_with('{') && serde_json::from_str::<Value>(text).is_ok_and(|v| v.is_object()),
+        LogicalType::Array => text.trim_start().starts_with('[') && serde_json::from_str::<Value>(text).is_ok_and(|v| v.is_array()),
     }
-}
-
-/// A time of day as SQL `TIME` reads it: `HH:MM:SS` or `HH:MM:SS.fff…` (00:00:00 to 23:59:59.999…).
-pub(super) fn is_time(s: &str) -> bool {
-    chrono::NaiveTime::parse_from_str(s, "%H:%M:%S%.f").is_ok() && s.len() >= 8 && s.as_bytes()[2] == b':'
 }
 
 /// RFC 3339, or `YYYY-MM-DD[ T]HH:MM:SS[.f]` taken as UTC, or a date (midnight UTC).
 pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
-    let s = s.trim();
-    if let Some(t) = parse_zulu_seconds(s.as_bytes()) {
-        return Some(t);
-    }
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.with_timezone(&Utc));
-    }
-    for f in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f%#z"] {
-        if let Ok(n) = NaiveDateTime::parse_from_str(s, f) {
-            return Some(n.and_utc());
-        }
-    }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|n| n.and_utc())
+    parse_zulu_seconds(s.trim().as_bytes()).or_else(|| Reading::default().timestamp(s).map(|(t, _)| t))
 }
 
-/// [`parse_timestamp`] on a cell's bytes, trying the common case before any UTF-8 check.
-pub(super) fn timestamp_of(b: &[u8]) -> Option<DateTime<Utc>> {
-    parse_zulu_seconds(b).or_else(|| std::str::from_utf8(b).ok().and_then(parse_timestamp))
+/// A timestamp cell's instant as the property reads it, trying the common case before any UTF-8 check.
+pub(super) fn timestamp_of(b: &[u8], reading: &Reading) -> Option<DateTime<Utc>> {
+    let common = if reading.format.is_none() { parse_zulu_seconds(b) } else { None };
+    common.or_else(|| std::str::from_utf8(b).ok().and_then(|s| reading.timestamp(s)).map(|(t, _)| t))
 }
 
 /// The common case, `YYYY-MM-DDTHH:MM:SSZ`, without the general parser.

@@ -65,7 +65,8 @@ fn pick_table<'a>(c: &'a Contract, name: Option<&str>) -> Result<&'a TableSpec, 
 pub fn evaluate<R: Read>(contract: &Contract, data: R, opts: &EvalOptions) -> Result<ContractReport, Unusable> {
     let table = pick_table(contract, opts.table.as_deref())?;
     let freshness_col = contract.freshness.as_ref().filter(|f| f.table == table.name).map(|f| f.column.clone());
-    let mut cols: Vec<ColumnState<'_>> = table.properties.iter().map(ColumnState::new).collect();
+    let key = column::key_property(&table.composite_key);
+    let mut cols = column::columns(table, key.as_ref());
     let raw: Box<dyn Read> = if opts.gzip { Box::new(flate2::read::MultiGzDecoder::new(data)) } else { Box::new(data) };
     let reader = Guard::new(raw, opts.max_line_bytes);
     let rows = match opts.format {
@@ -101,8 +102,9 @@ pub fn evaluate_file(contract: &Contract, path: &std::path::Path, opts: &EvalOpt
     let table = pick_table(contract, opts.table.as_deref())?;
     let freshness_col = contract.freshness.as_ref().filter(|f| f.table == table.name).map(|f| f.column.clone());
     let fresh = freshness_col.as_deref();
-    let mut first: Vec<ColumnState<'_>> = table.properties.iter().map(ColumnState::new).collect();
-    let mut second: Vec<ColumnState<'_>> = table.properties.iter().map(ColumnState::new).collect();
+    let key = column::key_property(&table.composite_key);
+    let mut first = column::columns(table, key.as_ref());
+    let mut second = column::columns(table, key.as_ref());
     for c in &mut second {
         if c.seen.is_some() {
             c.deferred = Some(Vec::new());
@@ -149,6 +151,10 @@ fn report(contract: &Contract, table: &TableSpec, rows: u64, cols: &[ColumnState
         }
     }
     for c in cols {
+        if !c.members.is_empty() {
+            out.push(count_result(&table.name, "primaryKey", &c.dup_tally, rows, &format!("repeat the primary key {}", c.prop.name)));
+            continue;
+        }
         let target = format!("{}.{}", table.name, c.prop.name);
         let present = c.index.is_some();
         out.push(RuleResult {
@@ -158,20 +164,19 @@ fn report(contract: &Contract, table: &TableSpec, rows: u64, cols: &[ColumnState
             threshold: "= 1".into(),
             passed: present,
             failing_rows: Vec::new(),
-            detail: (!present).then(|| format!("the data has no `{}` field", c.prop.name)),
+            detail: (!present).then(|| format!("the data has no `{}` field", c.prop.column)),
         });
         if c.prop.required || c.prop.primary_key {
             out.push(count_result(&target, "required", &c.nulls, rows, "null or empty"));
         }
-        if c.prop.logical_type != LogicalType::Other && c.prop.logical_type != LogicalType::String || c.type_errors.count > 0 {
-            let name = format!("{:?}", c.prop.logical_type).to_lowercase();
-            out.push(count_result(&target, "type", &c.type_errors, rows, &format!("not a valid {name}")));
+        if c.prop.logical_type != LogicalType::String || c.type_errors.count > 0 {
+            out.push(count_result(&target, "type", &c.type_errors, rows, &format!("not a valid {}", c.prop.logical_type.name())));
         }
-        if c.prop.unique || c.prop.primary_key {
+        if c.prop.unique || (c.prop.primary_key && table.composite_key.is_empty()) {
             out.push(count_result(&target, "unique", &c.dup_tally, rows, "duplicated value(s)"));
         }
         for (o, tally) in c.prop.options.iter().zip(&c.option_tallies) {
-            out.push(count_result(&target, o.rule, tally, rows, &format!("not {}", o.check.describe())));
+            out.push(count_result(&target, o.rule, tally, rows, &format!("not {}", o.shown)));
         }
         for (i, r) in c.prop.quality.iter().enumerate() {
             let (name, tally) = match &r.metric {

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read};
 
 use serde_json::Value;
 
-use super::column::{value_text, ColumnState};
+use super::column::{push_member, value_text, ColumnState};
 use super::{io_error, Unusable};
 
 /// A reader that refuses lines longer than a limit and NUL bytes (binary files), so that neither
@@ -98,9 +98,15 @@ pub(super) fn read_csv<R: Read>(
     if headers.iter().any(|h| simdutf8::basic::from_utf8(h).is_err()) {
         return Err(Unusable("the header row is not valid UTF-8 text".into()));
     }
+    let find = |name: &str| headers.iter().position(|h| h == name.as_bytes() || trim_bom(h) == name.as_bytes());
     for c in cols.iter_mut() {
-        c.index = headers.iter().position(|h| h == c.prop.name.as_bytes() || trim_bom(h) == c.prop.name.as_bytes());
+        c.index = find(&c.prop.column);
+        c.member_index = c.members.iter().map(|m| find(m)).collect();
+        if !c.members.is_empty() {
+            c.index = Some(usize::MAX);
+        }
     }
+    let mut key = Vec::new();
     let fresh_idx: Option<usize> = freshness.and_then(|f| cols.iter().position(|c| c.prop.name == f));
     let start = rdr.position();
     loop {
@@ -121,6 +127,15 @@ pub(super) fn read_csv<R: Read>(
             return Err(Unusable(format!("row {row} is not valid UTF-8 text")));
         }
         for (ci, c) in cols.iter_mut().enumerate() {
+            if !c.members.is_empty() {
+                key.clear();
+                for m in &c.member_index {
+                    let field = m.map(|i| record.unescape(i).unwrap_or_default());
+                    push_member(&mut key, field.as_deref().filter(|f| !f.is_empty()));
+                }
+                c.observe(row, Some(&key), None, false);
+                continue;
+            }
             // A column missing from the file is null in every row (as a database would read it).
             let Some(i) = c.index else {
                 c.observe(row, None, None, false);
@@ -197,6 +212,7 @@ pub(super) fn read_jsonl<R: Read>(reader: R, cols: &mut [ColumnState<'_>], fresh
     let mut line_no = 0u64;
     let fresh_idx: Option<usize> = freshness.and_then(|f| cols.iter().position(|c| c.prop.name == f));
     let mut present = vec![false; cols.len()];
+    let mut key = Vec::new();
     loop {
         line.clear();
         let n = buf.read_until(b'\n', &mut line).map_err(io_error)?;
@@ -218,8 +234,18 @@ pub(super) fn read_jsonl<R: Read>(reader: R, cols: &mut [ColumnState<'_>], fresh
             return Err(Unusable(format!("line {line_no} is not a JSON object")));
         };
         for (ci, c) in cols.iter_mut().enumerate() {
-            let cell = obj.get(&c.prop.name).filter(|v| !v.is_null());
-            if obj.contains_key(&c.prop.name) {
+            if !c.members.is_empty() {
+                key.clear();
+                for m in &c.members {
+                    let text = obj.get(m).filter(|v| !v.is_null()).map(value_text);
+                    push_member(&mut key, text.as_deref().map(str::as_bytes));
+                }
+                c.observe(row, Some(&key), None, false);
+                present[ci] = true;
+                continue;
+            }
+            let cell = obj.get(&c.prop.column).filter(|v| !v.is_null());
+            if obj.contains_key(&c.prop.column) {
                 present[ci] = true;
             }
             let text = cell.map(value_text);
@@ -228,8 +254,10 @@ pub(super) fn read_jsonl<R: Read>(reader: R, cols: &mut [ColumnState<'_>], fresh
     }
     for (ci, c) in cols.iter_mut().enumerate() {
         c.flush();
-        // A JSON Lines file "has" a column when any row has the key (or it has no rows).
-        c.index = (present[ci] || row == 0).then_some(ci);
+        // A JSON Lines file "has" a key when any row has it (or it has no rows); an optional
+        // key may be absent from every record (it reads as null), as datacontract-cli reads JSON.
+        let optional = !(c.prop.required || c.prop.primary_key);
+        c.index = (present[ci] || row == 0 || optional).then_some(ci);
     }
     Ok(row)
 }

@@ -177,3 +177,82 @@ fn gzip_and_json_lines() {
     assert!(evaluate(&c, &b"{\"claim_id\": \"C1\""[..], &EvalOptions::new(Format::Jsonl, now())).unwrap_err().0.contains("cut off"));
     assert!(evaluate(&c, &b"[1,2]\n"[..], &EvalOptions::new(Format::Jsonl, now())).unwrap_err().0.contains("not a JSON object"));
 }
+
+const EVERY_TYPE: &str = "apiVersion: v3.1.0\nkind: DataContract\nid: t\nversion: 1.0.0\nschema:\n  - name: events\n    properties:
+      - name: region
+        primaryKey: true
+        primaryKeyPosition: 1
+      - name: seq
+        physicalName: SEQ_NO
+        logicalType: integer
+        primaryKey: true
+        primaryKeyPosition: 2
+        logicalTypeOptions: {format: u8}
+      - name: day
+        logicalType: date
+        logicalTypeOptions: {format: dd.MM.yyyy, minimum: 01.01.2026, exclusiveMaximum: 01.01.2027}
+      - name: at
+        logicalType: timestamp
+        logicalTypeOptions: {timezone: true, minimum: '2026-01-01T00:00:00Z'}
+      - name: opens
+        logicalType: time
+        logicalTypeOptions: {maximum: '12:00:00'}
+      - name: tags
+        logicalType: array
+        logicalTypeOptions: {minItems: 1, maxItems: 2, uniqueItems: true}
+      - name: meta
+        logicalType: object
+        logicalTypeOptions: {required: [source], maxProperties: 2}
+";
+
+#[test]
+fn options_on_every_type_and_a_composite_key_in_csv_and_json_lines() {
+    let (c, findings) = parse(EVERY_TYPE).unwrap();
+    assert!(findings.is_empty(), "{findings:?}");
+    assert_eq!(c.tables[0].composite_key, vec!["region".to_string(), "SEQ_NO".to_string()]);
+    let csv = concat!(
+        "region,SEQ_NO,day,at,opens,tags,meta\n",
+        "eu,1,15.03.2026,2026-03-15T08:00:00Z,08:00:00,\"[\"\"a\"\"]\",\"{\"\"source\"\":\"\"x\"\"}\"\n",
+        "us,1,15.03.2025,2026-03-15 08:00:00,13:00:00,\"[\"\"a\"\",\"\"a\"\"]\",\"{\"\"other\"\":1}\"\n",
+        "eu,1,01.01.2027,2025-03-15T08:00:00Z,09:00:00,\"[]\",\"{\"\"source\"\":1,\"\"a\"\":2,\"\"b\"\":3}\"\n",
+        "eu,300,2026-03-15,2026-03-15T08:00:00Z,09:00:00,not json,[1]\n",
+    );
+    let jsonl = concat!(
+        "{\"region\":\"eu\",\"SEQ_NO\":1,\"day\":\"15.03.2026\",\"at\":\"2026-03-15T08:00:00Z\",\"opens\":\"08:00:00\",\"tags\":[\"a\"],\"meta\":{\"source\":\"x\"}}\n",
+        "{\"region\":\"us\",\"SEQ_NO\":1,\"day\":\"15.03.2025\",\"at\":\"2026-03-15 08:00:00\",\"opens\":\"13:00:00\",\"tags\":[\"a\",\"a\"],\"meta\":{\"other\":1}}\n",
+        "{\"region\":\"eu\",\"SEQ_NO\":1,\"day\":\"01.01.2027\",\"at\":\"2025-03-15T08:00:00Z\",\"opens\":\"09:00:00\",\"tags\":[],\"meta\":{\"source\":1,\"a\":2,\"b\":3}}\n",
+        "{\"region\":\"eu\",\"SEQ_NO\":300,\"day\":\"2026-03-15\",\"at\":\"2026-03-15T08:00:00Z\",\"opens\":\"09:00:00\",\"tags\":\"not json\",\"meta\":[1]}\n",
+    );
+    for (format, data) in [(Format::Csv, csv), (Format::Jsonl, jsonl)] {
+        let r = evaluate(&c, data.as_bytes(), &EvalOptions::new(format, now())).unwrap();
+        let got = |target: &str, name: &str| {
+            let x = rule(&r, target, name);
+            (x.observed as u64, x.failing_rows.clone())
+        };
+        assert_eq!(got("events", "primaryKey"), (1, vec![3]), "{format:?}: (eu, 1) repeats in row 3");
+        assert!(r.rules.iter().all(|x| !(x.target.ends_with(".region") && x.rule == "unique")), "members are not unique alone");
+        assert_eq!(got(".seq", "format"), (1, vec![4]), "{format:?}: 300 does not fit u8");
+        assert_eq!(got(".day", "type"), (1, vec![4]), "{format:?}: not dd.MM.yyyy");
+        assert_eq!(got(".day", "minimum"), (1, vec![2]), "{format:?}");
+        assert_eq!(got(".day", "notEqual"), (1, vec![3]), "{format:?}: the exclusive bound itself");
+        assert_eq!(got(".at", "timezone"), (1, vec![2]), "{format:?}: no offset");
+        assert_eq!(got(".at", "minimum"), (1, vec![3]), "{format:?}");
+        assert_eq!(got(".opens", "maximum"), (1, vec![2]), "{format:?}");
+        assert_eq!(got(".tags", "type"), (1, vec![4]), "{format:?}");
+        assert_eq!(got(".tags", "uniqueItems"), (1, vec![2]), "{format:?}");
+        assert_eq!(got(".tags", "maxItems"), (0, vec![]), "{format:?}");
+        assert_eq!(got(".tags", "minItems"), (1, vec![3]), "{format:?}");
+        assert_eq!(got(".meta", "type"), (1, vec![4]), "{format:?}");
+        assert_eq!(got(".meta", "requiredKeys"), (1, vec![2]), "{format:?}");
+        assert_eq!(got(".meta", "maxProperties"), (1, vec![3]), "{format:?}");
+    }
+}
+
+#[test]
+fn an_optional_key_absent_from_every_json_line_is_not_missing() {
+    let (c, _) = parse(EVERY_TYPE).unwrap();
+    let r = evaluate(&c, &b"{\"region\":\"eu\",\"SEQ_NO\":1}\n"[..], &EvalOptions::new(Format::Jsonl, now())).unwrap();
+    assert!(rule(&r, ".tags", "present").passed, "optional: reads as null");
+    let r = evaluate(&c, &b"{\"region\":\"eu\"}\n"[..], &EvalOptions::new(Format::Jsonl, now())).unwrap();
+    assert!(!rule(&r, ".seq", "present").passed, "a primary key column must be there");
+}
