@@ -277,10 +277,14 @@ enum QuarantineCommand {
 
 #[derive(Subcommand)]
 enum ContractCommand {
-    /// Exit 0 if flowgate can enforce the contract (listing what it does not), 2 with every error.
+    /// Exit 0 if flowgate can enforce the contract (listing, with line and column, every part it
+    /// does not), 2 with every error.
     Lint {
         /// The contract file (YAML).
         file: PathBuf,
+        /// Also exit 2 when any part is not enforced (as a dataset with `contracts: {strict: true}` would).
+        #[arg(long)]
+        strict: bool,
     },
     /// Check a data file: exit 0 when every rule passes, 1 when any fails, 2 for unusable input.
     Check {
@@ -672,7 +676,7 @@ fn main() -> ExitCode {
                     QuarantineCommand::Discard { id, reason } => commands::quarantine::discard(&state, &id, &reason, &by).await,
                 }
             }
-            Command::Contract(ContractCommand::Lint { file }) => commands::contract::lint(&file),
+            Command::Contract(ContractCommand::Lint { file, strict }) => commands::contract::lint(&file, strict),
             Command::Contract(ContractCommand::Check { contract, data, now, table, format, json }) => {
                 commands::contract::check(&contract, &data, now.as_deref(), table, format.as_deref(), json)
             }

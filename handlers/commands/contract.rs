@@ -37,8 +37,9 @@ fn read_contract(path: &Path) -> Result<(Contract, Vec<LintFinding>), u8> {
     })
 }
 
-/// Lint: exit 0 (warnings listed for what flowgate does not enforce) or 2 with every error.
-pub fn lint(path: &Path) -> u8 {
+/// Lint: exit 0 (warnings listed for what flowgate does not enforce) or 2 with every error (and,
+/// with `strict`, when anything is not enforced).
+pub fn lint(path: &Path, strict: bool) -> u8 {
     match read_contract(path) {
         Err(code) => code,
         Ok((c, findings)) => {
@@ -57,6 +58,10 @@ pub fn lint(path: &Path) -> u8 {
                 if c.freshness.is_some() { ", freshness" } else { "" },
                 findings.len()
             );
+            if strict && !findings.is_empty() {
+                eprintln!("error: {}: --strict: {} part(s) not enforced", path.display(), findings.len());
+                return exit::BAD_INPUT;
+            }
             exit::OK
         }
     }

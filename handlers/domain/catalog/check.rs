@@ -174,7 +174,8 @@ fn check_document(c: &mut Checker<'_>, env: &Environment<'_>) -> Option<Catalog>
     let mut datasets = BTreeMap::new();
     for (name, d) in &datasets_spec {
         let p = format!("/datasets/{}", pointer_segment(name));
-        if let Some(ds) = check_dataset(c, env, &p, name, d) {
+        let strict = shell.contracts.as_ref().and_then(|x| x.strict).unwrap_or(false);
+        if let Some(ds) = check_dataset(c, env, &p, name, d, strict) {
             datasets.insert(ds.id.clone(), ds);
         }
     }
@@ -222,7 +223,7 @@ fn check_document(c: &mut Checker<'_>, env: &Environment<'_>) -> Option<Catalog>
     }
 }
 
-fn check_dataset(c: &mut Checker<'_>, env: &Environment<'_>, p: &str, name: &str, d: &DatasetSpec) -> Option<Dataset> {
+fn check_dataset(c: &mut Checker<'_>, env: &Environment<'_>, p: &str, name: &str, d: &DatasetSpec, strict: bool) -> Option<Dataset> {
     let id = match DatasetId::parse(name) {
         Ok(id) => Some(id),
         Err(e) => {
@@ -250,7 +251,11 @@ fn check_dataset(c: &mut Checker<'_>, env: &Environment<'_>, p: &str, name: &str
     if expected_every == Some(Duration::ZERO) {
         c.at_value(&format!("{p}/expected_every"), "`expected_every` must be longer than zero");
     }
-    Some(Dataset { id: id?, location: location?, format: d.format, contract, expected_every, owner: d.owner.clone() })
+    let strict_contract = d.contracts.as_ref().and_then(|x| x.strict).unwrap_or(strict);
+    if strict_contract && d.contract.is_none() {
+        c.warn(&format!("{p}/contracts"), "`contracts: {strict: true}` on a dataset with no `contract`: nothing to hold strictly");
+    }
+    Some(Dataset { id: id?, location: location?, format: d.format, contract, strict_contract, expected_every, owner: d.owner.clone() })
 }
 
 struct JobContext<'a> {

@@ -70,6 +70,8 @@ pub struct Dataset {
     pub format: DataFormat,
     /// Absolute or catalog-relative path of the ODCS contract.
     pub contract: Option<PathBuf>,
+    /// Its contract may have no part flowgate does not enforce (`contracts: {strict: true}`).
+    pub strict_contract: bool,
     pub expected_every: Option<Duration>,
     pub owner: Option<String>,
 }

@@ -34,6 +34,19 @@ pub struct CatalogSpec<J = JobSpec, D = DatasetSpec> {
     /// and when it may ship (docs/releases.md).
     #[serde(default)]
     pub releases: Option<ReleasesSpec>,
+    /// How every dataset's contract is held (a dataset's own `contracts` overrides it).
+    #[serde(default)]
+    pub contracts: Option<ContractsSpec>,
+}
+
+/// How contracts are held.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContractsSpec {
+    /// Refuse a contract with any part flowgate does not enforce (each line `flowgate contract
+    /// lint` lists as a warning), so what the contract says is what the gate checks. Default false.
+    #[serde(default)]
+    pub strict: Option<bool>,
 }
 
 /// Release gates.
@@ -258,6 +271,9 @@ pub struct DatasetSpec {
     /// Path of the dataset's ODCS v3 data contract, relative to the catalog file.
     #[serde(default)]
     pub contract: Option<String>,
+    /// How this dataset's contract is held (overrides the catalog's `contracts`).
+    #[serde(default)]
+    pub contracts: Option<ContractsSpec>,
     /// How often new data is expected, e.g. `1h` (freshness expectation).
     #[serde(default)]
     pub expected_every: Option<String>,

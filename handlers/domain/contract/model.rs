@@ -100,6 +100,9 @@ pub enum Metric {
         pattern: Option<String>,
     },
     DuplicateValues,
+    /// On a schema object: rows repeating the tuple of these columns (all columns when the rule
+    /// names none, `arguments.properties`).
+    DuplicateRows(Vec<String>),
 }
 
 /// A threshold.
@@ -228,6 +231,7 @@ const TABLE_KEYS: &[&str] = &[
     "properties",
     "quality",
     "id",
+    "relationships",
 ];
 const PROPERTY_KEYS: &[&str] = &[
     "name",
@@ -255,6 +259,9 @@ const PROPERTY_KEYS: &[&str] = &[
     "partitionKeyPosition",
     "logicalTypeOptions",
     "id",
+    "relationships",
+    "properties",
+    "items",
 ];
 
 impl Parser<'_> {
@@ -298,6 +305,22 @@ impl Parser<'_> {
         }
     }
 
+    /// Keys the standard defines that describe structure flowgate does not check: said, each.
+    fn unenforced_structure(&mut self, m: &Map<String, Value>, p: &str) {
+        if m.contains_key("relationships") {
+            self.warn(&format!("{p}/relationships"), "`relationships` (foreign keys) are not checked");
+        }
+        if m.get("logicalType").and_then(Value::as_str) == Some("object") && m.contains_key("properties") {
+            self.warn(
+                &format!("{p}/properties"),
+                "the properties nested in an object are not checked (the object's own type and options are)",
+            );
+        }
+        if m.contains_key("items") {
+            self.warn(&format!("{p}/items"), "the items of an array are not checked (the array's own type and options are)");
+        }
+    }
+
     fn contract(&mut self) -> Option<Contract> {
         let Some(root) = self.doc.value.as_object() else {
             self.error("", "a contract is a YAML mapping (ODCS v3)");
@@ -332,7 +355,8 @@ impl Parser<'_> {
             Some(_) => self.error("/schema", "`schema` must be a list of objects"),
             None => self.warn("", "the contract has no `schema`: only freshness can be checked"),
         }
-        let freshness = self.sla(root.get("slaProperties"), &tables);
+        let default_element = self.text(root, "slaDefaultElement", "", false);
+        let freshness = self.sla(root.get("slaProperties"), default_element.as_deref(), &tables);
         Some(Contract { id, name, version, tables, freshness })
     }
 
@@ -343,6 +367,7 @@ impl Parser<'_> {
         };
         let name = self.text(m, "name", p, true)?;
         self.unknown_keys(m, TABLE_KEYS, p);
+        self.unenforced_structure(m, p);
         let mut properties = Vec::new();
         let mut key: Vec<(i64, String)> = Vec::new();
         if let Some(list) = m.get("properties") {
@@ -364,7 +389,24 @@ impl Parser<'_> {
                 None => self.error(&format!("{p}/properties"), "`properties` must be a list"),
             }
         }
-        let quality = self.rules(m.get("quality"), &format!("{p}/quality"), true);
+        let mut quality = self.rules(m.get("quality"), &format!("{p}/quality"), true);
+        // A schema-level duplicateValues names properties; the data has their columns.
+        for r in quality.iter_mut() {
+            if let Metric::DuplicateRows(names) = &mut r.metric {
+                if names.is_empty() {
+                    *names = properties.iter().map(|x| x.column.clone()).collect();
+                    continue;
+                }
+                for n in names.iter_mut() {
+                    match properties.iter().find(|x| x.name == *n) {
+                        Some(x) => *n = x.column.clone(),
+                        None => {
+                            self.error(&format!("{p}/quality"), format!("duplicateValues names `{n}`, which is not a property of `{name}`"))
+                        }
+                    }
+                }
+            }
+        }
         key.sort_by_key(|(position, _)| *position);
         let composite_key = if key.len() > 1 { key.into_iter().map(|(_, c)| c).collect() } else { Vec::new() };
         Some(TableSpec { name, properties, quality, composite_key })
@@ -378,6 +420,7 @@ impl Parser<'_> {
         let name = self.text(m, "name", p, true)?;
         let column = self.text(m, "physicalName", p, false).unwrap_or_else(|| name.clone());
         self.unknown_keys(m, PROPERTY_KEYS, p);
+        self.unenforced_structure(m, p);
 
         let logical_type = match m.get("logicalType").and_then(Value::as_str) {
             None => LogicalType::String,
@@ -480,7 +523,20 @@ impl Parser<'_> {
                     self.error(&format!("{rp}/metric"), "`rowCount` belongs on the schema object, not on a property");
                     continue;
                 }
-                "nullValues" | "duplicateValues" | "missingValues" | "invalidValues" if table_level => {
+                "duplicateValues" if table_level => {
+                    let named = args.and_then(|a| a.get("properties"));
+                    match named
+                        .map(|v| v.as_array().and_then(|a| a.iter().map(|x| x.as_str().map(str::to_string)).collect::<Option<Vec<_>>>()))
+                    {
+                        None => Metric::DuplicateRows(Vec::new()),
+                        Some(Some(names)) if !names.is_empty() => Metric::DuplicateRows(names),
+                        Some(_) => {
+                            self.error(&format!("{rp}/arguments/properties"), "`arguments.properties` must be a list of property names");
+                            continue;
+                        }
+                    }
+                }
+                "nullValues" | "missingValues" | "invalidValues" if table_level => {
                     self.error(&format!("{rp}/metric"), format!("`{metric_name}` belongs on a property"));
                     continue;
                 }
@@ -572,6 +628,10 @@ impl Parser<'_> {
                         | "severity"
                         | "businessImpact"
                         | "id"
+                        | "tags"
+                        | "customProperties"
+                        | "authoritativeDefinitions"
+                        | "method"
                         | "mustBe"
                         | "mustNotBe"
                         | "mustBeGreaterThan"
@@ -581,7 +641,9 @@ impl Parser<'_> {
                         | "mustBeBetween"
                         | "mustNotBeBetween"
                 ) {
-                    self.warn(&format!("{rp}/{k}"), format!("`{k}` in a quality rule is not enforced"));
+                    let why =
+                        if matches!(k.as_str(), "schedule" | "scheduler") { ": flowgate checks every arrival at its gate" } else { "" };
+                    self.warn(&format!("{rp}/{k}"), format!("`{k}` in a quality rule is not enforced{why}"));
                 }
             }
             out.push(Rule { metric, operator: ops[0], percent });
@@ -589,7 +651,7 @@ impl Parser<'_> {
         out
     }
 
-    fn sla(&mut self, v: Option<&Value>, tables: &[TableSpec]) -> Option<FreshnessSpec> {
+    fn sla(&mut self, v: Option<&Value>, default_element: Option<&str>, tables: &[TableSpec]) -> Option<FreshnessSpec> {
         let items = match v {
             None => return None,
             Some(Value::Array(items)) => items,
@@ -628,9 +690,20 @@ impl Parser<'_> {
                 self.error(&p, "freshness needs a positive `value` and a `unit` (d, h, m, s or ISO 8601 like PT1H)");
                 continue;
             };
-            let element = item.get("element").and_then(Value::as_str).unwrap_or("");
+            for k in ["schedule", "scheduler", "valueExt"] {
+                if item.get(k).is_some() {
+                    self.warn(
+                        &format!("{p}/{k}"),
+                        format!("`{k}` of the freshness SLA is not enforced: flowgate checks freshness at every arrival"),
+                    );
+                }
+            }
+            let element = item.get("element").and_then(Value::as_str).or(default_element).unwrap_or("");
             let Some((table, column)) = element.split_once('.') else {
-                self.error(&format!("{p}/element"), "freshness needs `element: <schema>.<property>` naming a timestamp property");
+                self.error(
+                    &format!("{p}/element"),
+                    "freshness needs `element: <schema>.<property>` (or `slaDefaultElement`) naming a timestamp property",
+                );
                 continue;
             };
             let known = tables.iter().find(|t| t.name == table).and_then(|t| t.properties.iter().find(|c| c.name == column));

@@ -61,6 +61,16 @@ pub fn parse_contracts(catalog: &Catalog, read: &dyn Fn(&Path) -> Result<String,
             }
         };
         match crate::domain::contract::parse(&text) {
+            Ok((_, findings)) if ds.strict_contract && !findings.is_empty() => problems.extend(findings.iter().map(|f| {
+                format!(
+                    "{}:{}:{}: not enforced, and dataset `{}` holds its contract strictly (contracts: {{strict: true}}): {}",
+                    path.display(),
+                    f.pos.line,
+                    f.pos.col,
+                    ds.id,
+                    f.message
+                )
+            })),
             Ok((c, _)) => {
                 out.insert(ds.id.clone(), Arc::new(c));
             }

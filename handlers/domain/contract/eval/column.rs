@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 
 use super::super::hashes::{HashSet64, BATCH};
-use super::super::model::{LogicalType, Metric, Property};
+use super::super::model::{LogicalType, Metric, Property, TableSpec};
 use super::super::result::MAX_FAILING_ROWS;
 use super::super::temporal::Reading;
 
@@ -68,6 +68,8 @@ pub(super) struct ColumnState<'a> {
     pub(super) members: Vec<String>,
     /// Where each member is in a CSV file's header.
     pub(super) member_index: Vec<Option<usize>>,
+    /// For a tuple of a schema-level duplicateValues rule: the rule's index in the table's quality.
+    pub(super) tuple_rule: Option<usize>,
     pub(super) seen: Option<HashSet64>,
     /// Values waiting to be looked up in `seen`, a batch at a time (row, hash).
     pub(super) pending: Vec<(u64, u64)>,
@@ -133,6 +135,7 @@ impl<'a> ColumnState<'a> {
             patterns,
             members: Vec::new(),
             member_index: Vec::new(),
+            tuple_rule: None,
             seen: needs_unique.then(HashSet64::default),
             pending: Vec::new(),
             deferred: None,
@@ -267,11 +270,19 @@ impl<'a> ColumnState<'a> {
     }
 }
 
-/// A composite key's synthetic property: unique, its name the tuple of its columns.
-pub(super) fn key_property(columns: &[String]) -> Option<Property> {
-    (columns.len() > 1).then(|| {
+/// A tuple of columns the data is checked for repeats of: the composite primary key, or the
+/// columns of a schema-level `duplicateValues` rule (`rule`: its index in the table's quality).
+pub(super) struct Tuple {
+    prop: Property,
+    columns: Vec<String>,
+    rule: Option<usize>,
+}
+
+/// The schema object's tuples: its composite key first, then each schema-level duplicateValues.
+pub(super) fn tuples(table: &TableSpec) -> Vec<Tuple> {
+    let make = |columns: &[String], rule: Option<usize>| {
         let name = format!("({})", columns.join(", "));
-        Property {
+        let prop = Property {
             name: name.clone(),
             column: name,
             logical_type: LogicalType::String,
@@ -282,8 +293,19 @@ pub(super) fn key_property(columns: &[String]) -> Option<Property> {
             quality: Vec::new(),
             options: Vec::new(),
             reading: Reading::default(),
+        };
+        Tuple { prop, columns: columns.to_vec(), rule }
+    };
+    let mut out = Vec::new();
+    if table.composite_key.len() > 1 {
+        out.push(make(&table.composite_key, None));
+    }
+    for (i, r) in table.quality.iter().enumerate() {
+        if let Metric::DuplicateRows(columns) = &r.metric {
+            out.push(make(columns, Some(i)));
         }
-    })
+    }
+    out
 }
 
 /// Adds one member's value to a key tuple: its length (or a null marker), then its bytes.
@@ -297,13 +319,14 @@ pub(super) fn push_member(key: &mut Vec<u8>, value: Option<&[u8]>) {
     }
 }
 
-/// The columns for a schema object: one per property, then its composite key if it has one.
-pub(super) fn columns<'a>(table: &'a super::super::model::TableSpec, key: Option<&'a Property>) -> Vec<ColumnState<'a>> {
+/// The columns for a schema object: one per property, then one per tuple.
+pub(super) fn columns<'a>(table: &'a TableSpec, tuples: &'a [Tuple]) -> Vec<ColumnState<'a>> {
     let composite = !table.composite_key.is_empty();
     let mut cols: Vec<ColumnState<'a>> = table.properties.iter().map(|p| ColumnState::new(p, composite)).collect();
-    if let Some(k) = key {
-        let mut c = ColumnState::new(k, false);
-        c.members = table.composite_key.clone();
+    for t in tuples {
+        let mut c = ColumnState::new(&t.prop, false);
+        c.members.clone_from(&t.columns);
+        c.tuple_rule = t.rule;
         cols.push(c);
     }
     cols

@@ -65,8 +65,8 @@ fn pick_table<'a>(c: &'a Contract, name: Option<&str>) -> Result<&'a TableSpec, 
 pub fn evaluate<R: Read>(contract: &Contract, data: R, opts: &EvalOptions) -> Result<ContractReport, Unusable> {
     let table = pick_table(contract, opts.table.as_deref())?;
     let freshness_col = contract.freshness.as_ref().filter(|f| f.table == table.name).map(|f| f.column.clone());
-    let key = column::key_property(&table.composite_key);
-    let mut cols = column::columns(table, key.as_ref());
+    let tuples = column::tuples(table);
+    let mut cols = column::columns(table, &tuples);
     let raw: Box<dyn Read> = if opts.gzip { Box::new(flate2::read::MultiGzDecoder::new(data)) } else { Box::new(data) };
     let reader = Guard::new(raw, opts.max_line_bytes);
     let rows = match opts.format {
@@ -102,9 +102,9 @@ pub fn evaluate_file(contract: &Contract, path: &std::path::Path, opts: &EvalOpt
     let table = pick_table(contract, opts.table.as_deref())?;
     let freshness_col = contract.freshness.as_ref().filter(|f| f.table == table.name).map(|f| f.column.clone());
     let fresh = freshness_col.as_deref();
-    let key = column::key_property(&table.composite_key);
-    let mut first = column::columns(table, key.as_ref());
-    let mut second = column::columns(table, key.as_ref());
+    let tuples = column::tuples(table);
+    let mut first = column::columns(table, &tuples);
+    let mut second = column::columns(table, &tuples);
     for c in &mut second {
         if c.seen.is_some() {
             c.deferred = Some(Vec::new());
@@ -152,7 +152,11 @@ fn report(contract: &Contract, table: &TableSpec, rows: u64, cols: &[ColumnState
     }
     for c in cols {
         if !c.members.is_empty() {
-            out.push(count_result(&table.name, "primaryKey", &c.dup_tally, rows, &format!("repeat the primary key {}", c.prop.name)));
+            let t = &c.dup_tally;
+            out.push(match c.tuple_rule {
+                Some(i) => rule_result(&table.name, "duplicateValues", &table.quality[i], t.count, rows, t.rows.clone()),
+                None => count_result(&table.name, "primaryKey", t, rows, &format!("repeat the primary key {}", c.prop.name)),
+            });
             continue;
         }
         let target = format!("{}.{}", table.name, c.prop.name);
@@ -184,7 +188,7 @@ fn report(contract: &Contract, table: &TableSpec, rows: u64, cols: &[ColumnState
                 Metric::MissingValues(_) => ("missingValues", &c.rule_tallies[i]),
                 Metric::InvalidValues { .. } => ("invalidValues", &c.rule_tallies[i]),
                 Metric::DuplicateValues => ("duplicateValues", &c.dup_tally),
-                Metric::RowCount => continue,
+                Metric::RowCount | Metric::DuplicateRows(_) => continue,
             };
             out.push(rule_result(&target, name, r, tally.count, rows, tally.rows.clone()));
         }
