@@ -40,6 +40,13 @@ fn rule_of(kind: &str) -> Option<&'static str> {
         "field_min_length" => "minLength",
         "field_max_length" => "maxLength",
         "field_regex" => "pattern",
+        "field_min_items" => "minItems",
+        "field_max_items" => "maxItems",
+        "field_unique_items" => "uniqueItems",
+        "field_primary_key_required" => "required",
+        "field_primary_key_unique" => "unique",
+        "primary_key_unique" => "primaryKey",
+        "model_duplicate_values" => "duplicateValues",
         "row_count" => "rowCount",
         "servicelevel_freshness" => "freshness",
         _ => return None,
@@ -82,7 +89,7 @@ fn compare(tool: &str, contract: &str, data_name: &str, data: &str, case: &str) 
             continue;
         }
         let target = match check["field"].as_str() {
-            Some(f) if rule != "rowCount" => format!("{table}.{f}"),
+            Some(f) if !matches!(rule, "rowCount" | "primaryKey") => format!("{table}.{f}"),
             _ => table.clone(),
         };
         let mine = ours["rules"].as_array().unwrap().iter().find(|r| r["target"] == target.as_str() && r["rule"] == rule);
@@ -190,6 +197,45 @@ fn logical_type_options_agree_with_datacontract_cli_rule_by_rule() {
     }
     assert!(total >= 80, "{total} rule results compared");
     eprintln!("compared {total} rule results on logicalTypeOptions across {} files", csv_cases.len() + jsonl_cases.len());
+}
+
+/// A composite primary key (unique as a tuple), a schema-level duplicateValues over two
+/// properties, and an array's minItems, maxItems and uniqueItems, good and bad, in JSON Lines
+/// and (without the array) CSV.
+#[test]
+fn composite_keys_row_duplicates_and_array_options_agree_with_datacontract_cli() {
+    let Some(tool) = datacontract() else { return };
+    let line = |order: &str, n: i64, customer: &str, reference: &str, tags: &str| {
+        format!("{{\"order_id\":\"{order}\",\"line_no\":{n},\"customer\":\"{customer}\",\"reference\":\"{reference}\",\"tags\":{tags}}}\n")
+    };
+    let jsonl_cases = [
+        (
+            "jsonl tuples good",
+            line("A", 1, "c1", "r1", "[\"x\"]") + &line("A", 2, "c1", "r2", "[\"x\",\"y\"]") + &line("B", 1, "c2", "r1", "[\"z\"]"),
+        ),
+        (
+            "jsonl tuples bad",
+            line("A", 1, "c1", "r1", "[\"x\"]") + &line("A", 1, "c1", "r1", "[]") + &line("A", 2, "c2", "r1", "[\"a\",\"a\",\"b\",\"c\"]"),
+        ),
+        (
+            "jsonl one member repeats",
+            line("A", 1, "c1", "r1", "[\"x\"]")
+                + &line("A", 2, "c1", "r2", "[\"x\",\"x\"]")
+                + &line("B", 2, "c2", "r2", "[\"a\",\"b\",\"c\"]"),
+        ),
+    ];
+    let mut total = 0;
+    for (case, data) in &jsonl_cases {
+        total += compare(&tool, "tests/fixtures/contracts/orders-jsonl.odcs.yaml", "orders.jsonl", data, case);
+    }
+    const HEAD: &str = "order_id,line_no,customer,reference\n";
+    let csv_cases =
+        [("csv tuples good", "A,1,c1,r1\nA,2,c1,r2\nB,1,c2,r1\n"), ("csv tuples bad", "A,1,c1,r1\nA,1,c2,r2\nB,1,c1,r1\nB,2,c1,r1\n")];
+    for (case, body) in csv_cases {
+        total += compare(&tool, "tests/fixtures/contracts/orders-csv.odcs.yaml", "orders.csv", &format!("{HEAD}{body}"), case);
+    }
+    assert!(total >= 30, "{total} rule results compared");
+    eprintln!("compared {total} rule results on tuples and array options across {} files", jsonl_cases.len() + csv_cases.len());
 }
 
 #[test]

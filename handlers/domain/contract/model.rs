@@ -179,6 +179,7 @@ pub fn parse(text: &str) -> Result<(Contract, Vec<LintFinding>), Vec<LintFinding
     })?;
     let mut p = Parser { doc: &doc, findings: Vec::new() };
     let contract = p.contract();
+    p.findings.sort_by_key(|f| (f.pos.line, f.pos.col));
     if p.findings.iter().any(|f| f.error) {
         return Err(p.findings);
     }
@@ -305,7 +306,7 @@ impl Parser<'_> {
         }
     }
 
-    /// Keys the standard defines that describe structure flowgate does not check: said, each.
+    /// A property's keys the standard defines that describe structure flowgate does not check: said, each.
     fn unenforced_structure(&mut self, m: &Map<String, Value>, p: &str) {
         if m.contains_key("relationships") {
             self.warn(&format!("{p}/relationships"), "`relationships` (foreign keys) are not checked");
@@ -367,7 +368,9 @@ impl Parser<'_> {
         };
         let name = self.text(m, "name", p, true)?;
         self.unknown_keys(m, TABLE_KEYS, p);
-        self.unenforced_structure(m, p);
+        if m.contains_key("relationships") {
+            self.warn(&format!("{p}/relationships"), "`relationships` (foreign keys) are not checked");
+        }
         let mut properties = Vec::new();
         let mut key: Vec<(i64, String)> = Vec::new();
         if let Some(list) = m.get("properties") {

@@ -239,7 +239,8 @@ pub fn parse(lt: LogicalType, options: &Map<String, Value>, p: &str) -> Parsed {
             }
         }
     }
-    let mut bounds: (Option<f64>, Option<f64>) = (None, None);
+    // The tightest lower and upper bounds, each with its text as written.
+    let mut bounds: [Option<(f64, String)>; 2] = [None, None];
     // ODCS v3.0 writes `exclusiveMinimum: true` beside `minimum`; v3.1 gives the bound itself.
     let exclusive_flag = |k: &str| options.get(k).and_then(Value::as_bool).unwrap_or(false);
     for (k, v) in options {
@@ -270,10 +271,14 @@ pub fn parse(lt: LogicalType, options: &Map<String, Value>, p: &str) -> Parsed {
                 let v30_exclusive = !exclusive && exclusive_flag(if lower { "exclusiveMinimum" } else { "exclusiveMaximum" });
                 if lower {
                     push("minimum", Check::Min(x), format!(">= {text}"));
-                    bounds.0 = Some(bounds.0.map_or(x, |b: f64| b.max(x)));
+                    if bounds[0].as_ref().is_none_or(|(b, _)| x > *b) {
+                        bounds[0] = Some((x, text.clone()));
+                    }
                 } else {
                     push("maximum", Check::Max(x), format!("<= {text}"));
-                    bounds.1 = Some(bounds.1.map_or(x, |b: f64| b.min(x)));
+                    if bounds[1].as_ref().is_none_or(|(b, _)| x < *b) {
+                        bounds[1] = Some((x, text.clone()));
+                    }
                 }
                 if exclusive || v30_exclusive {
                     push("notEqual", Check::NotEqual(x), format!("!= {text}"));
@@ -325,7 +330,7 @@ pub fn parse(lt: LogicalType, options: &Map<String, Value>, p: &str) -> Parsed {
                 None => note(format!("logicalTypeOptions `{k}` must be a whole number of 0 or more, not {v}"), true),
             },
             ("uniqueItems", LogicalType::Array) => match v.as_bool() {
-                Some(true) => push("uniqueItems", Check::UniqueItems, "no repeated item".into()),
+                Some(true) => push("uniqueItems", Check::UniqueItems, "unique items".into()),
                 Some(false) => {}
                 None => note("logicalTypeOptions `uniqueItems` must be true or false".into(), true),
             },
@@ -359,12 +364,12 @@ pub fn parse(lt: LogicalType, options: &Map<String, Value>, p: &str) -> Parsed {
             }
         }
     }
-    if let (Some(a), Some(b)) = bounds {
+    if let [Some((a, lo)), Some((b, hi))] = bounds {
         if a > b {
             let key = if options.contains_key("maximum") { "maximum" } else { "exclusiveMaximum" };
             out.notes.push(Note {
                 pointer: at(key),
-                message: "logicalTypeOptions: the maximum is below the minimum: no value can pass".into(),
+                message: format!("logicalTypeOptions: the maximum {hi} is below the minimum {lo}: no value can pass"),
                 error: true,
             });
         }
