@@ -598,9 +598,15 @@ async fn note_configuration(deps: &flowgate::flows::Deps, catalog: &std::path::P
         .ok()
         .filter(|v| !v.is_empty())
         .map_or_else(|| "system".to_string(), |id| format!("managed-identity:{id}"));
-    let changed = flowgate::flows::config::note(deps, &digest, &catalog.display().to_string(), &actor, chrono::Utc::now())
-        .await
-        .map_err(|e| e.to_string())?;
+    // `flowgate local` on its virtual clock sets the simulated start; anywhere else, now.
+    let at = match std::env::var("FLOWGATE_CONFIG_RECORDED_AT") {
+        Ok(t) => chrono::DateTime::parse_from_rfc3339(&t)
+            .map_err(|e| format!("FLOWGATE_CONFIG_RECORDED_AT `{t}` is not an RFC 3339 time: {e}"))?
+            .with_timezone(&chrono::Utc),
+        Err(_) => chrono::Utc::now(),
+    };
+    let changed =
+        flowgate::flows::config::note(deps, &digest, &catalog.display().to_string(), &actor, at).await.map_err(|e| e.to_string())?;
     if changed {
         tracing::info!(%digest, "configuration recorded");
     }

@@ -385,12 +385,27 @@ pub struct AuditError(pub String);
 pub trait AuditSink: Send + Sync {
     /// Chains and stores an event; safe with several writers (the chain stays linear).
     async fn append(&self, draft: crate::domain::audit::AuditDraft) -> Result<crate::domain::audit::AuditEvent, AuditError>;
-    /// Events in sequence order, those at or after `from` and before `to` when given.
+    /// Stored rows in sequence order (those at or after `from` and before `to` when given), each
+    /// its event or why it does not parse: verification reads these, so that a damaged row is a
+    /// broken chain at its seq rather than an unreadable trail.
+    async fn read_rows(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<crate::domain::audit::StoredRow>, AuditError>;
+    /// Events in sequence order, those at or after `from` and before `to` when given; a row that
+    /// does not parse is an error.
     async fn read(
         &self,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
-    ) -> Result<Vec<crate::domain::audit::AuditEvent>, AuditError>;
+    ) -> Result<Vec<crate::domain::audit::AuditEvent>, AuditError> {
+        self.read_rows(from, to)
+            .await?
+            .into_iter()
+            .map(|r| r.event.map_err(|e| AuditError(format!("the audit row at seq {} is unreadable: {e}", r.seq))))
+            .collect()
+    }
     /// At most `limit` events with a sequence number above `seq`, in order.
     async fn read_after(&self, seq: u64, limit: usize) -> Result<Vec<crate::domain::audit::AuditEvent>, AuditError> {
         Ok(self.read(None, None).await?.into_iter().filter(|e| e.seq > seq).take(limit).collect())

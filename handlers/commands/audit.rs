@@ -1,6 +1,7 @@
 //! `flowgate audit export --state DIR [--from T] [--to T]` (JSON Lines on stdout) and
 //! `flowgate audit verify (--state DIR | --file FILE) [--head HASH]`: exit 0 with the count and
-//! the head hash when the chain is intact; exit 1 naming the first event that breaks it.
+//! the head hash when the chain is intact; exit 1 naming the first event that breaks it (a row
+//! that is not a readable event breaks it at its seq, as an edited one does).
 
 use std::path::Path;
 
@@ -8,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::exit;
 use crate::app::audit_path;
-use crate::domain::audit::{verify as verify_chain, AuditEvent};
+use crate::domain::audit::{verify_rows, StoredRow};
 use crate::ports::AuditSink;
 
 pub(super) fn instant(arg: &str, v: Option<&str>) -> Result<Option<DateTime<Utc>>, String> {
@@ -39,10 +40,10 @@ pub async fn export(state: &Path, from: Option<&str>, to: Option<&str>) -> u8 {
 }
 
 pub async fn verify(state: Option<&Path>, file: Option<&Path>, head: Option<&str>) -> u8 {
-    let events: Vec<AuditEvent> = match (state, file) {
+    let rows: Vec<StoredRow> = match (state, file) {
         (Some(dir), None) => match open(dir).await {
-            Ok(a) => match a.read(None, None).await {
-                Ok(e) => e,
+            Ok(a) => match a.read_rows(None, None).await {
+                Ok(r) => r,
                 Err(e) => {
                     eprintln!("error: {e}");
                     return exit::FAILED;
@@ -51,41 +52,33 @@ pub async fn verify(state: Option<&Path>, file: Option<&Path>, head: Option<&str
             Err(c) => return c,
         },
         (None, Some(f)) => {
-            let text = match std::fs::read(f) {
-                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            let bytes = match std::fs::read(f) {
+                Ok(b) => b,
                 Err(e) => {
                     eprintln!("error: --file {}: {e}", f.display());
                     return exit::BAD_INPUT;
                 }
             };
-            let mut events = Vec::new();
-            for (i, line) in text.lines().enumerate() {
-                if line.trim().is_empty() {
-                    continue;
-                }
-                match serde_json::from_str::<AuditEvent>(line) {
-                    Ok(e) => events.push(e),
-                    Err(e) => {
-                        println!("broken at line {} of {}: not an audit event ({e}); a damaged or truncated file", i + 1, f.display());
-                        return exit::FAILED;
-                    }
-                }
+            let mut rows: Vec<StoredRow> = Vec::new();
+            for line in bytes.split(|b| *b == b'\n').filter(|l| !l.trim_ascii().is_empty()) {
+                let fallback = rows.last().map_or(1, |r| r.seq + 1);
+                rows.push(StoredRow::parse(line, None, fallback));
             }
-            events
+            rows
         }
         _ => {
             eprintln!("error: give exactly one of --state and --file");
             return exit::BAD_INPUT;
         }
     };
-    match verify_chain(&events) {
+    match verify_rows(&rows) {
         Ok(last) => {
             let last = last.unwrap_or_else(|| crate::domain::audit::GENESIS.to_string());
             if let Some(h) = head.filter(|h| *h != last) {
                 println!("broken: the chain ends at {last}, not at the expected head {h} (events removed from the end?)");
                 return exit::FAILED;
             }
-            println!("intact: {} event(s), head {last}", events.len());
+            println!("intact: {} event(s), head {last}", rows.len());
             exit::OK
         }
         Err(b) => {

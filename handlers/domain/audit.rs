@@ -246,10 +246,84 @@ pub fn verify(events: &[AuditEvent]) -> Result<Option<String>, Break> {
     Ok(prev.map(|e| e.hash.clone()))
 }
 
+/// A stored audit row: its sequence number and its event, or why the row is not one. A row that
+/// does not parse (an edited `kind`, a cut line) is a broken link of the chain at its seq, not a
+/// storage failure.
+#[derive(Debug, Clone)]
+pub struct StoredRow {
+    pub seq: u64,
+    pub event: Result<AuditEvent, String>,
+}
+
+impl StoredRow {
+    /// Reads a row's bytes; its seq is the stored one when known, else the one the text names,
+    /// else `fallback` (the position after the previous row).
+    pub fn parse(bytes: &[u8], stored_seq: Option<u64>, fallback: u64) -> Self {
+        match serde_json::from_slice::<AuditEvent>(bytes) {
+            Ok(e) => Self { seq: stored_seq.unwrap_or(e.seq), event: Ok(e) },
+            Err(err) => {
+                let named = serde_json::from_slice::<Value>(bytes).ok().and_then(|v| v["seq"].as_u64());
+                Self { seq: stored_seq.or(named).unwrap_or(fallback), event: Err(err.to_string()) }
+            }
+        }
+    }
+}
+
+/// [`verify`] over stored rows: the first row that is not an audit event breaks the chain there,
+/// with the message an edited event gets.
+pub fn verify_rows(rows: &[StoredRow]) -> Result<Option<String>, Break> {
+    let bad = rows.iter().position(|r| r.event.is_err());
+    let readable: Vec<AuditEvent> = rows[..bad.unwrap_or(rows.len())].iter().filter_map(|r| r.event.as_ref().ok().cloned()).collect();
+    let head = verify(&readable)?;
+    match bad {
+        None => Ok(head),
+        Some(i) => Err(Break {
+            index: i,
+            seq: Some(rows[i].seq),
+            why: format!(
+                "its content does not match its hash (changed after it was written: the stored row is not a readable audit event, {})",
+                rows[i].event.as_ref().err().map_or("", String::as_str)
+            ),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_row_that_is_not_an_event_breaks_the_chain_at_its_seq() {
+        let mut events = Vec::new();
+        let mut prev = GENESIS.to_string();
+        for seq in 1..=3u64 {
+            let draft = AuditDraft {
+                at: Utc::now(),
+                kind: AuditKind::Scheduled,
+                actor: "system".into(),
+                subject: format!("job@{seq}"),
+                decision: "pending".into(),
+                evidence: json!({}),
+                invocation_id: None,
+            };
+            let e = AuditEvent::chain(draft, seq, &prev);
+            prev = e.hash.clone();
+            events.push(e);
+        }
+        let bytes: Vec<Vec<u8>> = events.iter().map(|e| serde_json::to_vec(e).unwrap()).collect();
+        let rows = |b: &[Vec<u8>]| b.iter().enumerate().map(|(i, x)| StoredRow::parse(x, None, i as u64 + 1)).collect::<Vec<_>>();
+        assert!(verify_rows(&rows(&bytes)).is_ok());
+        // An altered kind no longer parses; a cut row is not JSON: each breaks at its seq.
+        let mut kind = bytes.clone();
+        kind[1] = String::from_utf8(kind[1].clone()).unwrap().replace("\"scheduled\"", "\"schedulled\"").into_bytes();
+        let b = verify_rows(&rows(&kind)).unwrap_err();
+        assert_eq!((b.seq, b.index), (Some(2), 1));
+        assert!(b.why.starts_with("its content does not match its hash"), "{}", b.why);
+        let mut cut = bytes.clone();
+        cut[2].truncate(20);
+        assert_eq!(verify_rows(&rows(&cut)).unwrap_err().seq, Some(3), "no seq in the text: its position");
+    }
 
     #[test]
     fn canonical_json_follows_rfc_8785() {

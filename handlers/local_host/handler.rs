@@ -36,6 +36,11 @@ impl Handler {
             ("FUNCTIONS_WORKER_RUNTIME".to_string(), "custom".to_string()),
             ("FUNCTIONS_APP_ROOT_PATH".to_string(), abs(&app.root).display().to_string()),
         ];
+        // On the virtual clock, the configuration the simulation runs under is recorded at its
+        // start, not at the wall-clock moment the handler happened to start.
+        if let super::Clock::Virtual { from, .. } = opts.clock {
+            env.push(("FLOWGATE_CONFIG_RECORDED_AT".to_string(), from.to_rfc3339()));
+        }
         env.extend(opts.settings.iter().cloned());
         let log = opts.state.join("handler.log");
         let timeout = app.function_timeout;

@@ -12,7 +12,7 @@ use reqwest::{Method, StatusCode};
 use tokio::sync::Mutex;
 
 use super::storage::{error_code, Storage, BLOB_VERSION};
-use crate::domain::audit::{AuditDraft, AuditEvent, GENESIS};
+use crate::domain::audit::{AuditDraft, AuditEvent, StoredRow, GENESIS};
 use crate::ports::{AuditError, AuditSink};
 
 /// How far back the last event is looked for in a day's blob (events are far smaller).
@@ -242,20 +242,25 @@ impl AuditSink for AppendBlobAudit {
         Err(AuditError(format!("the audit append lost {MAX_RACES} races in a row")))
     }
 
-    async fn read(&self, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<Vec<AuditEvent>, AuditError> {
-        let mut out = Vec::new();
+    async fn read_rows(&self, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<Vec<StoredRow>, AuditError> {
+        let mut out: Vec<StoredRow> = Vec::new();
         // A day's blob holds events of that day or earlier: start at `from`'s day.
         for day in self.days().await?.into_iter().filter(|d| from.is_none_or(|f| *d >= f.date_naive())) {
             let (bytes, _) = self.read_from(day, 0).await?;
-            for (i, line) in bytes.split(|b| *b == b'\n').enumerate().filter(|(_, l)| !l.is_empty()) {
-                let e: AuditEvent =
-                    serde_json::from_slice(line).map_err(|e| AuditError(format!("audit blob {day} line {}: {e}", i + 1)))?;
-                if from.is_none_or(|f| e.at >= f) && to.is_none_or(|t| e.at < t) {
-                    out.push(e);
+            for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                // A line that does not parse and names no seq stands where it is: after the last.
+                let fallback = out.last().map_or(1, |r| r.seq + 1);
+                let row = StoredRow::parse(line, None, fallback);
+                let inside = match &row.event {
+                    Ok(e) => from.is_none_or(|f| e.at >= f) && to.is_none_or(|t| e.at < t),
+                    Err(_) => true,
+                };
+                if inside {
+                    out.push(row);
                 }
             }
         }
-        out.sort_by_key(|e| e.seq);
+        out.sort_by_key(|r| r.seq);
         Ok(out)
     }
 }

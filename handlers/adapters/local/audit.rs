@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 
 use super::db::Db;
-use crate::domain::audit::{AuditDraft, AuditEvent, GENESIS};
+use crate::domain::audit::{AuditDraft, AuditEvent, StoredRow, GENESIS};
 use crate::ports::{AuditError, AuditSink};
 
 const SCHEMA: &str = "
@@ -51,19 +51,25 @@ impl AuditSink for SqliteAudit {
             .map_err(AuditError)
     }
 
-    async fn read(&self, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<Vec<AuditEvent>, AuditError> {
+    async fn read_rows(&self, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<Vec<StoredRow>, AuditError> {
         let (from, to) = (from.map(|t| t.timestamp_millis()), to.map(|t| t.timestamp_millis()));
         let rows = self
             .db
             .call(move |conn| {
-                let mut st =
-                    conn.prepare("SELECT body FROM audit WHERE (?1 IS NULL OR at_ms >= ?1) AND (?2 IS NULL OR at_ms < ?2) ORDER BY seq")?;
-                let it = st.query_map(params![from, to], |r| r.get::<_, String>(0))?;
-                it.collect::<rusqlite::Result<Vec<String>>>()
+                let mut st = conn
+                    .prepare("SELECT seq, body FROM audit WHERE (?1 IS NULL OR at_ms >= ?1) AND (?2 IS NULL OR at_ms < ?2) ORDER BY seq")?;
+                let it = st.query_map(params![from, to], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+                it.collect::<rusqlite::Result<Vec<(i64, String)>>>()
             })
             .await
             .map_err(AuditError)?;
-        rows.iter().map(|b| serde_json::from_str(b).map_err(|e| AuditError(format!("an audit row is unreadable: {e}")))).collect()
+        Ok(rows
+            .iter()
+            .map(|(seq, body)| {
+                let seq = u64::try_from(*seq).unwrap_or(0);
+                StoredRow::parse(body.as_bytes(), Some(seq), seq)
+            })
+            .collect())
     }
 
     async fn read_after(&self, seq: u64, limit: usize) -> Result<Vec<AuditEvent>, AuditError> {

@@ -1,11 +1,20 @@
 //! The evidence pack's `index.html`: one self-contained page (no scripts, no external assets)
-//! with the verification result first, then each section as a table. Every value is escaped.
+//! that opens with the summary and the exceptions (every run that did not succeed, with its
+//! reason, gate evidence and what followed), then each section as a table. Every row links to its
+//! audit events (by seq) in the audit table at the end, which mirrors `audit.jsonl`. Every value
+//! is escaped.
 
 use std::fmt::Write;
 
 use serde_json::Value;
 
+use super::summary::{item_key, run_key, seqs_of, summarize, Summary};
 use super::Pack;
+
+/// Links to audit events by seq (anchors in the page's audit table).
+fn links(seqs: &[u64]) -> String {
+    seqs.iter().map(|s| format!("<a href=\"#seq-{s}\">#{s}</a>")).collect::<Vec<_>>().join(" ")
+}
 
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -22,6 +31,19 @@ fn esc(s: &str) -> String {
     out
 }
 
+/// A cell's text, escaped, with a line-break opportunity after the separators of the long ids and
+/// paths it holds (so a table fits the page without breaking ordinary words).
+fn cell(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + s.len() / 8);
+    for c in esc(s).chars() {
+        out.push(c);
+        if matches!(c, '/' | ':' | '@' | '_' | ',') {
+            out.push_str("<wbr>");
+        }
+    }
+    out
+}
+
 fn text(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
@@ -30,7 +52,9 @@ fn text(v: &Value) -> String {
     }
 }
 
-/// A table of `rows` with one column per (heading, JSON pointer).
+/// A table of `rows` with one column per (heading, JSON pointer). A pointer may name
+/// alternatives (`/error|/reason`: the first that is set); `@seqs` shows the row's `_seqs` as links
+/// to its audit events; a row's `_anchor` becomes its `id`.
 fn table(out: &mut String, title: &str, file: &str, rows: &[Value], cols: &[(&str, &str)]) {
     let _ = write!(out, "<h2>{} <small>({} · <a href=\"{file}\">{file}</a>)</small></h2>", esc(title), rows.len());
     if rows.is_empty() {
@@ -43,9 +67,20 @@ fn table(out: &mut String, title: &str, file: &str, rows: &[Value], cols: &[(&st
     }
     out.push_str("</tr></thead><tbody>");
     for r in rows {
-        out.push_str("<tr>");
+        match r["_anchor"].as_str() {
+            Some(a) => {
+                let _ = write!(out, "<tr id=\"{}\">", esc(a));
+            }
+            None => out.push_str("<tr>"),
+        }
         for (_, ptr) in cols {
-            let _ = write!(out, "<td>{}</td>", esc(&text(r.pointer(ptr).unwrap_or(&Value::Null))));
+            if *ptr == "@seqs" {
+                let seqs: Vec<u64> = r["_seqs"].as_array().into_iter().flatten().filter_map(Value::as_u64).collect();
+                let _ = write!(out, "<td>{}</td>", links(&seqs));
+                continue;
+            }
+            let v = ptr.split('|').filter_map(|p| r.pointer(p)).find(|v| !v.is_null()).unwrap_or(&Value::Null);
+            let _ = write!(out, "<td>{}</td>", cell(&text(v)));
         }
         out.push_str("</tr>");
     }
@@ -58,8 +93,9 @@ pub(super) fn render(p: &Pack) -> String {
         o,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>flowgate evidence {} – {}</title><style>\
          body{{font:14px system-ui,sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse;margin:.5em 0 2em;width:100%}}\
-         th,td{{border:1px solid #ccc;padding:4px 6px;text-align:left;vertical-align:top;font-size:12px}}th{{background:#f3f3f3}}\
+         th,td{{border:1px solid #ccc;padding:4px 6px;text-align:left;vertical-align:top;font-size:12px;overflow-wrap:break-word}}th{{background:#f3f3f3}}\
          .ok{{color:#0a6b2d}}.bad{{color:#b00020;font-weight:bold}}.none{{color:#777}}small{{font-weight:normal;color:#555}}\
+         tr.exc td{{background:#fbe3e6}}dl{{display:grid;grid-template-columns:max-content auto;gap:2px 12px}}dt{{font-weight:bold}}dd{{margin:0}}\
          </style></head><body>",
         esc(&p.from.to_rfc3339()),
         esc(&p.to.to_rfc3339())
@@ -73,6 +109,9 @@ pub(super) fn render(p: &Pack) -> String {
         esc(&p.generated_at.to_rfc3339()),
         env!("CARGO_PKG_VERSION")
     );
+    let sum = summarize(p);
+    summary_section(&mut o, p, &sum);
+    exceptions_section(&mut o, &sum);
     let c = &p.chain;
     if c["intact"].as_bool() == Some(true) {
         let _ = write!(
@@ -92,11 +131,20 @@ pub(super) fn render(p: &Pack) -> String {
             esc(&text(&c["why"]))
         );
     }
+    let run_rows: Vec<Value> = p
+        .runs
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r["_seqs"] = serde_json::json!(seqs_of(&p.audit, &run_key(&r)));
+            r
+        })
+        .collect();
     table(
         &mut o,
         "Runs",
         "runs.json",
-        &p.runs,
+        &run_rows,
         &[
             ("job", "/job"),
             ("logical time", "/logical_time"),
@@ -104,7 +152,8 @@ pub(super) fn render(p: &Pack) -> String {
             ("attempts", "/attempts"),
             ("records in", "/records_in"),
             ("records out", "/records_out"),
-            ("error / reason", "/error"),
+            ("error / reason", "/error|/reason"),
+            ("audit events", "@seqs"),
         ],
     );
     let gate_rows: Vec<Value> = p
@@ -112,7 +161,8 @@ pub(super) fn render(p: &Pack) -> String {
         .iter()
         .flat_map(|g| {
             g["decision"]["checks"].as_array().cloned().unwrap_or_default().into_iter().map(move |c| {
-                serde_json::json!({ "job": g["job"], "logical_time": g["logical_time"], "dataset": c["dataset"], "gate": c["gate"], "passed": c["passed"], "detail": c["detail"] })
+                let key = run_key(g);
+                serde_json::json!({ "job": g["job"], "logical_time": g["logical_time"], "dataset": c["dataset"], "gate": c["gate"], "passed": c["passed"], "detail": c["detail"], "_seqs": seqs_of(&p.audit, &key) })
             })
         })
         .collect();
@@ -128,6 +178,7 @@ pub(super) fn render(p: &Pack) -> String {
             ("gate", "/gate"),
             ("passed", "/passed"),
             ("evidence", "/detail"),
+            ("audit events", "@seqs"),
         ],
     );
     let release_rows: Vec<Value> = p.releases.iter().map(release_row).collect();
@@ -166,7 +217,14 @@ pub(super) fn render(p: &Pack) -> String {
         &mut o,
         "Quarantine and replays",
         "quarantine.json",
-        &p.quarantine,
+        &p.quarantine
+            .iter()
+            .map(|q| {
+                let mut q = q.clone();
+                q["_seqs"] = serde_json::json!(seqs_of(&p.audit, &item_key(&q)));
+                q
+            })
+            .collect::<Vec<_>>(),
         &[
             ("id", "/id"),
             ("kind", "/kind"),
@@ -175,38 +233,153 @@ pub(super) fn render(p: &Pack) -> String {
             ("attempts", "/attempts"),
             ("reason", "/reason"),
             ("history", "/history"),
+            ("audit events", "@seqs"),
         ],
     );
     table(
         &mut o,
         "SLA and freshness outcomes",
         "sla.json",
-        &p.sla,
-        &[("kind", "/kind"), ("subject", "/subject"), ("due", "/due_at"), ("raised", "/raised_at"), ("message", "/message")],
+        &p.sla
+            .iter()
+            .map(|a| {
+                let mut a = a.clone();
+                a["_seqs"] = serde_json::json!(seqs_of(&p.audit, a["key"].as_str().unwrap_or("")));
+                a
+            })
+            .collect::<Vec<_>>(),
+        &[
+            ("kind", "/kind"),
+            ("subject", "/key|/subject"),
+            ("due", "/due_at"),
+            ("raised", "/raised_at"),
+            ("message", "/message"),
+            ("audit events", "@seqs"),
+        ],
     );
+    // Datasets by name: their facets are in lineage.jsonl.
+    let names = |v: &Value| v.as_array().into_iter().flatten().map(|d| text(&d["name"])).collect::<Vec<_>>().join(", ");
+    let lineage_rows: Vec<Value> = p
+        .lineage
+        .iter()
+        .map(|e| {
+            serde_json::json!({ "eventType": e["eventType"], "eventTime": e["eventTime"], "job": e["job"]["name"], "run": e["run"]["runId"],
+                "inputs": names(&e["inputs"]), "outputs": names(&e["outputs"]) })
+        })
+        .collect();
     table(
         &mut o,
         "Lineage",
         "lineage.jsonl",
-        &p.lineage,
+        &lineage_rows,
         &[
             ("event", "/eventType"),
             ("time", "/eventTime"),
-            ("job", "/job/name"),
-            ("run id", "/run/runId"),
+            ("job", "/job"),
+            ("run id", "/run"),
             ("inputs", "/inputs"),
             ("outputs", "/outputs"),
         ],
     );
+    let audit_rows: Vec<Value> = p
+        .audit
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            e["_anchor"] = Value::String(format!("seq-{}", e["seq"]));
+            e
+        })
+        .collect();
     table(
         &mut o,
         "Audit events",
         "audit.jsonl",
-        &p.audit,
+        &audit_rows,
         &[("seq", "/seq"), ("at", "/at"), ("kind", "/kind"), ("actor", "/actor"), ("subject", "/subject"), ("decision", "/decision")],
     );
     o.push_str("</body></html>\n");
     o
+}
+
+/// The summary: the figures an auditor samples from, each with where its detail is.
+fn summary_section(o: &mut String, p: &Pack, s: &Summary) {
+    let dd = |o: &mut String, term: &str, html: String| {
+        let _ = write!(o, "<dt>{}</dt><dd>{html}</dd>", esc(term));
+    };
+    o.push_str("<h2 id=\"summary\">Summary</h2><dl>");
+    let chain = if p.chain["intact"] == true {
+        format!("<span class=\"ok\">intact</span>: {} event(s) verified from the first", p.chain["events"])
+    } else {
+        format!("<span class=\"bad\">BROKEN at event seq {}</span>: {}", esc(&text(&p.chain["first_bad_seq"])), esc(&text(&p.chain["why"])))
+    };
+    dd(o, "Audit chain", chain);
+    let outcomes: Vec<String> = s.by_status.iter().map(|(k, n)| format!("{n} {}", esc(k))).collect();
+    dd(o, "Runs", format!("{} in the window: {}", p.runs.len(), if outcomes.is_empty() { "none".into() } else { outcomes.join(", ") }));
+    dd(o, "Exceptions", format!("<a href=\"#exceptions\">{} run(s) did not succeed</a>", s.exceptions.len()));
+    let (met, late, missed) = s.sla;
+    let due = met + late + missed;
+    let adherence = if due == 0 {
+        "no deadline fell in the window".to_string()
+    } else {
+        format!("{:.1} % met ({met} of {due} on time, {late} late, {missed} missed)", met as f64 * 100.0 / due as f64)
+    };
+    let breaches = if s.breaches.is_empty() { String::new() } else { format!("; breaches: {}", esc(&s.breaches.join("; "))) };
+    dd(o, "SLA adherence", format!("{}{breaches}", esc(&adherence)));
+    let alerts: Vec<String> = s.alerts.iter().map(|(k, n)| format!("{n} {}", esc(k))).collect();
+    dd(o, "Alerts raised", if alerts.is_empty() { "none".into() } else { alerts.join(", ") });
+    let (opened, replayed, discarded, open) = s.quarantine;
+    dd(o, "Quarantine", format!("{opened} opened, {replayed} replayed, {discarded} discarded in the window; {open} still open"));
+    dd(o, "Gates", format!("{} gate decision(s) held a run; {} run(s) ended with a gate that did not pass", s.gate_holds, s.held_runs));
+    let config = match &s.config_at_start {
+        Some(c) => format!(
+            "in force at the start: digest <code>{}</code>, recorded {} from {} <a href=\"#seq-{}\">#{}</a> (<a href=\"configuration.json\">configuration.json</a>)",
+            esc(&text(&c["evidence"]["digest"])),
+            esc(&text(&c["at"])),
+            esc(&text(&c["evidence"]["source"])),
+            c["seq"],
+            c["seq"]
+        ),
+        None => "none recorded before the window's start".into(),
+    };
+    let changes: Vec<String> = s
+        .config_changes
+        .iter()
+        .map(|c| format!("{} ({}) <a href=\"#seq-{}\">#{}</a>", esc(&text(&c["at"])), esc(&text(&c["decision"])), c["seq"], c["seq"]))
+        .collect();
+    dd(
+        o,
+        "Configuration",
+        format!(
+            "{config}; {} change(s) in the window{}",
+            changes.len(),
+            if changes.is_empty() { String::new() } else { format!(": {}", changes.join(", ")) }
+        ),
+    );
+    dd(o, "Changes shipped", if s.shipped.is_empty() { "none".into() } else { esc(&s.shipped.join("; ")) });
+    o.push_str("</dl>");
+}
+
+/// The exceptions: every run that did not succeed, first.
+fn exceptions_section(o: &mut String, s: &Summary) {
+    let _ = write!(o, "<h2 id=\"exceptions\">Exceptions <small>({} · every run that did not succeed)</small></h2>", s.exceptions.len());
+    if s.exceptions.is_empty() {
+        o.push_str("<p class=\"none\">Every run in the window succeeded.</p>");
+        return;
+    }
+    o.push_str("<table><thead><tr><th>run</th><th>status</th><th>reason or error</th><th>gate evidence</th><th>what followed</th><th>audit events</th></tr></thead><tbody>");
+    for e in &s.exceptions {
+        let _ = write!(
+            o,
+            "<tr class=\"exc\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            cell(&e.key),
+            cell(&e.status),
+            cell(&e.why),
+            cell(&e.gate),
+            cell(&e.followed.join("; ")),
+            links(&e.seqs)
+        );
+    }
+    o.push_str("</tbody></table>");
 }
 
 /// One release as a row: approvals and checks spelled out, self-approval never hidden.

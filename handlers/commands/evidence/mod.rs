@@ -3,11 +3,13 @@
 //! gate decisions, quarantine items with their replay and discard history, SLA outcomes, lineage,
 //! releases (approvals with the approver's role and whether they are distinct from the author,
 //! checks, emergency changes with their review state, the active release over the window), the
-//! release decisions of the window, an `index.html` that shows them, and `manifest.json` with each
-//! file's SHA-256.
+//! release decisions of the window, the configuration in force at its start and its changes, an
+//! `index.html` that opens with a summary and the exceptions, and `manifest.json` with each file's
+//! SHA-256.
 
 mod html;
 mod releases;
+mod summary;
 
 use std::path::Path;
 
@@ -17,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::audit::instant;
 use super::exit;
-use crate::domain::audit::verify;
+use crate::domain::audit::verify_rows;
 use crate::flows::{lineage, quarantine, runs};
 use crate::ports::{AuditSink, RowRange, Store, Table};
 
@@ -39,6 +41,9 @@ pub(super) struct Pack {
     pub releases: Vec<Value>,
     /// Which release was active when, over the window.
     pub active: Vec<Value>,
+    /// The configuration in force at the window's start (even if recorded before it) and its
+    /// changes within the window.
+    pub configuration: Value,
 }
 
 pub async fn run(state: &Path, from: &str, to: &str, out: &Path) -> u8 {
@@ -98,12 +103,15 @@ fn within(t: Option<DateTime<Utc>>, from: DateTime<Utc>, to: DateTime<Utc>) -> b
 
 async fn gather(st: &super::state::State, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Pack, String> {
     let (store, audit): (&dyn Store, &dyn AuditSink) = (st.store.as_ref(), st.audit.as_ref());
-    // The whole chain is verified: a segment proves nothing about what was cut before it.
-    let all = audit.read(None, None).await.map_err(|e| e.to_string())?;
-    let chain = match verify(&all) {
-        Ok(head) => json!({ "intact": true, "events": all.len(), "head_hash": head }),
-        Err(b) => json!({ "intact": false, "events": all.len(), "first_bad_seq": b.seq, "first_bad_index": b.index, "why": b.why }),
+    // The whole chain is verified: a segment proves nothing about what was cut before it. A row
+    // that is not a readable event breaks it at its seq; the readable events are still shown.
+    let rows = audit.read_rows(None, None).await.map_err(|e| e.to_string())?;
+    let chain = match verify_rows(&rows) {
+        Ok(head) => json!({ "intact": true, "events": rows.len(), "head_hash": head }),
+        Err(b) => json!({ "intact": false, "events": rows.len(), "first_bad_seq": b.seq, "first_bad_index": b.index, "why": b.why }),
     };
+    let all: Vec<crate::domain::audit::AuditEvent> = rows.into_iter().filter_map(|r| r.event.ok()).collect();
+    let configuration = summary::configuration(&all, from, to);
     let segment: Vec<Value> =
         all.iter().filter(|e| e.at >= from && e.at < to).map(|e| serde_json::to_value(e).unwrap_or_default()).collect();
     let approvals = segment.iter().filter(|e| releases::is_release_event(e["kind"].as_str().unwrap_or(""))).cloned().collect();
@@ -148,6 +156,7 @@ async fn gather(st: &super::state::State, from: DateTime<Utc>, to: DateTime<Utc>
         approvals,
         releases: release_list,
         active,
+        configuration,
     })
 }
 
@@ -169,6 +178,7 @@ fn write(p: &Pack, out: &Path) -> Result<usize, String> {
         ("lineage.jsonl", jsonl(&p.lineage)),
         ("approvals.json", pretty(&json!(p.approvals))),
         ("releases.json", pretty(&json!({ "active_over_window": p.active, "releases": p.releases }))),
+        ("configuration.json", pretty(&p.configuration)),
         ("index.html", html::render(p)),
     ];
     let mut manifest = serde_json::Map::new();
