@@ -181,7 +181,12 @@ pub(super) fn render(p: &Pack) -> String {
             ("audit events", "@seqs"),
         ],
     );
-    let release_rows: Vec<Value> = p.releases.iter().map(release_row).collect();
+    // Rows about a release link to the audit events whose subject is its id.
+    let with_seqs = |mut row: Value, key: &str| {
+        row["_seqs"] = serde_json::json!(seqs_of(&p.audit, key));
+        row
+    };
+    let release_rows: Vec<Value> = p.releases.iter().map(|r| with_seqs(release_row(r), r["id"].as_str().unwrap_or(""))).collect();
     table(
         &mut o,
         "Releases",
@@ -197,21 +202,36 @@ pub(super) fn render(p: &Pack) -> String {
             ("offline evaluation", "/evaluation"),
             ("canary rollout", "/rollout"),
             ("emergency change", "/emergency"),
+            ("audit events", "@seqs"),
         ],
     );
     table(
         &mut o,
         "Active release over the window",
         "releases.json",
-        &p.active,
-        &[("release", "/release"), ("from", "/from"), ("until", "/until"), ("how", "/how"), ("by", "/by")],
+        &p.active.iter().map(|a| with_seqs(a.clone(), a["release"].as_str().unwrap_or(""))).collect::<Vec<_>>(),
+        &[("release", "/release"), ("from", "/from"), ("until", "/until"), ("how", "/how"), ("by", "/by"), ("audit events", "@seqs")],
     );
     table(
         &mut o,
         "Release decisions: proposals, approvals, refusals, checks, evaluations, canary decisions, switches, promotions and rollbacks",
         "approvals.json",
-        &p.approvals,
-        &[("at", "/at"), ("kind", "/kind"), ("actor", "/actor"), ("subject", "/subject"), ("decision", "/decision")],
+        &p.approvals
+            .iter()
+            .map(|e| {
+                let mut e = e.clone();
+                e["_seqs"] = serde_json::json!([e["seq"]]);
+                e
+            })
+            .collect::<Vec<_>>(),
+        &[
+            ("at", "/at"),
+            ("kind", "/kind"),
+            ("actor", "/actor"),
+            ("subject", "/subject"),
+            ("decision", "/decision"),
+            ("audit event", "@seqs"),
+        ],
     );
     table(
         &mut o,
@@ -263,8 +283,9 @@ pub(super) fn render(p: &Pack) -> String {
         .lineage
         .iter()
         .map(|e| {
+            let key = format!("{}@{}", text(&e["job"]["name"]), text(&e["run"]["facets"]["nominalTime"]["nominalStartTime"]));
             serde_json::json!({ "eventType": e["eventType"], "eventTime": e["eventTime"], "job": e["job"]["name"], "run": e["run"]["runId"],
-                "inputs": names(&e["inputs"]), "outputs": names(&e["outputs"]) })
+                "inputs": names(&e["inputs"]), "outputs": names(&e["outputs"]), "_seqs": seqs_of(&p.audit, &key) })
         })
         .collect();
     table(
@@ -279,6 +300,7 @@ pub(super) fn render(p: &Pack) -> String {
             ("run id", "/run"),
             ("inputs", "/inputs"),
             ("outputs", "/outputs"),
+            ("audit events", "@seqs"),
         ],
     );
     let audit_rows: Vec<Value> = p
