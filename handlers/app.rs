@@ -26,6 +26,18 @@ pub fn load_contracts(catalog: &Catalog) -> Result<Contracts, Vec<String>> {
     crate::flows::releases::view::parse_contracts(catalog, &|p| std::fs::read_to_string(p).map_err(|e| e.to_string()))
 }
 
+/// The digest of the configuration on disk: the catalog file and each dataset's contract.
+pub fn config_digest(catalog_path: &Path, catalog: &Catalog) -> Result<String, String> {
+    let bytes = std::fs::read(catalog_path).map_err(|e| format!("{}: {e}", catalog_path.display()))?;
+    let mut contracts = Vec::new();
+    for ds in catalog.datasets.values() {
+        if let Some(path) = &ds.contract {
+            contracts.push((ds.id.to_string(), std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?));
+        }
+    }
+    Ok(crate::flows::config::digest(&bytes, &contracts))
+}
+
 /// `path:line:col: message`, one per line.
 pub fn render_problems(path: &str, problems: &[Problem]) -> String {
     problems.iter().map(|p| format!("{path}:{}:{}: {}", p.pos.line, p.pos.col, p.message)).collect::<Vec<_>>().join("\n")

@@ -44,6 +44,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What needs a person, worst first, each with its evidence, the command that deals with it and
+    /// its runbook: exit 0 when nothing does, 1 when something does, 2 when the state cannot be read.
+    ///
+    /// Example: flowgate doctor --state .flowgate/demo --catalog examples/claims/catalog.yaml
+    Doctor {
+        /// The state folder, or `azure` for the deployed state.
+        #[arg(long)]
+        state: PathBuf,
+        /// The catalog file (default FLOWGATE_CATALOG; the active release's catalog wins for checks).
+        #[arg(long)]
+        catalog: Option<PathBuf>,
+        /// "Now" (RFC 3339), e.g. the end of a simulated week; default the clock.
+        #[arg(long)]
+        now: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List recorded runs, newest first.
     Runs {
         /// The state folder (as given to `flowgate local --state`), or `azure` for the deployed state.
@@ -586,14 +604,7 @@ async fn serve(port: Option<u16>) -> u8 {
 
 /// Records a changed catalog or contract as an audit event (once per change).
 async fn note_configuration(deps: &flowgate::flows::Deps, catalog: &std::path::Path) -> Result<(), String> {
-    let bytes = std::fs::read(catalog).map_err(|e| format!("{}: {e}", catalog.display()))?;
-    let mut contracts = Vec::new();
-    for ds in deps.catalog.datasets.values() {
-        if let Some(path) = &ds.contract {
-            contracts.push((ds.id.to_string(), std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?));
-        }
-    }
-    let digest = flowgate::flows::config::digest(&bytes, &contracts);
+    let digest = flowgate::app::config_digest(catalog, &deps.catalog)?;
     let actor = std::env::var("AZURE_CLIENT_ID")
         .ok()
         .filter(|v| !v.is_empty())
@@ -613,7 +624,21 @@ async fn note_configuration(deps: &flowgate::flows::Deps, catalog: &std::path::P
     Ok(())
 }
 
+/// A reader that goes away (`flowgate runs … | head`) ends the process quietly, as SIGPIPE ends
+/// any Unix tool (exit 141), instead of the panic `println!` raises on a closed stdout.
+fn quiet_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.payload().downcast_ref::<String>().map(String::as_str).unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_broken_pipe();
     let cli = Cli::parse();
     let default_level = match &cli.command {
         Command::Serve { .. } => "info",
@@ -649,6 +674,7 @@ fn main() -> ExitCode {
                 commands::retention::run(&state, &keep, dry_run, &by).await
             }
             Command::Evidence { state, from, to, out } => commands::evidence::run(&state, &from, &to, &out).await,
+            Command::Doctor { state, catalog, now, json } => commands::doctor::run(&state, catalog.as_deref(), now.as_deref(), json).await,
             Command::Report { week, tz, state, out } => commands::report::run(&week, tz.as_deref(), &state, &out).await,
             Command::Release(c) => commands::release::run(c).await,
             Command::Canary(c) => commands::canary::run(c),

@@ -25,6 +25,14 @@ pub fn digest(catalog: &[u8], contracts: &[(String, Vec<u8>)]) -> String {
     hex::encode(h.finalize())
 }
 
+/// The configuration the handler last ran with: its digest and since when.
+pub async fn recorded(store: &dyn crate::ports::Store) -> Result<Option<(String, Option<DateTime<Utc>>)>, StoreError> {
+    Ok(store.get(Table::SCHEDULES, PARTITION, ROW).await?.and_then(|e| {
+        let since = e.body["since"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc));
+        e.body["digest"].as_str().map(|d| (d.to_string(), since))
+    }))
+}
+
 /// Records the configuration now in force; `Ok(true)` when it differs from the last one seen.
 pub async fn note(deps: &Deps, digest: &str, source: &str, actor: &str, now: DateTime<Utc>) -> Result<bool, FlowError> {
     let previous = deps.store.get(Table::SCHEDULES, PARTITION, ROW).await?;

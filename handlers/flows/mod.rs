@@ -10,6 +10,7 @@ pub mod config;
 pub mod contract_check;
 pub mod data_arrived;
 pub mod dispatch_run;
+pub mod doctor;
 pub mod facts;
 pub mod gates;
 pub mod inputs;

@@ -102,7 +102,7 @@ pub fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Ingested, SchemaError> {
         ends_at: (!fired).then_some(at),
         summary: e.description.filter(|d| !d.is_empty()).unwrap_or_else(|| format!("Azure Monitor alert {rule}")),
         facts: vec![("Rule".into(), rule)],
-        runbook: Some("docs/monitoring.md#runbook-backstops".into()),
+        runbook: Some(format!("{}/stuck-pipeline.md", super::rules::RUNBOOKS)),
         link: None,
     };
     Ok(Ingested { alert, fired, at })

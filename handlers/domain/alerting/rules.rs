@@ -24,16 +24,27 @@ pub const REVIEW_OVERDUE: &str = "EmergencyReviewOverdue";
 /// critical job, 5 otherwise; flowgate has no criticality per job yet, so every job is normal).
 pub const QUARANTINE_THRESHOLD: usize = 5;
 
+/// Where the runbooks are in the repository; `FLOWGATE_RUNBOOK_BASE_URL` replaces it when alerts
+/// are sent (see `with_runbook_base`).
+pub const RUNBOOKS: &str = "docs/runbooks";
+
 fn runbook(name: &str) -> Option<String> {
     let page = match name {
-        "SlaBreach" | "SlaWarning" => "sla-breach",
-        BREAKER_OPEN => "breaker-open",
-        QUARANTINE_GROWTH => "quarantine",
-        STALE_DATA => "stale-data",
-        DEAD_LETTERS => "dead-letters",
-        _ => "releases",
+        "SlaBreach" | "SlaWarning" | DEAD_LETTERS => "stuck-pipeline",
+        BREAKER_OPEN => "circuit-breaker",
+        QUARANTINE_GROWTH => "quarantine-growth",
+        STALE_DATA => "failed-contract",
+        _ => "failed-release",
     };
-    Some(format!("docs/monitoring.md#runbook-{page}"))
+    Some(format!("{RUNBOOKS}/{page}.md"))
+}
+
+/// An alert's runbook link under another base (a fork's URL): `docs/runbooks/x.md` → `{base}/x.md`.
+pub fn with_runbook_base(runbook: &str, base: &str) -> String {
+    match runbook.strip_prefix(RUNBOOKS) {
+        Some(rest) => format!("{}{rest}", base.trim_end_matches('/')),
+        None => runbook.to_string(),
+    }
 }
 
 fn alert(name: &str, labels: &[(&str, &str)], severity: Severity, at: DateTime<Utc>, summary: String) -> Alert {
@@ -166,6 +177,15 @@ mod tests {
             message: message.into(),
             late,
         }
+    }
+
+    #[test]
+    fn runbook_links_move_under_another_base() {
+        assert_eq!(
+            with_runbook_base("docs/runbooks/stuck-pipeline.md", "https://wiki.example/rb/"),
+            "https://wiki.example/rb/stuck-pipeline.md"
+        );
+        assert_eq!(with_runbook_base("https://elsewhere/x", "https://wiki.example/rb"), "https://elsewhere/x");
     }
 
     #[test]

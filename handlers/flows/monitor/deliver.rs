@@ -75,6 +75,19 @@ async fn attempt(r: &dyn Notifier, n: &Notification, number: u32, now: DateTime<
 
 /// Sends a notification to every receiver (first attempts).
 pub async fn to_every_receiver(deps: &Deps, n: &Notification, now: DateTime<Utc>) -> Result<(), FlowError> {
+    // Runbook links point at `FLOWGATE_RUNBOOK_BASE_URL` when it is set (a fork, a wiki).
+    let rebased;
+    let n = match (deps.settings)("FLOWGATE_RUNBOOK_BASE_URL").filter(|b| !b.trim().is_empty()) {
+        Some(base) => {
+            let mut copy = n.clone();
+            for a in &mut copy.group.alerts {
+                a.runbook = a.runbook.as_deref().map(|r| crate::domain::alerting::rules::with_runbook_base(r, &base));
+            }
+            rebased = copy;
+            &rebased
+        }
+        None => n,
+    };
     let gone = receivers_gone(deps.store.as_ref(), now).await?;
     for r in deps.notifiers.iter() {
         let d = if gone.contains_key(r.receiver()) {

@@ -1,0 +1,108 @@
+//! `flowgate doctor` on a demo's state: clean, it exits 0; with a stuck run, a dead-lettered
+//! message, a breaker open long past its cooldown and a broken audit chain injected, it names
+//! each with its evidence, the command that deals with it and its runbook, and exits 1; a state
+//! that cannot be read exits 2.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+fn flowgate() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_flowgate"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c.env_remove("FLOWGATE_CATALOG").env_remove("FLOWGATE_DATA_DIR").env_remove("FLOWGATE_EXTERNAL_URL");
+    c
+}
+
+const END: &str = "2026-11-04T00:00:00Z";
+
+fn doctor(state: &Path) -> (i32, Value) {
+    let out = flowgate()
+        .args(["doctor", "--json", "--catalog", "examples/claims/catalog.yaml", "--now", END, "--state"])
+        .arg(state)
+        .output()
+        .unwrap();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.code().unwrap(), v)
+}
+
+#[test]
+fn doctor_finds_each_injected_fault_names_its_command_and_a_clean_state_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("demo");
+    let out =
+        flowgate().args(["local", "--demo", "--from", "2026-11-02T00:00:00Z", "--days", "2", "--state"]).arg(&state).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let (code, v) = doctor(&state);
+    assert_eq!(code, 0, "two clean weekdays: {v}");
+    assert_eq!(v["findings"].as_array().map(Vec::len), Some(0));
+
+    // A run whose lease ended an hour before "now", with nothing to move it.
+    let db = rusqlite::Connection::open(state.join("state.db")).unwrap();
+    let (pk, rk, body): (String, String, String) = db
+        .query_row("SELECT pk, rk, body FROM entities WHERE tbl = 'runs' ORDER BY rk DESC LIMIT 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    let mut run: Value = serde_json::from_str(&body).unwrap();
+    run["status"] = json!("running");
+    run["lease_until"] = json!("2026-11-03T23:00:00Z");
+    run["finished_at"] = Value::Null;
+    db.execute("UPDATE entities SET body = ?1 WHERE tbl = 'runs' AND pk = ?2 AND rk = ?3", rusqlite::params![run.to_string(), pk, rk])
+        .unwrap();
+    // An endpoint's breaker open since 20:00 with a one-minute cooldown.
+    let breaker = json!({"state": "open", "consecutive_failures": 5, "open_until": "2026-11-03T20:01:00Z", "probes_in_flight": 0, "recent": [],
+        "transitions": [{"at": "2026-11-03T20:00:00Z", "from": "closed", "to": "open", "reason": "5 consecutive failures"}]});
+    db.execute(
+        "INSERT INTO entities (tbl, pk, rk, version, body) VALUES ('breakers', 'endpoint', 'https://scoring.example/score', 1, ?1)",
+        [breaker.to_string()],
+    )
+    .unwrap();
+    drop(db);
+    // A dispatch message delivered ten times and dead-lettered.
+    let q = rusqlite::Connection::open(state.join("queues.db")).unwrap();
+    q.execute(
+        "INSERT INTO messages (queue, message_id, body, enqueued_ms, visible_ms, expires_ms, delivery_count, dead_letter_reason) \
+         VALUES ('dispatch', 'lost-1', '{}', 1762200000000, 1762200000000, 4102444800000, 10, 'MaxDeliveryCountExceeded')",
+        [],
+    )
+    .unwrap();
+    drop(q);
+    // One audit event edited in place.
+    let a = rusqlite::Connection::open(state.join("audit.db")).unwrap();
+    assert_eq!(a.execute("UPDATE audit SET body = replace(body, '\"subject\":\"', '\"subject\":\"x') WHERE seq = 5", []).unwrap(), 1);
+    drop(a);
+
+    let (code, v) = doctor(&state);
+    assert_eq!(code, 1, "{v}");
+    let findings = v["findings"].as_array().unwrap();
+    let find = |check: &str| findings.iter().find(|f| f["check"] == check).unwrap_or_else(|| panic!("no {check}: {v:#}"));
+    let st = state.display().to_string();
+    let stuck = find("stuck_run");
+    assert_eq!(stuck["severity"], "critical");
+    assert!(stuck["evidence"].as_str().unwrap().contains("its lease ended at 2026-11-03T23:00:00"), "{stuck}");
+    assert_eq!(stuck["command"], format!("flowgate runs --state {st} --job {}", run["job"].as_str().unwrap()));
+    assert!(find("dead_letters")["evidence"].as_str().unwrap().starts_with("1 message(s) dead-lettered"));
+    assert!(find("breaker_open")["evidence"].as_str().unwrap().contains("cooldown 1 min"));
+    let chain = find("audit_chain");
+    assert_eq!(chain["subject"], "audit event seq 5");
+    assert_eq!(chain["command"], format!("flowgate audit verify --state {st}"));
+    for f in findings {
+        let page = f["runbook"].as_str().unwrap();
+        assert!(Path::new(env!("CARGO_MANIFEST_DIR")).join(page).is_file(), "{page} exists");
+    }
+    // Worst first.
+    let severities: Vec<&str> = findings.iter().map(|f| f["severity"].as_str().unwrap()).collect();
+    let mut sorted = severities.clone();
+    sorted.sort_by_key(|s| *s != "critical");
+    assert_eq!(severities, sorted);
+    // The text form says what to run.
+    let out = flowgate().args(["doctor", "--now", END, "--state"]).arg(&state).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("fix:     flowgate audit verify --state") && text.contains("critical"), "{text}");
+
+    // A state that cannot be read, and a bad --now.
+    assert_eq!(flowgate().args(["doctor", "--state"]).arg(dir.path().join("nothing")).output().unwrap().status.code(), Some(2));
+    assert_eq!(flowgate().args(["doctor", "--now", "yesterday", "--state"]).arg(&state).output().unwrap().status.code(), Some(2));
+}
