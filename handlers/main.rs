@@ -62,6 +62,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Trace an output to its sources: the run and its attempts, the release, job and endpoint it
+    /// ran with, its input arrivals with their contract verdicts, and upstream runs, recursively.
+    ///
+    /// Example: flowgate trace --state .flowgate/demo --output curated/claims/classified/classify_correspondence/20261127T181500000Z.jsonl
+    Trace {
+        /// The state folder, or `azure` for the deployed state.
+        #[arg(long)]
+        state: PathBuf,
+        /// A run key, `JOB@RFC3339` as `flowgate runs` shows it.
+        #[arg(long)]
+        run: Option<String>,
+        /// An output file the run wrote (`container/path`, or its end).
+        #[arg(long)]
+        output: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List recorded runs, newest first.
     Runs {
         /// The state folder (as given to `flowgate local --state`), or `azure` for the deployed state.
@@ -674,6 +692,7 @@ fn main() -> ExitCode {
                 commands::retention::run(&state, &keep, dry_run, &by).await
             }
             Command::Evidence { state, from, to, out } => commands::evidence::run(&state, &from, &to, &out).await,
+            Command::Trace { state, run, output, json } => commands::trace::run(&state, run.as_deref(), output.as_deref(), json).await,
             Command::Doctor { state, catalog, now, json } => commands::doctor::run(&state, catalog.as_deref(), now.as_deref(), json).await,
             Command::Report { week, tz, state, out } => commands::report::run(&week, tz.as_deref(), &state, &out).await,
             Command::Release(c) => commands::release::run(c).await,

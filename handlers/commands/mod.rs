@@ -18,6 +18,7 @@ pub mod retention;
 pub mod runs;
 pub mod schedule;
 pub mod state;
+pub mod trace;
 pub mod validate;
 
 /// Exit codes.

@@ -38,6 +38,8 @@ fn doctor_finds_each_injected_fault_names_its_command_and_a_clean_state_passes()
     assert_eq!(code, 0, "two clean weekdays: {v}");
     assert_eq!(v["findings"].as_array().map(Vec::len), Some(0));
 
+    trace_names_the_sources_and_what_retention_removed(&state);
+
     // A run whose lease ended an hour before "now", with nothing to move it.
     let db = rusqlite::Connection::open(state.join("state.db")).unwrap();
     let (pk, rk, body): (String, String, String) = db
@@ -105,4 +107,50 @@ fn doctor_finds_each_injected_fault_names_its_command_and_a_clean_state_passes()
     // A state that cannot be read, and a bad --now.
     assert_eq!(flowgate().args(["doctor", "--state"]).arg(dir.path().join("nothing")).output().unwrap().status.code(), Some(2));
     assert_eq!(flowgate().args(["doctor", "--now", "yesterday", "--state"]).arg(&state).output().unwrap().status.code(), Some(2));
+}
+
+/// `flowgate trace` of a demo output names its input blob, contract verdict, release and
+/// endpoint; with the input's records removed (as retention removes them) it says what is missing;
+/// bad input exits 2.
+fn trace_names_the_sources_and_what_retention_removed(state: &Path) {
+    let runs = flowgate().args(["runs", "--json", "--job", "classify_correspondence", "--state"]).arg(state).output().unwrap();
+    let runs: Vec<Value> = serde_json::from_slice(&runs.stdout).unwrap();
+    let run = runs.iter().find(|r| r["status"] == "succeeded" && r["output"].is_string()).unwrap();
+    let output = run["output"].as_str().unwrap();
+    let trace = |args: &[&str]| {
+        let o = flowgate().arg("trace").args(args).arg("--state").arg(state).output().unwrap();
+        (o.status.code().unwrap(), String::from_utf8_lossy(&o.stdout).to_string(), String::from_utf8_lossy(&o.stderr).to_string())
+    };
+    let (code, out, err) = trace(&["--json", "--output", output]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["output"], output);
+    assert_eq!(v["release"]["id"], run["release"]);
+    assert!(v["job"]["endpoint"].as_str().unwrap().contains("score") && v["job"]["kind"] == "online_endpoint", "{v}");
+    let input = &v["inputs"][0];
+    let blob = input["path"].as_str().unwrap();
+    assert!(blob.starts_with("claims/correspondence/") && run["gate"]["checks"][0]["detail"].as_str().unwrap().contains(blob), "{v}");
+    assert_eq!(input["contract"]["passed"], true);
+    assert_eq!(input["schema_version"], "1.0.0");
+    // The same by run key, as text.
+    let key = format!("classify_correspondence@{}", run["logical_time"].as_str().unwrap());
+    let (code, text, _) = trace(&["--run", &key]);
+    assert_eq!(code, 0);
+    assert!(text.contains(&format!("input   claims_correspondence {blob}")) && text.contains("passed"), "{text}");
+    // The input's records gone: said, not a failure.
+    let db = rusqlite::Connection::open(state.join("state.db")).unwrap();
+    let gone =
+        db.execute("DELETE FROM entities WHERE tbl IN ('contract_results', 'arrivals') AND rk LIKE ?1", [format!("%|{blob}")]).unwrap();
+    assert!(gone >= 1);
+    drop(db);
+    let (code, out, _) = trace(&["--json", "--output", output]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert!(v["inputs"][0]["contract"]["missing"].as_str().unwrap().contains("removed by retention"), "{v}");
+    // Bad input.
+    for args in [&["--run", "not-a-key"][..], &["--output", "nowhere.jsonl"], &[]] {
+        let (code, _, err) = trace(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{err}");
+    }
 }

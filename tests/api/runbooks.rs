@@ -53,7 +53,11 @@ fn placeholders(state: &Path) -> Vec<(&'static str, String)> {
         .find(|r| *r != active)
         .expect("a release that was active before")
         .to_string();
+    let runs = Command::new(env!("CARGO_BIN_EXE_flowgate")).args(["runs", "--json", "--state"]).arg(state).output().unwrap();
+    let runs: Vec<Value> = serde_json::from_slice(&runs.stdout).unwrap();
+    let output = runs.iter().find_map(|r| r["output"].as_str()).expect("a run that wrote an output").to_string();
     vec![
+        ("<output>", output),
         ("<job>", "classify_correspondence".into()),
         ("<catalog>", "examples/claims/catalog.yaml".into()),
         ("<quarantine-id>", item["id"].as_str().unwrap().to_string()),
