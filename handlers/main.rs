@@ -62,6 +62,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Suspected data corruption: mark arrivals suspect (runs that would read them are held, the
+    /// blast radius is printed), clear the mark, rerun the affected runs once corrected.
+    ///
+    /// Example: flowgate dataset suspect claims_correspondence --arrival 2026-11-27T1305Z.csv --reason "producer recall" --state .flowgate/demo
+    #[command(subcommand)]
+    Dataset(commands::dataset::DatasetCommand),
     /// Trace an output to its sources: the run and its attempts, the release, job and endpoint it
     /// ran with, its input arrivals with their contract verdicts, and upstream runs, recursively.
     ///
@@ -692,6 +698,7 @@ fn main() -> ExitCode {
                 commands::retention::run(&state, &keep, dry_run, &by).await
             }
             Command::Evidence { state, from, to, out } => commands::evidence::run(&state, &from, &to, &out).await,
+            Command::Dataset(c) => commands::dataset::run(c).await,
             Command::Trace { state, run, output, json } => commands::trace::run(&state, run.as_deref(), output.as_deref(), json).await,
             Command::Doctor { state, catalog, now, json } => commands::doctor::run(&state, catalog.as_deref(), now.as_deref(), json).await,
             Command::Report { week, tz, state, out } => commands::report::run(&week, tz.as_deref(), &state, &out).await,

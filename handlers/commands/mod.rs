@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod audit;
 pub mod canary;
 pub mod contract;
+pub mod dataset;
 pub mod doctor;
 pub mod evaluate;
 pub mod evidence;

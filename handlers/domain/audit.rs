@@ -54,6 +54,10 @@ pub enum AuditKind {
     TrafficSwitched,
     /// A request whose caller could not be established was refused (401).
     AccessDenied,
+    /// A person marked arrivals as suspect: runs that would read them are held.
+    DataSuspected,
+    /// A person lifted a suspect mark.
+    DataCleared,
 }
 
 /// An event before it is chained (what the flows emit).

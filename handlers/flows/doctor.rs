@@ -91,7 +91,8 @@ pub async fn examine(i: &Inputs<'_>) -> Result<Vec<Finding>, String> {
         let past = match r.status {
             RunStatus::Running | RunStatus::Polling => r.lease_until.map(|l| ("its lease ended", l)),
             RunStatus::Retrying => r.next_attempt_at.map(|t| ("its next attempt was due", t)),
-            RunStatus::Pending => Some(("it was enqueued", r.created_at)),
+            // A replay is due when it was sent (`next_attempt_at`), not when the run was created.
+            RunStatus::Pending => Some(("it was enqueued", r.next_attempt_at.unwrap_or(r.created_at))),
             _ => None,
         };
         if let Some((what, at)) = past.filter(|(_, at)| *at + grace < i.now) {

@@ -38,11 +38,27 @@ pub async fn decide(
                     passed: false,
                     detail: "no arrival has been checked against the contract yet".into(),
                 },
-                Some(v) => GateCheck {
-                    dataset: ds_id.to_string(),
-                    gate: "contract".into(),
-                    passed: v.passed,
-                    detail: format!("{} (arrival {} at {})", v.summary(), v.path, instant_key(v.arrived_at)),
+                Some(v) => match super::suspect::mark_of(deps.store.as_ref(), ds_id.as_str(), v.arrived_at, &v.path).await? {
+                    // A person suspects the data: held, whatever its contract said.
+                    Some(m) => GateCheck {
+                        dataset: ds_id.to_string(),
+                        gate: "contract".into(),
+                        passed: false,
+                        detail: format!(
+                            "suspect: {} (marked by {} at {}) (arrival {} at {})",
+                            m.reason,
+                            m.by,
+                            instant_key(m.at),
+                            v.path,
+                            instant_key(v.arrived_at)
+                        ),
+                    },
+                    None => GateCheck {
+                        dataset: ds_id.to_string(),
+                        gate: "contract".into(),
+                        passed: v.passed,
+                        detail: format!("{} (arrival {} at {})", v.summary(), v.path, instant_key(v.arrived_at)),
+                    },
                 },
             });
         }

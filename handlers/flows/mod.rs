@@ -26,6 +26,7 @@ pub mod runs;
 pub mod schedule_tick;
 mod settle;
 pub mod status;
+pub mod suspect;
 pub mod trace;
 pub mod waiting;
 

@@ -253,7 +253,7 @@ pub async fn replay(
     rec.attempts = 0;
     rec.status = RunStatus::Pending;
     rec.finished_at = None;
-    rec.next_attempt_at = None;
+    rec.next_attempt_at = Some(now);
     rec.lease_until = None;
     rec.error = None;
     rec.reason = Some(format!("replayed by {by}"));

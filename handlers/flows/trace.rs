@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use serde_json::{json, Value};
 
 use crate::domain::ids::{instant_key, JobId, RunKey};
-use crate::domain::run::{RunRecord, RunStatus, RunTrigger};
+use crate::domain::run::{RunRecord, RunStatus};
 use crate::flows::releases::ReleaseDeps;
 use crate::ports::{RowRange, Store, StoreError, Table};
 
@@ -48,23 +48,6 @@ pub async fn trace(store: &dyn Store, releases: &ReleaseDeps, start: Start) -> R
     let Some(run) = run else { return Ok(None) };
     let mut seen = HashSet::new();
     Ok(Some(node(store, releases, &run, 0, &mut seen).await?))
-}
-
-/// The arrivals a run read: its trigger's, and those its gate names (`arrival PATH at T`).
-fn arrivals_of(run: &RunRecord) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    if let RunTrigger::Arrival { dataset, path, .. } = &run.trigger {
-        out.push((dataset.clone(), path.clone()));
-    }
-    for c in run.gate.iter().flat_map(|g| g.checks.iter()) {
-        if let Some(rest) = c.detail.split("(arrival ").nth(1) {
-            let path = rest.split(" at ").next().unwrap_or("").to_string();
-            if !path.is_empty() && !out.iter().any(|(d, p)| *d == c.dataset && *p == path) {
-                out.push((c.dataset.clone(), path));
-            }
-        }
-    }
-    out
 }
 
 async fn input(store: &dyn Store, run: &RunRecord, dataset: &str, path: &str) -> Result<Value, StoreError> {
@@ -124,7 +107,7 @@ fn node<'a>(
             }
         };
         let mut inputs = Vec::new();
-        for (dataset, path) in arrivals_of(run) {
+        for (dataset, path) in crate::flows::suspect::read_by(run) {
             inputs.push(input(store, run, &dataset, &path).await?);
         }
         let mut upstream = Vec::new();

@@ -1,7 +1,9 @@
-//! `flowgate doctor` on a demo's state: clean, it exits 0; with a stuck run, a dead-lettered
-//! message, a breaker open long past its cooldown and a broken audit chain injected, it names
-//! each with its evidence, the command that deals with it and its runbook, and exits 1; a state
-//! that cannot be read exits 2.
+//! Incident response on a demo's state. `flowgate doctor`: clean, it exits 0; with a stuck run,
+//! a dead-lettered message, a breaker open long past its cooldown and a broken audit chain
+//! injected, it names each with its evidence, the command that deals with it and its runbook, and
+//! exits 1; a state that cannot be read exits 2. `flowgate trace` walks an output back to its
+//! sources; `flowgate dataset suspect|rerun|clear` marks an arrival, shows its blast radius and
+//! replays the affected runs once.
 
 use std::path::Path;
 use std::process::Command;
@@ -104,6 +106,8 @@ fn doctor_finds_each_injected_fault_names_its_command_and_a_clean_state_passes()
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("fix:     flowgate audit verify --state") && text.contains("critical"), "{text}");
 
+    suspect_marks_shows_the_blast_radius_and_reruns_each_run_once(&state);
+
     // A state that cannot be read, and a bad --now.
     assert_eq!(flowgate().args(["doctor", "--state"]).arg(dir.path().join("nothing")).output().unwrap().status.code(), Some(2));
     assert_eq!(flowgate().args(["doctor", "--now", "yesterday", "--state"]).arg(&state).output().unwrap().status.code(), Some(2));
@@ -153,4 +157,85 @@ fn trace_names_the_sources_and_what_retention_removed(state: &Path) {
         assert_eq!(code, 2, "{args:?}: {err}");
         assert!(err.starts_with("error: "), "{err}");
     }
+}
+
+/// `flowgate dataset suspect` on a demo arrival: the blast radius equals what the records say
+/// (the runs whose gate read the file, the outputs they wrote; the demo has no downstream jobs);
+/// `rerun` replays each affected run once, a second `rerun` none; both audited; bad input exits
+/// 2 and changes nothing.
+fn suspect_marks_shows_the_blast_radius_and_reruns_each_run_once(state: &Path) {
+    let runs = flowgate().args(["runs", "--json", "--limit", "1000", "--state"]).arg(state).output().unwrap();
+    let runs: Vec<Value> = serde_json::from_slice(&runs.stdout).unwrap();
+    // The Monday 10:05 file, and independently from the records: who read it, what they wrote.
+    let file = "claims/correspondence/2026-11-02T1005Z.csv";
+    let readers: Vec<&Value> = runs
+        .iter()
+        .filter(|r| {
+            r["gate"]["checks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["detail"].as_str().unwrap_or("").contains(&format!("(arrival {file} at")))
+        })
+        .collect();
+    assert!(!readers.is_empty());
+    let keys: Vec<String> = readers
+        .iter()
+        .map(|r| {
+            let t = chrono::DateTime::parse_from_rfc3339(r["logical_time"].as_str().unwrap()).unwrap().with_timezone(&chrono::Utc);
+            format!("{}@{}", r["job"].as_str().unwrap(), t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        })
+        .collect();
+    let outputs: Vec<&str> = readers.iter().filter_map(|r| r["output"].as_str()).collect();
+    let audit_len = || flowgate().args(["audit", "export", "--state"]).arg(state).output().unwrap().stdout.split(|b| *b == b'\n').count();
+    let before = audit_len();
+    let ds = |args: &[&str]| {
+        let o = flowgate().arg("dataset").args(args).args(["--json", "--by", "dana", "--state"]).arg(state).output().unwrap();
+        (
+            o.status.code().unwrap(),
+            serde_json::from_slice::<Value>(&o.stdout).unwrap_or(Value::Null),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    // Bad input first: nothing changes.
+    for args in [
+        &["suspect", "nope", "--arrival", "2026-11-02T1005Z.csv", "--reason", "r"][..],
+        &["suspect", "claims_correspondence", "--arrival", "2026-11-02T2359Z.csv", "--reason", "r"],
+        &["suspect", "claims_correspondence", "--from", "2020-01-01T00:00:00Z", "--to", "2020-01-02T00:00:00Z", "--reason", "r"],
+        &["suspect", "claims_correspondence", "--arrival", "2026-11-02T1005Z.csv", "--reason", " "],
+        &["suspect", "claims_correspondence", "--reason", "r"],
+    ] {
+        let (code, _, err) = ds(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{err}");
+    }
+    assert_eq!(audit_len(), before, "bad input changed nothing");
+
+    let (code, v, err) = ds(&["suspect", "claims_correspondence", "--arrival", "2026-11-02T1005Z.csv", "--reason", "producer recall R-17"]);
+    assert_eq!(code, 0, "{err}");
+    let mut got: Vec<String> = v["blast_radius"]["runs"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
+    let mut want = keys.clone();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "the runs that read it");
+    let got_out: Vec<&str> = v["blast_radius"]["outputs"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
+    assert_eq!(got_out.len(), outputs.len());
+    assert!(outputs.iter().all(|o| got_out.contains(o)), "the outputs they wrote");
+    assert_eq!(v["blast_radius"]["downstream"].as_object().map(|m| m.len()), Some(0), "no job depends on these in the demo");
+    assert!(v["blast_radius"]["held_jobs"].as_array().unwrap().iter().any(|j| j == "classify_correspondence"));
+
+    let (code, v, err) = ds(&["rerun", "claims_correspondence", "--arrival", "2026-11-02T1005Z.csv"]);
+    assert_eq!(code, 0, "{err}");
+    let mut replayed: Vec<String> = v["outcome"]["replayed"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
+    replayed.sort();
+    assert_eq!(replayed, want, "each affected run replayed");
+    let (code, v, _) = ds(&["rerun", "claims_correspondence", "--arrival", "2026-11-02T1005Z.csv"]);
+    assert_eq!(code, 0);
+    assert_eq!(v["outcome"]["replayed"].as_array().map(Vec::len), Some(0), "exactly once: {v}");
+    let audit = String::from_utf8(flowgate().args(["audit", "export", "--state"]).arg(state).output().unwrap().stdout).unwrap();
+    let events: Vec<Value> = audit.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(events.iter().filter(|e| e["kind"] == "data_suspected" && e["actor"] == "dana").count(), 1);
+    assert_eq!(events.iter().filter(|e| e["kind"] == "replayed" && e["actor"] == "dana").count(), want.len());
+    let (code, v, err) = ds(&["clear", "claims_correspondence", "--arrival", "2026-11-02T1005Z.csv", "--reason", "recall withdrawn"]);
+    assert_eq!((code, v["outcome"]["cleared"].as_u64()), (0, Some(1)), "{err}");
 }

@@ -56,8 +56,17 @@ fn placeholders(state: &Path) -> Vec<(&'static str, String)> {
     let runs = Command::new(env!("CARGO_BIN_EXE_flowgate")).args(["runs", "--json", "--state"]).arg(state).output().unwrap();
     let runs: Vec<Value> = serde_json::from_slice(&runs.stdout).unwrap();
     let output = runs.iter().find_map(|r| r["output"].as_str()).expect("a run that wrote an output").to_string();
+    // A file a succeeded run read (its gate names it), before the week's last arrival.
+    let read = runs
+        .iter()
+        .rev()
+        .filter(|r| r["status"] == "succeeded")
+        .find_map(|r| r["gate"]["checks"][0]["detail"].as_str().and_then(|d| d.split("(arrival ").nth(1)).and_then(|d| d.split(' ').next()))
+        .expect("a run that read an arrival")
+        .to_string();
     vec![
         ("<output>", output),
+        ("<suspect-file>", read.rsplit('/').next().unwrap().to_string()),
         ("<job>", "classify_correspondence".into()),
         ("<catalog>", "examples/claims/catalog.yaml".into()),
         ("<quarantine-id>", item["id"].as_str().unwrap().to_string()),
