@@ -377,6 +377,12 @@ fn summary_section(o: &mut String, p: &Pack, s: &Summary) {
             if changes.is_empty() { String::new() } else { format!(": {}", changes.join(", ")) }
         ),
     );
+    let (marked, cleared, replays) = s.suspect;
+    dd(
+        o,
+        "Suspected data",
+        format!("{marked} arrival(s) marked suspect, {cleared} mark(s) lifted, {replays} run(s) replayed because of them"),
+    );
     dd(o, "Changes shipped", if s.shipped.is_empty() { "none".into() } else { esc(&s.shipped.join("; ")) });
     o.push_str("</dl>");
 }

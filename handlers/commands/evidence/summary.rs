@@ -61,6 +61,8 @@ pub(super) struct Summary {
     pub config_at_start: Option<Value>,
     pub config_changes: Vec<Value>,
     pub shipped: Vec<String>,
+    /// Arrivals marked suspect, marks lifted, runs replayed because of them (`flowgate dataset`).
+    pub suspect: (usize, usize, usize),
 }
 
 pub(super) fn summarize(p: &Pack) -> Summary {
@@ -133,7 +135,10 @@ pub(super) fn summarize(p: &Pack) -> Summary {
             )
         })
         .collect();
+    let count = |kind: &str| p.audit.iter().filter(|e| e["kind"] == kind).count();
+    let suspect_replays = p.audit.iter().filter(|e| e["kind"] == "replayed" && e["evidence"]["suspect_dataset"].is_string()).count();
     Summary {
+        suspect: (count("data_suspected"), count("data_cleared"), suspect_replays),
         by_status,
         exceptions,
         sla,
