@@ -69,7 +69,8 @@ async fn tampering_of_any_kind_is_detected_and_named() {
     cut.push(last[..last.len() / 2].to_string());
     let (code, out) = verify_file(&write("cut.jsonl", &cut), &[]);
     assert_eq!(code, 1);
-    assert!(out.contains(&format!("line {}", lines.len())), "{out}");
+    // A cut row is a broken event at its place, like an edited one.
+    assert!(out.contains(&format!("broken at event seq {} ", lines.len())) && out.contains("not a readable audit event"), "{out}");
     let (code, out) = verify_file(&write("short.jsonl", &lines[..lines.len() - 1]), &["--head", &head]);
     assert_eq!(code, 1);
     assert!(out.contains("not at the expected head"), "{out}");
