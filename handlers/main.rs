@@ -65,7 +65,7 @@ enum Command {
     /// Suspected data corruption: mark arrivals suspect (runs that would read them are held, the
     /// blast radius is printed), clear the mark, rerun the affected runs once corrected.
     ///
-    /// Example: flowgate dataset suspect claims_correspondence --arrival 2026-11-27T1305Z.csv --reason "producer recall" --state .flowgate/demo
+    /// Example: flowgate dataset suspect claims_correspondence --arrival 2026-11-27T1005Z.csv --reason "producer recall" --state .flowgate/demo
     #[command(subcommand)]
     Dataset(commands::dataset::DatasetCommand),
     /// Trace an output to its sources: the run and its attempts, the release, job and endpoint it

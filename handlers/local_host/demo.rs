@@ -29,9 +29,12 @@ const CHANNELS: [&str; 3] = ["email", "letter", "portal"];
 
 /// Writes a week of hourly correspondence (weekdays 08:05–18:05 London time) as CSV under
 /// `landing/claims/correspondence/`, plus an urgent JSON Lines drop half an hour after each, each file's modification
-/// time set to its arrival time so that the virtual clock announces it then. On the third weekday
-/// the 13:05 file comes from a misconfigured export (its `body` column is named `text`), so the
-/// demo shows a run that retrying cannot fix being quarantined. Returns the number of files.
+/// time set to its arrival time so that the virtual clock announces it then. On the window's first
+/// Monday the 08:05 file comes from a misconfigured export (its `body` column is named `text`), so
+/// the demo shows a run that retrying cannot fix being blocked. It lands before the release story's
+/// canary starts (09:00), so every week tells the same story: a file on the canary's side would
+/// count as a contract violation against the candidate and could stall its promotion depending on
+/// which side the date's hash put it. Returns the number of files.
 pub fn generate_week(data_dir: &Path, from: DateTime<Utc>, days: u32) -> Result<usize, String> {
     let london: Tz = "Europe/London".parse().map_err(|_| "no Europe/London zone".to_string())?;
     let inbox = data_dir.join("landing/claims/correspondence");
@@ -41,6 +44,7 @@ pub fn generate_week(data_dir: &Path, from: DateTime<Utc>, days: u32) -> Result<
     }
     let mut files = 0;
     let mut seq = 0u64;
+    let mut broken_done = false;
     let start_local = from.with_timezone(&london).date_naive();
     for day in 0..days {
         let date = start_local + ChronoDuration::days(i64::from(day));
@@ -56,7 +60,8 @@ pub fn generate_week(data_dir: &Path, from: DateTime<Utc>, days: u32) -> Result<
                 continue;
             }
             let rows = 3 + (u64::from(day) * 7 + u64::from(hour)) % 8;
-            let broken = day == 2 && hour == 13;
+            let broken = !broken_done && date.weekday() == Weekday::Mon && hour == 8;
+            broken_done |= broken;
             let header = if broken {
                 "claim_id,received_at,channel,text,policyholder_email\n"
             } else {

@@ -17,7 +17,7 @@ fn flowgate() -> Command {
     c
 }
 
-const END: &str = "2026-11-04T00:00:00Z";
+const END: &str = "2026-11-05T00:00:00Z";
 
 fn doctor(state: &Path) -> (i32, Value) {
     let out = flowgate()
@@ -34,10 +34,10 @@ fn doctor_finds_each_injected_fault_names_its_command_and_a_clean_state_passes()
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("demo");
     let out =
-        flowgate().args(["local", "--demo", "--from", "2026-11-02T00:00:00Z", "--days", "2", "--state"]).arg(&state).output().unwrap();
+        flowgate().args(["local", "--demo", "--from", "2026-11-03T00:00:00Z", "--days", "2", "--state"]).arg(&state).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let (code, v) = doctor(&state);
-    assert_eq!(code, 0, "two clean weekdays: {v}");
+    assert_eq!(code, 0, "two clean weekdays (the broken file lands on Mondays): {v}");
     assert_eq!(v["findings"].as_array().map(Vec::len), Some(0));
 
     trace_names_the_sources_and_what_retention_removed(&state);
@@ -51,13 +51,13 @@ fn doctor_finds_each_injected_fault_names_its_command_and_a_clean_state_passes()
         .unwrap();
     let mut run: Value = serde_json::from_str(&body).unwrap();
     run["status"] = json!("running");
-    run["lease_until"] = json!("2026-11-03T23:00:00Z");
+    run["lease_until"] = json!("2026-11-04T23:00:00Z");
     run["finished_at"] = Value::Null;
     db.execute("UPDATE entities SET body = ?1 WHERE tbl = 'runs' AND pk = ?2 AND rk = ?3", rusqlite::params![run.to_string(), pk, rk])
         .unwrap();
     // An endpoint's breaker open since 20:00 with a one-minute cooldown.
-    let breaker = json!({"state": "open", "consecutive_failures": 5, "open_until": "2026-11-03T20:01:00Z", "probes_in_flight": 0, "recent": [],
-        "transitions": [{"at": "2026-11-03T20:00:00Z", "from": "closed", "to": "open", "reason": "5 consecutive failures"}]});
+    let breaker = json!({"state": "open", "consecutive_failures": 5, "open_until": "2026-11-04T20:01:00Z", "probes_in_flight": 0, "recent": [],
+        "transitions": [{"at": "2026-11-04T20:00:00Z", "from": "closed", "to": "open", "reason": "5 consecutive failures"}]});
     db.execute(
         "INSERT INTO entities (tbl, pk, rk, version, body) VALUES ('breakers', 'endpoint', 'https://scoring.example/score', 1, ?1)",
         [breaker.to_string()],
@@ -85,7 +85,7 @@ fn doctor_finds_each_injected_fault_names_its_command_and_a_clean_state_passes()
     let st = state.display().to_string();
     let stuck = find("stuck_run");
     assert_eq!(stuck["severity"], "critical");
-    assert!(stuck["evidence"].as_str().unwrap().contains("its lease ended at 2026-11-03T23:00:00"), "{stuck}");
+    assert!(stuck["evidence"].as_str().unwrap().contains("its lease ended at 2026-11-04T23:00:00"), "{stuck}");
     assert_eq!(stuck["command"], format!("flowgate runs --state {st} --job {}", run["job"].as_str().unwrap()));
     assert!(find("dead_letters")["evidence"].as_str().unwrap().starts_with("1 message(s) dead-lettered"));
     assert!(find("breaker_open")["evidence"].as_str().unwrap().contains("cooldown 1 min"));
@@ -166,8 +166,8 @@ fn trace_names_the_sources_and_what_retention_removed(state: &Path) {
 fn suspect_marks_shows_the_blast_radius_and_reruns_each_run_once(state: &Path) {
     let runs = flowgate().args(["runs", "--json", "--limit", "1000", "--state"]).arg(state).output().unwrap();
     let runs: Vec<Value> = serde_json::from_slice(&runs.stdout).unwrap();
-    // The Monday 10:05 file, and independently from the records: who read it, what they wrote.
-    let file = "claims/correspondence/2026-11-02T1005Z.csv";
+    // The Tuesday 10:05 file, and independently from the records: who read it, what they wrote.
+    let file = "claims/correspondence/2026-11-03T1005Z.csv";
     let readers: Vec<&Value> = runs
         .iter()
         .filter(|r| {
@@ -199,10 +199,10 @@ fn suspect_marks_shows_the_blast_radius_and_reruns_each_run_once(state: &Path) {
     };
     // Bad input first: nothing changes.
     for args in [
-        &["suspect", "nope", "--arrival", "2026-11-02T1005Z.csv", "--reason", "r"][..],
-        &["suspect", "claims_correspondence", "--arrival", "2026-11-02T2359Z.csv", "--reason", "r"],
+        &["suspect", "nope", "--arrival", "2026-11-03T1005Z.csv", "--reason", "r"][..],
+        &["suspect", "claims_correspondence", "--arrival", "2026-11-03T2359Z.csv", "--reason", "r"],
         &["suspect", "claims_correspondence", "--from", "2020-01-01T00:00:00Z", "--to", "2020-01-02T00:00:00Z", "--reason", "r"],
-        &["suspect", "claims_correspondence", "--arrival", "2026-11-02T1005Z.csv", "--reason", " "],
+        &["suspect", "claims_correspondence", "--arrival", "2026-11-03T1005Z.csv", "--reason", " "],
         &["suspect", "claims_correspondence", "--reason", "r"],
     ] {
         let (code, _, err) = ds(args);
@@ -211,7 +211,7 @@ fn suspect_marks_shows_the_blast_radius_and_reruns_each_run_once(state: &Path) {
     }
     assert_eq!(audit_len(), before, "bad input changed nothing");
 
-    let (code, v, err) = ds(&["suspect", "claims_correspondence", "--arrival", "2026-11-02T1005Z.csv", "--reason", "producer recall R-17"]);
+    let (code, v, err) = ds(&["suspect", "claims_correspondence", "--arrival", "2026-11-03T1005Z.csv", "--reason", "producer recall R-17"]);
     assert_eq!(code, 0, "{err}");
     let mut got: Vec<String> = v["blast_radius"]["runs"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
     let mut want = keys.clone();
@@ -224,18 +224,18 @@ fn suspect_marks_shows_the_blast_radius_and_reruns_each_run_once(state: &Path) {
     assert_eq!(v["blast_radius"]["downstream"].as_object().map(|m| m.len()), Some(0), "no job depends on these in the demo");
     assert!(v["blast_radius"]["held_jobs"].as_array().unwrap().iter().any(|j| j == "classify_correspondence"));
 
-    let (code, v, err) = ds(&["rerun", "claims_correspondence", "--arrival", "2026-11-02T1005Z.csv"]);
+    let (code, v, err) = ds(&["rerun", "claims_correspondence", "--arrival", "2026-11-03T1005Z.csv"]);
     assert_eq!(code, 0, "{err}");
     let mut replayed: Vec<String> = v["outcome"]["replayed"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
     replayed.sort();
     assert_eq!(replayed, want, "each affected run replayed");
-    let (code, v, _) = ds(&["rerun", "claims_correspondence", "--arrival", "2026-11-02T1005Z.csv"]);
+    let (code, v, _) = ds(&["rerun", "claims_correspondence", "--arrival", "2026-11-03T1005Z.csv"]);
     assert_eq!(code, 0);
     assert_eq!(v["outcome"]["replayed"].as_array().map(Vec::len), Some(0), "exactly once: {v}");
     let audit = String::from_utf8(flowgate().args(["audit", "export", "--state"]).arg(state).output().unwrap().stdout).unwrap();
     let events: Vec<Value> = audit.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(events.iter().filter(|e| e["kind"] == "data_suspected" && e["actor"] == "dana").count(), 1);
     assert_eq!(events.iter().filter(|e| e["kind"] == "replayed" && e["actor"] == "dana").count(), want.len());
-    let (code, v, err) = ds(&["clear", "claims_correspondence", "--arrival", "2026-11-02T1005Z.csv", "--reason", "recall withdrawn"]);
+    let (code, v, err) = ds(&["clear", "claims_correspondence", "--arrival", "2026-11-03T1005Z.csv", "--reason", "recall withdrawn"]);
     assert_eq!((code, v["outcome"]["cleared"].as_u64()), (0, Some(1)), "{err}");
 }

@@ -27,7 +27,7 @@ fn evidence(state: &Path, out: &Path) -> std::process::Output {
 fn the_pack_holds_every_section_and_flags_a_tampered_chain() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("demo");
-    // Three weekdays: the third has a file that breaks its contract (quarantined as data).
+    // Three weekdays: Monday's 08:05 file breaks its contract (quarantined as data).
     let out =
         flowgate().args(["local", "--demo", "--from", "2026-11-02T00:00:00Z", "--days", "3", "--state"]).arg(&state).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));

@@ -97,7 +97,7 @@ const FROM: &str = "2026-11-23T00:00:00Z";
 fn every_runbook_command_runs_against_a_demo_state() {
     let dir = tempfile::tempdir().unwrap();
     let demo = dir.path().join("demo");
-    // A week: a broken file on Wednesday (quarantined, its run blocked), a canary promoted and
+    // A week: a broken file on Monday (quarantined, its run blocked), a canary promoted and
     // then rolled back.
     let out = Command::new(env!("CARGO_BIN_EXE_flowgate"))
         .args(["local", "--demo", "--from", FROM, "--days", "7", "--state"])
