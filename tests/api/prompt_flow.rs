@@ -39,12 +39,13 @@ fn the_claims_catalog_runs_unchanged_against_pf_flow_serve() {
     };
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    let from = Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap();
+    // A Tuesday: every file is good (the demo's broken file lands on Mondays).
+    let from = Utc.with_ymd_and_hms(2026, 11, 3, 0, 0, 0).unwrap();
     let files = demo::generate_week(&state.join("data"), from, 1).unwrap();
     assert_eq!(files, 22);
     let out = Command::new(env!("CARGO_BIN_EXE_flowgate"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["local", "--catalog", "examples/claims/catalog.yaml", "--from", "2026-11-02T00:00:00Z", "--days", "1", "--state"])
+        .args(["local", "--catalog", "examples/claims/catalog.yaml", "--from", "2026-11-03T00:00:00Z", "--days", "1", "--state"])
         .arg(&state)
         .env("CLAIMS_SCORING_URL", &url)
         .output()
