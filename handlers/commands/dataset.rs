@@ -78,16 +78,13 @@ pub async fn run(command: DatasetCommand) -> u8 {
     }
     let which = match (&target.arrival, &target.from, &target.to) {
         (Some(a), None, None) if !a.trim().is_empty() => Which::Arrival(a.clone()),
-        (None, Some(f), Some(t)) => match (super::audit::instant("--from", Some(f)), super::audit::instant("--to", Some(t))) {
-            (Ok(Some(f)), Ok(Some(t))) if f < t => Which::Window(f, t),
-            (Ok(_), Ok(_)) => {
+        (None, Some(f), Some(t)) => match super::window(Some(f), Some(t)) {
+            Ok((Some(f), Some(t))) if f < t => Which::Window(f, t),
+            Ok(_) => {
                 eprintln!("error: --from must be before --to");
                 return exit::BAD_INPUT;
             }
-            (Err(e), _) | (_, Err(e)) => {
-                eprintln!("error: {e}");
-                return exit::BAD_INPUT;
-            }
+            Err(code) => return code,
         },
         _ => {
             eprintln!("error: name the arrivals: --arrival PATH, or --from T --to T");

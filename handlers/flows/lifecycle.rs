@@ -146,3 +146,30 @@ pub(crate) fn ignore_conflict<T>(r: Result<T, StoreError>) -> Result<(), StoreEr
         Err(e) => Err(e),
     }
 }
+
+/// Starts a finished run again as a replay: a fresh attempt series under the same run key (its
+/// earlier attempts kept in `prior_attempts`), its first attempt sent now on its release. Used by
+/// quarantine replay and by rerunning the runs suspect data reached.
+pub async fn restart(
+    store: &dyn crate::ports::Store,
+    queue: &dyn Queue,
+    key: &RunKey,
+    mut rec: RunRecord,
+    etag: &crate::ports::ETag,
+    reason: String,
+    now: DateTime<Utc>,
+) -> Result<RunRecord, FlowError> {
+    rec.prior_attempts += rec.attempts;
+    rec.replays += 1;
+    rec.attempts = 0;
+    rec.status = RunStatus::Pending;
+    rec.finished_at = None;
+    rec.next_attempt_at = Some(now);
+    rec.lease_until = None;
+    rec.error = None;
+    rec.reason = Some(reason);
+    runs::replace(store, &rec, etag).await?;
+    let msg = DispatchMessage::new(key, 1, rec.trigger.clone()).pinned(rec.release.clone());
+    send_attempt(queue, &msg, None, now, Some(format!("replay{}", rec.replays))).await?;
+    Ok(rec)
+}

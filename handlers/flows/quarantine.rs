@@ -9,7 +9,6 @@ use super::{runs, Deps, FlowError};
 use crate::domain::audit::AuditKind;
 use crate::domain::ids::{JobId, RunKey};
 use crate::domain::messages::{QuarantineKind, QuarantineMessage, QUARANTINE_V1};
-use crate::domain::run::RunStatus;
 use crate::ports::{queues, AuditSink, ETag, OutgoingMessage, Queue, RowRange, Store, StoreError, Table};
 
 /// A quarantine item as stored.
@@ -138,6 +137,8 @@ pub enum QuarantineError {
     Queue(#[from] crate::ports::QueueError),
     #[error("audit trail unavailable: {0}")]
     Audit(String),
+    #[error("{0}")]
+    Flow(String),
 }
 
 const PARTITIONS: [&str; 3] = ["run", "data", "poison"];
@@ -242,24 +243,14 @@ pub async fn replay(
             return Err(QuarantineError::NotReplayable(id.to_string(), "an unreadable message can only be discarded"))
         }
     };
-    let Some((mut rec, etag)) = runs::load(store, &key).await? else {
+    let Some((rec, etag)) = runs::load(store, &key).await? else {
         return Err(QuarantineError::NotReplayable(id.to_string(), "its run record is gone"));
     };
     if !rec.status.is_terminal() {
         return Err(QuarantineError::NotReplayable(id.to_string(), "its run is still going"));
     }
-    rec.prior_attempts += rec.attempts;
-    rec.replays += 1;
-    rec.attempts = 0;
-    rec.status = RunStatus::Pending;
-    rec.finished_at = None;
-    rec.next_attempt_at = Some(now);
-    rec.lease_until = None;
-    rec.error = None;
-    rec.reason = Some(format!("replayed by {by}"));
-    runs::replace(store, &rec, &etag).await?;
-    let msg = crate::domain::messages::DispatchMessage::new(&key, 1, rec.trigger.clone()).pinned(rec.release.clone());
-    super::lifecycle::send_attempt(queue, &msg, None, now, Some(format!("replay{}", rec.replays))).await?;
+    let rec =
+        super::lifecycle::restart(store, queue, &key, rec, &etag, format!("replayed by {by}"), now).await.map_err(QuarantineError::from)?;
     close(store, id, ItemStatus::Replayed, by, None, now).await?;
     super::audit::record_by(
         audit,
@@ -274,4 +265,14 @@ pub async fn replay(
     .await
     .map_err(|e| QuarantineError::Audit(e.to_string()))?;
     Ok(key)
+}
+
+impl From<super::FlowError> for QuarantineError {
+    fn from(e: super::FlowError) -> Self {
+        match e {
+            super::FlowError::Store(e) => Self::Store(e),
+            super::FlowError::Queue(e) => Self::Queue(e),
+            other => Self::Flow(other.to_string()),
+        }
+    }
 }

@@ -15,7 +15,7 @@ use crate::domain::audit::AuditKind;
 use crate::domain::catalog::Catalog;
 use crate::domain::ids::RunKey;
 use crate::domain::run::{RunRecord, RunStatus, RunTrigger};
-use crate::ports::{AuditSink, Queue, RowRange, Store, StoreError, Table};
+use crate::ports::{AuditSink, ETag, Queue, RowRange, Store, StoreError, Table};
 
 /// Where the marks live: the schedules table, this partition, row `dataset|arrival row`.
 const PARTITION: &str = "suspect";
@@ -65,6 +65,18 @@ pub enum SuspectError {
 
 fn row(dataset: &str, arrival: &str) -> String {
     format!("{dataset}|{arrival}")
+}
+
+/// The mark on one arrival, with its ETag for a conditional write.
+async fn load(store: &dyn Store, dataset: &str, arrival: &str) -> Result<Option<(Mark, ETag)>, StoreError> {
+    let Some(e) = store.get(Table::SCHEDULES, PARTITION, &row(dataset, arrival)).await? else { return Ok(None) };
+    let m = serde_json::from_value(e.body).map_err(|err| StoreError::Corrupt(row(dataset, arrival), err.to_string()))?;
+    Ok(Some((m, e.etag)))
+}
+
+async fn save(store: &dyn Store, m: &Mark, arrival: &str, etag: &ETag) -> Result<(), StoreError> {
+    store.replace(Table::SCHEDULES, PARTITION, &row(&m.dataset, arrival), &serde_json::to_value(m).unwrap_or_default(), etag).await?;
+    Ok(())
 }
 
 /// The dataset's arrivals the selection names: (arrival row, path, arrived at).
@@ -241,15 +253,11 @@ pub async fn mark(
             Ok(_) => {}
             Err(StoreError::Conflict(_)) => {
                 // Marked before: a cleared mark is marked again.
-                let Some(e) = store.get(Table::SCHEDULES, PARTITION, &row(dataset, arrival)).await? else { continue };
-                let old: Mark =
-                    serde_json::from_value(e.body).map_err(|err| StoreError::Corrupt(row(dataset, arrival), err.to_string()))?;
+                let Some((old, etag)) = load(store, dataset, arrival).await? else { continue };
                 if old.cleared.is_none() {
                     continue;
                 }
-                store
-                    .replace(Table::SCHEDULES, PARTITION, &row(dataset, arrival), &serde_json::to_value(&m).unwrap_or_default(), &e.etag)
-                    .await?;
+                save(store, &m, arrival, &etag).await?;
             }
             Err(e) => return Err(e.into()),
         }
@@ -282,13 +290,12 @@ pub async fn clear(
 ) -> Result<usize, SuspectError> {
     let mut n = 0;
     for (arrival, path, _) in chosen {
-        let Some(e) = store.get(Table::SCHEDULES, PARTITION, &row(dataset, arrival)).await? else { continue };
-        let mut m: Mark = serde_json::from_value(e.body).map_err(|err| StoreError::Corrupt(row(dataset, arrival), err.to_string()))?;
+        let Some((mut m, etag)) = load(store, dataset, arrival).await? else { continue };
         if m.cleared.is_some() {
             continue;
         }
         m.cleared = Some(Cleared { by: by.into(), at: now, reason: reason.into() });
-        store.replace(Table::SCHEDULES, PARTITION, &row(dataset, arrival), &serde_json::to_value(&m).unwrap_or_default(), &e.etag).await?;
+        save(store, &m, arrival, &etag).await?;
         n += 1;
         super::audit::record_by(
             audit,
@@ -336,10 +343,8 @@ pub async fn rerun(
     let mut left = Vec::new();
     let mut already: BTreeSet<String> = BTreeSet::new();
     for (arrival, _, _) in chosen {
-        if let Some(e) = store.get(Table::SCHEDULES, PARTITION, &row(dataset, arrival)).await? {
-            if let Ok(m) = serde_json::from_value::<Mark>(e.body) {
-                already.extend(m.reran);
-            }
+        if let Some((m, _)) = load(store, dataset, arrival).await? {
+            already.extend(m.reran);
         }
     }
     let mut order: Vec<&(String, usize)> = affected.iter().collect();
@@ -350,7 +355,7 @@ pub async fn rerun(
             continue;
         }
         let Some(key) = RunKey::parse(k) else { continue };
-        let Some((mut rec, etag)) = super::runs::load(store, &key).await? else {
+        let Some((rec, etag)) = super::runs::load(store, &key).await? else {
             left.push((k.clone(), "its run record is gone (retention)".into()));
             continue;
         };
@@ -362,20 +367,11 @@ pub async fn rerun(
             left.push((k.clone(), "triggered by the suspect arrival: the corrected arrival triggers its own run".into()));
             continue;
         }
-        rec.prior_attempts += rec.attempts;
-        rec.replays += 1;
-        rec.attempts = 0;
-        rec.status = RunStatus::Pending;
-        rec.finished_at = None;
-        rec.next_attempt_at = Some(now);
-        rec.lease_until = None;
-        rec.error = None;
-        rec.reason = Some(format!("replayed by {by}: its input `{dataset}` was suspect"));
-        super::runs::replace(store, &rec, &etag).await?;
-        let msg = crate::domain::messages::DispatchMessage::new(&key, 1, rec.trigger.clone()).pinned(rec.release.clone());
-        super::lifecycle::send_attempt(queue, &msg, None, now, Some(format!("replay{}", rec.replays)))
-            .await
-            .map_err(|e| SuspectError::Queue(e.to_string()))?;
+        let reason = format!("replayed by {by}: its input `{dataset}` was suspect");
+        let rec = super::lifecycle::restart(store, queue, &key, rec, &etag, reason, now).await.map_err(|e| match e {
+            super::FlowError::Store(e) => SuspectError::Store(e),
+            other => SuspectError::Queue(other.to_string()),
+        })?;
         super::audit::record_by(
             audit,
             now,
@@ -392,13 +388,9 @@ pub async fn rerun(
     }
     // Each run once: the marks remember what they replayed.
     for (arrival, _, _) in chosen {
-        if let Some(e) = store.get(Table::SCHEDULES, PARTITION, &row(dataset, arrival)).await? {
-            if let Ok(mut m) = serde_json::from_value::<Mark>(e.body) {
-                m.reran.extend(done.iter().cloned());
-                store
-                    .replace(Table::SCHEDULES, PARTITION, &row(dataset, arrival), &serde_json::to_value(&m).unwrap_or_default(), &e.etag)
-                    .await?;
-            }
+        if let Some((mut m, etag)) = load(store, dataset, arrival).await? {
+            m.reran.extend(done.iter().cloned());
+            save(store, &m, arrival, &etag).await?;
         }
     }
     Ok((done, left))
