@@ -171,6 +171,26 @@ pub trait Queue: Send + Sync {
         Ok(())
     }
     async fn counts(&self, queue: &str, as_of: DateTime<Utc>) -> Result<QueueCounts, QueueError>;
+    /// Locks the oldest message of `queue`'s dead-letter sub-queue (peek-lock), or `None`.
+    async fn receive_dead_letter(&self, queue: &str, now: DateTime<Utc>) -> Result<Option<DeadLettered>, QueueError>;
+    /// Removes a dead-lettered message received with `receive_dead_letter`. `false` when its lock
+    /// was lost (it will be received again).
+    async fn complete_dead_letter(&self, queue: &str, message: &DeadLettered, now: DateTime<Utc>) -> Result<bool, QueueError>;
+}
+
+/// A message the broker dead-lettered, locked for the reconciliation pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLettered {
+    pub message_id: String,
+    pub body: String,
+    /// The broker's `DeadLetterReason` (`MaxDeliveryCountExceeded`, `TTLExpiredException`, …).
+    pub reason: String,
+    /// The broker's `DeadLetterErrorDescription`, when it gave one.
+    pub description: Option<String>,
+    pub delivery_count: u32,
+    pub enqueued_at: Option<DateTime<Utc>>,
+    /// What completes it: the local lock token, or the Service Bus `Location` URL.
+    pub lock: String,
 }
 
 /// The queue names flowgate uses.

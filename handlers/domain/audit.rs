@@ -58,6 +58,9 @@ pub enum AuditKind {
     DataSuspected,
     /// A person lifted a suspect mark.
     DataCleared,
+    /// The reconciliation pass acted: a dead-lettered message quarantined, a stuck run's attempt
+    /// resent, or a run still stuck after its resend quarantined.
+    Reconciled,
 }
 
 /// An event before it is chained (what the flows emit).

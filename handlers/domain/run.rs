@@ -159,7 +159,29 @@ pub struct RunRecord {
     pub sla_deadline: Option<DateTime<Utc>>,
 }
 
+/// How long past what a run awaits (its lease, its next attempt, its first dispatch) it may stay
+/// before it counts as stuck: reported by `doctor`, resent then quarantined by reconciliation.
+pub const STUCK_GRACE_MINUTES: i64 = 15;
+
 impl RunRecord {
+    /// What an unfinished run waits for and until when a message should have moved it on:
+    /// the lease of the attempt in flight (or of the job followed), the next attempt, or its
+    /// dispatch. `None` for finished runs and runs waiting for dependencies (no message moves those).
+    pub fn awaited(&self) -> Option<(&'static str, DateTime<Utc>)> {
+        match self.status {
+            RunStatus::Running | RunStatus::Polling => self.lease_until.map(|l| ("its lease ended", l)),
+            RunStatus::Retrying => self.next_attempt_at.map(|t| ("its next attempt was due", t)),
+            // A replay is due when it was sent (`next_attempt_at`), not when the run was created.
+            RunStatus::Pending => Some(("it was enqueued", self.next_attempt_at.unwrap_or(self.created_at))),
+            _ => None,
+        }
+    }
+
+    /// `awaited`, when that is more than the grace period before `now`.
+    pub fn stuck(&self, now: DateTime<Utc>) -> Option<(&'static str, DateTime<Utc>)> {
+        self.awaited().filter(|(_, at)| *at + chrono::Duration::minutes(STUCK_GRACE_MINUTES) < now)
+    }
+
     pub fn pending(job: JobId, logical_time: DateTime<Utc>, trigger: RunTrigger, now: DateTime<Utc>) -> Self {
         Self {
             job,

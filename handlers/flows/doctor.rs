@@ -10,7 +10,6 @@ use serde::Serialize;
 use crate::domain::audit::verify_rows;
 use crate::domain::breaker::{Breaker, BreakerState};
 use crate::domain::catalog::Catalog;
-use crate::domain::run::RunStatus;
 use crate::ports::{AuditSink, Queue, RowRange, Store, Table};
 
 /// How soon it needs a person.
@@ -53,7 +52,7 @@ pub struct Inputs<'a> {
 }
 
 /// A run is stuck when its lease (or its next attempt, or its first dispatch) is this far past.
-pub const GRACE_MINUTES: i64 = 15;
+pub const GRACE_MINUTES: i64 = crate::domain::run::STUCK_GRACE_MINUTES;
 /// A quarantine item waiting longer than this needs a decision.
 pub const QUARANTINE_WAIT_HOURS: i64 = 24;
 /// A breaker open this many times its cooldown is not recovering by itself.
@@ -85,17 +84,9 @@ pub async fn examine(i: &Inputs<'_>) -> Result<Vec<Finding>, String> {
         );
     }
 
-    let grace = Duration::minutes(GRACE_MINUTES);
     let runs = crate::flows::runs::list(i.store, None, usize::MAX).await.map_err(|e| e.to_string())?;
     for r in &runs {
-        let past = match r.status {
-            RunStatus::Running | RunStatus::Polling => r.lease_until.map(|l| ("its lease ended", l)),
-            RunStatus::Retrying => r.next_attempt_at.map(|t| ("its next attempt was due", t)),
-            // A replay is due when it was sent (`next_attempt_at`), not when the run was created.
-            RunStatus::Pending => Some(("it was enqueued", r.next_attempt_at.unwrap_or(r.created_at))),
-            _ => None,
-        };
-        if let Some((what, at)) = past.filter(|(_, at)| *at + grace < i.now) {
+        if let Some((what, at)) = r.stuck(i.now) {
             add(
                 Severity::Critical,
                 "stuck_run",

@@ -80,6 +80,7 @@ pub async fn create(
 /// Sends a run's first attempt to the dispatch queue (duplicates collapse on the MessageId),
 /// pinned to the release these dependencies are on.
 pub async fn dispatch(deps: &Deps, key: &RunKey, trigger: RunTrigger, now: DateTime<Utc>) -> Result<(), FlowError> {
+    super::reconcile::track(deps.store.as_ref(), key, now).await?;
     send_attempt(deps.queue.as_ref(), &DispatchMessage::new(key, 1, trigger).pinned(deps.release.clone()), None, now, None).await?;
     Ok(())
 }
@@ -129,6 +130,7 @@ pub async fn skip(deps: &Deps, job: &Job, logical: DateTime<Utc>, reason: String
 /// waiting run for each job that runs only after this one.
 pub async fn ended(deps: &Deps, job: &JobId, logical: DateTime<Utc>, status: RunStatus, now: DateTime<Utc>) -> Result<(), FlowError> {
     alerts::run_ended(deps, job, logical, status, now).await?;
+    super::reconcile::untrack(deps.store.as_ref(), &RunKey::new(job.clone(), logical)).await?;
     super::facts::run_finished(deps, &RunKey::new(job.clone(), logical)).await;
     let Some(upstream) = deps.catalog.jobs.get(job) else {
         return Ok(());
@@ -169,6 +171,7 @@ pub async fn restart(
     rec.error = None;
     rec.reason = Some(reason);
     runs::replace(store, &rec, etag).await?;
+    super::reconcile::track(store, key, now).await?;
     let msg = DispatchMessage::new(key, 1, rec.trigger.clone()).pinned(rec.release.clone());
     send_attempt(queue, &msg, None, now, Some(format!("replay{}", rec.replays))).await?;
     Ok(rec)

@@ -19,6 +19,7 @@ pub mod lineage;
 pub mod monitor;
 pub mod poll_job;
 pub mod quarantine;
+pub mod reconcile;
 pub mod releases;
 pub mod report;
 pub mod retention;

@@ -52,6 +52,8 @@ pub struct TickReport {
     pub alerts: Vec<Alert>,
     /// What the monitor sent.
     pub monitor: super::monitor::MonitorReport,
+    /// What the reconciliation pass did.
+    pub reconciled: super::reconcile::ReconcileReport,
 }
 
 /// A scheduled job's state between ticks.
@@ -194,6 +196,11 @@ pub async fn schedule_tick(deps: &Deps, input: TickInput) -> Result<TickReport, 
     report.alerts.extend(alerts::sla_pass(deps, now, &part(alerts::OPEN).await?).await?);
     report.alerts.extend(alerts::freshness_pass(deps, now, &part(alerts::FRESHNESS).await?).await?);
     report.alerts.extend(super::releases::active::review_pass(deps, now).await?);
+    // Reconciliation never holds up scheduling either: what it could not do waits a tick.
+    match super::reconcile::pass(deps, now).await {
+        Ok(r) => report.reconciled = r,
+        Err(e) => tracing::warn!(error = %e, "reconciliation pass failed"),
+    }
     report.monitor = super::monitor::tick(deps, now).await?;
     if let Some(copy) = &deps.audit_copy {
         // The copy never holds up scheduling: what it could not send goes next tick.

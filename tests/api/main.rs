@@ -29,6 +29,7 @@ mod pii;
 mod prompt_flow;
 mod protocol;
 mod quarantine;
+mod reconcile;
 mod release_ci;
 mod release_evaluation;
 mod releases;

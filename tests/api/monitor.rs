@@ -46,6 +46,12 @@ impl Queue for DeadLetters {
     async fn send(&self, queue: &str, m: OutgoingMessage) -> Result<SendOutcome, QueueError> {
         self.inner.send(queue, m).await
     }
+    async fn receive_dead_letter(&self, queue: &str, now: DateTime<Utc>) -> Result<Option<flowgate::ports::DeadLettered>, QueueError> {
+        self.inner.receive_dead_letter(queue, now).await
+    }
+    async fn complete_dead_letter(&self, queue: &str, m: &flowgate::ports::DeadLettered, now: DateTime<Utc>) -> Result<bool, QueueError> {
+        self.inner.complete_dead_letter(queue, m, now).await
+    }
     async fn counts(&self, queue: &str, as_of: DateTime<Utc>) -> Result<QueueCounts, QueueError> {
         let mut c = self.inner.counts(queue, as_of).await?;
         if queue == "dispatch" {

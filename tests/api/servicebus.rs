@@ -11,7 +11,7 @@ use flowgate::adapters::azure::servicebus::ServiceBusClient;
 use flowgate::ports::{AccessToken, OutgoingMessage, Queue, QueueCounts, QueueError};
 
 #[path = "../fakes/servicebus.rs"]
-mod fake_servicebus;
+pub(crate) mod fake_servicebus;
 
 fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

@@ -1,7 +1,8 @@
 //! The Queue port on Azure Service Bus over REST with Entra tokens (no maintained crate does
 //! this): send and batch send with `BrokerProperties` (MessageId for duplicate detection,
 //! CorrelationId, ScheduledEnqueueTimeUtc, TimeToLive), and a queue's active, scheduled and
-//! dead-letter counts from its description. Throttling (429, 503) and 5xx are retried a few times
+//! dead-letter counts from its description, and the dead-letter sub-queue received under a
+//! peek-lock and completed (the reconciliation pass). Throttling (429, 503) and 5xx are retried a few times
 //! honouring `Retry-After`, then reported as retryable.
 
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
-use crate::ports::{OutgoingMessage, Queue, QueueCounts, QueueError, SendOutcome, TokenSource};
+use crate::ports::{DeadLettered, OutgoingMessage, Queue, QueueCounts, QueueError, SendOutcome, TokenSource};
 
 /// The Entra resource for Service Bus data-plane tokens.
 pub const RESOURCE: &str = "https://servicebus.azure.net";
@@ -139,12 +140,63 @@ impl Queue for ServiceBusClient {
         Ok(())
     }
 
+    async fn receive_dead_letter(&self, queue: &str, _now: DateTime<Utc>) -> Result<Option<DeadLettered>, QueueError> {
+        let url = format!("{}/{queue}/$deadletterqueue/messages/head?timeout=0", self.namespace);
+        let r = self.call(queue, |auth| self.http.post(&url).header("Authorization", auth).header("Content-Length", "0")).await?;
+        if r.status().as_u16() == 204 {
+            return Ok(None);
+        }
+        let headers = r.headers().clone();
+        let body = r.text().await.map_err(|e| QueueError::Unavailable(e.to_string()))?;
+        dead_lettered(&self.namespace, &headers, body).map(Some)
+    }
+
+    async fn complete_dead_letter(&self, queue: &str, m: &DeadLettered, _now: DateTime<Utc>) -> Result<bool, QueueError> {
+        match self.call(queue, |auth| self.http.delete(&m.lock).header("Authorization", auth)).await {
+            Ok(_) => Ok(true),
+            // 404: the lock was lost; the message comes again.
+            Err(QueueError::NoSuchQueue(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn counts(&self, queue: &str, _as_of: DateTime<Utc>) -> Result<QueueCounts, QueueError> {
         let url = format!("{}/{queue}?api-version={API_VERSION}&enrich=false", self.namespace);
         let r = self.call(queue, |auth| self.http.get(&url).header("Authorization", auth).header("Accept", "application/xml")).await?;
         let xml = r.text().await.map_err(|e| QueueError::Unavailable(e.to_string()))?;
         parse_counts(&xml).ok_or_else(|| QueueError::NoSuchQueue(queue.to_string()))
     }
+}
+
+/// A custom property header's value: Service Bus may send it JSON-quoted.
+fn property(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
+    let v = headers.get(name)?.to_str().ok()?.trim();
+    Some(serde_json::from_str::<String>(v).unwrap_or_else(|_| v.to_string()))
+}
+
+/// A peek-locked dead-lettered message from the answer's headers: `BrokerProperties` (MessageId,
+/// DeliveryCount, EnqueuedTimeUtc), `DeadLetterReason` and `DeadLetterErrorDescription` (custom
+/// properties), and `Location`, which must lie in the namespace (the token goes there next).
+pub fn dead_lettered(namespace: &str, headers: &reqwest::header::HeaderMap, body: String) -> Result<DeadLettered, QueueError> {
+    let bad = |why: &str| QueueError::Rejected(format!("Service Bus dead-letter answer: {why}"));
+    let props: Value = headers
+        .get("BrokerProperties")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| serde_json::from_str(v).ok())
+        .ok_or_else(|| bad("no readable BrokerProperties header"))?;
+    let lock = headers.get("Location").and_then(|v| v.to_str().ok()).ok_or_else(|| bad("no Location header"))?;
+    if !lock.starts_with(&format!("{namespace}/")) {
+        return Err(bad("the Location header points outside the namespace"));
+    }
+    Ok(DeadLettered {
+        message_id: props["MessageId"].as_str().unwrap_or_default().to_string(),
+        body,
+        reason: property(headers, "DeadLetterReason").unwrap_or_else(|| "unknown".into()),
+        description: property(headers, "DeadLetterErrorDescription"),
+        delivery_count: props["DeliveryCount"].as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
+        enqueued_at: props["EnqueuedTimeUtc"].as_str().and_then(|t| DateTime::parse_from_rfc2822(t).ok()).map(|t| t.with_timezone(&Utc)),
+        lock: lock.to_string(),
+    })
 }
 
 /// Reads `ActiveMessageCount`, `ScheduledMessageCount` and `DeadLetterMessageCount` from a queue
@@ -170,6 +222,25 @@ mod tests {
         let xml = r#"<entry xmlns="http://www.w3.org/2005/Atom"><content type="application/xml"><QueueDescription xmlns="http://schemas.microsoft.com/netservices/2010/10/servicebus/connect"><MessageCount>7</MessageCount><CountDetails xmlns:d2p1="http://schemas.microsoft.com/netservices/2011/06/servicebus"><d2p1:ActiveMessageCount>4</d2p1:ActiveMessageCount><d2p1:DeadLetterMessageCount>1</d2p1:DeadLetterMessageCount><d2p1:ScheduledMessageCount>2</d2p1:ScheduledMessageCount><d2p1:TransferMessageCount>0</d2p1:TransferMessageCount></CountDetails></QueueDescription></content></entry>"#;
         assert_eq!(parse_counts(xml), Some(QueueCounts { active: 4, scheduled: 2, dead_letter: 1 }));
         assert_eq!(parse_counts(r#"<entry xmlns="http://www.w3.org/2005/Atom"><title>x</title></entry>"#), None);
+    }
+
+    #[test]
+    fn a_dead_lettered_message_from_its_headers() {
+        let mut h = reqwest::header::HeaderMap::new();
+        let ns = "https://contoso.servicebus.windows.net";
+        h.insert("BrokerProperties", r#"{"DeliveryCount":10,"EnqueuedTimeUtc":"Sun, 06 Nov 1994 08:49:37 GMT","LockToken":"7a","MessageId":"etl@2026-11-02T06:00:00Z#1","SequenceNumber":12}"#.parse().unwrap());
+        h.insert("DeadLetterReason", "\"MaxDeliveryCountExceeded\"".parse().unwrap());
+        h.insert("DeadLetterErrorDescription", "Message could not be consumed after 10 delivery attempts.".parse().unwrap());
+        h.insert("Location", format!("{ns}/dispatch/$deadletterqueue/messages/12/7a").parse().unwrap());
+        let d = dead_lettered(ns, &h, "{}".into()).unwrap();
+        assert_eq!(
+            (d.message_id.as_str(), d.reason.as_str(), d.delivery_count),
+            ("etl@2026-11-02T06:00:00Z#1", "MaxDeliveryCountExceeded", 10)
+        );
+        assert_eq!(d.description.as_deref(), Some("Message could not be consumed after 10 delivery attempts."));
+        assert!(d.enqueued_at.is_some());
+        h.insert("Location", "https://evil.example/x".parse().unwrap());
+        assert!(dead_lettered(ns, &h, "{}".into()).is_err(), "a lock URL outside the namespace is refused");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{params, OptionalExtension};
 
 use super::db::Db;
-use crate::ports::{OutgoingMessage, Queue, QueueCounts, QueueError, SendOutcome};
+use crate::ports::{DeadLettered, OutgoingMessage, Queue, QueueCounts, QueueError, SendOutcome};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS messages (
@@ -268,6 +268,68 @@ impl Queue for LocalQueue {
                 Ok(SendOutcome::Accepted)
             })
             .await
+            .map_err(unavailable)
+    }
+
+    async fn receive_dead_letter(&self, queue: &str, now: DateTime<Utc>) -> Result<Option<DeadLettered>, QueueError> {
+        let (q, now_ms) = (queue.to_string(), ms(now));
+        let lock_ms = dur_ms(self.settings.lock_duration);
+        self.db
+            .call(move |conn| {
+                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let row = tx
+                    .query_row(
+                        "SELECT seq, message_id, body, dead_letter_reason, delivery_count, enqueued_ms FROM messages
+                         WHERE queue=?1 AND dead_letter_reason IS NOT NULL AND (locked_until_ms IS NULL OR locked_until_ms<=?2)
+                         ORDER BY seq LIMIT 1",
+                        params![q, now_ms],
+                        |r| {
+                            Ok((
+                                r.get::<_, i64>(0)?,
+                                r.get::<_, String>(1)?,
+                                r.get::<_, String>(2)?,
+                                r.get::<_, String>(3)?,
+                                r.get::<_, i64>(4)?,
+                                r.get::<_, i64>(5)?,
+                            ))
+                        },
+                    )
+                    .optional()?;
+                let Some((seq, message_id, body, reason, count, enq)) = row else {
+                    tx.commit()?;
+                    return Ok(None);
+                };
+                let token = uuid::Uuid::new_v4().to_string();
+                tx.execute(
+                    "UPDATE messages SET lock_token=?2, locked_until_ms=?3 WHERE seq=?1",
+                    params![seq, token, now_ms.saturating_add(lock_ms)],
+                )?;
+                tx.commit()?;
+                Ok(Some(DeadLettered {
+                    message_id,
+                    body,
+                    reason,
+                    description: None,
+                    delivery_count: u32::try_from(count).unwrap_or(u32::MAX),
+                    enqueued_at: Some(at(enq)),
+                    lock: token,
+                }))
+            })
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn complete_dead_letter(&self, _queue: &str, message: &DeadLettered, now: DateTime<Utc>) -> Result<bool, QueueError> {
+        let (t, now_ms) = (message.lock.clone(), ms(now));
+        self.db
+            .call(move |conn| {
+                conn.execute(
+                    "DELETE FROM messages WHERE lock_token=?1 AND locked_until_ms>?2 AND dead_letter_reason IS NOT NULL",
+                    params![t, now_ms],
+                )
+            })
+            .await
+            .map(|n| n == 1)
             .map_err(unavailable)
     }
 
