@@ -1,10 +1,14 @@
 //! The chaos run (run: `cargo bench --bench chaos`): 2,100 runs through `flowgate local` on a
 //! virtual clock against an endpoint that answers 20% 503, 5% too slowly (timeouts) and 5% 429,
 //! with 10% of Service Bus messages delivered twice and the handler killed with SIGKILL during
-//! every 150th DispatchRun invocation. It ends with exactly one line:
-//! `chaos: runs=N completed=C quarantined=Q lost=L duplicate_completions=D`
-//! (target: L = 0, D = 0, C + Q = N). A duplicate completion is a run that more than one
-//! invocation reported as completed.
+//! every 150th DispatchRun invocation — once on a quiet machine, then again with both cores
+//! saturated by busy processes for the whole run (the condition in which a run was once lost). Each
+//! prints one line:
+//! `chaos: runs=N completed=C quarantined=Q lost=L duplicate_completions=D` and
+//! `chaos-starved: …` in the same format (target: L = 0, D = 0, C + Q = N, N = 2,100). A run is
+//! lost when it never finished (or was never created); a duplicate completion is a run that more
+//! than one invocation reported as completed. The bench exits non-zero when either line misses
+//! the target, so the test command fails.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -47,7 +51,36 @@ async fn chaos(axum::extract::State(rng): axum::extract::State<Arc<Mutex<fastran
     }
 }
 
+/// Busy processes, one per core, for as long as this lives.
+struct Starve(Vec<std::process::Child>);
+
+impl Starve {
+    fn start() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self((0..cores).map(|_| Command::new("sh").args(["-c", "while :; do :; done"]).spawn().expect("a busy process")).collect())
+    }
+}
+
+impl Drop for Starve {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 fn main() {
+    let quiet = run("chaos", false);
+    let starved = run("chaos-starved", true);
+    if !(quiet && starved) {
+        eprintln!("chaos: a run was lost or completed twice (see the lines above)");
+        std::process::exit(1);
+    }
+}
+
+/// One chaos run; prints its line and says whether it met the target.
+fn run(label: &str, starve: bool) -> bool {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let url = format!("http://{}/score", listener.local_addr().unwrap());
@@ -62,6 +95,7 @@ fn main() {
     let catalog_path = dir.path().join("catalog.yaml");
     std::fs::write(&catalog_path, catalog).unwrap();
     let state = dir.path().join("state");
+    let busy = starve.then(Starve::start);
     let out = Command::new(env!("CARGO_BIN_EXE_flowgate"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args([
@@ -83,6 +117,7 @@ fn main() {
         .env("RUST_LOG", "error")
         .output()
         .unwrap();
+    drop(busy);
     let summary = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{summary}\n{}", String::from_utf8_lossy(&out.stderr));
     let runs: Vec<Value> = serde_json::from_slice(
@@ -99,10 +134,13 @@ fn main() {
     let n = runs.len();
     let completed = status(&["succeeded"]);
     let quarantined = status(&["failed", "quarantined"]);
-    let lost = n - completed - quarantined;
+    // Runs never created count as lost too.
+    let lost = (JOBS * 420).max(n) - completed - quarantined;
     let completions: BTreeMap<String, u64> = serde_json::from_value(log["completions"].clone()).unwrap_or_default();
     let duplicates = completions.values().filter(|c| **c > 1).count();
     eprintln!("{summary}");
     eprintln!("kills={} duplicate_deliveries={} (expected {} runs)", log["kills"], log["duplicate_deliveries"], JOBS * 420);
-    println!("chaos: runs={n} completed={completed} quarantined={quarantined} lost={lost} duplicate_completions={duplicates}");
+    println!("{label}: runs={n} completed={completed} quarantined={quarantined} lost={lost} duplicate_completions={duplicates}");
+    runtime.shutdown_background();
+    lost == 0 && duplicates == 0 && n == JOBS * 420
 }

@@ -198,6 +198,8 @@ pub mod queues {
     pub const DISPATCH: &str = "dispatch";
     pub const POLL: &str = "poll";
     pub const QUARANTINE: &str = "quarantine";
+    /// BlobCreated events, delivered by the storage account's Event Grid system topic.
+    pub const ARRIVALS: &str = "arrivals";
     /// Decisions to make and post for Azure Pipelines checks and GitHub protection rules.
     pub const CHECKS: &str = "checks";
 }

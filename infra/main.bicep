@@ -26,8 +26,8 @@ param auditRetentionDays int = 2555
 @minValue(1)
 param dataRetentionDays int = 400
 
-@description('Optional. Create the Event Grid subscription for BlobCreated on the landing container (needs the DataArrived function deployed first).')
-param deployEventSubscription bool = false
+@description('Optional. Create the Event Grid system topic and its subscription sending BlobCreated on the landing container to the `arrivals` queue, which triggers DataArrived.')
+param deployEventSubscription bool = true
 
 @description('Optional. Run nothing until a release is active (FLOWGATE_RELEASES=required); prod sets it.')
 param releasesRequired bool = false

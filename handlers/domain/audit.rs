@@ -265,15 +265,25 @@ pub struct StoredRow {
 impl StoredRow {
     /// Reads a row's bytes; its seq is the stored one when known, else the one the text names,
     /// else `fallback` (the position after the previous row).
+    /// A row must be exactly the event as flowgate writes it (the sinks: fields in order; an
+    /// exported segment: keys sorted): a change that still reads back as the same event (the key
+    /// of an absent field renamed, `t` for `T` in a time, a float's last digit) breaks the chain.
     pub fn parse(bytes: &[u8], stored_seq: Option<u64>, fallback: u64) -> Self {
         match serde_json::from_slice::<AuditEvent>(bytes) {
-            Ok(e) => Self { seq: stored_seq.unwrap_or(e.seq), event: Ok(e) },
+            Ok(e) if as_written(&e, bytes) => Self { seq: stored_seq.unwrap_or(e.seq), event: Ok(e) },
+            Ok(e) => Self { seq: stored_seq.unwrap_or(e.seq), event: Err("the stored row is not the event as it was written".into()) },
             Err(err) => {
                 let named = serde_json::from_slice::<Value>(bytes).ok().and_then(|v| v["seq"].as_u64());
                 Self { seq: stored_seq.or(named).unwrap_or(fallback), event: Err(err.to_string()) }
             }
         }
     }
+}
+
+fn as_written(e: &AuditEvent, bytes: &[u8]) -> bool {
+    let bytes = bytes.trim_ascii();
+    serde_json::to_vec(e).is_ok_and(|own| own == bytes)
+        || serde_json::to_value(e).and_then(|v| serde_json::to_vec(&v)).is_ok_and(|sorted| sorted == bytes)
 }
 
 /// [`verify`] over stored rows: the first row that is not an audit event breaks the chain there,
@@ -299,6 +309,39 @@ pub fn verify_rows(rows: &[StoredRow]) -> Result<Option<String>, Break> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The `audit_chain` fuzz target's property: a changed byte that still reads back as the same
+    /// event (the key of an absent field renamed, a lowercase `t` in a time, a float's last digit)
+    /// must not verify.
+    #[test]
+    fn a_changed_byte_that_reads_back_as_the_same_event_breaks_the_chain() {
+        let t0 = DateTime::parse_from_rfc3339("2026-11-03T06:00:00Z").unwrap().with_timezone(&Utc);
+        let d = AuditDraft {
+            at: t0,
+            kind: AuditKind::Scheduled,
+            actor: "system".into(),
+            subject: "job@1".into(),
+            decision: "pending".into(),
+            evidence: json!({"ratio": 0.14285714285714285}),
+            invocation_id: None,
+        };
+        let e = AuditEvent::chain(d, 1, GENESIS);
+        let row = serde_json::to_string(&e).unwrap();
+        let ok = StoredRow::parse(row.as_bytes(), Some(1), 1);
+        assert!(verify_rows(&[ok]).is_ok());
+        // The sorted-key form an evidence pack exports verifies too.
+        let sorted = serde_json::to_string(&serde_json::to_value(&e).unwrap()).unwrap();
+        assert!(verify_rows(&[StoredRow::parse(sorted.as_bytes(), Some(1), 1)]).is_ok());
+        for tampered in [
+            row.replace("\"invocation_id\":null", "\"invocation_iD\":null"),
+            row.replace("T06:00:00Z", "t06:00:00Z"),
+            row.replace("0.14285714285714285", "0.14285714285714286"),
+        ] {
+            assert_ne!(tampered, row);
+            let r = StoredRow::parse(tampered.as_bytes(), Some(1), 1);
+            assert!(verify_rows(&[r]).is_err(), "{tampered} verifies");
+        }
+    }
 
     #[test]
     fn a_row_that_is_not_an_event_breaks_the_chain_at_its_seq() {

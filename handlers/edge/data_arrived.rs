@@ -1,6 +1,9 @@
-//! `POST /DataArrived`: Event Grid `Microsoft.Storage.BlobCreated` (Event Grid or CloudEvents
-//! schema, as an object or a JSON string). Other event types are acknowledged and ignored;
-//! unreadable events are quarantined and acknowledged.
+//! `POST /DataArrived` and `POST /DataArrivedDirect`: `Microsoft.Storage.BlobCreated` in the
+//! Event Grid or CloudEvents schema. `DataArrived` is triggered by the `arrivals` Service Bus
+//! queue, where the storage account's Event Grid system topic delivers with its managed identity
+//! (the private deployment); `DataArrivedDirect` by an Event Grid subscription to the function (a
+//! public app). Both accept one event or an array, as an object or encoded text. Other event
+//! types are acknowledged and ignored; unreadable messages are quarantined and acknowledged.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -18,12 +21,14 @@ use crate::flows::quarantine::{self, excerpt, QuarantineItem};
 use crate::flows::Deps;
 
 pub const NAME: &str = "DataArrived";
-/// The trigger binding's `name` in function.json.
-pub const BINDING: &str = "evt";
+/// The same handler behind a direct Event Grid trigger (an app with a public endpoint).
+pub const DIRECT_NAME: &str = "DataArrivedDirect";
+/// The trigger bindings' `name`s in function.json (`arrivals` message, Event Grid event).
+pub const BINDINGS: [&str; 2] = ["msg", "evt"];
 const BLOB_CREATED: &str = "Microsoft.Storage.BlobCreated";
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route(&format!("/{NAME}"), post(handle))
+    Router::new().route(&format!("/{NAME}"), post(handle)).route(&format!("/{DIRECT_NAME}"), post(handle))
 }
 
 async fn handle(State(deps): State<AppState>, Extension(id): Extension<InvocationId>, body: Bytes) -> Response {
@@ -32,15 +37,53 @@ async fn handle(State(deps): State<AppState>, Extension(id): Extension<Invocatio
         Err(e) => return poison(&deps, &id, e.to_string(), &String::from_utf8_lossy(&body)).await,
     };
     let now = env.utc_now().unwrap_or_else(chrono::Utc::now);
-    let raw = env.binding(BINDING).cloned().unwrap_or_default();
-    let Some(event) = GridEvent::decode(&raw) else {
-        return poison(&deps, &id, "not an Event Grid event".into(), &raw.to_string()).await;
+    let raw = BINDINGS.iter().find_map(|b| env.binding(b)).cloned().unwrap_or_default();
+    let Some(events) = GridEvent::decode_all(&raw) else {
+        return poison(&deps, &id, "not an Event Grid event, a CloudEvent or an array of them".into(), &raw.to_string()).await;
     };
+    // An arrival is checked against the active release's contracts; with none active (and one
+    // required) the event is refused for now so that it is delivered again later.
+    let active = match deps.active().await {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            return reply::flow_error(&crate::flows::FlowError::Release("no release is active (FLOWGATE_RELEASES=required)".into()))
+        }
+        Err(e) => return reply::flow_error(&e),
+    };
+    let mut response = InvocationResponse::default();
+    for event in &events {
+        match arrive(&active, event, now, &id).await {
+            Ok(line) => response = response.log(line),
+            // Not readable as a blob: kept as a poison message; the other events still count.
+            Err(Skip::Unusable(reason)) => {
+                let r = poison(&deps, &id, reason, &raw.to_string()).await;
+                if !r.status().is_success() {
+                    return r;
+                }
+                response = response.log("quarantined: an event without a blob subject or url");
+            }
+            // The host delivers the message again; the events already recorded are duplicates then.
+            Err(Skip::Failed(e)) => return reply::flow_error(&e),
+        }
+    }
+    reply::ok(response)
+}
+
+/// Why an event was not recorded.
+enum Skip {
+    /// A BlobCreated event that names no blob.
+    Unusable(String),
+    /// The store, queue or audit failed: worth delivering again (arrivals are idempotent).
+    Failed(crate::flows::FlowError),
+}
+
+/// One event: its arrival recorded (or why not), as the log line.
+async fn arrive(deps: &Deps, event: &GridEvent, now: chrono::DateTime<chrono::Utc>, id: &InvocationId) -> Result<String, Skip> {
     if event.event_type != BLOB_CREATED {
-        return reply::ok(InvocationResponse::default().log(format!("ignored event type `{}`", event.event_type)));
+        return Ok(format!("ignored event type `{}`", event.event_type));
     }
     let Some((container, path)) = event.blob() else {
-        return poison(&deps, &id, "BlobCreated event without a blob subject or url".into(), &raw.to_string()).await;
+        return Err(Skip::Unusable("BlobCreated event without a blob subject or url".into()));
     };
     let blob = BlobCreated {
         container,
@@ -50,27 +93,16 @@ async fn handle(State(deps): State<AppState>, Extension(id): Extension<Invocatio
         event_id: event.id.clone(),
         event_time: event.time.unwrap_or(now),
     };
-    // An arrival is checked against the active release's contracts; with none active (and one
-    // required) the event is refused for now so that Event Grid delivers it again later.
-    let deps = match deps.active().await {
-        Ok(Some(d)) => d,
-        Ok(None) => {
-            return reply::flow_error(&crate::flows::FlowError::Release("no release is active (FLOWGATE_RELEASES=required)".into()))
-        }
-        Err(e) => return reply::flow_error(&e),
-    };
-    match data_arrived(&deps, blob, now, &id).await {
-        Ok(ArrivalReport::Recorded { dataset, duplicate, enqueued }) => reply::ok(InvocationResponse::default().log(format!(
+    Ok(match data_arrived(deps, blob, now, id).await {
+        Ok(ArrivalReport::Recorded { dataset, duplicate, enqueued }) => format!(
             "arrival of `{dataset}` recorded{}; {} run(s) enqueued",
             if duplicate { " (duplicate event)" } else { "" },
             enqueued.len()
-        ))),
-        Ok(ArrivalReport::Rejected { dataset, reason }) => {
-            reply::ok(InvocationResponse::default().log(format!("arrival of `{dataset}` quarantined: {reason}")))
-        }
-        Ok(ArrivalReport::Unmatched) => reply::ok(InvocationResponse::default().log("the blob belongs to no dataset; ignored")),
-        Err(e) => reply::flow_error(&e),
-    }
+        ),
+        Ok(ArrivalReport::Rejected { dataset, reason }) => format!("arrival of `{dataset}` quarantined: {reason}"),
+        Ok(ArrivalReport::Unmatched) => "the blob belongs to no dataset; ignored".into(),
+        Err(e) => return Err(Skip::Failed(e)),
+    })
 }
 
 async fn poison(deps: &Deps, id: &InvocationId, reason: String, raw: &str) -> Response {

@@ -208,6 +208,23 @@ impl GridEvent {
         })
     }
 
+    /// Every event of a trigger's data: an Event Grid trigger's event (an object or a JSON
+    /// string), or a Service Bus message body that Event Grid delivered (the event, or an array of
+    /// events, in either schema, as the host encodes a body: JSON text once or twice, or base64).
+    /// `None` when any element is not an event or there is none.
+    pub fn decode_all(v: &Value) -> Option<Vec<Self>> {
+        let value = match v {
+            Value::Object(_) | Value::Array(_) => v.clone(),
+            Value::String(_) => serde_json::from_str::<Value>(&decode_body(v)?).ok()?,
+            _ => return None,
+        };
+        let events: Vec<Self> = match &value {
+            Value::Array(list) => list.iter().map(Self::decode).collect::<Option<_>>()?,
+            other => vec![Self::decode(other)?],
+        };
+        (!events.is_empty()).then_some(events)
+    }
+
     /// For `Microsoft.Storage.BlobCreated`: the container and blob path, from `data.url` or the subject.
     pub fn blob(&self) -> Option<(String, String)> {
         if let Some(subject) = &self.subject {

@@ -35,11 +35,12 @@ use crate::flows::Deps;
 pub use envelope::InvocationResponse;
 
 /// Every function this handler serves; a test keeps it equal to the folders of `function-defs/`.
-pub const FUNCTIONS: [&str; 14] = [
+pub const FUNCTIONS: [&str; 15] = [
     schedule_tick::NAME,
     dispatch_run::NAME,
     poll_job::NAME,
     data_arrived::NAME,
+    data_arrived::DIRECT_NAME,
     runs::NAME,
     quarantine::NAME,
     releases::NAME,

@@ -128,36 +128,35 @@ pub fn service_bus_envelope(function: &str, binding: &str, m: &ReceivedMessage, 
 }
 
 /// Event Grid's `Microsoft.Storage.BlobCreated` for a local file.
-pub fn blob_created_envelope(
-    function: &str,
-    binding: &str,
-    container: &str,
-    path: &str,
-    size: u64,
-    event_time: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Value {
-    let url = format!("http://127.0.0.1:10000/devstoreaccount1/{container}/{path}");
-    let data = json!({
-        "api": "PutBlob",
-        "contentType": if path.ends_with(".csv") { "text/csv" } else { "application/octet-stream" },
-        "contentLength": size,
-        "blobType": "BlockBlob",
-        "url": url,
-        "sequencer": format!("{:016x}", event_time.timestamp_millis()),
-    });
+pub fn blob_created_envelope(function: &str, binding: &str, event: &Value, now: DateTime<Utc>) -> Value {
     json!({
-        "Data": { binding: {
-            "topic": "/subscriptions/local/resourceGroups/local/providers/Microsoft.Storage/storageAccounts/devstoreaccount1",
-            "subject": format!("/blobServices/default/containers/{container}/blobs/{path}"),
-            "eventType": "Microsoft.Storage.BlobCreated",
-            "eventTime": host_time(event_time),
-            "id": uuid::Uuid::new_v4().to_string(),
-            "data": data.clone(),
-            "dataVersion": "",
-            "metadataVersion": "1"
-        }},
-        "Metadata": { "data": data, "sys": sys(function, now) }
+        "Data": { binding: event },
+        "Metadata": { "data": event["data"].clone(), "sys": sys(function, now) }
+    })
+}
+
+/// The `Microsoft.Storage.BlobCreated` event (Event Grid schema) that a storage account's system
+/// topic raises for a blob, with an id fixed by the blob and its time (a redelivery is the same
+/// event).
+pub fn blob_created_event(container: &str, path: &str, size: u64, event_time: DateTime<Utc>) -> Value {
+    let url = format!("http://127.0.0.1:10000/devstoreaccount1/{container}/{path}");
+    let subject = format!("/blobServices/default/containers/{container}/blobs/{path}");
+    json!({
+        "topic": "/subscriptions/local/resourceGroups/local/providers/Microsoft.Storage/storageAccounts/devstoreaccount1",
+        "subject": subject,
+        "eventType": "Microsoft.Storage.BlobCreated",
+        "eventTime": host_time(event_time),
+        "id": uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("{subject}@{}", event_time.timestamp_millis()).as_bytes()).to_string(),
+        "data": {
+            "api": "PutBlob",
+            "contentType": if path.ends_with(".csv") { "text/csv" } else { "application/octet-stream" },
+            "contentLength": size,
+            "blobType": "BlockBlob",
+            "url": url,
+            "sequencer": format!("{:016x}", event_time.timestamp_millis()),
+        },
+        "dataVersion": "",
+        "metadataVersion": "1"
     })
 }
 

@@ -24,6 +24,7 @@ use tokio::sync::Mutex;
 
 use crate::adapters::local::{LocalQueue, QueueSettings, SqliteStore};
 use crate::app::{queue_path, store_path};
+use crate::ports::{queues, OutgoingMessage, Queue};
 use functions::{AppDef, TriggerDef};
 use handler::Handler;
 use summary::{HostCounters, Summary};
@@ -193,16 +194,32 @@ impl Host {
         Ok(any)
     }
 
-    async fn announce(&self, arrivals: Vec<watcher::Arrival>, now: DateTime<Utc>) {
-        for f in &self.app.functions {
-            let TriggerDef::EventGrid { binding } = &f.trigger else {
+    /// Raises BlobCreated for each arrival as the deployment does: onto the `arrivals` queue when
+    /// a function listens there (the private deployment's path), else straight to each Event
+    /// Grid triggered function (a public app's subscription).
+    async fn announce(&self, arrivals: Vec<watcher::Arrival>, now: DateTime<Utc>) -> Result<(), String> {
+        let queued = self.app.functions.iter().any(|f| matches!(&f.trigger, TriggerDef::ServiceBus { queue, .. } if queue == queues::ARRIVALS));
+        for a in &arrivals {
+            let event = invoker::blob_created_event(&a.container, &a.path, a.size, a.at);
+            if queued {
+                let message = OutgoingMessage {
+                    message_id: event["id"].as_str().unwrap_or_default().to_string(),
+                    correlation_id: None,
+                    body: event.to_string(),
+                    scheduled_enqueue_time: None,
+                    time_to_live: None,
+                    sent_at: now,
+                };
+                self.queue.send(queues::ARRIVALS, message).await.map_err(|e| e.to_string())?;
                 continue;
-            };
-            for a in &arrivals {
-                let env = invoker::blob_created_envelope(&f.name, binding, &a.container, &a.path, a.size, a.at, now);
-                self.invoke(&f.name, &env).await;
+            }
+            for f in &self.app.functions {
+                if let TriggerDef::EventGrid { binding } = &f.trigger {
+                    self.invoke(&f.name, &invoker::blob_created_envelope(&f.name, binding, &event, now)).await;
+                }
             }
         }
+        Ok(())
     }
 
     /// Runs everything due at `now` until nothing more is.
@@ -210,7 +227,7 @@ impl Host {
         for _ in 0..100_000 {
             let arrivals = watcher.due(now, rescan);
             let announced = !arrivals.is_empty();
-            self.announce(arrivals, now).await;
+            self.announce(arrivals, now).await?;
             let delivered = self.drain_queues(now).await?;
             rescan = delivered;
             if !announced && !delivered {

@@ -1,6 +1,6 @@
 // Everything flowgate needs in its resource group, wired together: identity, network and DNS,
 // storage, Service Bus, monitoring, Key Vault, the function app, a private endpoint for every
-// data-plane service, and (optionally) the landing container's Event Grid subscription.
+// data-plane service, and (optionally) the landing container's Event Grid subscription to `arrivals`.
 
 @description('Required. The environment name, used in every resource name.')
 param environmentName string
@@ -23,7 +23,7 @@ param auditRetentionDays int
 @description('Required. Days before landing, quarantine and report blobs are deleted.')
 param dataRetentionDays int
 
-@description('Required. Whether to create the Event Grid subscription to DataArrived.')
+@description('Required. Whether to create the Event Grid subscription sending BlobCreated to the `arrivals` queue.')
 param deployEventSubscription bool
 
 @description('Required. The virtual network address space.')
@@ -319,7 +319,7 @@ module events 'eventgrid.bicep' = if (deployEventSubscription) {
     location: location
     tags: tags
     storageAccountResourceId: storage.outputs.resourceId
-    functionAppResourceId: app.outputs.resourceId
+    serviceBusNamespaceName: serviceBus.outputs.name
   }
 }
 

@@ -1,6 +1,8 @@
 // Service Bus Premium (private endpoints need Premium): local (SAS) auth off, TLS 1.2, no public
-// network; queues `dispatch`, `poll`, `quarantine` and `checks` (release gate requests) with duplicate detection (flowgate's
-// MessageIds are deterministic) and a bounded delivery count.
+// network, except for trusted Microsoft services authenticating with their own identity (the Event
+// Grid system topic delivering BlobCreated to `arrivals`); queues `dispatch`, `poll`, `quarantine`,
+// `checks` (release gate requests) and `arrivals` (data arrivals) with duplicate detection
+// (flowgate's MessageIds are deterministic, as are Event Grid's event ids) and a bounded delivery count.
 
 @description('Required. The namespace name.')
 param name string
@@ -22,6 +24,7 @@ var queueNames = [
   'poll'
   'quarantine'
   'checks'
+  'arrivals'
 ]
 
 // Azure Service Bus Data Sender and Data Receiver.
@@ -44,6 +47,20 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
     minimumTlsVersion: '1.2'
     publicNetworkAccess: 'Disabled'
     zoneRedundant: true
+  }
+}
+
+// No public access; Event Grid, a trusted service, still delivers with its managed identity and the
+// Data Sender role it holds on `arrivals` (and nothing else).
+resource network 'Microsoft.ServiceBus/namespaces/networkRuleSets@2022-10-01-preview' = {
+  parent: namespace
+  name: 'default'
+  properties: {
+    publicNetworkAccess: 'Disabled'
+    defaultAction: 'Deny'
+    trustedServiceAccessEnabled: true
+    ipRules: []
+    virtualNetworkRules: []
   }
 }
 

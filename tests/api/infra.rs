@@ -57,6 +57,10 @@ fn resources(files: &[File]) -> BTreeMap<String, Vec<(String, String)>> {
         let mut decls = Vec::new();
         nodes(f.tree.root_node(), "resource_declaration", &mut decls);
         for d in decls {
+            // `existing` references a resource declared elsewhere; it declares nothing.
+            if f.node_text(d).lines().next().is_some_and(|l| l.contains(" existing ")) {
+                continue;
+            }
             let ty = d.named_child(1).map(|t| f.node_text(t).trim_matches('\'').to_string()).unwrap_or_default();
             let ty = ty.split('@').next().unwrap_or_default().to_string();
             out.entry(ty).or_default().push((f.path.file_name().unwrap().to_string_lossy().into_owned(), f.node_text(d).to_string()));
@@ -335,6 +339,42 @@ fn role_assignments_are_least_privilege_service_principals() {
             }
         }
     }
+}
+
+/// Data arrivals in the private deployment: the storage account's system topic (with its own
+/// identity) delivers BlobCreated on `landing/` to the `arrivals` queue with that identity, which
+/// holds Data Sender on that queue only; the namespace stays closed to the public (trusted
+/// services only); DataArrived is triggered from the queue; nothing delivers to the function.
+#[test]
+fn data_arrivals_reach_a_private_app_through_the_arrivals_queue() {
+    let r = resources(&bicep_files());
+    let topic = one(&r, "Microsoft.EventGrid/systemTopics");
+    must(topic, "type: 'SystemAssigned'", "system topic");
+    must(topic, "topicType: 'Microsoft.Storage.StorageAccounts'", "system topic");
+    let sub = one(&r, "Microsoft.EventGrid/systemTopics/eventSubscriptions");
+    for want in ["deliveryWithResourceIdentity:", "type: 'SystemAssigned'", "endpointType: 'ServiceBusQueue'", "resourceId: arrivals.id", "'Microsoft.Storage.BlobCreated'", "subjectBeginsWith: '/blobServices/default/containers/landing/'"] {
+        must(sub, want, "event subscription");
+    }
+    assert!(!sub.contains("AzureFunction") && !sub.contains("WebHook"), "nothing is delivered to the (private) function app:\n{sub}");
+    let eventgrid = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("infra/modules/eventgrid.bicep")).unwrap();
+    let send = eventgrid.split("resource send ").nth(1).expect("a role assignment for the topic's identity");
+    let send = send.split("\nresource ").next().unwrap();
+    for want in ["scope: arrivals", "principalId: topic.identity.principalId", "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"] {
+        assert!(send.contains(want) || eventgrid.contains(&format!("dataSender = '{want}'")), "the topic's role assignment must hold `{want}`:\n{send}");
+    }
+    let rules = one(&r, "Microsoft.ServiceBus/namespaces/networkRuleSets");
+    for want in ["publicNetworkAccess: 'Disabled'", "defaultAction: 'Deny'", "trustedServiceAccessEnabled: true", "ipRules: []"] {
+        must(rules, want, "Service Bus network rules");
+    }
+    let queues = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("infra/modules/servicebus.bicep")).unwrap();
+    assert!(queues.contains("'arrivals'"), "the namespace has an `arrivals` queue");
+    let def: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("function-defs/DataArrived/function.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(def["bindings"][0]["type"], "serviceBusTrigger");
+    assert_eq!(def["bindings"][0]["queueName"], "arrivals");
+    assert_eq!(def["bindings"][0]["connection"], "ServiceBusConnection");
 }
 
 /// The backstops of docs/monitoring.md: an action group, a log alert when the heartbeat stops

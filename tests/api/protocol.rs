@@ -23,7 +23,8 @@ fn routes_match_the_function_folders() {
         (flowgate::edge::schedule_tick::NAME, flowgate::edge::schedule_tick::BINDING),
         (flowgate::edge::dispatch_run::NAME, flowgate::edge::dispatch_run::BINDING),
         (flowgate::edge::poll_job::NAME, flowgate::edge::poll_job::BINDING),
-        (flowgate::edge::data_arrived::NAME, flowgate::edge::data_arrived::BINDING),
+        (flowgate::edge::data_arrived::NAME, flowgate::edge::data_arrived::BINDINGS[0]),
+        (flowgate::edge::data_arrived::DIRECT_NAME, flowgate::edge::data_arrived::BINDINGS[1]),
         (flowgate::edge::runs::NAME, flowgate::edge::runs::BINDING),
         (flowgate::edge::quarantine::NAME, flowgate::edge::quarantine::BINDING),
     ] {
@@ -122,16 +123,32 @@ async fn garbage_messages_are_quarantined_with_2xx() {
 
 #[tokio::test]
 async fn event_grid_fixtures_record_arrivals_and_trigger_jobs() {
-    for name in ["eventgrid-blobcreated-object.json", "eventgrid-blobcreated-string.json", "eventgrid-cloudevent.json"] {
+    // The direct Event Grid trigger (a public app) and the `arrivals` queue (the private
+    // deployment), each shape as the host delivers it.
+    let shapes = [
+        ("DataArrivedDirect", "eventgrid-blobcreated-object.json"),
+        ("DataArrivedDirect", "eventgrid-blobcreated-string.json"),
+        ("DataArrivedDirect", "eventgrid-cloudevent.json"),
+        ("DataArrived", "servicebus-arrival-eventgrid.json"),
+        ("DataArrived", "servicebus-arrival-eventgrid-base64.json"),
+        ("DataArrived", "servicebus-arrival-cloudevent.json"),
+        ("DataArrived", "servicebus-arrival-eventgrid-array.json"),
+        ("DataArrived", "servicebus-arrival-cloudevents-array.json"),
+    ];
+    for (function, name) in shapes {
         let app = app_with(CATALOG, "http://127.0.0.1:9/score");
-        let (status, v) = invoke(&app, "DataArrived", fixture(name)).await;
+        let (status, v) = invoke(&app, function, fixture(name)).await;
         assert_eq!(status, 200, "{name}: {v}");
         assert!(v["Logs"][0].as_str().unwrap().contains("1 run(s) enqueued"), "{name}: {v}");
         let arrivals = app.store.query(Table::ARRIVALS, Some("urgent"), RowRange::default(), 10).await.unwrap();
-        assert_eq!(arrivals.len(), 1, "{name}");
+        let events = if name.contains("array") { 2 } else { 1 };
+        assert_eq!(arrivals.len(), events, "{name}");
+        if events == 2 {
+            assert!(v["Logs"][1].as_str().unwrap().starts_with("ignored event type"), "{name}: a non-BlobCreated event is ignored: {v}");
+        }
         // The same event again is one arrival.
-        invoke(&app, "DataArrived", fixture(name)).await;
-        assert_eq!(app.store.query(Table::ARRIVALS, Some("urgent"), RowRange::default(), 10).await.unwrap().len(), 1);
+        invoke(&app, function, fixture(name)).await;
+        assert_eq!(app.store.query(Table::ARRIVALS, Some("urgent"), RowRange::default(), 10).await.unwrap().len(), events);
     }
 }
 

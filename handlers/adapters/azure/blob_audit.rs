@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use reqwest::{Method, StatusCode};
 use tokio::sync::Mutex;
 
-use super::storage::{error_code, Storage, BLOB_VERSION};
+use super::storage::{error_code, SendVia, Storage, BLOB_VERSION};
 use crate::domain::audit::{AuditDraft, AuditEvent, StoredRow, GENESIS};
 use crate::ports::{AuditError, AuditSink};
 
@@ -61,7 +61,7 @@ impl AppendBlobAudit {
     pub async fn ensure_container(&self) -> Result<(), AuditError> {
         let url = format!("{}/{}?restype=container", self.storage.endpoint, self.container);
         let r =
-            self.send(Method::PUT, &url).await?.header("content-length", "0").send().await.map_err(|e| err("storage unreachable", e))?;
+            self.send(Method::PUT, &url).await?.header("content-length", "0").sent(&self.storage).await.map_err(|e| err("storage unreachable", e))?;
         match r.status() {
             StatusCode::CREATED | StatusCode::CONFLICT => Ok(()),
             _ => Err(err("creating the audit container", error_code(&r))),
@@ -74,7 +74,7 @@ impl AppendBlobAudit {
         let mut marker = String::new();
         loop {
             let url = format!("{}/{}?restype=container&comp=list&marker={marker}", self.storage.endpoint, self.container);
-            let r = self.send(Method::GET, &url).await?.send().await.map_err(|e| err("storage unreachable", e))?;
+            let r = self.send(Method::GET, &url).await?.sent(&self.storage).await.map_err(|e| err("storage unreachable", e))?;
             if !r.status().is_success() {
                 return Err(err("listing the audit blobs", error_code(&r)));
             }
@@ -99,7 +99,7 @@ impl AppendBlobAudit {
             .send(Method::GET, &self.url(day))
             .await?
             .header("x-ms-range", format!("bytes={from}-"))
-            .send()
+            .sent(&self.storage)
             .await
             .map_err(|e| err("storage unreachable", e))?;
         match r.status() {
@@ -121,7 +121,7 @@ impl AppendBlobAudit {
     }
 
     async fn length(&self, day: NaiveDate) -> Result<Option<u64>, AuditError> {
-        let r = self.send(Method::HEAD, &self.url(day)).await?.send().await.map_err(|e| err("storage unreachable", e))?;
+        let r = self.send(Method::HEAD, &self.url(day)).await?.sent(&self.storage).await.map_err(|e| err("storage unreachable", e))?;
         match r.status() {
             StatusCode::OK => Ok(r.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())),
             StatusCode::NOT_FOUND => Ok(None),
@@ -159,7 +159,7 @@ impl AppendBlobAudit {
             .header("x-ms-blob-type", "AppendBlob")
             .header("if-none-match", "*")
             .header("content-length", "0")
-            .send()
+            .sent(&self.storage)
             .await
             .map_err(|e| err("storage unreachable", e))?;
         match r.status() {
@@ -213,7 +213,7 @@ impl AuditSink for AppendBlobAudit {
                 .header("x-ms-blob-condition-appendpos", tail.offset.to_string())
                 .header("content-length", len.to_string())
                 .body(line)
-                .send()
+                .sent(&self.storage)
                 .await
                 .map_err(|e| err("storage unreachable", e))?;
             match r.status() {

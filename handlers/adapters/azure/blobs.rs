@@ -9,7 +9,7 @@ use std::io::{Seek, Write};
 use async_trait::async_trait;
 use reqwest::{Method, StatusCode};
 
-use super::storage::{error_code, Storage, BLOB_VERSION};
+use super::storage::{error_code, SendVia, Storage, BLOB_VERSION};
 use crate::ports::{BlobError, BlobStore};
 
 pub struct AzureBlobs {
@@ -68,7 +68,7 @@ fn unavailable(e: impl std::fmt::Display) -> BlobError {
 impl BlobStore for AzureBlobs {
     async fn read(&self, container: &str, path: &str) -> Result<Vec<u8>, BlobError> {
         let url = self.url(container, path)?;
-        let r = self.send(Method::GET, &url).await?.send().await.map_err(unavailable)?;
+        let r = self.send(Method::GET, &url).await?.sent(&self.storage).await.map_err(unavailable)?;
         if !r.status().is_success() {
             return Err(Self::failure(&r, format!("{container}/{path}")));
         }
@@ -77,7 +77,7 @@ impl BlobStore for AzureBlobs {
 
     async fn open(&self, container: &str, path: &str) -> Result<Box<dyn std::io::Read + Send>, BlobError> {
         let url = self.url(container, path)?;
-        let mut r = self.send(Method::GET, &url).await?.send().await.map_err(unavailable)?;
+        let mut r = self.send(Method::GET, &url).await?.sent(&self.storage).await.map_err(unavailable)?;
         if !r.status().is_success() {
             return Err(Self::failure(&r, format!("{container}/{path}")));
         }
@@ -93,7 +93,7 @@ impl BlobStore for AzureBlobs {
 
     async fn metadata(&self, container: &str, path: &str) -> Result<BTreeMap<String, String>, BlobError> {
         let url = self.url(container, path)?;
-        let r = self.send(Method::HEAD, &url).await?.send().await.map_err(unavailable)?;
+        let r = self.send(Method::HEAD, &url).await?.sent(&self.storage).await.map_err(unavailable)?;
         if !r.status().is_success() {
             return Err(Self::failure(&r, format!("{container}/{path}")));
         }
@@ -111,7 +111,7 @@ impl BlobStore for AzureBlobs {
             .header("x-ms-blob-type", "BlockBlob")
             .header("content-length", content.len().to_string())
             .body(content.to_vec())
-            .send()
+            .sent(&self.storage)
             .await
             .map_err(unavailable)?;
         if r.status() == StatusCode::CREATED {

@@ -4,6 +4,7 @@
 //! API (the audit trail's copy in Log Analytics). The Store and blob adapters follow.
 
 pub mod blob_audit;
+pub mod calls;
 pub mod blobs;
 pub mod identity;
 pub mod keyvault;

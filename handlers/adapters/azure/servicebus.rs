@@ -69,9 +69,10 @@ impl ServiceBusClient {
     }
 
     /// Sends a request, retrying throttling and server errors; maps the final answer.
-    async fn call(&self, queue: &str, make: impl Fn(String) -> reqwest::RequestBuilder) -> Result<reqwest::Response, QueueError> {
+    async fn call(&self, kind: &'static str, queue: &str, make: impl Fn(String) -> reqwest::RequestBuilder) -> Result<reqwest::Response, QueueError> {
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {
+            super::calls::count(kind);
             let r = make(self.bearer().await?).send().await;
             let wait = match r {
                 Err(e) => {
@@ -109,7 +110,7 @@ impl Queue for ServiceBusClient {
     async fn send(&self, queue: &str, m: OutgoingMessage) -> Result<SendOutcome, QueueError> {
         let url = format!("{}/{queue}/messages", self.namespace);
         let props = Value::Object(broker_properties(&m)).to_string();
-        self.call(queue, |auth| {
+        self.call("servicebus.send", queue, |auth| {
             self.http
                 .post(&url)
                 .header("Authorization", auth)
@@ -129,7 +130,7 @@ impl Queue for ServiceBusClient {
         let url = format!("{}/{queue}/messages", self.namespace);
         let body = Value::Array(messages.iter().map(|m| json!({ "Body": m.body, "BrokerProperties": broker_properties(m) })).collect())
             .to_string();
-        self.call(queue, |auth| {
+        self.call("servicebus.send_batch", queue, |auth| {
             self.http
                 .post(&url)
                 .header("Authorization", auth)
@@ -142,7 +143,7 @@ impl Queue for ServiceBusClient {
 
     async fn receive_dead_letter(&self, queue: &str, _now: DateTime<Utc>) -> Result<Option<DeadLettered>, QueueError> {
         let url = format!("{}/{queue}/$deadletterqueue/messages/head?timeout=0", self.namespace);
-        let r = self.call(queue, |auth| self.http.post(&url).header("Authorization", auth).header("Content-Length", "0")).await?;
+        let r = self.call("servicebus.receive_dead_letter", queue, |auth| self.http.post(&url).header("Authorization", auth).header("Content-Length", "0")).await?;
         if r.status().as_u16() == 204 {
             return Ok(None);
         }
@@ -152,7 +153,7 @@ impl Queue for ServiceBusClient {
     }
 
     async fn complete_dead_letter(&self, queue: &str, m: &DeadLettered, _now: DateTime<Utc>) -> Result<bool, QueueError> {
-        match self.call(queue, |auth| self.http.delete(&m.lock).header("Authorization", auth)).await {
+        match self.call("servicebus.complete", queue, |auth| self.http.delete(&m.lock).header("Authorization", auth)).await {
             Ok(_) => Ok(true),
             // 404: the lock was lost; the message comes again.
             Err(QueueError::NoSuchQueue(_)) => Ok(false),
@@ -162,7 +163,7 @@ impl Queue for ServiceBusClient {
 
     async fn counts(&self, queue: &str, _as_of: DateTime<Utc>) -> Result<QueueCounts, QueueError> {
         let url = format!("{}/{queue}?api-version={API_VERSION}&enrich=false", self.namespace);
-        let r = self.call(queue, |auth| self.http.get(&url).header("Authorization", auth).header("Accept", "application/xml")).await?;
+        let r = self.call("servicebus.describe", queue, |auth| self.http.get(&url).header("Authorization", auth).header("Accept", "application/xml")).await?;
         let xml = r.text().await.map_err(|e| QueueError::Unavailable(e.to_string()))?;
         parse_counts(&xml).ok_or_else(|| QueueError::NoSuchQueue(queue.to_string()))
     }

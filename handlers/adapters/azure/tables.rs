@@ -12,7 +12,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Map, Value};
 use tokio::sync::Mutex;
 
-use super::storage::{error_code, Storage, TABLE_VERSION};
+use super::storage::{error_code, SendVia, Storage, TABLE_VERSION};
 use crate::ports::{ETag, Entity, RowRange, Store, StoreError, Table};
 
 /// Characters of JSON text per property (a string property holds at most 64 KiB of UTF-16).
@@ -139,7 +139,7 @@ impl TableStore {
                 .await?
                 .header("prefer", "return-no-content")
                 .json(&json!({ "TableName": name }))
-                .send()
+                .sent(&self.storage)
                 .await
                 .map_err(unavailable)?;
             match r.status() {
@@ -180,7 +180,7 @@ impl TableStore {
         if let Some(m) = if_match {
             req = req.header("if-match", m);
         }
-        let r = req.send().await.map_err(unavailable)?;
+        let r = req.sent(&self.storage).await.map_err(unavailable)?;
         match r.status() {
             StatusCode::CREATED | StatusCode::NO_CONTENT | StatusCode::OK => Ok(Self::etag_of(&r)),
             StatusCode::CONFLICT => Err(StoreError::Conflict(id)),
@@ -209,7 +209,7 @@ fn urlencoding(s: &str) -> String {
 impl Store for TableStore {
     async fn get(&self, t: Table, partition: &str, row: &str) -> Result<Option<Entity>, StoreError> {
         let name = self.table(t).await?;
-        let r = self.req(Method::GET, &self.entity_url(&name, partition, row)).await?.send().await.map_err(unavailable)?;
+        let r = self.req(Method::GET, &self.entity_url(&name, partition, row)).await?.sent(&self.storage).await.map_err(unavailable)?;
         match r.status() {
             StatusCode::OK => {
                 let etag = Self::etag_of(&r);
@@ -241,7 +241,7 @@ impl Store for TableStore {
             .req(Method::DELETE, &self.entity_url(&name, partition, row))
             .await?
             .header("if-match", etag.map_or("*", |e| e.0.as_str()))
-            .send()
+            .sent(&self.storage)
             .await
             .map_err(unavailable)?;
         match r.status() {
@@ -295,7 +295,7 @@ impl TableStore {
                 q.push(("NextRowKey".into(), nr.clone()));
             }
             let r =
-                self.req(Method::GET, &format!("{}/{name}()", self.storage.endpoint)).await?.query(&q).send().await.map_err(unavailable)?;
+                self.req(Method::GET, &format!("{}/{name}()", self.storage.endpoint)).await?.query(&q).sent(&self.storage).await.map_err(unavailable)?;
             if !r.status().is_success() {
                 return Err(unavailable(format!("querying {name}: {}", error_code(&r))));
             }
