@@ -37,7 +37,7 @@ pub(super) async fn call_endpoint(
     // the template meanwhile.
     let expanded = endpoint_of(deps, job);
     let endpoint = expanded.clone().unwrap_or_else(|_| job.endpoint.clone());
-    let (admission, healthy) = super::breakers::admit(deps, job, &endpoint, now).await?;
+    let (admission, healthy, admitted) = super::breakers::admit(deps, job, &endpoint, now).await?;
     if let Admission::No { until, reason } = admission {
         tracing::info!(run = %key, %reason, "deferred");
         return Ok(Outcome::Deferred { until, reason });
@@ -48,12 +48,12 @@ pub(super) async fn call_endpoint(
         // now would only get the attempt delivered again.
         Some(true) if healthy && admission == Admission::Yes => {}
         Some(ok) => {
-            if let Err(e) = super::breakers::record(deps, job, &endpoint, ok, now).await {
+            if let Err(e) = super::breakers::record(deps, job, &endpoint, ok, now, admitted).await {
                 tracing::warn!(run = %key, error = %e, "circuit breaker not updated");
             }
         }
         None if admission == Admission::Probe => {
-            if let Err(e) = super::breakers::release_probe(deps, job, &endpoint).await {
+            if let Err(e) = super::breakers::release_probe(deps, job, &endpoint, admitted).await {
                 tracing::warn!(run = %key, error = %e, "half-open probe not released");
             }
         }

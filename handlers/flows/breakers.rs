@@ -1,5 +1,7 @@
 //! Circuit breakers in the Store, one per job and one per endpoint (instances are ephemeral, so
 //! the state is not kept in memory). Every change is a conditional write; a lost race is re-read.
+//! What an attempt read before its call is what it writes against after it: no second read
+//! unless another instance changed the breaker meanwhile (then the write's 412 says so).
 
 use chrono::{DateTime, Utc};
 
@@ -7,7 +9,7 @@ use super::{Deps, FlowError};
 use crate::domain::breaker::{Admission, Breaker, Transition};
 use crate::domain::catalog::model::BreakerPolicy;
 use crate::domain::catalog::Job;
-use crate::ports::{StoreError, Table};
+use crate::ports::{ETag, StoreError, Table};
 
 /// Breakers' partitions.
 pub const JOB: &str = "job";
@@ -20,18 +22,35 @@ pub fn endpoint_key(url: &str) -> String {
     format!("{scheme}://{host}").replace('/', "_")
 }
 
-/// Reads, changes and writes one breaker; retried on a lost race.
-async fn update<T>(deps: &Deps, part: &str, row: &str, mut f: impl FnMut(&mut Breaker) -> T) -> Result<T, FlowError> {
+/// A breaker as last read or written, with its ETag (`None`: not stored yet).
+#[derive(Debug, Clone)]
+pub struct Seen {
+    breaker: Breaker,
+    etag: Option<ETag>,
+}
+
+/// The job's and the endpoint's breakers as an attempt's admission left them.
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    job: Seen,
+    endpoint: Option<Seen>,
+}
+
+/// Changes and writes one breaker, starting from `seen` when given (else reading it); re-read
+/// and retried on a lost race.
+async fn update<T>(deps: &Deps, part: &str, row: &str, mut seen: Option<Seen>, mut f: impl FnMut(&mut Breaker) -> T) -> Result<(T, Seen), FlowError> {
     for round in 0..32u64 {
-        let current = deps.store.get(Table::BREAKERS, part, row).await?;
-        let (mut b, etag) = match current {
-            Some(e) => (serde_json::from_value::<Breaker>(e.body).unwrap_or_default(), Some(e.etag)),
-            None => (Breaker::default(), None),
+        let (mut b, etag) = match seen.take() {
+            Some(s) => (s.breaker, s.etag),
+            None => match deps.store.get(Table::BREAKERS, part, row).await? {
+                Some(e) => (serde_json::from_value::<Breaker>(e.body).unwrap_or_default(), Some(e.etag)),
+                None => (Breaker::default(), None),
+            },
         };
         let before = b.clone();
         let out = f(&mut b);
         if b == before {
-            return Ok(out);
+            return Ok((out, Seen { breaker: b, etag }));
         }
         let body = serde_json::to_value(&b).unwrap_or_default();
         let r = match &etag {
@@ -39,7 +58,7 @@ async fn update<T>(deps: &Deps, part: &str, row: &str, mut f: impl FnMut(&mut Br
             None => deps.store.insert(Table::BREAKERS, part, row, &body).await,
         };
         match r {
-            Ok(_) => return Ok(out),
+            Ok(etag) => return Ok((out, Seen { breaker: b, etag: Some(etag) })),
             Err(StoreError::PreconditionFailed(_) | StoreError::Conflict(_)) => {
                 // Spread the retries of instances racing for the same breaker.
                 tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(0..=(1 + round * 2)))).await;
@@ -51,32 +70,41 @@ async fn update<T>(deps: &Deps, part: &str, row: &str, mut f: impl FnMut(&mut Br
     Err(FlowError::Store(StoreError::Unavailable(format!("breaker {part}/{row} kept changing under us"))))
 }
 
-/// Whether the job may call its endpoint now (both breakers must agree), and whether both were
-/// healthy (then a success need not be recorded).
-pub async fn admit(deps: &Deps, job: &Job, endpoint: &str, now: DateTime<Utc>) -> Result<(Admission, bool), FlowError> {
+/// Whether the job may call its endpoint now (both breakers must agree), whether both were
+/// healthy (then a success need not be recorded), and the breakers as read, for `record`.
+pub async fn admit(deps: &Deps, job: &Job, endpoint: &str, now: DateTime<Utc>) -> Result<(Admission, bool, Admitted), FlowError> {
     let p: &BreakerPolicy = &job.breaker;
-    let (j, j_ok) = update(deps, JOB, job.id.as_str(), |b| (b.admit(p, now), b.is_healthy(p, now))).await?;
+    let ((j, j_ok), job_seen) = update(deps, JOB, job.id.as_str(), None, |b| (b.admit(p, now), b.is_healthy(p, now))).await?;
     if let Admission::No { .. } = j {
-        return Ok((j, false));
+        return Ok((j, false, Admitted { job: job_seen, endpoint: None }));
     }
-    let (e, e_ok) = update(deps, ENDPOINT, &endpoint_key(endpoint), |b| (b.admit(p, now), b.is_healthy(p, now))).await?;
+    let ((e, e_ok), endpoint_seen) =
+        update(deps, ENDPOINT, &endpoint_key(endpoint), None, |b| (b.admit(p, now), b.is_healthy(p, now))).await?;
     let admission = match (j, e) {
         (_, no @ Admission::No { .. }) => no,
         (Admission::Probe, _) | (_, Admission::Probe) => Admission::Probe,
         _ => Admission::Yes,
     };
-    Ok((admission, j_ok && e_ok))
+    Ok((admission, j_ok && e_ok, Admitted { job: job_seen, endpoint: Some(endpoint_seen) }))
 }
 
-/// Records whether the endpoint answered well; returns the transitions it caused.
-pub async fn record(deps: &Deps, job: &Job, endpoint: &str, ok: bool, now: DateTime<Utc>) -> Result<Vec<(String, Transition)>, FlowError> {
+/// Records whether the endpoint answered well, writing against the breakers `admit` read;
+/// returns the transitions it caused.
+pub async fn record(
+    deps: &Deps,
+    job: &Job,
+    endpoint: &str,
+    ok: bool,
+    now: DateTime<Utc>,
+    admitted: Admitted,
+) -> Result<Vec<(String, Transition)>, FlowError> {
     let p = &job.breaker;
     let mut out = Vec::new();
-    if let Some(t) = update(deps, JOB, job.id.as_str(), |b| b.record(p, ok, now)).await? {
+    if let (Some(t), _) = update(deps, JOB, job.id.as_str(), Some(admitted.job), |b| b.record(p, ok, now)).await? {
         out.push((format!("job {}", job.id), t));
     }
     let key = endpoint_key(endpoint);
-    if let Some(t) = update(deps, ENDPOINT, &key, |b| b.record(p, ok, now)).await? {
+    if let (Some(t), _) = update(deps, ENDPOINT, &key, admitted.endpoint, |b| b.record(p, ok, now)).await? {
         out.push((format!("endpoint {key}"), t));
     }
     for (what, t) in &out {
@@ -97,8 +125,8 @@ pub async fn record(deps: &Deps, job: &Job, endpoint: &str, ok: bool, now: DateT
 }
 
 /// Gives back a half-open probe that did not call the endpoint after all.
-pub async fn release_probe(deps: &Deps, job: &Job, endpoint: &str) -> Result<(), FlowError> {
-    update(deps, JOB, job.id.as_str(), |b| b.probes_in_flight = b.probes_in_flight.saturating_sub(1)).await?;
-    update(deps, ENDPOINT, &endpoint_key(endpoint), |b| b.probes_in_flight = b.probes_in_flight.saturating_sub(1)).await?;
+pub async fn release_probe(deps: &Deps, job: &Job, endpoint: &str, admitted: Admitted) -> Result<(), FlowError> {
+    update(deps, JOB, job.id.as_str(), Some(admitted.job), |b| b.probes_in_flight = b.probes_in_flight.saturating_sub(1)).await?;
+    update(deps, ENDPOINT, &endpoint_key(endpoint), admitted.endpoint, |b| b.probes_in_flight = b.probes_in_flight.saturating_sub(1)).await?;
     Ok(())
 }

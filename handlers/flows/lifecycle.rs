@@ -121,16 +121,36 @@ pub async fn skip(deps: &Deps, job: &Job, logical: DateTime<Utc>, reason: String
     tracing::info!(run = %RunKey::new(job.id.clone(), logical), reason = %reason, "slot skipped");
     let created = create(deps, job, logical, RunTrigger::Schedule, RunStatus::Skipped, Some(reason), now).await?;
     if created {
-        ended(deps, &job.id, logical, RunStatus::Skipped, now).await?;
+        // Created skipped: never watched for its SLA, never dispatched.
+        ended(deps, &job.id, logical, RunStatus::Skipped, now, Indexed { sla: false, in_flight: false }).await?;
     }
     Ok(created)
 }
 
+/// Which indexes a finished run may still be in: its SLA watch (runs with a deadline) and the
+/// in-flight index (runs that were dispatched). Each one known absent saves a call.
+#[derive(Debug, Clone, Copy)]
+pub struct Indexed {
+    pub sla: bool,
+    pub in_flight: bool,
+}
+
+impl Indexed {
+    /// Not known: look in both.
+    pub const ANY: Self = Self { sla: true, in_flight: true };
+    /// A run that was never dispatched (skipped, or blocked while waiting).
+    pub const NOT_DISPATCHED: Self = Self { sla: true, in_flight: false };
+}
+
 /// What follows the end of a run: an SLA breach if it ended late (or never delivered), and a
 /// waiting run for each job that runs only after this one.
-pub async fn ended(deps: &Deps, job: &JobId, logical: DateTime<Utc>, status: RunStatus, now: DateTime<Utc>) -> Result<(), FlowError> {
-    alerts::run_ended(deps, job, logical, status, now).await?;
-    super::reconcile::untrack(deps.store.as_ref(), &RunKey::new(job.clone(), logical)).await?;
+pub async fn ended(deps: &Deps, job: &JobId, logical: DateTime<Utc>, status: RunStatus, now: DateTime<Utc>, indexed: Indexed) -> Result<(), FlowError> {
+    if indexed.sla {
+        alerts::run_ended(deps, job, logical, status, now).await?;
+    }
+    if indexed.in_flight {
+        super::reconcile::untrack(deps.store.as_ref(), &RunKey::new(job.clone(), logical)).await?;
+    }
     super::facts::run_finished(deps, &RunKey::new(job.clone(), logical)).await;
     let Some(upstream) = deps.catalog.jobs.get(job) else {
         return Ok(());

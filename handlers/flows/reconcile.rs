@@ -191,7 +191,10 @@ async fn finish_quarantined(
     rec.next_attempt_at = None;
     rec.error = Some(why.to_string());
     match runs::replace(deps.store.as_ref(), &rec, etag).await {
-        Ok(_) => super::lifecycle::ended(deps, &key.job, key.logical_time, RunStatus::Quarantined, now).await,
+        Ok(_) => {
+            let indexed = super::lifecycle::Indexed { sla: rec.sla_deadline.is_some(), in_flight: true };
+            super::lifecycle::ended(deps, &key.job, key.logical_time, RunStatus::Quarantined, now, indexed).await
+        }
         // The run moved meanwhile: it is not stuck; the item still keeps the message.
         Err(StoreError::PreconditionFailed(_)) => Ok(()),
         Err(e) => Err(e.into()),

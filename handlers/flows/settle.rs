@@ -126,7 +126,8 @@ pub(crate) async fn settle(
             super::audit::record(deps, now, kind, key.to_string(), decision, evidence, Some(input.invocation.as_str())).await?;
             if rec.status.is_terminal() {
                 super::lineage::deliver(deps, &rec);
-                super::lifecycle::ended(deps, &job.id, rec.logical_time, rec.status, now).await?;
+                let indexed = super::lifecycle::Indexed { sla: rec.sla_deadline.is_some(), in_flight: true };
+                super::lifecycle::ended(deps, &job.id, rec.logical_time, rec.status, now, indexed).await?;
             }
             Ok(report)
         }

@@ -117,7 +117,7 @@ pub async fn waiting_pass(
                 }
                 tracing::warn!(run = %key, reason = %reason, "blocked");
                 drop_entry(deps, &row).await?;
-                lifecycle::ended(deps, &job.id, w.logical_time, RunStatus::Blocked, now).await?;
+                lifecycle::ended(deps, &job.id, w.logical_time, RunStatus::Blocked, now, lifecycle::Indexed::NOT_DISPATCHED).await?;
                 report.blocked.push((key, reason));
             }
             Readiness::Wait(reason) => {
