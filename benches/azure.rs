@@ -140,7 +140,9 @@ struct Azurite {
 
 fn azurite() -> Option<Azurite> {
     match (std::env::var("FLOWGATE_AZURITE_BLOB"), std::env::var("FLOWGATE_AZURITE_TABLE"), std::env::var("FLOWGATE_STORAGE_CA")) {
-        (Ok(blob), Ok(table), Ok(ca_path)) => Some(Azurite { blob, table, ca: std::fs::read(&ca_path).expect("FLOWGATE_STORAGE_CA"), ca_path }),
+        (Ok(blob), Ok(table), Ok(ca_path)) => {
+            Some(Azurite { blob, table, ca: std::fs::read(&ca_path).expect("FLOWGATE_STORAGE_CA"), ca_path })
+        }
         _ => None,
     }
 }
@@ -420,7 +422,8 @@ async fn chaos(a: &Azurite, scoring: &str) -> (bool, String) {
     let duplicates = completions.lock().unwrap().values().filter(|c| **c > 1).count();
     eprintln!("chaos-azure faults: blob {}; table {}", blob.injected.line(), table.injected.line());
     eprintln!("chaos-azure statuses: {by:?}");
-    let line = format!("chaos-azure: runs={RUNS} completed={completed} quarantined={quarantined} lost={lost} duplicate_completions={duplicates}");
+    let line =
+        format!("chaos-azure: runs={RUNS} completed={completed} quarantined={quarantined} lost={lost} duplicate_completions={duplicates}");
     (lost == 0 && duplicates == 0, line)
 }
 
@@ -430,7 +433,8 @@ fn verify(a: &Azurite) -> bool {
     let bin = tempfile::tempdir().unwrap();
     let az = bin.path().join("az");
     let jwt = token().0.secret().to_string();
-    std::fs::write(&az, format!("#!/bin/sh\nprintf '{{\"accessToken\": \"{jwt}\", \"expires_on\": {}}}'\n", Utc::now().timestamp() + 3600)).unwrap();
+    std::fs::write(&az, format!("#!/bin/sh\nprintf '{{\"accessToken\": \"{jwt}\", \"expires_on\": {}}}'\n", Utc::now().timestamp() + 3600))
+        .unwrap();
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();

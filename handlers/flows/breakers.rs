@@ -38,7 +38,13 @@ pub struct Admitted {
 
 /// Changes and writes one breaker, starting from `seen` when given (else reading it); re-read
 /// and retried on a lost race.
-async fn update<T>(deps: &Deps, part: &str, row: &str, mut seen: Option<Seen>, mut f: impl FnMut(&mut Breaker) -> T) -> Result<(T, Seen), FlowError> {
+async fn update<T>(
+    deps: &Deps,
+    part: &str,
+    row: &str,
+    mut seen: Option<Seen>,
+    mut f: impl FnMut(&mut Breaker) -> T,
+) -> Result<(T, Seen), FlowError> {
     for round in 0..32u64 {
         let (mut b, etag) = match seen.take() {
             Some(s) => (s.breaker, s.etag),
@@ -127,6 +133,7 @@ pub async fn record(
 /// Gives back a half-open probe that did not call the endpoint after all.
 pub async fn release_probe(deps: &Deps, job: &Job, endpoint: &str, admitted: Admitted) -> Result<(), FlowError> {
     update(deps, JOB, job.id.as_str(), Some(admitted.job), |b| b.probes_in_flight = b.probes_in_flight.saturating_sub(1)).await?;
-    update(deps, ENDPOINT, &endpoint_key(endpoint), admitted.endpoint, |b| b.probes_in_flight = b.probes_in_flight.saturating_sub(1)).await?;
+    update(deps, ENDPOINT, &endpoint_key(endpoint), admitted.endpoint, |b| b.probes_in_flight = b.probes_in_flight.saturating_sub(1))
+        .await?;
     Ok(())
 }

@@ -136,6 +136,16 @@ enum Claim {
 /// Loads (or creates) the run record and takes the attempt's lease with a conditional write:
 /// of two deliveries at once, exactly one wins.
 async fn claim(deps: &Deps, job: &Job, input: &DispatchInput, loaded: Option<(RunRecord, ETag)>) -> Result<Claim, FlowError> {
+    claim_round(deps, job, input, loaded, 0).await
+}
+
+async fn claim_round(
+    deps: &Deps,
+    job: &Job,
+    input: &DispatchInput,
+    loaded: Option<(RunRecord, ETag)>,
+    round: u32,
+) -> Result<Claim, FlowError> {
     let (msg, now) = (&input.message, input.now);
     let key = msg.key();
     let (mut rec, etag) = match loaded {
@@ -154,6 +164,10 @@ async fn claim(deps: &Deps, job: &Job, input: &DispatchInput, loaded: Option<(Ru
     if rec.status == RunStatus::Polling {
         let job_id = rec.job_handle.as_ref().map(|h| h.id.clone()).unwrap_or_default();
         return Ok(Claim::Skip(DispatchReport::Polling { job_id }));
+    }
+    // This claim's own write, landed though its answer was lost: the run is this attempt's.
+    if round > 0 && rec.status == RunStatus::Running && rec.invocation_id.as_deref() == Some(input.invocation.as_str()) {
+        return Ok(Claim::Won(Box::new(rec), etag));
     }
     if let Some(until) = rec.lease_until.filter(|l| rec.status == RunStatus::Running && *l > now) {
         send_dispatch(deps, &key, msg, rec.attempts, Some(until), now, "recheck").await?;
@@ -174,7 +188,16 @@ async fn claim(deps: &Deps, job: &Job, input: &DispatchInput, loaded: Option<(Ru
     rec.invocation_id = Some(input.invocation.to_string());
     match runs::replace(deps.store.as_ref(), &rec, &etag).await {
         Ok(etag) => Ok(Claim::Won(Box::new(rec), etag)),
+        // Someone wrote the record since it was read (another delivery's claim, or this claim
+        // itself when its answer was lost): read it again and decide again.
+        Err(StoreError::PreconditionFailed(_)) if round < CLAIM_ROUNDS => {
+            let fresh = runs::load(deps.store.as_ref(), &key).await?;
+            Box::pin(claim_round(deps, job, input, fresh, round + 1)).await
+        }
         Err(StoreError::PreconditionFailed(_)) => Ok(Claim::Skip(DispatchReport::InFlight { recheck_at: now })),
         Err(e) => Err(e.into()),
     }
 }
+
+/// How often a claim reads the record again after a lost race before leaving it to the others.
+const CLAIM_ROUNDS: u32 = 3;

@@ -144,7 +144,14 @@ impl Indexed {
 
 /// What follows the end of a run: an SLA breach if it ended late (or never delivered), and a
 /// waiting run for each job that runs only after this one.
-pub async fn ended(deps: &Deps, job: &JobId, logical: DateTime<Utc>, status: RunStatus, now: DateTime<Utc>, indexed: Indexed) -> Result<(), FlowError> {
+pub async fn ended(
+    deps: &Deps,
+    job: &JobId,
+    logical: DateTime<Utc>,
+    status: RunStatus,
+    now: DateTime<Utc>,
+    indexed: Indexed,
+) -> Result<(), FlowError> {
     if indexed.sla {
         alerts::run_ended(deps, job, logical, status, now).await?;
     }

@@ -362,7 +362,8 @@ async fn replace_queued(
         Err(e) => return Err(e.into()),
     }
     let _ = deps.store.delete(Table::SCHEDULES, WAITING, &key.to_string(), None).await;
-    lifecycle::ended(deps, &job.id, old, RunStatus::Skipped, now, lifecycle::Indexed { sla: rec.sla_deadline.is_some(), in_flight: false }).await?;
+    lifecycle::ended(deps, &job.id, old, RunStatus::Skipped, now, lifecycle::Indexed { sla: rec.sla_deadline.is_some(), in_flight: false })
+        .await?;
     report.skipped.push((key, reason));
     Ok(())
 }

@@ -116,8 +116,8 @@ pub(crate) async fn settle(
     };
     // A finished run carries its lineage in the same write (no extra round trip per run).
     rec.lineage = if rec.status.is_terminal() { super::lineage::facts_for(deps, &rec) } else { None };
-    match runs::replace(deps.store.as_ref(), &rec, &etag).await {
-        Ok(_) => {
+    match write_outcome(deps, &rec, etag).await? {
+        Written::Yes => {
             let (kind, decision) = audit_of(&report);
             let mut evidence = json!({ "attempt": rec.attempts, "latency_ms": latency, "records_in": rec.records_in, "records_out": rec.records_out, "report": format!("{report:?}") });
             if let Some(h) = &rec.job_handle {
@@ -131,12 +131,45 @@ pub(crate) async fn settle(
             }
             Ok(report)
         }
-        Err(StoreError::PreconditionFailed(_)) => {
-            tracing::warn!(run = %key, "the run record changed during the attempt; its result was not written");
-            Ok(report)
+        Written::AlreadyFinished => Ok(report),
+        Written::TakenOver => {
+            tracing::warn!(run = %key, "another attempt took the run over during this one; its result was not written");
+            Ok(DispatchReport::InFlight { recheck_at: now })
         }
-        Err(e) => Err(e.into()),
     }
+}
+
+enum Written {
+    Yes,
+    /// The record was already finished: this write had landed before its answer was lost, or
+    /// another attempt finished the run.
+    AlreadyFinished,
+    /// Another attempt holds the run now.
+    TakenOver,
+}
+
+/// Writes the attempt's result. A lost race (412) is read again: if the run is still this
+/// attempt's (same attempt, same invocation: the change was not another attempt's, or was this
+/// write itself whose answer was lost), the result is written over it; the endpoint was called,
+/// and dropping what it answered would call it again.
+async fn write_outcome(deps: &Deps, rec: &RunRecord, mut etag: ETag) -> Result<Written, FlowError> {
+    let key = RunKey::new(rec.job.clone(), rec.logical_time);
+    for _ in 0..5 {
+        match runs::replace(deps.store.as_ref(), rec, &etag).await {
+            Ok(_) => return Ok(Written::Yes),
+            Err(StoreError::PreconditionFailed(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let Some((now, fresh)) = runs::load(deps.store.as_ref(), &key).await? else { return Ok(Written::TakenOver) };
+        if now.status.is_terminal() {
+            return Ok(Written::AlreadyFinished);
+        }
+        if now.attempts != rec.attempts || now.invocation_id != rec.invocation_id {
+            return Ok(Written::TakenOver);
+        }
+        etag = fresh;
+    }
+    Ok(Written::TakenOver)
 }
 
 /// The audit kind and decision of an attempt's end.

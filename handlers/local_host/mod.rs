@@ -198,7 +198,8 @@ impl Host {
     /// a function listens there (the private deployment's path), else straight to each Event
     /// Grid triggered function (a public app's subscription).
     async fn announce(&self, arrivals: Vec<watcher::Arrival>, now: DateTime<Utc>) -> Result<(), String> {
-        let queued = self.app.functions.iter().any(|f| matches!(&f.trigger, TriggerDef::ServiceBus { queue, .. } if queue == queues::ARRIVALS));
+        let queued =
+            self.app.functions.iter().any(|f| matches!(&f.trigger, TriggerDef::ServiceBus { queue, .. } if queue == queues::ARRIVALS));
         for a in &arrivals {
             let event = invoker::blob_created_event(&a.container, &a.path, a.size, a.at);
             if queued {

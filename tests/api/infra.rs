@@ -352,7 +352,14 @@ fn data_arrivals_reach_a_private_app_through_the_arrivals_queue() {
     must(topic, "type: 'SystemAssigned'", "system topic");
     must(topic, "topicType: 'Microsoft.Storage.StorageAccounts'", "system topic");
     let sub = one(&r, "Microsoft.EventGrid/systemTopics/eventSubscriptions");
-    for want in ["deliveryWithResourceIdentity:", "type: 'SystemAssigned'", "endpointType: 'ServiceBusQueue'", "resourceId: arrivals.id", "'Microsoft.Storage.BlobCreated'", "subjectBeginsWith: '/blobServices/default/containers/landing/'"] {
+    for want in [
+        "deliveryWithResourceIdentity:",
+        "type: 'SystemAssigned'",
+        "endpointType: 'ServiceBusQueue'",
+        "resourceId: arrivals.id",
+        "'Microsoft.Storage.BlobCreated'",
+        "subjectBeginsWith: '/blobServices/default/containers/landing/'",
+    ] {
         must(sub, want, "event subscription");
     }
     assert!(!sub.contains("AzureFunction") && !sub.contains("WebHook"), "nothing is delivered to the (private) function app:\n{sub}");
@@ -360,7 +367,10 @@ fn data_arrivals_reach_a_private_app_through_the_arrivals_queue() {
     let send = eventgrid.split("resource send ").nth(1).expect("a role assignment for the topic's identity");
     let send = send.split("\nresource ").next().unwrap();
     for want in ["scope: arrivals", "principalId: topic.identity.principalId", "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"] {
-        assert!(send.contains(want) || eventgrid.contains(&format!("dataSender = '{want}'")), "the topic's role assignment must hold `{want}`:\n{send}");
+        assert!(
+            send.contains(want) || eventgrid.contains(&format!("dataSender = '{want}'")),
+            "the topic's role assignment must hold `{want}`:\n{send}"
+        );
     }
     let rules = one(&r, "Microsoft.ServiceBus/namespaces/networkRuleSets");
     for want in ["publicNetworkAccess: 'Disabled'", "defaultAction: 'Deny'", "trustedServiceAccessEnabled: true", "ipRules: []"] {

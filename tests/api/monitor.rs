@@ -167,7 +167,16 @@ async fn each_tick_sends_a_heartbeat_and_signals_and_each_run_its_row_to_log_ana
     let job = JobId::parse("extract").unwrap();
     let rec = RunRecord { status: RunStatus::Skipped, ..RunRecord::pending(job.clone(), at(0, 6, 0), RunTrigger::Schedule, at(0, 6, 0)) };
     runs::create(app.deps.store.as_ref(), &rec).await.unwrap();
-    flowgate::flows::lifecycle::ended(&app.deps, &job, at(0, 6, 0), RunStatus::Skipped, at(0, 6, 0), flowgate::flows::lifecycle::Indexed::ANY).await.unwrap();
+    flowgate::flows::lifecycle::ended(
+        &app.deps,
+        &job,
+        at(0, 6, 0),
+        RunStatus::Skipped,
+        at(0, 6, 0),
+        flowgate::flows::lifecycle::Indexed::ANY,
+    )
+    .await
+    .unwrap();
     let rows = fake.rows.lock().unwrap().clone();
     let streams = fake.streams.lock().unwrap().clone();
     let of = |s: &str| rows.iter().zip(&streams).filter(|(_, st)| st.as_str() == s).map(|(r, _)| r.clone()).collect::<Vec<_>>();

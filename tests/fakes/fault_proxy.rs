@@ -68,10 +68,7 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Starts a proxy for `upstream` (`https://127.0.0.1:port/account`), trusting `ca_pem`.
     pub async fn start(upstream: &str, ca_pem: &[u8], faults: Faults, seed: u64) -> Self {
-        let client = reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(ca_pem).unwrap())
-            .build()
-            .unwrap();
+        let client = reqwest::Client::builder().add_root_certificate(reqwest::Certificate::from_pem(ca_pem).unwrap()).build().unwrap();
         let (origin, path) = match upstream.splitn(4, '/').collect::<Vec<_>>()[..] {
             [scheme, "", host, path] => (format!("{scheme}//{host}"), format!("/{path}")),
             _ => (upstream.to_string(), String::new()),
@@ -94,9 +91,8 @@ impl FaultProxy {
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| handle(shared.clone(), req));
                     // A dropped connection (the reset fault) ends here with an error; that is the point.
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
+                    let _ =
+                        hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;
                 });
             }
         });
@@ -141,7 +137,11 @@ async fn handle(shared: Arc<Shared>, req: Request<hyper::body::Incoming>) -> Res
     let hang = roll < faults.busy + faults.reset + faults.hang;
     if !hang && conditional && roll < faults.busy + faults.reset + faults.hang + faults.race {
         shared.injected.races.fetch_add(1, Ordering::Relaxed);
-        let code = if req.headers().contains_key("x-ms-blob-condition-appendpos") { "AppendPositionConditionNotMet" } else { "UpdateConditionNotSatisfied" };
+        let code = if req.headers().contains_key("x-ms-blob-condition-appendpos") {
+            "AppendPositionConditionNotMet"
+        } else {
+            "UpdateConditionNotSatisfied"
+        };
         return Ok(Response::builder()
             .status(412)
             .header("x-ms-error-code", code)
@@ -181,4 +181,3 @@ async fn forward(shared: &Shared, req: Request<hyper::body::Incoming>) -> Respon
         Err(e) => Response::builder().status(502).body(Full::new(Bytes::from(e.to_string()))).unwrap(),
     }
 }
-

@@ -60,8 +60,13 @@ impl AppendBlobAudit {
     /// Creates the container if it is missing (the Bicep creates it in Azure).
     pub async fn ensure_container(&self) -> Result<(), AuditError> {
         let url = format!("{}/{}?restype=container", self.storage.endpoint, self.container);
-        let r =
-            self.send(Method::PUT, &url).await?.header("content-length", "0").sent(&self.storage).await.map_err(|e| err("storage unreachable", e))?;
+        let r = self
+            .send(Method::PUT, &url)
+            .await?
+            .header("content-length", "0")
+            .sent(&self.storage)
+            .await
+            .map_err(|e| err("storage unreachable", e))?;
         match r.status() {
             StatusCode::CREATED | StatusCode::CONFLICT => Ok(()),
             _ => Err(err("creating the audit container", error_code(&r))),

@@ -4,8 +4,8 @@
 //! API (the audit trail's copy in Log Analytics). The Store and blob adapters follow.
 
 pub mod blob_audit;
-pub mod calls;
 pub mod blobs;
+pub mod calls;
 pub mod identity;
 pub mod keyvault;
 pub mod logs_ingestion;

@@ -69,7 +69,12 @@ impl ServiceBusClient {
     }
 
     /// Sends a request, retrying throttling and server errors; maps the final answer.
-    async fn call(&self, kind: &'static str, queue: &str, make: impl Fn(String) -> reqwest::RequestBuilder) -> Result<reqwest::Response, QueueError> {
+    async fn call(
+        &self,
+        kind: &'static str,
+        queue: &str,
+        make: impl Fn(String) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, QueueError> {
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {
             super::calls::count(kind);
@@ -143,7 +148,11 @@ impl Queue for ServiceBusClient {
 
     async fn receive_dead_letter(&self, queue: &str, _now: DateTime<Utc>) -> Result<Option<DeadLettered>, QueueError> {
         let url = format!("{}/{queue}/$deadletterqueue/messages/head?timeout=0", self.namespace);
-        let r = self.call("servicebus.receive_dead_letter", queue, |auth| self.http.post(&url).header("Authorization", auth).header("Content-Length", "0")).await?;
+        let r = self
+            .call("servicebus.receive_dead_letter", queue, |auth| {
+                self.http.post(&url).header("Authorization", auth).header("Content-Length", "0")
+            })
+            .await?;
         if r.status().as_u16() == 204 {
             return Ok(None);
         }
@@ -163,7 +172,11 @@ impl Queue for ServiceBusClient {
 
     async fn counts(&self, queue: &str, _as_of: DateTime<Utc>) -> Result<QueueCounts, QueueError> {
         let url = format!("{}/{queue}?api-version={API_VERSION}&enrich=false", self.namespace);
-        let r = self.call("servicebus.describe", queue, |auth| self.http.get(&url).header("Authorization", auth).header("Accept", "application/xml")).await?;
+        let r = self
+            .call("servicebus.describe", queue, |auth| {
+                self.http.get(&url).header("Authorization", auth).header("Accept", "application/xml")
+            })
+            .await?;
         let xml = r.text().await.map_err(|e| QueueError::Unavailable(e.to_string()))?;
         parse_counts(&xml).ok_or_else(|| QueueError::NoSuchQueue(queue.to_string()))
     }

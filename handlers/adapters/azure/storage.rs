@@ -41,7 +41,12 @@ impl Storage {
     }
 
     /// Like `new`, with a request timeout of `timeout` (a request is sent again after it).
-    pub fn with_timeout(endpoint: &str, tokens: Arc<dyn TokenSource>, extra_ca_pem: Option<&[u8]>, timeout: Duration) -> Result<Self, String> {
+    pub fn with_timeout(
+        endpoint: &str,
+        tokens: Arc<dyn TokenSource>,
+        extra_ca_pem: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<Self, String> {
         // Plain http only to this machine (a test proxy in front of the emulator).
         if !endpoint.starts_with("https://") && !endpoint.starts_with("http://127.0.0.1:") {
             return Err(format!("`{endpoint}`: storage is reached over https only"));

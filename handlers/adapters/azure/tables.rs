@@ -294,8 +294,13 @@ impl TableStore {
                 q.push(("NextPartitionKey".into(), np.clone()));
                 q.push(("NextRowKey".into(), nr.clone()));
             }
-            let r =
-                self.req(Method::GET, &format!("{}/{name}()", self.storage.endpoint)).await?.query(&q).sent(&self.storage).await.map_err(unavailable)?;
+            let r = self
+                .req(Method::GET, &format!("{}/{name}()", self.storage.endpoint))
+                .await?
+                .query(&q)
+                .sent(&self.storage)
+                .await
+                .map_err(unavailable)?;
             if !r.status().is_success() {
                 return Err(unavailable(format!("querying {name}: {}", error_code(&r))));
             }
