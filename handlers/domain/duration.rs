@@ -1,4 +1,5 @@
-//! Durations as written in the catalog: `90s`, `15m`, `2h30m`, `1d`, `500ms`, or ISO 8601 `PT1H30M`.
+//! Durations as written in the catalog: `90s`, `15m`, `2h30m`, `1d`, `500ms`, or ISO 8601 `PT1H30M`,
+//! to the millisecond (a finer fraction is rounded), and written back the same way.
 
 use std::time::Duration;
 
@@ -33,10 +34,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
             Some(tm) => parse_units(tm, true).map_err(err)?,
             None => Duration::ZERO,
         };
-        return base.checked_add(extra).ok_or_else(|| err("it is too long"));
+        return base.checked_add(extra).filter(|d| d.as_secs_f64() <= MAX_SECONDS).ok_or_else(|| err("it is too long"));
     }
     parse_units(t, false).map_err(err)
 }
+
+/// The longest duration accepted, in any form (some 31,000 years).
+const MAX_SECONDS: f64 = 1e12;
 
 fn parse_units(s: &str, iso: bool) -> Result<Duration, &'static str> {
     if s.is_empty() {
@@ -69,13 +73,18 @@ fn parse_units(s: &str, iso: bool) -> Result<Duration, &'static str> {
         last_rank = rank;
         let n: f64 = num.parse().map_err(|_| "a number is malformed")?;
         let add = n * secs;
-        if !add.is_finite() || add > 1e12 {
+        if !add.is_finite() || add > MAX_SECONDS {
             return Err("it is too long");
         }
         total += Duration::from_secs_f64(add);
         rest = tail;
     }
-    Ok(total)
+    if total.as_secs_f64() > MAX_SECONDS {
+        return Err("it is too long");
+    }
+    // To the millisecond, so that what is written back (`format_duration`) reads back the same.
+    let ms = (total.as_nanos() + 500_000) / 1_000_000;
+    Ok(Duration::from_millis(u64::try_from(ms).map_err(|_| "it is too long")?))
 }
 
 /// Renders a duration compactly (`2h30m`, `45s`, `250ms`), the inverse of [`parse_duration`].
@@ -95,12 +104,31 @@ pub fn format_duration(d: Duration) -> String {
             s %= size;
         }
     }
+    if ms % 1000 != 0 {
+        out.push_str(&format!("{}ms", ms % 1000));
+    }
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `duration` fuzz target: `66061ms` was written back as `1m6s` (the
+    /// milliseconds dropped); a fraction finer than a millisecond did not survive either.
+    #[test]
+    fn what_is_written_back_reads_back_the_same() {
+        for text in ["66061ms", "1m6.061s", "0.0005s", "2h0.0015s", "1d1ms", "0.1s", "59999ms"] {
+            let d = parse_duration(text).unwrap();
+            assert_eq!(parse_duration(&format_duration(d)).unwrap(), d, "{text} → {}", format_duration(d));
+        }
+        assert_eq!(format_duration(Duration::from_millis(66_061)), "1m6s61ms");
+        // Found next: ISO days had no ceiling, so `P90550555575D` was accepted and written back as
+        // a compact duration the compact form refuses as too long. Both forms share one ceiling.
+        assert!(parse_duration("p90550555575d").is_err());
+        assert!(parse_duration("P11574074D").is_ok());
+        assert_eq!(parse_duration("0.0005s").unwrap(), Duration::from_millis(1));
+    }
 
     #[test]
     fn parses_compact_and_iso_forms() {

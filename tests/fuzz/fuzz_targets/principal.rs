@@ -25,9 +25,15 @@ fuzz_target!(|data: &[u8]| {
     claims.extend(roles.iter().map(|r| serde_json::json!({"typ": "roles", "val": r})));
     let header = serde_json::json!({"auth_typ": "aad", "claims": claims, "name_typ": "name", "role_typ": "roles"});
     let encoded = base64::engine::general_purpose::STANDARD.encode(header.to_string());
+    // Claim values are kept without control characters, at most 128 characters each.
+    let clean = |s: &str| s.chars().filter(|c| !c.is_control()).take(128).collect::<String>();
+    if clean(tid).is_empty() || clean(oid).is_empty() {
+        return;
+    }
     let p = from_client_principal(&encoded).unwrap_or_else(|e| panic!("a well-formed principal was refused: {e}"));
     let key = p.key();
-    assert!(key.contains(tid) && key.contains(oid), "the key `{key}` names tenant `{tid}` and object `{oid}`");
+    assert_eq!(key, format!("entra:{}/{}", clean(tid), clean(oid)), "the key names tenant and object");
+    // Roles are compared, never shown: kept as sent.
     for r in &roles {
         assert!(p.has_role(r), "role `{r}` lost");
     }
