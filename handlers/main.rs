@@ -12,11 +12,58 @@ use flowgate::commands::{self, exit};
 use flowgate::local_host::{self, demo, Clock, LocalOptions};
 use flowgate::telemetry::{self, LogFormat};
 
+/// The top-level help: commands grouped the way a person uses them, an example each (a test
+/// keeps every subcommand listed here exactly once).
+const HELP: &str = "\
+{about}
+
+{usage-heading} {usage}
+
+Run it:
+  local       The functions under a stand-in for the Functions host    flowgate local --demo
+  validate    Check a catalog, every problem with its line             flowgate validate examples/claims/catalog.yaml
+  plan        What would run in a window, when and why                 flowgate plan --catalog examples/claims/catalog.yaml --from 2026-12-07T00:00:00Z --hours 24
+  schedule    The next slots of an NCRONTAB expression in a zone       flowgate schedule next --cron \"0 30 1 * * *\" --tz Europe/London --from 2026-03-28T00:00:00Z
+
+Look at what happened:
+  runs        Recorded runs, newest first, with why they waited        flowgate runs --state .flowgate/demo
+  trace       One run in full, back to its input files                 flowgate trace --state .flowgate/demo --job classify_correspondence
+  doctor      What needs a person, worst first                         flowgate doctor --state .flowgate/demo
+  alerts      What fires, what resolved, every delivery                flowgate alerts --state .flowgate/demo
+  report      The weekly stability report                              flowgate report --week 2026-W48 --state .flowgate/demo --out .flowgate/report
+  lineage     OpenLineage events of finished runs                      flowgate lineage export --state .flowgate/demo
+
+Operate:
+  quarantine  List, show, replay or discard what could not succeed     flowgate quarantine list --state .flowgate/demo
+  dataset     Hold, clear and rerun what suspect data reached          flowgate dataset --help
+  contract    Lint a data contract, or check a file against it         flowgate contract lint examples/claims/contracts/claims_correspondence.odcs.yaml
+  retention   Remove old local records (the audit trail is kept)       flowgate retention --state .flowgate/demo --keep 400d --dry-run
+
+Prove it (audit):
+  audit       Export the hash-chained trail, or verify it              flowgate audit verify --state .flowgate/demo
+  evidence    The evidence pack an auditor reads                       flowgate evidence --state .flowgate/demo --out .flowgate/evidence
+
+Release a change:
+  release     Propose, approve, check, promote, roll back              flowgate release list --state .flowgate/demo
+  evaluate    The offline evaluation gate on two result files          flowgate evaluate --help
+  canary      The canary's sequential test, from outside               flowgate canary decide --p0 0.02 --p1 0.06 --items 38 --failures 0
+
+Deploy:
+  package     The deployable layout and its zip                        flowgate package --help
+  serve       The custom handler itself (what host.json runs)          flowgate serve --help
+  schema      The catalog's JSON Schema                                flowgate schema
+
+Run `flowgate <command> --help` for every option of a command; docs/cli.md has them all.
+
+{options}
+";
+
 #[derive(Parser)]
 #[command(
     name = "flowgate",
     version,
-    about = "Runs Azure AI Foundry workloads like clockwork: schedules, retries and quarantine, as an Azure Functions custom handler."
+    about = "Runs Azure AI Foundry workloads like clockwork: schedules, retries and quarantine, as an Azure Functions custom handler.",
+    help_template = HELP
 )]
 struct Cli {
     #[command(subcommand)]
@@ -71,7 +118,7 @@ enum Command {
     /// Trace an output to its sources: the run and its attempts, the release, job and endpoint it
     /// ran with, its input arrivals with their contract verdicts, and upstream runs, recursively.
     ///
-    /// Example: flowgate trace --state .flowgate/demo --output curated/claims/classified/classify_correspondence/20261127T181500000Z.jsonl
+    /// Example: flowgate trace --state .flowgate/demo --job classify_correspondence
     Trace {
         /// The state folder, or `azure` for the deployed state.
         #[arg(long)]
@@ -82,6 +129,9 @@ enum Command {
         /// An output file the run wrote (`container/path`, or its end).
         #[arg(long)]
         output: Option<String>,
+        /// A job: its newest run that succeeded (else its newest finished run).
+        #[arg(long)]
+        job: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -130,9 +180,8 @@ enum Command {
     /// The hash-chained audit trail: export it, or verify that nothing was altered.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Write an evidence pack for a window: audit segment and its verification, runs, gate
-    /// decisions, approvals, quarantine and replays, SLA outcomes, lineage, and an index.html.
-    /// Write the weekly stability report of an ISO week: report.json (every figure) and report.md.
+    /// Write the weekly stability report of an ISO week: report.json (every figure), report.md
+    /// and report.html.
     ///
     /// Example: flowgate report --week 2026-W48 --tz Europe/London --state .flowgate/demo --out report-w48
     Report {
@@ -149,16 +198,20 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write an evidence pack for a window: audit segment and its verification, runs, gate
+    /// decisions, approvals, quarantine and replays, SLA outcomes, lineage, and an index.html.
+    ///
+    /// Example: flowgate evidence --state .flowgate/demo --out .flowgate/evidence
     Evidence {
         /// The state folder, or `azure` for the deployed state (FLOWGATE_TABLE_ENDPOINT, ...).
         #[arg(long)]
         state: PathBuf,
-        /// The window's start, an RFC 3339 instant.
+        /// The window's start, an RFC 3339 instant (default: the first audit event).
         #[arg(long)]
-        from: String,
-        /// The window's end (excluded), an RFC 3339 instant.
+        from: Option<String>,
+        /// The window's end (excluded), an RFC 3339 instant (default: just after the last audit event).
         #[arg(long)]
-        to: String,
+        to: Option<String>,
         /// A new (or empty) folder to write the pack into.
         #[arg(long)]
         out: PathBuf,
@@ -587,6 +640,7 @@ fn reset_demo_state(state: &std::path::Path) -> Result<(), String> {
 }
 
 async fn serve(port: Option<u16>) -> u8 {
+    local_host::exit_with_host();
     let settings = match flowgate::config::Settings::from_lookup(&|k| std::env::var(k).ok(), port) {
         Ok(s) => s,
         Err(e) => {
@@ -697,9 +751,11 @@ fn main() -> ExitCode {
                 let by = by.or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "cli".into());
                 commands::retention::run(&state, &keep, dry_run, &by).await
             }
-            Command::Evidence { state, from, to, out } => commands::evidence::run(&state, &from, &to, &out).await,
+            Command::Evidence { state, from, to, out } => commands::evidence::run(&state, from.as_deref(), to.as_deref(), &out).await,
             Command::Dataset(c) => commands::dataset::run(c).await,
-            Command::Trace { state, run, output, json } => commands::trace::run(&state, run.as_deref(), output.as_deref(), json).await,
+            Command::Trace { state, run, output, job, json } => {
+                commands::trace::run(&state, run.as_deref(), output.as_deref(), job.as_deref(), json).await
+            }
             Command::Doctor { state, catalog, now, json } => commands::doctor::run(&state, catalog.as_deref(), now.as_deref(), json).await,
             Command::Report { week, tz, state, out } => commands::report::run(&week, tz.as_deref(), &state, &out).await,
             Command::Release(c) => commands::release::run(c).await,
@@ -747,4 +803,28 @@ fn main() -> ExitCode {
         }
     });
     ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_grouped_help_lists_every_command_once() {
+        let names: Vec<String> =
+            super::Cli::command().get_subcommands().map(|c| c.get_name().to_string()).filter(|n| n != "help").collect();
+        let listed: Vec<&str> = super::HELP
+            .lines()
+            .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        let mut a = names.clone();
+        a.sort();
+        let mut b: Vec<String> = listed.iter().map(|s| s.to_string()).collect();
+        b.sort();
+        assert_eq!(a, b, "every command once in the grouped help, and nothing else");
+        for l in super::HELP.lines().filter(|l| l.starts_with("  ") && !l.starts_with("   ")) {
+            assert!(l.contains(" flowgate "), "an example on `{l}`");
+        }
+    }
 }

@@ -1,4 +1,4 @@
-//! `flowgate trace (--run RUN_KEY | --output PATH) --state DIR|azure [--json]`: an output traced
+//! `flowgate trace (--run RUN_KEY | --output PATH | --job JOB) --state DIR|azure [--json]`: an output traced
 //! back to its sources (the run, its release, job and endpoint, its input arrivals with their
 //! contract verdicts, upstream runs). Exit 0 traced, 2 when no kept record names the run or file.
 
@@ -9,18 +9,19 @@ use serde_json::Value;
 use super::exit;
 use crate::flows::trace::{trace, Start};
 
-pub async fn run(state: &Path, run_key: Option<&str>, output: Option<&str>, json_out: bool) -> u8 {
-    let start = match (run_key, output) {
-        (Some(k), None) => match crate::domain::ids::RunKey::parse(k) {
+pub async fn run(state: &Path, run_key: Option<&str>, output: Option<&str>, job: Option<&str>, json_out: bool) -> u8 {
+    let start = match (run_key, output, job) {
+        (Some(k), None, None) => match crate::domain::ids::RunKey::parse(k) {
             Some(key) => Start::Run(key),
             None => {
                 eprintln!("error: --run `{k}` is not a run key (JOB@RFC3339, as `flowgate runs` shows it)");
                 return exit::BAD_INPUT;
             }
         },
-        (None, Some(o)) if !o.trim().is_empty() => Start::Output(o.to_string()),
+        (None, Some(o), None) if !o.trim().is_empty() => Start::Output(o.to_string()),
+        (None, None, Some(j)) if !j.trim().is_empty() => Start::Job(j.trim().to_string()),
         _ => {
-            eprintln!("error: give exactly one of --run RUN_KEY and --output PATH");
+            eprintln!("error: give exactly one of --run RUN_KEY, --output PATH and --job JOB");
             return exit::BAD_INPUT;
         }
     };
@@ -44,7 +45,7 @@ pub async fn run(state: &Path, run_key: Option<&str>, output: Option<&str>, json
         Ok(None) => {
             eprintln!(
                 "error: no run record names {} (a typo, or removed by retention: `flowgate audit export` still has its events)",
-                run_key.or(output).unwrap_or_default()
+                run_key.or(output).map_or_else(|| format!("a finished run of job `{}`", job.unwrap_or_default()), str::to_string)
             );
             exit::BAD_INPUT
         }

@@ -19,6 +19,8 @@ const MAX_DEPTH: usize = 8;
 /// Where the walk starts.
 pub enum Start {
     Run(RunKey),
+    /// A job's newest run that succeeded (or else its newest finished run).
+    Job(String),
     /// An output file, as the run recorded it (`container/path`, or a suffix of it).
     Output(String),
 }
@@ -44,6 +46,15 @@ pub async fn trace(store: &dyn Store, releases: &ReleaseDeps, start: Start) -> R
     let run = match &start {
         Start::Run(k) => run_at(store, k).await?,
         Start::Output(o) => run_writing(store, o).await?,
+        Start::Job(j) => {
+            let list = crate::flows::runs::list(store, Some(j), usize::MAX).await?;
+            let newest = |ok: bool| {
+                list.iter()
+                    .find(|r| if ok { r.status == crate::domain::run::RunStatus::Succeeded } else { r.status.is_terminal() })
+                    .cloned()
+            };
+            newest(true).or_else(|| newest(false))
+        }
     };
     let Some(run) = run else { return Ok(None) };
     let mut seen = HashSet::new();

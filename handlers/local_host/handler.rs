@@ -114,7 +114,10 @@ fn spawn(
         .current_dir(root)
         .envs(env.iter().cloned())
         .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
-        .stdin(Stdio::null())
+        // The handler exits when this pipe closes: however the host goes (SIGKILL included), the
+        // kernel closes its end, so no handler outlives it holding its port and state files.
+        .env(crate::local_host::EXIT_WITH_HOST, "1")
+        .stdin(Stdio::piped())
         .stdout(Stdio::from(file))
         .stderr(Stdio::from(err))
         .kill_on_drop(true)

@@ -7,6 +7,32 @@
 
 pub mod demo;
 pub mod demo_endpoint;
+/// Set for a handler the local host starts: it exits when its standard input (a pipe from the
+/// host) reaches end-of-file.
+pub const EXIT_WITH_HOST: &str = "FLOWGATE_EXIT_WITH_HOST";
+
+/// In a handler started by the local host: exits the process once the host's pipe closes.
+pub fn exit_with_host() {
+    if std::env::var(EXIT_WITH_HOST).as_deref() != Ok("1") {
+        return;
+    }
+    std::thread::spawn(|| {
+        use std::io::Read;
+        let mut buf = [0u8; 64];
+        let mut stdin = std::io::stdin();
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+        tracing::info!("the local host went away; the handler stops");
+        std::process::exit(0);
+    });
+}
+
 mod functions;
 mod handler;
 mod http_front;

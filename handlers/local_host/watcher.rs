@@ -1,8 +1,13 @@
 //! A data folder as a blob container that raises BlobCreated: `<data-dir>/<container>/<path>`.
 //! On a virtual clock, a file "arrives" when the clock reaches its modification time; files that
 //! appear while flowgate runs (outputs, files dropped in by hand) arrive at once.
+//!
+//! A rescan costs the number of folders, not of files: it reads each folder's modification time
+//! and lists only the folders that changed since the last scan (a file created, renamed into
+//! place or removed changes its folder's time; flowgate writes every file by renaming it into
+//! place). So the host's work per tick does not grow with the files that have landed.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -23,39 +28,42 @@ pub(super) struct Watcher {
     known: HashMap<PathBuf, SystemTime>,
     /// Virtual clock only: files waiting for the clock to reach their mtime.
     pending: BTreeSet<(DateTime<Utc>, PathBuf)>,
+    /// The same files, by path.
+    pending_paths: HashSet<PathBuf>,
+    /// Each folder's modification time at the last scan, and its subfolders.
+    dirs: HashMap<PathBuf, Folder>,
     virtual_clock: bool,
 }
 
-fn walk(dir: &Path, out: &mut Vec<(PathBuf, SystemTime, u64)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        let Ok(meta) = e.metadata() else { continue };
-        if meta.is_dir() {
-            walk(&p, out);
-        } else if meta.is_file()
-            && !p.to_string_lossy().contains(".partial-")
-            && !p.to_string_lossy().ends_with(crate::ports::SIDECAR_SUFFIX)
-        {
-            out.push((p, meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len()));
-        }
-    }
+struct Folder {
+    mtime: SystemTime,
+    subfolders: Vec<PathBuf>,
+}
+
+fn is_announced(p: &Path) -> bool {
+    let s = p.to_string_lossy();
+    !s.contains(".partial-") && !s.ends_with(crate::ports::SIDECAR_SUFFIX)
 }
 
 impl Watcher {
     /// Takes the folder's current contents: on a virtual clock starting at `from`, files modified
     /// after `from` are pending arrivals; everything else counts as already there.
     pub(super) fn new(root: &Path, virtual_from: Option<DateTime<Utc>>) -> Self {
-        let mut w =
-            Self { root: root.to_path_buf(), known: HashMap::new(), pending: BTreeSet::new(), virtual_clock: virtual_from.is_some() };
+        let mut w = Self {
+            root: root.to_path_buf(),
+            known: HashMap::new(),
+            pending: BTreeSet::new(),
+            pending_paths: HashSet::new(),
+            dirs: HashMap::new(),
+            virtual_clock: virtual_from.is_some(),
+        };
         let mut files = Vec::new();
-        walk(root, &mut files);
+        w.scan(root, &mut files);
         for (p, mtime, _) in files {
             let at: DateTime<Utc> = mtime.into();
             match virtual_from {
                 Some(from) if at > from => {
+                    w.pending_paths.insert(p.clone());
                     w.pending.insert((at, p));
                 }
                 _ => {
@@ -74,6 +82,7 @@ impl Watcher {
                 break;
             }
             self.pending.pop_first();
+            self.pending_paths.remove(&p);
             if let Ok(meta) = std::fs::metadata(&p) {
                 self.known.insert(p.clone(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH));
                 if let Some(a) = self.arrival(&p, at, meta.len()) {
@@ -83,9 +92,10 @@ impl Watcher {
         }
         if rescan {
             let mut files = Vec::new();
-            walk(&self.root, &mut files);
+            let root = self.root.clone();
+            self.scan(&root, &mut files);
             for (p, mtime, len) in files {
-                if self.pending.iter().any(|(_, q)| *q == p) {
+                if self.pending_paths.contains(&p) {
                     continue;
                 }
                 if self.known.get(&p) == Some(&mtime) {
@@ -102,9 +112,41 @@ impl Watcher {
         out
     }
 
+    /// The files of every folder that changed since the last scan (all of them the first time),
+    /// with their modification time and size.
+    fn scan(&mut self, dir: &Path, out: &mut Vec<(PathBuf, SystemTime, u64)>) {
+        let Ok(meta) = std::fs::metadata(dir) else {
+            self.dirs.remove(dir);
+            return;
+        };
+        let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        if let Some(f) = self.dirs.get(dir).filter(|f| f.mtime == mtime) {
+            for sub in f.subfolders.clone() {
+                self.scan(&sub, out);
+            }
+            return;
+        }
+        let mut subfolders = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let p = e.path();
+                let Ok(meta) = e.metadata() else { continue };
+                if meta.is_dir() {
+                    subfolders.push(p);
+                } else if meta.is_file() && is_announced(&p) {
+                    out.push((p, meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len()));
+                }
+            }
+        }
+        for sub in &subfolders {
+            self.scan(sub, out);
+        }
+        self.dirs.insert(dir.to_path_buf(), Folder { mtime, subfolders });
+    }
+
     /// The next pending arrival time after `now` (virtual clock).
     pub(super) fn next_after(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.pending.iter().map(|(t, _)| *t).find(|t| *t > now)
+        self.pending.range((now + chrono::Duration::nanoseconds(1), PathBuf::new())..).next().map(|(t, _)| *t)
     }
 
     fn arrival(&self, p: &Path, at: DateTime<Utc>, size: u64) -> Option<Arrival> {

@@ -46,13 +46,9 @@ pub(super) struct Pack {
     pub configuration: Value,
 }
 
-pub async fn run(state: &Path, from: &str, to: &str, out: &Path) -> u8 {
-    let (from, to) = match (instant("--from", Some(from)), instant("--to", Some(to))) {
-        (Ok(Some(f)), Ok(Some(t))) if f < t => (f, t),
-        (Ok(_), Ok(_)) => {
-            eprintln!("error: --from must be before --to");
-            return exit::BAD_INPUT;
-        }
+pub async fn run(state: &Path, from: Option<&str>, to: Option<&str>, out: &Path) -> u8 {
+    let (from, to) = match (instant("--from", from), instant("--to", to)) {
+        (Ok(f), Ok(t)) => (f, t),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("error: {e}");
             return exit::BAD_INPUT;
@@ -65,6 +61,24 @@ pub async fn run(state: &Path, from: &str, to: &str, out: &Path) -> u8 {
         Ok(s) => s,
         Err(c) => return c,
     };
+    // Without a window: everything the audit trail holds.
+    let (from, to) = match (from, to) {
+        (Some(f), Some(t)) => (f, t),
+        (f, t) => match st.audit.read(None, None).await {
+            Ok(events) => (
+                f.or_else(|| events.first().map(|e| e.at)).unwrap_or_else(Utc::now),
+                t.or_else(|| events.last().map(|e| e.at + chrono::Duration::milliseconds(1))).unwrap_or_else(Utc::now),
+            ),
+            Err(e) => {
+                eprintln!("error: reading the audit trail: {e}");
+                return exit::FAILED;
+            }
+        },
+    };
+    if from >= to {
+        eprintln!("error: --from must be before --to");
+        return exit::BAD_INPUT;
+    }
     let pack = match gather(&st, from, to).await {
         Ok(p) => p,
         Err(e) => {
