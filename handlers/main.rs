@@ -35,7 +35,7 @@ Look at what happened:
 
 Operate:
   quarantine  List, show, replay or discard what could not succeed     flowgate quarantine list --state .flowgate/demo
-  dataset     Hold, clear and rerun what suspect data reached          flowgate dataset --help
+  dataset     Hold, clear and rerun what suspect data reached          flowgate dataset suspect claims_correspondence --latest --reason \"producer recall\" --state .flowgate/demo
   contract    Lint a data contract, or check a file against it         flowgate contract lint examples/claims/contracts/claims_correspondence.odcs.yaml
   retention   Remove old local records (the audit trail is kept)       flowgate retention --state .flowgate/demo --keep 400d --dry-run
 
@@ -45,7 +45,7 @@ Prove it (audit):
 
 Release a change:
   release     Propose, approve, check, promote, roll back              flowgate release list --state .flowgate/demo
-  evaluate    The offline evaluation gate on two result files          flowgate evaluate --help
+  evaluate    The offline evaluation gate on two result files          flowgate evaluate compare --baseline examples/claims/evaluation/baseline.jsonl --candidate examples/claims/evaluation/candidate.jsonl
   canary      The canary's sequential test, from outside               flowgate canary decide --p0 0.02 --p1 0.06 --items 38 --failures 0
 
 Deploy:
@@ -112,7 +112,7 @@ enum Command {
     /// Suspected data corruption: mark arrivals suspect (runs that would read them are held, the
     /// blast radius is printed), clear the mark, rerun the affected runs once corrected.
     ///
-    /// Example: flowgate dataset suspect claims_correspondence --arrival 2026-11-27T1005Z.csv --reason "producer recall" --state .flowgate/demo
+    /// Example: flowgate dataset suspect claims_correspondence --latest --reason "producer recall" --state .flowgate/demo
     #[command(subcommand)]
     Dataset(commands::dataset::DatasetCommand),
     /// Trace an output to its sources: the run and its attempts, the release, job and endpoint it

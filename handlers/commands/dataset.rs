@@ -1,4 +1,4 @@
-//! `flowgate dataset suspect|clear|rerun DATASET (--arrival PATH | --from T --to T) --state DIR
+//! `flowgate dataset suspect|clear|rerun DATASET (--arrival PATH | --from T --to T | --latest) --state DIR
 //! [--reason TEXT] [--by NAME] [--catalog FILE] [--json]`: suspected data corruption — mark
 //! arrivals so the runs that would read them are held, with the blast radius printed; lift the
 //! mark; replay the affected runs once a corrected file has landed.
@@ -17,8 +17,11 @@ pub struct Target {
     /// The dataset (as the catalog names it).
     pub dataset: String,
     /// One arrival: its path as `flowgate trace` shows it (or its end, e.g. the file name).
-    #[arg(long, conflicts_with_all = ["from", "to"])]
+    #[arg(long, conflicts_with_all = ["from", "to", "latest"])]
     pub arrival: Option<String>,
+    /// The dataset's newest arrival.
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub latest: bool,
     /// Every arrival at or after this RFC 3339 instant (with --to).
     #[arg(long, requires = "to")]
     pub from: Option<String>,
@@ -77,6 +80,7 @@ pub async fn run(command: DatasetCommand) -> u8 {
         return exit::BAD_INPUT;
     }
     let which = match (&target.arrival, &target.from, &target.to) {
+        (None, None, None) if target.latest => Which::Latest,
         (Some(a), None, None) if !a.trim().is_empty() => Which::Arrival(a.clone()),
         (None, Some(f), Some(t)) => match super::window(Some(f), Some(t)) {
             Ok((Some(f), Some(t))) if f < t => Which::Window(f, t),
@@ -87,7 +91,7 @@ pub async fn run(command: DatasetCommand) -> u8 {
             Err(code) => return code,
         },
         _ => {
-            eprintln!("error: name the arrivals: --arrival PATH, or --from T --to T");
+            eprintln!("error: name the arrivals: --arrival PATH, --from T --to T, or --latest");
             return exit::BAD_INPUT;
         }
     };

@@ -14,7 +14,7 @@ use crate::domain::evaluation::{compare, parse_results, GateOptions, Observation
 pub enum EvaluateCommand {
     /// Compare a candidate's evaluation with its baseline's on the same items (paired by id).
     ///
-    /// Example: flowgate evaluate compare --baseline base.jsonl --candidate cand.jsonl --floor exact_match=0.8
+    /// Example: flowgate evaluate compare --baseline examples/claims/evaluation/baseline.jsonl --candidate examples/claims/evaluation/candidate.jsonl --floor exact_match=0.8
     Compare {
         /// The baseline's results: flowgate JSON Lines, an azure-ai-evaluation result file or a Foundry eval run's output items.
         #[arg(long)]

@@ -48,6 +48,8 @@ pub enum Which {
     /// Its path (as `flowgate trace` shows it), or the end of it.
     Arrival(String),
     Window(DateTime<Utc>, DateTime<Utc>),
+    /// The dataset's newest arrival.
+    Latest,
 }
 
 /// Why a command could not act.
@@ -103,15 +105,21 @@ pub async fn arrivals(
                 path == p || path.ends_with(&format!("/{p}")) || p.ends_with(&format!("/{path}"))
             }
             Which::Window(from, to) => at >= *from && at < *to,
+            Which::Latest => true,
         };
         if hit {
             out.push((e.row, path, at));
         }
     }
+    if matches!(which, Which::Latest) {
+        out.sort_by_key(|(_, _, at)| *at);
+        out = out.split_off(out.len().saturating_sub(1));
+    }
     if out.is_empty() {
         return Err(SuspectError::BadInput(match which {
             Which::Arrival(p) => format!("dataset `{dataset}` has no arrival `{p}` on record"),
             Which::Window(f, t) => format!("dataset `{dataset}` has no arrival from {} to {}", f.to_rfc3339(), t.to_rfc3339()),
+            Which::Latest => format!("dataset `{dataset}` has no arrival on record"),
         }));
     }
     Ok(out)

@@ -231,6 +231,33 @@ fn every_documented_command_runs_as_printed() {
     for cmd in &examples {
         r.run("flowgate --help", &cwd, cmd);
     }
+    // Each command's own `Example:` (and its subcommands').
+    let mut per_command = Vec::new();
+    for name in help.lines().filter(|l| l.starts_with("  ") && !l.starts_with("   ")).filter_map(|l| l.split_whitespace().next()) {
+        let own = r.run("flowgate --help", &cwd, &format!("flowgate {name} --help"));
+        let subs: Vec<String> = own
+            .split("Commands:")
+            .nth(1)
+            .map(|c| c.split("\n\n").next().unwrap_or(""))
+            .unwrap_or("")
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|s| *s != "help")
+            .map(str::to_string)
+            .collect();
+        let mut texts = vec![own];
+        for sub in subs {
+            texts.push(r.run("flowgate --help", &cwd, &format!("flowgate {name} {sub} --help")));
+        }
+        for t in texts {
+            per_command.extend(t.lines().filter_map(|l| l.trim().strip_prefix("Example: ").map(str::to_string)));
+        }
+    }
+    assert!(per_command.len() >= 8, "{per_command:?}");
+    let cwd = workspace(&dir.path().join("help-commands"), Some(&demo));
+    for cmd in &per_command {
+        r.run("a command's --help", &cwd, cmd);
+    }
 
     assert!(r.failures.is_empty(), "{}", r.failures.join("\n"));
     // A reader that stops early (`| head`) ends flowgate quietly, not with a panic.

@@ -81,7 +81,8 @@ pub enum ReleaseCommand {
     /// the dataset the release pins (`releases.checks.evaluation`), compared pair by pair. The
     /// gate's `evaluation` check reads it. Exit 0 PASS, 1 FAIL or INSUFFICIENT, 2 unusable input.
     ///
-    /// Example: flowgate release evaluate 3f2a9c1e --baseline base.json --candidate cand.json --state .flowgate/demo --as alice
+    /// Usage, with the id `release propose` printed and both releases' result files:
+    /// flowgate release evaluate ID --baseline FILE --candidate FILE --state DIR --as NAME
     Evaluate {
         id: String,
         /// The baseline's (the active release's) results: flowgate JSON Lines or an azure-ai-evaluation result file.
