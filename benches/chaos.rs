@@ -72,6 +72,9 @@ impl Drop for Starve {
 
 fn main() {
     let quiet = run("chaos", false);
+    if std::env::var_os("CHAOS_QUIET_ONLY").is_some() {
+        std::process::exit(i32::from(!quiet));
+    }
     let starved = run("chaos-starved", true);
     if !(quiet && starved) {
         eprintln!("chaos: a run was lost or completed twice (see the lines above)");
@@ -139,6 +142,14 @@ fn run(label: &str, starve: bool) -> bool {
     let completions: BTreeMap<String, u64> = serde_json::from_value(log["completions"].clone()).unwrap_or_default();
     let duplicates = completions.values().filter(|c| **c > 1).count();
     eprintln!("{summary}");
+    for r in runs.iter().filter(|r| r["status"] != "succeeded") {
+        eprintln!(
+            "not succeeded: {} {} {}",
+            r["key"].as_str().or(r["job"].as_str()).unwrap_or(""),
+            r["status"],
+            r["error"].as_str().or(r["reason"].as_str()).unwrap_or("")
+        );
+    }
     eprintln!("kills={} duplicate_deliveries={} (expected {} runs)", log["kills"], log["duplicate_deliveries"], JOBS * 420);
     println!("{label}: runs={n} completed={completed} quarantined={quarantined} lost={lost} duplicate_completions={duplicates}");
     runtime.shutdown_background();
