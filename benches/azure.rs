@@ -8,7 +8,7 @@
 //!    and prints the storage cost per million runs at the list prices in docs/deploy.md.
 //! 2. **chaos-azure.** The same adapters through `tests/fakes/fault_proxy.rs` (5 % 503
 //!    `ServerBusy` with `Retry-After`, 2 % dropped connections, 1 % answers that never come, 1 %
-//!    412 races on conditional writes), 150 runs through DispatchRun with 10 % of messages
+//!    412 races on conditional writes), 100 runs through DispatchRun with 10 % of messages
 //!    delivered twice at once, and the reconciliation pass on the virtual clock. It prints
 //!    `chaos-azure: runs=N completed=C quarantined=Q lost=L duplicate_completions=D` and then
 //!    runs `flowgate audit verify --state azure`; it exits non-zero when a run was lost or
@@ -318,7 +318,7 @@ fn storage_cost_per_million(c: &BTreeMap<&'static str, u64>) -> f64 {
 }
 
 async fn chaos(a: &Azurite, scoring: &str) -> (bool, String) {
-    let runs_wanted: usize = std::env::var("CHAOS_AZURE_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(150);
+    let runs_wanted: usize = std::env::var("CHAOS_AZURE_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
     #[allow(non_snake_case)]
     let RUNS = runs_wanted;
     let blob = FaultProxy::start(&a.blob, &a.ca, Faults::CHAOS, 11).await;
