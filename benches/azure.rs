@@ -147,8 +147,9 @@ fn azurite() -> Option<Azurite> {
     }
 }
 
-/// Deps on the Azure storage adapters at `blob` and `table` (direct or through a proxy).
-async fn deps(dir: &Path, blob: &str, table: &str, ca: &[u8], prefix: &str, scoring: &str, timeout: Duration) -> Deps {
+/// Deps on the Azure storage adapters at `blob` and `table` (direct or through a proxy), and the
+/// local queue behind the counted one, to deliver from.
+async fn deps(dir: &Path, blob: &str, table: &str, ca: &[u8], prefix: &str, scoring: &str, timeout: Duration) -> (Deps, LocalQueue) {
     let storage = |endpoint: &str| Storage::with_timeout(endpoint, token(), Some(ca), timeout).unwrap();
     let exists = |_: &Path| true;
     let url = scoring.to_string();
@@ -168,12 +169,12 @@ async fn deps(dir: &Path, blob: &str, table: &str, ca: &[u8], prefix: &str, scor
         catalog.clone(),
         Arc::default(),
     );
-    Deps {
+    let deps = Deps {
         catalog,
         release: None,
         releases: Arc::new(releases),
         store: Arc::new(TableStore::with_prefix(storage(table), prefix)),
-        queue: Arc::new(CountedQueue(queue)),
+        queue: Arc::new(CountedQueue(queue.clone())),
         runner: Arc::new(HttpRunner::new(None).unwrap()),
         endpoints: Arc::new(HttpRunner::new(None).unwrap()),
         canary: None,
@@ -193,13 +194,8 @@ async fn deps(dir: &Path, blob: &str, table: &str, ca: &[u8], prefix: &str, scor
         random: || 0.5,
         pipelines: Arc::new(flowgate::adapters::http::AzureDevOps::new()),
         github: None,
-    }
-}
-
-/// The local queue behind the counting wrapper, to deliver from.
-fn local(deps: &Deps, dir: &Path, prefix: &str) -> LocalQueue {
-    let _ = deps;
-    LocalQueue::open(&dir.join(format!("{prefix}-queues.db")), QueueSettings::default()).unwrap()
+    };
+    (deps, queue)
 }
 
 async fn deliver(deps: &Deps, q: &LocalQueue, now: DateTime<Utc>) -> Vec<DispatchReport> {
@@ -229,8 +225,7 @@ async fn measured<F: std::future::Future<Output = ()>>(scenario: F) -> BTreeMap<
 async fn per_run_calls(a: &Azurite, scoring: &str, endpoint: &Endpoint) -> Vec<(&'static str, BTreeMap<&'static str, u64>)> {
     let dir = tempfile::tempdir().unwrap();
     let prefix = format!("cost{}", fastrand::u32(..));
-    let d = deps(dir.path(), &a.blob, &a.table, &a.ca, &prefix, scoring, Duration::from_secs(30)).await;
-    let q = local(&d, dir.path(), &prefix);
+    let (d, q) = deps(dir.path(), &a.blob, &a.table, &a.ca, &prefix, scoring, Duration::from_secs(30)).await;
     let t0 = Utc::now();
     let job = |name: &str| d.catalog.jobs.get(&JobId::parse(name).unwrap()).unwrap().clone();
     let start = |name: &'static str, at: DateTime<Utc>| {
@@ -318,19 +313,17 @@ fn storage_cost_per_million(c: &BTreeMap<&'static str, u64>) -> f64 {
 }
 
 async fn chaos(a: &Azurite, scoring: &str) -> (bool, String) {
-    let runs_wanted: usize = std::env::var("CHAOS_AZURE_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
-    #[allow(non_snake_case)]
-    let RUNS = runs_wanted;
+    let runs: usize = std::env::var("CHAOS_AZURE_runs").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
     let blob = FaultProxy::start(&a.blob, &a.ca, Faults::CHAOS, 11).await;
     let table = FaultProxy::start(&a.table, &a.ca, Faults::CHAOS, 13).await;
     let dir = tempfile::tempdir().unwrap();
     let prefix = format!("chaos{}", fastrand::u32(..));
-    let d = Arc::new(deps(dir.path(), &blob.url, &table.url, &a.ca, &prefix, scoring, Duration::from_secs(2)).await);
-    let q = local(&d, dir.path(), &prefix);
+    let (d, q) = deps(dir.path(), &blob.url, &table.url, &a.ca, &prefix, scoring, Duration::from_secs(2)).await;
+    let d = Arc::new(d);
     let job = d.catalog.jobs.get(&JobId::parse("score").unwrap()).unwrap().clone();
     let t0 = DateTime::<Utc>::from_timestamp(Utc::now().timestamp(), 0).unwrap();
     let mut keys = Vec::new();
-    for i in 0..RUNS {
+    for i in 0..runs {
         let at = t0 + chrono::Duration::seconds(i as i64);
         let key = RunKey::new(job.id.clone(), at);
         // As the tick does: a failed tick is tried again on the next one.
@@ -343,7 +336,7 @@ async fn chaos(a: &Azurite, scoring: &str) -> (bool, String) {
         keys.push(key);
     }
     let completions: Arc<Mutex<BTreeMap<String, u32>>> = Arc::default();
-    let mut now = t0 + chrono::Duration::seconds(RUNS as i64);
+    let mut now = t0 + chrono::Duration::seconds(runs as i64);
     let mut rng = fastrand::Rng::with_seed(5);
     let end = now + chrono::Duration::hours(3);
     while now < end {
@@ -418,12 +411,12 @@ async fn chaos(a: &Azurite, scoring: &str) -> (bool, String) {
     }
     let completed = by.get(&RunStatus::Succeeded).copied().unwrap_or(0);
     let quarantined = by.get(&RunStatus::Quarantined).copied().unwrap_or(0) + by.get(&RunStatus::Failed).copied().unwrap_or(0);
-    let lost = RUNS - completed - quarantined;
+    let lost = runs - completed - quarantined;
     let duplicates = completions.lock().unwrap().values().filter(|c| **c > 1).count();
     eprintln!("chaos-azure faults: blob {}; table {}", blob.injected.line(), table.injected.line());
     eprintln!("chaos-azure statuses: {by:?}");
     let line =
-        format!("chaos-azure: runs={RUNS} completed={completed} quarantined={quarantined} lost={lost} duplicate_completions={duplicates}");
+        format!("chaos-azure: runs={runs} completed={completed} quarantined={quarantined} lost={lost} duplicate_completions={duplicates}");
     (lost == 0 && duplicates == 0, line)
 }
 

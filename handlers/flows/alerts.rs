@@ -224,7 +224,7 @@ pub async fn arrived(deps: &Deps, dataset: &DatasetId, at: DateTime<Utc>) -> Res
     Ok(())
 }
 
-fn ignore_missing(r: Result<(), StoreError>) -> Result<(), StoreError> {
+pub(crate) fn ignore_missing(r: Result<(), StoreError>) -> Result<(), StoreError> {
     match r {
         Ok(()) | Err(StoreError::NotFound(_)) => Ok(()),
         Err(e) => Err(e),

@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::alerts::ignore_missing;
 use super::quarantine::{self, QuarantineItem};
 use super::{runs, Deps, FlowError};
 use crate::domain::audit::AuditKind;
@@ -57,10 +58,7 @@ pub async fn track(store: &dyn crate::ports::Store, key: &RunKey, now: DateTime<
 
 /// Removes a finished run from the in-flight index.
 pub async fn untrack(store: &dyn crate::ports::Store, key: &RunKey) -> Result<(), StoreError> {
-    match store.delete(Table::SCHEDULES, INFLIGHT, &key.to_string(), None).await {
-        Ok(()) | Err(StoreError::NotFound(_)) => Ok(()),
-        Err(e) => Err(e),
-    }
+    ignore_missing(store.delete(Table::SCHEDULES, INFLIGHT, &key.to_string(), None).await)
 }
 
 /// One pass: the dead-letter sub-queues of `dispatch` and `poll`, then the in-flight index.
@@ -270,12 +268,5 @@ async fn write(deps: &Deps, row: &str, entry: &InFlight, etag: &crate::ports::ET
         // Another pass (or the run's end) got there first.
         Ok(_) | Err(StoreError::PreconditionFailed(_) | StoreError::NotFound(_)) => Ok(()),
         Err(e) => Err(e.into()),
-    }
-}
-
-fn ignore_missing(r: Result<(), StoreError>) -> Result<(), StoreError> {
-    match r {
-        Ok(()) | Err(StoreError::NotFound(_)) => Ok(()),
-        Err(e) => Err(e),
     }
 }

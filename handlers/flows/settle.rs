@@ -160,11 +160,11 @@ async fn write_outcome(deps: &Deps, rec: &RunRecord, mut etag: ETag) -> Result<W
             Err(StoreError::PreconditionFailed(_)) => {}
             Err(e) => return Err(e.into()),
         }
-        let Some((now, fresh)) = runs::load(deps.store.as_ref(), &key).await? else { return Ok(Written::TakenOver) };
-        if now.status.is_terminal() {
+        let Some((current, fresh)) = runs::load(deps.store.as_ref(), &key).await? else { return Ok(Written::TakenOver) };
+        if current.status.is_terminal() {
             return Ok(Written::AlreadyFinished);
         }
-        if now.attempts != rec.attempts || now.invocation_id != rec.invocation_id {
+        if current.attempts != rec.attempts || current.invocation_id != rec.invocation_id {
             return Ok(Written::TakenOver);
         }
         etag = fresh;
