@@ -277,6 +277,11 @@ impl Host {
     }
 }
 
+/// Real clock: how often the queues are looked at when file notifications are on.
+const QUEUE_POLL: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
+/// Real clock without file notifications: how often the data folder is rescanned.
+const RESCAN_POLL: chrono::TimeDelta = chrono::TimeDelta::milliseconds(250);
+
 struct TimerState {
     function: String,
     binding: String,
@@ -313,6 +318,11 @@ pub async fn run(opts: LocalOptions) -> Result<Summary, String> {
         chaos_log: Default::default(),
     });
     let mut watcher = Watcher::new(&opts.data_dir, virtual_clock.then_some(from));
+    if !virtual_clock {
+        if let Err(e) = watcher.watch() {
+            tracing::warn!(error = %e, folder = %opts.data_dir.display(), "no file notifications; the data folder is rescanned every 250 ms");
+        }
+    }
     let mut timers: Vec<TimerState> = host
         .app
         .functions
@@ -365,10 +375,14 @@ pub async fn run(opts: LocalOptions) -> Result<Summary, String> {
                 _ => break,
             }
         } else {
-            let wake = next.unwrap_or(now + chrono::Duration::seconds(60)).min(Utc::now() + chrono::Duration::milliseconds(250));
+            // Files arrive by notification; the queues are looked at every second for messages
+            // other processes sent (a replay from the command line).
+            let poll = if watcher.notifying() { QUEUE_POLL } else { RESCAN_POLL };
+            let wake = next.unwrap_or(now + chrono::Duration::seconds(60)).min(Utc::now() + poll);
             let sleep = (wake - Utc::now()).to_std().unwrap_or(Duration::ZERO);
             tokio::select! {
                 _ = tokio::time::sleep(sleep) => {}
+                _ = watcher.changed() => {}
                 _ = &mut stop => break,
             }
             now = Utc::now();

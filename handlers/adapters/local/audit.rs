@@ -35,15 +35,19 @@ impl AuditSink for SqliteAudit {
         self.db
             .call(move |conn| {
                 let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                let head: Option<(i64, String)> =
-                    tx.query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+                let head: Option<(i64, String)> = tx
+                    .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
+                    .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
                 let (seq, prev) = head.map_or((1u64, GENESIS.to_string()), |(s, h)| (u64::try_from(s).unwrap_or(0) + 1, h));
                 let event = AuditEvent::chain(draft, seq, &prev);
                 let body = serde_json::to_string(&event).unwrap_or_default();
-                tx.execute(
-                    "INSERT INTO audit (seq, at_ms, hash, body) VALUES (?1, ?2, ?3, ?4)",
-                    params![i64::try_from(seq).unwrap_or(i64::MAX), event.at.timestamp_millis(), event.hash, body],
-                )?;
+                tx.prepare_cached("INSERT INTO audit (seq, at_ms, hash, body) VALUES (?1, ?2, ?3, ?4)")?.execute(params![
+                    i64::try_from(seq).unwrap_or(i64::MAX),
+                    event.at.timestamp_millis(),
+                    event.hash,
+                    body
+                ])?;
                 tx.commit()?;
                 Ok(event)
             })
@@ -56,8 +60,9 @@ impl AuditSink for SqliteAudit {
         let rows = self
             .db
             .call(move |conn| {
-                let mut st = conn
-                    .prepare("SELECT seq, body FROM audit WHERE (?1 IS NULL OR at_ms >= ?1) AND (?2 IS NULL OR at_ms < ?2) ORDER BY seq")?;
+                let mut st = conn.prepare_cached(
+                    "SELECT seq, body FROM audit WHERE (?1 IS NULL OR at_ms >= ?1) AND (?2 IS NULL OR at_ms < ?2) ORDER BY seq",
+                )?;
                 let it = st.query_map(params![from, to], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
                 it.collect::<rusqlite::Result<Vec<(i64, String)>>>()
             })
@@ -77,7 +82,7 @@ impl AuditSink for SqliteAudit {
         let rows = self
             .db
             .call(move |conn| {
-                let mut st = conn.prepare("SELECT body FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+                let mut st = conn.prepare_cached("SELECT body FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
                 let it = st.query_map(params![seq, limit], |r| r.get::<_, String>(0))?;
                 it.collect::<rusqlite::Result<Vec<String>>>()
             })

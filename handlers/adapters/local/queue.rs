@@ -113,22 +113,29 @@ impl LocalQueue {
         let max = i64::from(self.settings.max_delivery_count);
         self.db
             .call(move |conn| {
+                // Every message this call could lock or dead-letter is visible and unlocked now:
+                // when there is none, a read answers without taking the write lock.
+                let due: bool = conn
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM messages WHERE queue=?1 AND dead_letter_reason IS NULL AND visible_ms<=?2
+                           AND (locked_until_ms IS NULL OR locked_until_ms<=?2))",
+                    )?
+                    .query_row(params![q, now_ms], |r| r.get(0))?;
+                if !due {
+                    return Ok(None);
+                }
                 let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                tx.execute(
-                    "UPDATE messages SET dead_letter_reason='TTLExpiredException', lock_token=NULL, locked_until_ms=NULL
-                     WHERE queue=?1 AND dead_letter_reason IS NULL AND expires_ms<=?2 AND (locked_until_ms IS NULL OR locked_until_ms<=?2)",
+                tx.prepare_cached("UPDATE messages SET dead_letter_reason='TTLExpiredException', lock_token=NULL, locked_until_ms=NULL
+                     WHERE queue=?1 AND dead_letter_reason IS NULL AND expires_ms<=?2 AND (locked_until_ms IS NULL OR locked_until_ms<=?2)")?.execute(
                     params![q, now_ms],
                 )?;
-                tx.execute(
-                    "UPDATE messages SET dead_letter_reason='MaxDeliveryCountExceeded', lock_token=NULL, locked_until_ms=NULL
-                     WHERE queue=?1 AND dead_letter_reason IS NULL AND delivery_count>=?3 AND locked_until_ms IS NOT NULL AND locked_until_ms<=?2",
+                tx.prepare_cached("UPDATE messages SET dead_letter_reason='MaxDeliveryCountExceeded', lock_token=NULL, locked_until_ms=NULL
+                     WHERE queue=?1 AND dead_letter_reason IS NULL AND delivery_count>=?3 AND locked_until_ms IS NOT NULL AND locked_until_ms<=?2")?.execute(
                     params![q, now_ms, max],
                 )?;
-                let row = tx
-                    .query_row(
-                        "SELECT seq, message_id, correlation_id, body, delivery_count, enqueued_ms, expires_ms FROM messages
+                let row = tx.prepare_cached("SELECT seq, message_id, correlation_id, body, delivery_count, enqueued_ms, expires_ms FROM messages
                          WHERE queue=?1 AND dead_letter_reason IS NULL AND visible_ms<=?2 AND (locked_until_ms IS NULL OR locked_until_ms<=?2)
-                         ORDER BY visible_ms, seq LIMIT 1",
+                         ORDER BY visible_ms, seq LIMIT 1")?.query_row(
                         params![q, now_ms],
                         |r| {
                             Ok((
@@ -149,8 +156,7 @@ impl LocalQueue {
                 };
                 let token = uuid::Uuid::new_v4().to_string();
                 let until = now_ms.saturating_add(lock_ms);
-                tx.execute(
-                    "UPDATE messages SET delivery_count=delivery_count+1, lock_token=?2, locked_until_ms=?3 WHERE seq=?1",
+                tx.prepare_cached("UPDATE messages SET delivery_count=delivery_count+1, lock_token=?2, locked_until_ms=?3 WHERE seq=?1")?.execute(
                     params![seq, token, until],
                 )?;
                 tx.commit()?;
@@ -174,7 +180,9 @@ impl LocalQueue {
     pub async fn complete(&self, lock_token: &str, now: DateTime<Utc>) -> Result<bool, QueueError> {
         let (t, now_ms) = (lock_token.to_string(), ms(now));
         self.db
-            .call(move |conn| conn.execute("DELETE FROM messages WHERE lock_token=?1 AND locked_until_ms>?2", params![t, now_ms]))
+            .call(move |conn| {
+                conn.prepare_cached("DELETE FROM messages WHERE lock_token=?1 AND locked_until_ms>?2")?.execute(params![t, now_ms])
+            })
             .await
             .map(|n| n == 1)
             .map_err(unavailable)
@@ -187,12 +195,12 @@ impl LocalQueue {
         let max = i64::from(self.settings.max_delivery_count);
         self.db
             .call(move |conn| {
-                conn.execute(
+                conn.prepare_cached(
                     "UPDATE messages SET lock_token=NULL, locked_until_ms=NULL,
                        dead_letter_reason = CASE WHEN delivery_count>=?3 THEN 'MaxDeliveryCountExceeded' ELSE NULL END
                      WHERE lock_token=?1 AND locked_until_ms>?2",
-                    params![t, now_ms, max],
-                )
+                )?
+                .execute(params![t, now_ms, max])
             })
             .await
             .map(|n| n == 1)
@@ -204,12 +212,11 @@ impl LocalQueue {
         let (q, now_ms) = (queue.to_string(), ms(now));
         self.db
             .call(move |conn| {
-                conn.query_row(
+                conn.prepare_cached(
                     "SELECT MIN(MAX(visible_ms, COALESCE(locked_until_ms, 0))) FROM messages
                      WHERE queue=?1 AND dead_letter_reason IS NULL AND MAX(visible_ms, COALESCE(locked_until_ms, 0))>?2",
-                    params![q, now_ms],
-                    |r| r.get::<_, Option<i64>>(0),
-                )
+                )?
+                .query_row(params![q, now_ms], |r| r.get::<_, Option<i64>>(0))
             })
             .await
             .map(|o| o.map(at))
@@ -221,7 +228,7 @@ impl LocalQueue {
         let q = queue.to_string();
         self.db
             .call(move |conn| {
-                let mut st = conn.prepare(
+                let mut st = conn.prepare_cached(
                     "SELECT message_id, body, dead_letter_reason, delivery_count FROM messages WHERE queue=?1 AND dead_letter_reason IS NOT NULL ORDER BY seq",
                 )?;
                 let rows = st.query_map(params![q], |r| {
@@ -250,18 +257,16 @@ impl Queue for LocalQueue {
             .call(move |conn| {
                 let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 let seen: Option<i64> =
-                    tx.query_row("SELECT seen_ms FROM dedupe WHERE queue=?1 AND message_id=?2", params![q, m.message_id], |r| r.get(0)).optional()?;
+                    tx.prepare_cached("SELECT seen_ms FROM dedupe WHERE queue=?1 AND message_id=?2")?.query_row( params![q, m.message_id], |r| r.get(0)).optional()?;
                 if seen.is_some_and(|s| sent < s.saturating_add(window) && sent >= s.saturating_sub(window)) {
                     tx.commit()?;
                     return Ok(SendOutcome::Duplicate);
                 }
-                tx.execute(
-                    "INSERT INTO dedupe (queue, message_id, seen_ms) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (queue, message_id) DO UPDATE SET seen_ms=excluded.seen_ms",
+                tx.prepare_cached("INSERT INTO dedupe (queue, message_id, seen_ms) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (queue, message_id) DO UPDATE SET seen_ms=excluded.seen_ms")?.execute(
                     params![q, m.message_id, sent],
                 )?;
-                tx.execute(
-                    "INSERT INTO messages (queue, message_id, correlation_id, body, enqueued_ms, visible_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                tx.prepare_cached("INSERT INTO messages (queue, message_id, correlation_id, body, enqueued_ms, visible_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?.execute(
                     params![q, m.message_id, m.correlation_id, m.body, sent, visible, expires],
                 )?;
                 tx.commit()?;
@@ -278,32 +283,32 @@ impl Queue for LocalQueue {
             .call(move |conn| {
                 let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 let row = tx
-                    .query_row(
+                    .prepare_cached(
                         "SELECT seq, message_id, body, dead_letter_reason, delivery_count, enqueued_ms FROM messages
                          WHERE queue=?1 AND dead_letter_reason IS NOT NULL AND (locked_until_ms IS NULL OR locked_until_ms<=?2)
                          ORDER BY seq LIMIT 1",
-                        params![q, now_ms],
-                        |r| {
-                            Ok((
-                                r.get::<_, i64>(0)?,
-                                r.get::<_, String>(1)?,
-                                r.get::<_, String>(2)?,
-                                r.get::<_, String>(3)?,
-                                r.get::<_, i64>(4)?,
-                                r.get::<_, i64>(5)?,
-                            ))
-                        },
-                    )
+                    )?
+                    .query_row(params![q, now_ms], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, i64>(4)?,
+                            r.get::<_, i64>(5)?,
+                        ))
+                    })
                     .optional()?;
                 let Some((seq, message_id, body, reason, count, enq)) = row else {
                     tx.commit()?;
                     return Ok(None);
                 };
                 let token = uuid::Uuid::new_v4().to_string();
-                tx.execute(
-                    "UPDATE messages SET lock_token=?2, locked_until_ms=?3 WHERE seq=?1",
-                    params![seq, token, now_ms.saturating_add(lock_ms)],
-                )?;
+                tx.prepare_cached("UPDATE messages SET lock_token=?2, locked_until_ms=?3 WHERE seq=?1")?.execute(params![
+                    seq,
+                    token,
+                    now_ms.saturating_add(lock_ms)
+                ])?;
                 tx.commit()?;
                 Ok(Some(DeadLettered {
                     message_id,
@@ -323,10 +328,8 @@ impl Queue for LocalQueue {
         let (t, now_ms) = (message.lock.clone(), ms(now));
         self.db
             .call(move |conn| {
-                conn.execute(
-                    "DELETE FROM messages WHERE lock_token=?1 AND locked_until_ms>?2 AND dead_letter_reason IS NOT NULL",
-                    params![t, now_ms],
-                )
+                conn.prepare_cached("DELETE FROM messages WHERE lock_token=?1 AND locked_until_ms>?2 AND dead_letter_reason IS NOT NULL")?
+                    .execute(params![t, now_ms])
             })
             .await
             .map(|n| n == 1)
@@ -337,21 +340,20 @@ impl Queue for LocalQueue {
         let (q, now_ms) = (queue.to_string(), ms(as_of));
         self.db
             .call(move |conn| {
-                conn.query_row(
+                conn.prepare_cached(
                     "SELECT
                        COALESCE(SUM(CASE WHEN dead_letter_reason IS NULL AND visible_ms<=?2 THEN 1 ELSE 0 END), 0),
                        COALESCE(SUM(CASE WHEN dead_letter_reason IS NULL AND visible_ms>?2 THEN 1 ELSE 0 END), 0),
                        COALESCE(SUM(CASE WHEN dead_letter_reason IS NOT NULL THEN 1 ELSE 0 END), 0)
                      FROM messages WHERE queue=?1",
-                    params![q, now_ms],
-                    |r| {
-                        Ok(QueueCounts {
-                            active: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
-                            scheduled: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
-                            dead_letter: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
-                        })
-                    },
-                )
+                )?
+                .query_row(params![q, now_ms], |r| {
+                    Ok(QueueCounts {
+                        active: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                        scheduled: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                        dead_letter: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                    })
+                })
             })
             .await
             .map_err(unavailable)

@@ -55,8 +55,10 @@ fn write_in(
     how: &Write,
 ) -> Result<Result<i64, StoreError>, rusqlite::Error> {
     let text = body.to_string();
-    let current: Option<i64> =
-        tx.query_row("SELECT version FROM entities WHERE tbl=?1 AND pk=?2 AND rk=?3", params![t.0, pk, rk], |r| r.get(0)).optional()?;
+    let current: Option<i64> = tx
+        .prepare_cached("SELECT version FROM entities WHERE tbl=?1 AND pk=?2 AND rk=?3")?
+        .query_row(params![t.0, pk, rk], |r| r.get(0))
+        .optional()?;
     let next = match (how, current) {
         (Write::Insert, Some(_)) => return Ok(Err(StoreError::Conflict(name(t, pk, rk)))),
         (Write::Replace(_), None) => return Ok(Err(StoreError::NotFound(name(t, pk, rk)))),
@@ -64,11 +66,11 @@ fn write_in(
         (_, Some(v)) => v + 1,
         (_, None) => 1,
     };
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO entities (tbl, pk, rk, version, body) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (tbl, pk, rk) DO UPDATE SET version = excluded.version, body = excluded.body",
-        params![t.0, pk, rk, next, text],
-    )?;
+    )?
+    .execute(params![t.0, pk, rk, next, text])?;
     Ok(Ok(next))
 }
 
@@ -116,7 +118,7 @@ impl SqliteStore {
     pub fn scan_blocking(&self, t: Table) -> Result<Vec<Entity>, StoreError> {
         self.db
             .call_blocking(|conn| {
-                let mut st = conn.prepare("SELECT pk, rk, version, body FROM entities WHERE tbl=?1 ORDER BY pk, rk")?;
+                let mut st = conn.prepare_cached("SELECT pk, rk, version, body FROM entities WHERE tbl=?1 ORDER BY pk, rk")?;
                 let rows = st.query_map(params![t.0], |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?))
                 })?;
@@ -143,10 +145,9 @@ impl Store for SqliteStore {
         let row = self
             .db
             .call(move |conn| {
-                conn.query_row("SELECT version, body FROM entities WHERE tbl=?1 AND pk=?2 AND rk=?3", params![t.0, p, r], |row| {
-                    Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
-                })
-                .optional()
+                conn.prepare_cached("SELECT version, body FROM entities WHERE tbl=?1 AND pk=?2 AND rk=?3")?
+                    .query_row(params![t.0, p, r], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
+                    .optional()
             })
             .await
             .map_err(unavailable)?;
@@ -172,13 +173,14 @@ impl Store for SqliteStore {
             .call(move |conn| {
                 let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 let current: Option<i64> = tx
-                    .query_row("SELECT version FROM entities WHERE tbl=?1 AND pk=?2 AND rk=?3", params![t.0, p, r], |x| x.get(0))
+                    .prepare_cached("SELECT version FROM entities WHERE tbl=?1 AND pk=?2 AND rk=?3")?
+                    .query_row(params![t.0, p, r], |x| x.get(0))
                     .optional()?;
                 let result = match (current, want) {
                     (None, _) => Err(StoreError::NotFound(n)),
                     (Some(v), Some(w)) if w != Some(v) => Err(StoreError::PreconditionFailed(n)),
                     _ => {
-                        tx.execute("DELETE FROM entities WHERE tbl=?1 AND pk=?2 AND rk=?3", params![t.0, p, r])?;
+                        tx.prepare_cached("DELETE FROM entities WHERE tbl=?1 AND pk=?2 AND rk=?3")?.execute(params![t.0, p, r])?;
                         Ok(())
                     }
                 };
