@@ -37,6 +37,7 @@ fn virtual_clock() {
     let days: Vec<u32> = std::env::var("LOCAL_DAYS")
         .unwrap_or_else(|_| "7,28,91".into())
         .split(',')
+        .filter(|d| !d.trim().is_empty())
         .map(|d| d.trim().parse().expect("LOCAL_DAYS: comma-separated whole days"))
         .collect();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -199,12 +200,16 @@ fn real_clock() {
                     break;
                 }
                 if dropped.elapsed() > Duration::from_secs(30) {
-                    eprintln!("local-real-clock: file {i} did not arrive within 30 s");
+                    eprintln!("local-real-clock: file {i} did not arrive within 30 s; the state is kept in {}", state.display());
+                    let _ = work.keep();
                     std::process::exit(1);
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             latencies.push(dropped.elapsed().as_secs_f64() * 1000.0);
+            // Two files written within one tick of the kernel's file clock (a few milliseconds)
+            // have the same modification time, hence the same arrival time and run key: one run.
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let _ = Command::new("kill").args(["-INT", &host.id().to_string()]).status();
         let _ = host.wait();

@@ -11,7 +11,9 @@
 //! A rescan costs the number of folders, not of files: it reads each folder's modification time
 //! and lists only the folders that changed since the last scan (a file created, renamed into
 //! place or removed changes its folder's time; flowgate writes every file by renaming it into
-//! place). So the host's work per tick does not grow with the files that have landed. A file
+//! place and then stamps the folder with the precise time, as kernels before 6.13 take folder
+//! times from a clock that ticks every few milliseconds). So the host's work per tick does not
+//! grow with the files that have landed. A file
 //! rewritten in place does not change its folder's time: on the virtual clock (and without
 //! notifications) it is seen again only when something else in its folder changes.
 
@@ -293,5 +295,61 @@ impl Watcher {
             return None;
         }
         Some(Arrival { at, container, path: path.join("/"), size })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::local::files::FileBlobs;
+    use crate::ports::BlobStore;
+
+    fn names(a: &[Arrival]) -> Vec<String> {
+        a.iter().map(|a| format!("{}/{}", a.container, a.path)).collect()
+    }
+
+    #[tokio::test]
+    async fn files_written_back_to_back_into_one_folder_each_arrive() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = FileBlobs::new(dir.path());
+        blobs.write("out", "job/a.jsonl", b"{}\n").await.unwrap();
+        let start = Utc::now();
+        let mut w = Watcher::new(dir.path(), Some(start));
+        // A rescan between two writes, back to back: within one tick of the file clock where the
+        // kernel stamps folders coarsely (before 6.13; newer kernels stamp a folder precisely
+        // once its time was read).
+        for i in 0..20 {
+            blobs.write("out", &format!("job/{i}.jsonl"), b"{}\n").await.unwrap();
+            assert_eq!(names(&w.due(start, true)), vec![format!("out/job/{i}.jsonl")], "write {i}");
+        }
+        assert!(w.due(start, true).is_empty());
+    }
+
+    #[tokio::test]
+    async fn with_notifications_a_rewrite_in_place_and_a_new_folder_arrive() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("landing/a")).unwrap();
+        std::fs::write(dir.path().join("landing/a/old.csv"), "x\n").unwrap();
+        let mut w = Watcher::new(dir.path(), None);
+        w.watch().unwrap();
+        assert!(w.notifying());
+        let wait_for = |w: &mut Watcher, want: &str| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let got = names(&w.due(Utc::now(), false));
+                if got.iter().any(|n| n == want) {
+                    return got;
+                }
+                assert!(std::time::Instant::now() < deadline, "{want} never arrived");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
+        // In place: the folder's time does not change, the notification says it.
+        std::fs::write(dir.path().join("landing/a/old.csv"), "x\ny\n").unwrap();
+        assert_eq!(wait_for(&mut w, "landing/a/old.csv"), vec!["landing/a/old.csv"]);
+        // A folder made after the watch started, and a file in it.
+        std::fs::create_dir_all(dir.path().join("landing/b/c")).unwrap();
+        std::fs::write(dir.path().join("landing/b/c/new.csv"), "z\n").unwrap();
+        wait_for(&mut w, "landing/b/c/new.csv");
     }
 }

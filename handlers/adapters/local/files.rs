@@ -82,7 +82,22 @@ impl BlobStore for FileBlobs {
         // Write then rename, so a reader never sees half a blob.
         let tmp = file.with_extension(format!("partial-{}", uuid::Uuid::new_v4().simple()));
         tokio::fs::write(&tmp, content).await.map_err(unavailable)?;
-        tokio::fs::rename(&tmp, &file).await.map_err(unavailable)
+        tokio::fs::rename(&tmp, &file).await.map_err(unavailable)?;
+        if let Some(dir) = file.parent() {
+            stamp_folder(dir);
+        }
+        Ok(())
+    }
+}
+
+/// Sets a folder's modification time to this instant. The kernel stamps folders from a coarse
+/// clock (a tick of a few milliseconds), so two files renamed into one folder within a tick leave
+/// it with the same time, and a watcher that lists only folders whose time changed (the local
+/// host's) would miss the second. Best effort: a folder that cannot be stamped is still listed
+/// at the host's next rescan or notification.
+fn stamp_folder(dir: &Path) {
+    if let Err(e) = std::fs::File::open(dir).and_then(|d| d.set_modified(std::time::SystemTime::now())) {
+        tracing::debug!(folder = %dir.display(), error = %e, "folder time not set");
     }
 }
 
