@@ -105,19 +105,52 @@ pub async fn data_arrived(
         }
     }
     for job in deps.catalog.jobs_on_arrival(&dataset.id) {
-        let key = RunKey::new(job.id.clone(), event.event_time);
         let trigger = RunTrigger::Arrival { dataset: dataset.id.to_string(), container: event.container.clone(), path: event.path.clone() };
-        if job.depends_on.is_empty() {
-            lifecycle::create(deps, job, event.event_time, trigger.clone(), RunStatus::Pending, None, now).await?;
+        let (status, reason) = match job.depends_on.is_empty() {
+            true => (RunStatus::Pending, None),
+            false => (RunStatus::Waiting, Some("waiting for its dependencies".to_string())),
+        };
+        let key = create_arrival_run(deps, job, event.event_time, &trigger, status, reason, now).await?;
+        if status == RunStatus::Pending {
             lifecycle::dispatch(deps, &key, trigger, now).await?;
-        } else {
-            let reason = Some("waiting for its dependencies".to_string());
-            lifecycle::create(deps, job, event.event_time, trigger, RunStatus::Waiting, reason, now).await?;
         }
         enqueued.push(key);
     }
     tracing::info!(dataset = %dataset.id, path = %event.path, duplicate, jobs = enqueued.len(), "arrival recorded");
     Ok(ArrivalReport::Recorded { dataset: dataset.id.to_string(), duplicate, enqueued })
+}
+
+/// Other blobs that may share one millisecond of arrival time (each one more run, a millisecond
+/// later) before the arrival is refused as an error.
+const SAME_MILLISECOND: i64 = 1000;
+
+/// Creates this arrival's run of `job` (or finds it, for a duplicate event) and returns its key.
+/// The logical time is the event time; two blobs that arrive within one millisecond (a bulk
+/// upload) are two runs, the later one a millisecond after the other, so neither is dropped.
+async fn create_arrival_run(
+    deps: &Deps,
+    job: &crate::domain::catalog::Job,
+    at: DateTime<Utc>,
+    trigger: &RunTrigger,
+    status: RunStatus,
+    reason: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<RunKey, FlowError> {
+    for offset in 0..SAME_MILLISECOND {
+        let logical = at + chrono::Duration::milliseconds(offset);
+        let key = RunKey::new(job.id.clone(), logical);
+        if lifecycle::create(deps, job, logical, trigger.clone(), status, reason.clone(), now).await? {
+            return Ok(key);
+        }
+        match super::runs::load(deps.store.as_ref(), &key).await? {
+            Some((existing, _)) if existing.trigger != *trigger => continue,
+            _ => return Ok(key),
+        }
+    }
+    Err(FlowError::Crowded(format!(
+        "more than {SAME_MILLISECOND} blobs of one dataset arrived in the same millisecond for job `{}`",
+        job.id
+    )))
 }
 
 /// Quarantines a blob that failed its contract: a record with the failing rules as evidence (no

@@ -100,6 +100,10 @@ pub enum FlowError {
     /// A release's content could not be loaded (missing, altered, or no longer valid).
     #[error("release: {0}")]
     Release(String),
+    /// More work for one key than the key's scheme can hold (retrying cannot help: the message
+    /// ends dead-lettered, and the reconciliation pass quarantines it with this reason).
+    #[error("{0}")]
+    Crowded(String),
 }
 
 impl FlowError {
@@ -108,6 +112,7 @@ impl FlowError {
             Self::Store(e) => e.is_retryable(),
             Self::Queue(e) => e.is_retryable(),
             Self::Blob(_) | Self::Audit(_) | Self::Release(_) => true,
+            Self::Crowded(_) => false,
         }
     }
 }

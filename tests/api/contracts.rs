@@ -116,6 +116,34 @@ async fn a_passing_blob_triggers_its_job_and_a_failing_one_is_quarantined() {
 }
 
 #[tokio::test]
+async fn blobs_arriving_in_one_millisecond_are_each_run_once() {
+    let fake = FakeScoring::default();
+    let app = app(&fake.start().await).await;
+    for name in ["a.csv", "b.csv", "c.csv"] {
+        land(&app, name, GOOD, Some("1.0.0"));
+        arrive(&app, name, "2026-11-27T10:00:00.123Z").await;
+    }
+    // The same events again (Event Grid delivers at least once), in another order.
+    for name in ["c.csv", "a.csv"] {
+        let r = arrive(&app, name, "2026-11-27T10:00:00.123Z").await;
+        assert!(matches!(&r, ArrivalReport::Recorded { duplicate: true, .. }), "{r:?}");
+    }
+    let runs = app.store.query(Table::RUNS, Some("on_inbox"), RowRange::default(), 10).await.unwrap();
+    let mut paths: Vec<(String, String)> =
+        runs.iter().map(|e| (e.row.clone(), e.body["trigger"]["path"].as_str().unwrap_or_default().to_string())).collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        vec![
+            ("2026-11-27T10:00:00.123Z".to_string(), "inbox/a.csv".to_string()),
+            ("2026-11-27T10:00:00.124Z".to_string(), "inbox/b.csv".to_string()),
+            ("2026-11-27T10:00:00.125Z".to_string(), "inbox/c.csv".to_string()),
+        ],
+        "one run per blob, a millisecond apart"
+    );
+}
+
+#[tokio::test]
 async fn gates_hold_a_run_then_block_it_and_record_why() {
     let fake = FakeScoring::default();
     let app = app(&fake.start().await).await;
