@@ -67,13 +67,56 @@ fn partition(kind: QuarantineKind) -> &'static str {
     }
 }
 
+/// Partition of `Table::SCHEDULES` indexing the open items (row = the item's id), so that the
+/// monitor counts what waits for a person without reading every item ever quarantined.
+pub const OPEN_INDEX: &str = "quarantine-open";
+/// Row of the `cursor` partition of `Table::SCHEDULES` present once the index was built from the
+/// items (a state written before the index existed is indexed on first use).
+const INDEX_BUILT: &str = "quarantine-open-index";
+
+/// An open item as the index keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenEntry {
+    #[serde(default)]
+    pub job: Option<String>,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+async fn index_open(store: &dyn Store, item: &QuarantineItem) -> Result<(), StoreError> {
+    let entry = OpenEntry { job: item.job.clone(), reason: item.reason.clone(), at: item.at };
+    store.upsert(Table::SCHEDULES, OPEN_INDEX, &item.id, &serde_json::to_value(entry).unwrap_or_default()).await.map(|_| ())
+}
+
+async fn unindex(store: &dyn Store, id: &str) -> Result<(), StoreError> {
+    match store.delete(Table::SCHEDULES, OPEN_INDEX, id, None).await {
+        Ok(()) | Err(StoreError::NotFound(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The open items, from the index.
+pub async fn open_entries(store: &dyn Store) -> Result<Vec<OpenEntry>, StoreError> {
+    if store.get(Table::SCHEDULES, "cursor", INDEX_BUILT).await?.is_none() {
+        for item in list(store, false).await? {
+            index_open(store, &item).await?;
+        }
+        match store.insert(Table::SCHEDULES, "cursor", INDEX_BUILT, &serde_json::json!({})).await {
+            Ok(_) | Err(StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let rows = store.query(Table::SCHEDULES, Some(OPEN_INDEX), RowRange::default(), usize::MAX).await?;
+    Ok(rows.into_iter().filter_map(|e| serde_json::from_value(e.body).ok()).collect())
+}
+
 /// Records the item (idempotently: while an item is open, the same id again keeps the first; an
 /// item that was replayed and failed again is reopened with its history) and announces it.
 pub async fn put(deps: &Deps, item: &QuarantineItem) -> Result<(), FlowError> {
     let part = partition(item.kind);
     let body = serde_json::to_value(item).unwrap_or(Value::Null);
     match deps.store.insert(Table::QUARANTINE, part, &item.id, &body).await {
-        Ok(_) => {}
+        Ok(_) => index_open(deps.store.as_ref(), item).await?,
         Err(StoreError::Conflict(_)) => {
             let Some(e) = deps.store.get(Table::QUARANTINE, part, &item.id).await? else { return Ok(()) };
             let Ok(old) = serde_json::from_value::<QuarantineItem>(e.body) else { return Ok(()) };
@@ -89,7 +132,8 @@ pub async fn put(deps: &Deps, item: &QuarantineItem) -> Result<(), FlowError> {
                 note: Some(item.reason.clone()),
             });
             match deps.store.replace(Table::QUARANTINE, part, &item.id, &serde_json::to_value(&again).unwrap_or_default(), &e.etag).await {
-                Ok(_) | Err(StoreError::PreconditionFailed(_)) => {}
+                Ok(_) => index_open(deps.store.as_ref(), &again).await?,
+                Err(StoreError::PreconditionFailed(_)) => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -184,6 +228,7 @@ async fn close(
     let action = if status == ItemStatus::Replayed { "replayed" } else { "discarded" };
     item.history.push(ItemEvent { at: now, action: action.into(), by: by.to_string(), note });
     store.replace(Table::QUARANTINE, part, id, &serde_json::to_value(&item).unwrap_or_default(), &etag).await?;
+    unindex(store, id).await?;
     Ok(item)
 }
 

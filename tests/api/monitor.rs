@@ -243,3 +243,63 @@ async fn azure_monitor_alerts_are_ingested_sent_and_resolved_like_flowgates_own(
     let events = app.deps.audit.read(None, None).await.unwrap();
     assert_eq!(events.iter().filter(|e| e.subject == "HeartbeatMissing").count(), 3, "each post audited with its caller");
 }
+
+/// An item as a state written before the open-items index existed holds it.
+fn old_item(id: &str, at: DateTime<Utc>) -> serde_json::Value {
+    serde_json::json!({ "id": id, "kind": "poison_message", "reason": "unreadable", "at": at, "job": "extract" })
+}
+
+#[tokio::test]
+async fn quarantine_growth_counts_open_items_from_their_index_and_resolves_when_they_are_closed() {
+    use flowgate::domain::messages::QuarantineKind;
+    use flowgate::flows::quarantine::{self, QuarantineItem};
+    let mut app = app_with(CATALOG, "http://127.0.0.1:9/score");
+    let rx = Arc::new(receiver::RecordingReceiver::default());
+    app.deps.notifiers = vec![rx.clone()];
+    let store = app.deps.store.clone();
+    let firing = |rx: &receiver::RecordingReceiver| {
+        rx.got
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|n| n.group.alerts.iter().map(|a| (a.name.clone(), a.status.word().to_string())))
+            .collect::<Vec<_>>()
+    };
+    // Three items from before the index, written as such a state holds them (closed ones too).
+    for i in 0..3 {
+        store.insert(Table::QUARANTINE, "poison", &format!("old-{i}"), &old_item(&format!("old-{i}"), start())).await.unwrap();
+    }
+    let mut closed = old_item("old-closed", start());
+    closed["status"] = "discarded".into();
+    store.insert(Table::QUARANTINE, "poison", "old-closed", &closed).await.unwrap();
+    monitor::tick(&app.deps, at(0, 0, 5)).await.unwrap();
+    assert!(firing(&rx).is_empty(), "three open items are under the threshold");
+    // Two more through the flow: five open (the closed one does not count).
+    for i in 0..2 {
+        let item = QuarantineItem {
+            id: format!("new-{i}"),
+            kind: QuarantineKind::PoisonMessage,
+            reason: "unreadable".into(),
+            at: at(0, 0, 6),
+            job: Some("extract".into()),
+            logical_time: None,
+            attempts: 0,
+            last_error: None,
+            evidence: serde_json::Value::Null,
+            invocation_id: None,
+            status: Default::default(),
+            history: Vec::new(),
+        };
+        quarantine::put(&app.deps, &item).await.unwrap();
+    }
+    monitor::tick(&app.deps, at(0, 0, 10)).await.unwrap();
+    assert_eq!(firing(&rx), vec![("QuarantineGrowth".to_string(), "FIRING".to_string())]);
+    assert_eq!(quarantine::open_entries(store.as_ref()).await.unwrap().len(), 5);
+    // A person discards them all: it resolves.
+    for id in ["old-0", "old-1", "old-2", "new-0", "new-1"] {
+        quarantine::discard(store.as_ref(), app.deps.audit.as_ref(), id, "reviewed", "dev:alice", at(0, 0, 12)).await.unwrap();
+    }
+    assert!(quarantine::open_entries(store.as_ref()).await.unwrap().is_empty());
+    monitor::tick(&app.deps, at(0, 0, 15)).await.unwrap();
+    assert_eq!(firing(&rx).last(), Some(&("QuarantineGrowth".to_string(), "RESOLVED".to_string())));
+}

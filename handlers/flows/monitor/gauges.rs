@@ -1,6 +1,6 @@
 //! The gauge rules' sources, sampled by the monitor tick: breakers (open or half-open), datasets
-//! past their cadence, dead-letter queues, quarantine items waiting (every fifth minute: it reads
-//! every item), and releases (required and none active; emergency reviews overdue). A source that
+//! past their cadence, dead-letter queues, quarantine items waiting (every fifth minute, from the
+//! index of open items), and releases (required and none active; emergency reviews overdue). A source that
 //! cannot be read this tick is not sampled, so its alerts neither fire nor resolve on a guess.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -10,7 +10,6 @@ use chrono::{DateTime, Timelike, Utc};
 use crate::domain::alerting::rules;
 use crate::domain::breaker::{Breaker, BreakerState};
 use crate::domain::notify::Alert;
-use crate::flows::quarantine::{ItemStatus, QuarantineItem};
 use crate::flows::{alerts, breakers, Deps, FlowError};
 use crate::ports::{queues, QueueCounts, RowRange, Table};
 
@@ -83,11 +82,7 @@ pub async fn sample(deps: &Deps, now: DateTime<Utc>, firing: &HashSet<String>) -
     if now.minute() % 5 == 0 {
         g.sampled.insert(rules::QUARANTINE_GROWTH);
         let mut by_job: BTreeMap<String, Waiting> = BTreeMap::new();
-        for e in deps.store.query(Table::QUARANTINE, None, RowRange::default(), usize::MAX).await? {
-            let Ok(item) = serde_json::from_value::<QuarantineItem>(e.body) else { continue };
-            if item.status != ItemStatus::Open {
-                continue;
-            }
+        for item in crate::flows::quarantine::open_entries(deps.store.as_ref()).await? {
             let job = item.job.clone().unwrap_or_else(|| "(unreadable message)".into());
             let entry = by_job.entry(job).or_insert((0, BTreeMap::new(), item.at));
             entry.0 += 1;
