@@ -70,9 +70,10 @@ fn partition(kind: QuarantineKind) -> &'static str {
 /// Partition of `Table::SCHEDULES` indexing the open items (row = the item's id), so that the
 /// monitor counts what waits for a person without reading every item ever quarantined.
 pub const OPEN_INDEX: &str = "quarantine-open";
-/// Row of the `cursor` partition of `Table::SCHEDULES` present once the index was built from the
-/// items (a state written before the index existed is indexed on first use).
-const INDEX_BUILT: &str = "quarantine-open-index";
+/// Row of the `cursor` partition of `Table::SCHEDULES` naming the UTC day the index was last
+/// checked against the items: once a day it is rebuilt from them (a state written before the
+/// index existed, or a write of the item that landed without its index row, is right again).
+const INDEX_CHECKED: &str = "quarantine-open-index";
 
 /// An open item as the index keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,14 +96,28 @@ async fn unindex(store: &dyn Store, id: &str) -> Result<(), StoreError> {
     }
 }
 
-/// The open items, from the index.
-pub async fn open_entries(store: &dyn Store) -> Result<Vec<OpenEntry>, StoreError> {
-    if store.get(Table::SCHEDULES, "cursor", INDEX_BUILT).await?.is_none() {
-        for item in list(store, false).await? {
-            index_open(store, &item).await?;
+/// The open items, from the index (checked against the items on the first call of each UTC day).
+pub async fn open_entries(store: &dyn Store, now: DateTime<Utc>) -> Result<Vec<OpenEntry>, StoreError> {
+    let today = now.format("%Y-%m-%d").to_string();
+    let checked = store.get(Table::SCHEDULES, "cursor", INDEX_CHECKED).await?;
+    if checked.as_ref().and_then(|e| e.body["day"].as_str()) != Some(today.as_str()) {
+        let open = list(store, false).await?;
+        let ids: std::collections::HashSet<&str> = open.iter().map(|i| i.id.as_str()).collect();
+        for e in store.query(Table::SCHEDULES, Some(OPEN_INDEX), RowRange::default(), usize::MAX).await? {
+            if !ids.contains(e.row.as_str()) {
+                unindex(store, &e.row).await?;
+            }
         }
-        match store.insert(Table::SCHEDULES, "cursor", INDEX_BUILT, &serde_json::json!({})).await {
-            Ok(_) | Err(StoreError::Conflict(_)) => {}
+        for item in &open {
+            index_open(store, item).await?;
+        }
+        let body = serde_json::json!({ "day": today });
+        let written = match &checked {
+            Some(e) => store.replace(Table::SCHEDULES, "cursor", INDEX_CHECKED, &body, &e.etag).await,
+            None => store.insert(Table::SCHEDULES, "cursor", INDEX_CHECKED, &body).await,
+        };
+        match written {
+            Ok(_) | Err(StoreError::Conflict(_) | StoreError::PreconditionFailed(_)) => {}
             Err(e) => return Err(e),
         }
     }
@@ -121,6 +136,8 @@ pub async fn put(deps: &Deps, item: &QuarantineItem) -> Result<(), FlowError> {
             let Some(e) = deps.store.get(Table::QUARANTINE, part, &item.id).await? else { return Ok(()) };
             let Ok(old) = serde_json::from_value::<QuarantineItem>(e.body) else { return Ok(()) };
             if old.status == ItemStatus::Open {
+                // Again (the first write may have failed after the item landed).
+                index_open(deps.store.as_ref(), &old).await?;
                 return Ok(());
             }
             let mut again = item.clone();

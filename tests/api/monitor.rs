@@ -294,12 +294,17 @@ async fn quarantine_growth_counts_open_items_from_their_index_and_resolves_when_
     }
     monitor::tick(&app.deps, at(0, 0, 10)).await.unwrap();
     assert_eq!(firing(&rx), vec![("QuarantineGrowth".to_string(), "FIRING".to_string())]);
-    assert_eq!(quarantine::open_entries(store.as_ref()).await.unwrap().len(), 5);
+    assert_eq!(quarantine::open_entries(store.as_ref(), at(0, 0, 12)).await.unwrap().len(), 5);
     // A person discards them all: it resolves.
     for id in ["old-0", "old-1", "old-2", "new-0", "new-1"] {
         quarantine::discard(store.as_ref(), app.deps.audit.as_ref(), id, "reviewed", "dev:alice", at(0, 0, 12)).await.unwrap();
     }
-    assert!(quarantine::open_entries(store.as_ref()).await.unwrap().is_empty());
+    assert!(quarantine::open_entries(store.as_ref(), at(0, 0, 12)).await.unwrap().is_empty());
     monitor::tick(&app.deps, at(0, 0, 15)).await.unwrap();
     assert_eq!(firing(&rx).last(), Some(&("QuarantineGrowth".to_string(), "RESOLVED".to_string())));
+    // An index row left behind (a write that failed half-way) is gone at the next day's check.
+    let stale = serde_json::json!({ "job": "extract", "reason": "unreadable", "at": start() });
+    store.upsert(Table::SCHEDULES, quarantine::OPEN_INDEX, "old-closed", &stale).await.unwrap();
+    assert_eq!(quarantine::open_entries(store.as_ref(), at(0, 23, 0)).await.unwrap().len(), 1);
+    assert!(quarantine::open_entries(store.as_ref(), at(1, 0, 0)).await.unwrap().is_empty());
 }

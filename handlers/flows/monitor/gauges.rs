@@ -82,7 +82,7 @@ pub async fn sample(deps: &Deps, now: DateTime<Utc>, firing: &HashSet<String>) -
     if now.minute() % 5 == 0 {
         g.sampled.insert(rules::QUARANTINE_GROWTH);
         let mut by_job: BTreeMap<String, Waiting> = BTreeMap::new();
-        for item in crate::flows::quarantine::open_entries(deps.store.as_ref()).await? {
+        for item in crate::flows::quarantine::open_entries(deps.store.as_ref(), now).await? {
             let job = item.job.clone().unwrap_or_else(|| "(unreadable message)".into());
             let entry = by_job.entry(job).or_insert((0, BTreeMap::new(), item.at));
             entry.0 += 1;
