@@ -106,9 +106,10 @@ pub async fn data_arrived(
     }
     for job in deps.catalog.jobs_on_arrival(&dataset.id) {
         let trigger = RunTrigger::Arrival { dataset: dataset.id.to_string(), container: event.container.clone(), path: event.path.clone() };
-        let (status, reason) = match job.depends_on.is_empty() {
-            true => (RunStatus::Pending, None),
-            false => (RunStatus::Waiting, Some("waiting for its dependencies".to_string())),
+        let (status, reason) = if job.depends_on.is_empty() {
+            (RunStatus::Pending, None)
+        } else {
+            (RunStatus::Waiting, Some("waiting for its dependencies".to_string()))
         };
         let key = create_arrival_run(deps, job, event.event_time, &trigger, status, reason, now).await?;
         if status == RunStatus::Pending {

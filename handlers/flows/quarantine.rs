@@ -90,10 +90,7 @@ async fn index_open(store: &dyn Store, item: &QuarantineItem) -> Result<(), Stor
 }
 
 async fn unindex(store: &dyn Store, id: &str) -> Result<(), StoreError> {
-    match store.delete(Table::SCHEDULES, OPEN_INDEX, id, None).await {
-        Ok(()) | Err(StoreError::NotFound(_)) => Ok(()),
-        Err(e) => Err(e),
-    }
+    super::alerts::ignore_missing(store.delete(Table::SCHEDULES, OPEN_INDEX, id, None).await)
 }
 
 /// The open items, from the index (checked against the items on the first call of each UTC day).
